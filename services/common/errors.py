@@ -1,0 +1,55 @@
+"""Domain errors that cross service boundaries.
+
+Registered with nameko so an RPC caller gets the same class back (not a bare RemoteError);
+the gateway maps each class to an HTTP status and a problem+json ``type`` in one table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.exceptions import deserialize_to_instance
+
+
+class BuurtpeilError(Exception):
+    code = "error"
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None):
+        super().__init__(message, errors or [])
+        self.message = message
+        self.errors = errors or []
+
+    def __str__(self) -> str:
+        return self.message
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "errors": self.errors}
+
+
+@deserialize_to_instance
+class InvalidInput(BuurtpeilError):
+    """Input that fails validation; ``errors`` lists ``{field, code, message}``."""
+
+    code = "invalid_input"
+
+
+@deserialize_to_instance
+class NotFound(BuurtpeilError):
+    """No such object — or one of another municipality, which must look the same."""
+
+    code = "not_found"
+
+
+@deserialize_to_instance
+class Conflict(BuurtpeilError):
+    """The object is in a state that does not allow the operation (e.g. editing a published
+    poll), or was changed meanwhile (version mismatch)."""
+
+    code = "conflict"
+
+
+EXPECTED = (InvalidInput, NotFound, Conflict)
+
+
+def invalid(field: str, code: str, message: str) -> InvalidInput:
+    return InvalidInput(message, [{"field": field, "code": code, "message": message}])

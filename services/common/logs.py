@@ -1,0 +1,78 @@
+"""JSON logs, one object per line, carrying service, entrypoint and correlation id.
+
+The correlation id travels with every RPC call and event (nameko context data, and the
+``correlation_id`` of an event envelope), so one resident action can be followed through all
+services' logs.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from nameko.extensions import DependencyProvider
+
+CORRELATION_KEY = "correlation_id"
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+
+
+def current_context() -> dict[str, str]:
+    return _context.get()
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(current_context())
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Used by scripts outside nameko; services get the same via LOGGING in config.yml."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    _context.set({"service": service})
+
+
+class LoggingContext(DependencyProvider):
+    """Put service, entrypoint and correlation id into every log line a worker writes.
+
+    A worker without a correlation id (a timer, a first HTTP request) starts one, and nameko
+    passes it on to the RPC calls and events the worker makes.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[Any, contextvars.Token[dict[str, str]]] = {}
+
+    def worker_setup(self, worker_ctx: Any) -> None:
+        correlation_id = worker_ctx.data.get(CORRELATION_KEY) or uuid.uuid4().hex
+        worker_ctx.data[CORRELATION_KEY] = correlation_id
+        self._tokens[worker_ctx] = _context.set(
+            {
+                "service": self.container.service_name,
+                "entrypoint": worker_ctx.entrypoint.method_name,
+                CORRELATION_KEY: correlation_id,
+            }
+        )
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        token = self._tokens.pop(worker_ctx, None)
+        if token is not None:
+            try:
+                _context.reset(token)
+            except ValueError:  # teardown in another greenlet than setup: nothing to restore
+                pass
