@@ -1,0 +1,101 @@
+"""polls: the template library and the life of a poll, from draft to archive.
+
+RPC (called by the gateway; ``municipality_code`` always comes from the verified staff token):
+list_templates, get_template, create_poll, update_poll, publish_poll, close_poll, archive_poll,
+list_polls, get_poll, list_open_polls.
+Timer: ``run_schedule`` opens and closes polls on schedule (``SCHEDULE_INTERVAL`` seconds).
+Events out (through the outbox): ``poll_published``, ``poll_closed``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from nameko.rpc import rpc
+
+from services.common.db import Database
+from services.common.errors import EXPECTED
+from services.common.logs import LoggingContext
+from services.common.metrics import Metrics
+from services.common.outbox import Outbox
+from services.common.timers import timer
+from services.polls import library, lifecycle
+from services.polls.schemas import PollCreate, PollUpdate, load
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PollsService:
+    name = "polls"
+
+    db = Database()
+    emit = Outbox()
+    metrics = Metrics()
+    log_context = LoggingContext()
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_templates(self, theme: str | None = None) -> list[dict[str, Any]]:
+        return library.list_templates(theme)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_template(self, template_id: str) -> dict[str, Any]:
+        return library.get_template(template_id)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_poll(self, municipality_code: str, data: dict[str, Any],
+                    created_by: str | None = None) -> dict[str, Any]:
+        fields = load(PollCreate(), data)
+        return self.db.run(lambda s: lifecycle.serialize(lifecycle.create_poll(
+            s, municipality_code=municipality_code, data=fields, now=now(), created_by=created_by
+        )))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_poll(self, municipality_code: str, poll_id: str, changes: dict[str, Any],
+                    expected_version: int | None = None) -> dict[str, Any]:
+        fields = load(PollUpdate(), changes)
+        return self.db.run(lambda s: lifecycle.serialize(lifecycle.update_draft(
+            s, municipality_code=municipality_code, poll_id=poll_id, changes=fields, now=now(),
+            expected_version=expected_version,
+        )))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def publish_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+        return self.db.run(lambda s: lifecycle.serialize(lifecycle.publish_poll(
+            s, municipality_code=municipality_code, poll_id=poll_id, now=now(), emit=self.emit
+        )))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def close_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+        return self.db.run(lambda s: lifecycle.serialize(lifecycle.close_poll(
+            s, municipality_code=municipality_code, poll_id=poll_id, now=now(), emit=self.emit
+        )))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def archive_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+        return self.db.run(lambda s: lifecycle.serialize(lifecycle.archive_poll(
+            s, municipality_code=municipality_code, poll_id=poll_id, now=now()
+        )))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_polls(self, municipality_code: str, status: str | None = None) -> list[dict[str, Any]]:
+        return self.db.run(lambda s: [
+            lifecycle.serialize(p)
+            for p in lifecycle.list_polls(s, municipality_code=municipality_code, status=status)
+        ])
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+        return self.db.run(lambda s: lifecycle.serialize(
+            lifecycle.get_poll(s, municipality_code=municipality_code, poll_id=poll_id)
+        ))
+
+    @rpc
+    def list_open_polls(self) -> list[dict[str, Any]]:
+        return self.db.run(lambda s: [lifecycle.serialize(p) for p in lifecycle.list_open(s)])
+
+    @timer("SCHEDULE_INTERVAL", 10.0)
+    def run_schedule(self) -> dict[str, int]:
+        return self.db.run(lambda s: lifecycle.run_schedule(s, now=now(), emit=self.emit))
