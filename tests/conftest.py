@@ -1,0 +1,132 @@
+"""Fixtures shared by every test.
+
+When to use what (after nameko-examples' interface tests):
+- unit/ tests call plain functions and need neither broker nor database;
+- service/ tests run real nameko containers against the real RabbitMQ and PostgreSQL of this
+  machine: a database per service made fresh for the run (truncated between tests), and a
+  fresh vhost per test so no queue or message leaks from one test into the next;
+- only systems outside Buurtpeil (push services, FCM, mail servers) are faked, in fakes/,
+  and the fakes speak the real protocols.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from services.common import migrate  # noqa: E402
+from services.common.config import load_service_config  # noqa: E402
+from tests.support import infra  # noqa: E402
+
+RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/service/" in str(item.fspath) or "/reliability/" in str(item.fspath) \
+                or "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.service)
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[dict[str, str]]:
+    """service name → URL of a database made (and migrated) for this test run."""
+    if not infra.port_open("127.0.0.1:5432"):
+        pytest.fail("PostgreSQL does not answer on 127.0.0.1:5432 (see README: Requirements)")
+    urls = {
+        service: f"{infra.PG_BASE}/bp_test_{RUN_ID}_{service}"
+        for service in migrate.SERVICES_WITH_DATABASE
+    }
+    try:
+        for service, url in urls.items():
+            migrate.upgrade(service, url, create=True)
+        yield urls
+    finally:
+        for url in urls.values():
+            migrate.drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engines(databases: dict[str, str]) -> Iterator[dict[str, sa.Engine]]:
+    made = {service: sa.create_engine(url) for service, url in databases.items()}
+    yield made
+    for engine in made.values():
+        engine.dispose()
+
+
+@pytest.fixture
+def clean_databases(engines: dict[str, sa.Engine]) -> None:
+    """Empty every table (but alembic's) of every service database before the test."""
+    for engine in engines.values():
+        with engine.begin() as conn:
+            tables = conn.execute(sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )).scalars().all()
+            if tables:
+                conn.execute(sa.text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                ))
+
+
+@pytest.fixture
+def amqp_uri() -> Iterator[str]:
+    """A fresh RabbitMQ vhost for this test."""
+    if not infra.port_open(infra.AMQP_HOST):
+        pytest.fail(f"RabbitMQ does not answer on {infra.AMQP_HOST} (see README: Requirements)")
+    name = f"bp_test_{RUN_ID}_{uuid.uuid4().hex[:8]}"
+    uri = infra.create_vhost(name)
+    yield uri
+    infra.delete_vhost(name)
+
+
+@pytest.fixture
+def container_factory(amqp_uri: str, container_factory: Any) -> Any:
+    """nameko's factory, set up after the vhost so containers die before the vhost goes."""
+    return container_factory
+
+
+@pytest.fixture
+def service_config(databases: dict[str, str], amqp_uri: str, clean_databases: None
+                   ) -> Callable[..., dict[str, Any]]:
+    """The service's own config.yml, pointed at this test's database and vhost."""
+
+    def make(service: str, **overrides: Any) -> dict[str, Any]:
+        config = load_service_config(service)
+        config.update(
+            AMQP_URI=amqp_uri,
+            METRICS_PORT=0,
+            RETRY_DELAYS=[0.1, 0.2, 0.4],
+            LOGGING=None,
+        )
+        if service in databases:
+            config["DATABASE_URL"] = databases[service]
+        config.update(overrides)
+        return {k: v for k, v in config.items() if v is not None}
+
+    return make
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
+             message: str = "condition") -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test with ``message`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

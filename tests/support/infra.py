@@ -1,0 +1,69 @@
+"""Throwaway infrastructure for one test run: a PostgreSQL database per service and RabbitMQ
+vhosts, created fresh and removed afterwards so runs never see each other's data.
+
+Vhosts are made through the RabbitMQ management API when it answers, else with rabbitmqctl
+(which is what this machine has without the management plugin).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from urllib.parse import quote
+
+import requests
+
+PG_BASE = os.environ.get("TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
+AMQP_USER = os.environ.get("TEST_AMQP_USER", "guest")
+AMQP_PASSWORD = os.environ.get("TEST_AMQP_PASSWORD", "guest")
+MGMT_URL = os.environ.get("TEST_RABBIT_MGMT_URL", "http://127.0.0.1:15672")
+
+
+def port_open(hostport: str) -> bool:
+    host, port = hostport.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _mgmt_available() -> bool:
+    return port_open(MGMT_URL.split("//", 1)[1])
+
+
+def _rabbitmqctl(*args: str) -> None:
+    exe = shutil.which("rabbitmqctl")
+    if exe is None:
+        raise RuntimeError(
+            "cannot create a RabbitMQ vhost: no management API on "
+            f"{MGMT_URL} and no rabbitmqctl (enable rabbitmq_management)"
+        )
+    subprocess.run([exe, "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def create_vhost(name: str) -> str:
+    if _mgmt_available():
+        auth = (AMQP_USER, AMQP_PASSWORD)
+        requests.put(f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}", auth=auth,
+                     timeout=10).raise_for_status()
+        requests.put(
+            f"{MGMT_URL}/api/permissions/{quote(name, safe='')}/{AMQP_USER}",
+            json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth, timeout=10,
+        ).raise_for_status()
+    else:
+        _rabbitmqctl("add_vhost", name)
+        _rabbitmqctl("set_permissions", "-p", name, AMQP_USER, ".*", ".*", ".*")
+    return f"amqp://{AMQP_USER}:{AMQP_PASSWORD}@{AMQP_HOST}/{quote(name, safe='')}"
+
+
+def delete_vhost(name: str) -> None:
+    if _mgmt_available():
+        requests.delete(f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}",
+                        auth=(AMQP_USER, AMQP_PASSWORD), timeout=10)
+    else:
+        subprocess.run([shutil.which("rabbitmqctl") or "rabbitmqctl", "-q", "delete_vhost", name],
+                       capture_output=True, timeout=60)
