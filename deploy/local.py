@@ -31,7 +31,7 @@ PROCFILE = ROOT / "deploy" / "Procfile"
 START_HINT = {
     "RabbitMQ": "start it with: rabbitmq-server -detached",
     "PostgreSQL": "start it with: pg_ctlcluster --skip-systemctl-redirect "
-                  "$(ls /etc/postgresql) main start",
+    "$(ls /etc/postgresql) main start",
 }
 
 
@@ -54,11 +54,12 @@ def check_dependencies() -> bool:
     amqp = urlparse(config["AMQP_URI"])
     pg = make_url(config["DATABASE_URL"])
     ok = True
-    for name, host, port in (("RabbitMQ", amqp.hostname or "127.0.0.1", amqp.port or 5672),
-                             ("PostgreSQL", pg.host or "127.0.0.1", pg.port or 5432)):
+    for name, host, port in (
+        ("RabbitMQ", amqp.hostname or "127.0.0.1", amqp.port or 5672),
+        ("PostgreSQL", pg.host or "127.0.0.1", pg.port or 5432),
+    ):
         if not reachable(host, port):
-            print(f"{name} is not reachable on {host}:{port}; {START_HINT[name]}",
-                  file=sys.stderr)
+            print(f"{name} is not reachable on {host}:{port}; {START_HINT[name]}", file=sys.stderr)
             ok = False
     return ok
 
@@ -78,8 +79,14 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
     started = []
     for name, command in procfile():
         log = open(ROOT / f".run-{name}.log", "wb")  # noqa: SIM115 - kept open for the child
-        process = subprocess.Popen(command.split(), cwd=ROOT, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(  # noqa: S603 - commands come from our own Procfile
+            command.split(),
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         say(f"started {name} (pid {process.pid}, log .run-{name}.log)")
         started.append((name, process))
     return started

@@ -26,9 +26,12 @@ def say(message: str) -> None:
     print(f"[buurtpeil] {message}", flush=True)
 
 
-def wait_for_services(config: dict[str, Any],
-                      processes: list[tuple[str, subprocess.Popen[bytes]]],
-                      services: tuple[str, ...] = ("polls",), timeout: float = 60) -> None:
+def wait_for_services(
+    config: dict[str, Any],
+    processes: list[tuple[str, subprocess.Popen[bytes]]],
+    services: tuple[str, ...] = ("polls",),
+    timeout: float = 60,
+) -> None:
     """Until every service consumes its RPC queue (a service declares it when it is up)."""
     deadline = time.monotonic() + timeout
     with Connection(config["AMQP_URI"]) as conn:
@@ -55,26 +58,36 @@ def walkthrough(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
 
     with Connection(config["AMQP_URI"]) as conn:
         # A private queue that sees every polls event, as any consumer would.
-        watch = Queue(f"walkthrough-{socket.gethostname()}-{time.time_ns()}",
-                      exchange=events_exchange("polls"), routing_key="#",
-                      exclusive=True, auto_delete=True)(conn.channel())
+        watch = Queue(
+            f"walkthrough-{socket.gethostname()}-{time.time_ns()}",
+            exchange=events_exchange("polls"),
+            routing_key="#",
+            exclusive=True,
+            auto_delete=True,
+        )(conn.channel())
         watch.declare()
 
         with ClusterRpcProxy(config, timeout=30) as rpc:
             templates = rpc.polls.list_templates()
             say(f"template library: {len(templates)} templates")
             for t in templates:
-                say(f"  {t['id']:<20} {t['question_count']:>2} vragen, ~{t['estimated_minutes']} min"
-                    f"  {t['title']}")
-            poll = rpc.polls.create_poll(MUNICIPALITY, {
-                "template_id": "veiligheidsgevoel",
-                "audience": {"kind": "areas", "area_codes": WIJKEN},
-                "reminder_after_hours": [72],
-            }, created_by="walkthrough")
+                size = f"{t['question_count']:>2} vragen, ~{t['estimated_minutes']} min"
+                say(f"  {t['id']:<20} {size}  {t['title']}")
+            poll = rpc.polls.create_poll(
+                MUNICIPALITY,
+                {
+                    "template_id": "veiligheidsgevoel",
+                    "audience": {"kind": "areas", "area_codes": WIJKEN},
+                    "reminder_after_hours": [72],
+                },
+                created_by="walkthrough",
+            )
             say(f"draft poll {poll['id']}: {poll['title']!r} for {', '.join(WIJKEN)}")
             published = rpc.polls.publish_poll(MUNICIPALITY, poll["id"])
-            say(f"published: status={published['status']} version={published['version']} "
-                f"hash={published['content_hash'][:12]}…")
+            say(
+                f"published: status={published['status']} version={published['version']} "
+                f"hash={published['content_hash'][:12]}…"
+            )
             seen = wait_events(watch, 1)
             closed = rpc.polls.close_poll(MUNICIPALITY, poll["id"])
             say(f"closed: status={closed['status']}")

@@ -35,8 +35,11 @@ RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "/service/" in str(item.fspath) or "/reliability/" in str(item.fspath) \
-                or "/e2e/" in str(item.fspath):
+        if (
+            "/service/" in str(item.fspath)
+            or "/reliability/" in str(item.fspath)
+            or "/e2e/" in str(item.fspath)
+        ):
             item.add_marker(pytest.mark.service)
 
 
@@ -71,14 +74,24 @@ def clean_databases(engines: dict[str, sa.Engine]) -> None:
     """Empty every table (but alembic's) of every service database before the test."""
     for engine in engines.values():
         with engine.begin() as conn:
-            tables = conn.execute(sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
-            )).scalars().all()
+            tables = (
+                conn.execute(
+                    sa.text(
+                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                        "AND tablename <> 'alembic_version'"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if tables:
-                conn.execute(sa.text(
-                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
-                ))
+                conn.execute(
+                    sa.text(
+                        "TRUNCATE "
+                        + ", ".join(f'"{t}"' for t in tables)
+                        + " RESTART IDENTITY CASCADE"
+                    )
+                )
 
 
 @pytest.fixture
@@ -99,8 +112,9 @@ def container_factory(amqp_uri: str, container_factory: Any) -> Any:
 
 
 @pytest.fixture
-def service_config(databases: dict[str, str], amqp_uri: str, clean_databases: None
-                   ) -> Callable[..., dict[str, Any]]:
+def service_config(
+    databases: dict[str, str], amqp_uri: str, clean_databases: None
+) -> Callable[..., dict[str, Any]]:
     """The service's own config.yml, pointed at this test's database and vhost."""
 
     def make(service: str, **overrides: Any) -> dict[str, Any]:
@@ -119,8 +133,12 @@ def service_config(databases: dict[str, str], amqp_uri: str, clean_databases: No
     return make
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05,
-             message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    message: str = "condition",
+) -> Any:
     """Poll until ``predicate()`` is truthy; fail the test with ``message`` on timeout."""
     deadline = time.monotonic() + timeout
     while True:

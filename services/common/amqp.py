@@ -8,11 +8,13 @@ broker has taken responsibility for the message.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
 from kombu import Connection, Exchange, Producer
 
+log = logging.getLogger(__name__)
 JSON = "application/json"
 
 
@@ -61,12 +63,25 @@ class ConfirmingPublisher:
         **properties: Any,
     ) -> None:
         with self._lock:
-            self._publish(body, exchange=exchange, routing_key=routing_key, headers=headers,
-                          declare=declare, **properties)
+            self._publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                headers=headers,
+                declare=declare,
+                **properties,
+            )
 
-    def _publish(self, body: dict[str, Any], *, exchange: Exchange | str, routing_key: str,
-                 headers: dict[str, Any] | None, declare: list[Any] | None,
-                 **properties: Any) -> None:
+    def _publish(
+        self,
+        body: dict[str, Any],
+        *,
+        exchange: Exchange | str,
+        routing_key: str,
+        headers: dict[str, Any] | None,
+        declare: list[Any] | None,
+        **properties: Any,
+    ) -> None:
         producer = self._ensure()
         try:
             producer.publish(
@@ -93,7 +108,7 @@ class ConfirmingPublisher:
         if self._connection is not None:
             try:
                 self._connection.release()
-            except Exception:  # noqa: BLE001 - closing a dead connection may fail any way
-                pass
+            except Exception as exc:  # noqa: BLE001 - closing a dead connection may fail any way
+                log.debug("closing a broken AMQP connection: %s", exc)
         self._connection = None
         self._producer = None

@@ -76,8 +76,12 @@ class DomainEventHandler(EventHandler):
         try:
             event = parse_envelope(body, expected=self.event_type)
         except EventValidationError as exc:
-            log.error("dead-lettering invalid %s message from %s: %s",
-                      self.event_type, self.queue.name, exc)
+            log.error(
+                "dead-lettering invalid %s message from %s: %s",
+                self.event_type,
+                self.queue.name,
+                exc,
+            )
             self.retry_policy.policy.dead_letter(
                 self.queue.name, body, message.headers, reason="invalid", error=str(exc)
             )
@@ -95,8 +99,9 @@ class DomainEventHandler(EventHandler):
             handle_result=partial(self.handle_result, message, body),
         )
 
-    def handle_result(self, message: Any, body: Any, worker_ctx: Any, result: Any = None,
-                      exc_info: Any = None) -> tuple[Any, Any]:
+    def handle_result(
+        self, message: Any, body: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
         if exc_info is None:
             self._count("handled")
             self.queue_consumer.ack_message(message)

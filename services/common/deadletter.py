@@ -96,24 +96,33 @@ def _error_text(exc_info: Any) -> str:
 class RetryPolicy:
     """Where a failed message goes next. Shared by every consumer of a service process."""
 
-    def __init__(self, amqp_uri: str, *, delays: Sequence[float] = DEFAULT_DELAYS,
-                 max_attempts: int | None = None):
+    def __init__(
+        self,
+        amqp_uri: str,
+        *,
+        delays: Sequence[float] = DEFAULT_DELAYS,
+        max_attempts: int | None = None,
+    ):
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.delays = tuple(delays)
         self.max_attempts = max_attempts or len(self.delays) + 1
 
-    def handle_failure(self, queue: str, body: Any, headers: dict[str, Any] | None,
-                       exc_info: Any) -> str:
+    def handle_failure(
+        self, queue: str, body: Any, headers: dict[str, Any] | None, exc_info: Any
+    ) -> str:
         """Schedule a retry or dead-letter; return what was done ("retried"/"dead_lettered")."""
         attempt = attempt_of(headers)
         if attempt >= self.max_attempts:
-            self.dead_letter(queue, body, headers, reason="max_attempts", error=_error_text(exc_info))
+            self.dead_letter(
+                queue, body, headers, reason="max_attempts", error=_error_text(exc_info)
+            )
             return "dead_lettered"
         self.retry_later(queue, body, headers, attempt)
         return "retried"
 
-    def retry_later(self, queue: str, body: Any, headers: dict[str, Any] | None,
-                    attempt: int) -> None:
+    def retry_later(
+        self, queue: str, body: Any, headers: dict[str, Any] | None, attempt: int
+    ) -> None:
         base = self.delays[min(attempt - 1, len(self.delays) - 1)]
         level = delay_queue(base)
         delay = backoff_seconds(attempt, self.delays)
@@ -129,8 +138,9 @@ class RetryPolicy:
             expiration=delay,
         )
 
-    def dead_letter(self, queue: str, body: Any, headers: dict[str, Any] | None, *,
-                    reason: str, error: str) -> None:
+    def dead_letter(
+        self, queue: str, body: Any, headers: dict[str, Any] | None, *, reason: str, error: str
+    ) -> None:
         new_headers = dict(headers or {})
         new_headers.pop(DELAY_HEADER, None)
         new_headers.update(
@@ -142,8 +152,9 @@ class RetryPolicy:
             }
         )
         dlq = dead_letter_queue(queue)
-        self.publisher.publish(body, exchange="", routing_key=dlq.name, headers=new_headers,
-                               declare=[dlq])
+        self.publisher.publish(
+            body, exchange="", routing_key=dlq.name, headers=new_headers, declare=[dlq]
+        )
         DEAD_LETTERS.labels(queue, reason).inc()
 
     def close(self) -> None:
@@ -203,11 +214,18 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
                     break
                 headers = dict(message.headers or {})
                 origin = headers.get(ORIGIN_HEADER) or dlq.removesuffix(".dlq")
-                for key in (ATTEMPT_HEADER, REASON_HEADER, ERROR_HEADER, ORIGIN_HEADER,
-                            FAILED_AT_HEADER, DELAY_HEADER):
+                for key in (
+                    ATTEMPT_HEADER,
+                    REASON_HEADER,
+                    ERROR_HEADER,
+                    ORIGIN_HEADER,
+                    FAILED_AT_HEADER,
+                    DELAY_HEADER,
+                ):
                     headers.pop(key, None)
-                publisher.publish(_decode(message), exchange="", routing_key=origin,
-                                  headers=headers)
+                publisher.publish(
+                    _decode(message), exchange="", routing_key=origin, headers=headers
+                )
                 message.ack()  # only after the broker confirmed the republish
                 moved += 1
     finally:
@@ -216,8 +234,10 @@ def replay(amqp_uri: str, dlq: str, limit: int | None = None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.common.deadletter",
-                                     description="Inspect and replay dead-letter queues.")
+    parser = argparse.ArgumentParser(
+        prog="python -m services.common.deadletter",
+        description="Inspect and replay dead-letter queues.",
+    )
     parser.add_argument("command", choices=["show", "replay"])
     parser.add_argument("queue", help="the dead-letter queue, e.g. evt-polls-poll_closed--x.y.dlq")
     parser.add_argument("--limit", type=int, default=None)

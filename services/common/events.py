@@ -25,7 +25,9 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-MUNICIPALITY_CODE = validate.Regexp(r"^GM\d{4}$", error="must be a CBS municipality code like GM0344")
+MUNICIPALITY_CODE = validate.Regexp(
+    r"^GM\d{4}$", error="must be a CBS municipality code like GM0344"
+)
 AREA_CODE = validate.Regexp(
     r"^(GM\d{4}|WK\d{6}|BU\d{8})$", error="must be a CBS area code (GM…, WK…, BU…)"
 )
@@ -46,7 +48,9 @@ class EventValidationError(ValueError):
 
 
 class AudienceSchema(Schema):
-    kind = fields.String(required=True, validate=validate.OneOf(["municipality", "areas", "sample"]))
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["municipality", "areas", "sample"])
+    )
     area_codes = fields.List(fields.String(validate=AREA_CODE), load_default=list)
     sample_size = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     seed = fields.Integer(allow_none=True)
@@ -120,10 +124,14 @@ class AreaMarginsSchema(Schema):
     parent_code = fields.String(allow_none=True, validate=AREA_CODE)
     population = fields.Integer(allow_none=True, validate=validate.Range(min=0))
     # CBS publishes sex as male/female only; age bands as in AGE_BANDS. None where CBS has '.'.
-    sex = fields.Dict(keys=fields.String(validate=validate.OneOf(["man", "vrouw"])),
-                      values=fields.Integer(allow_none=True))
-    age = fields.Dict(keys=fields.String(validate=validate.OneOf(AGE_BANDS)),
-                      values=fields.Integer(allow_none=True))
+    sex = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(["man", "vrouw"])),
+        values=fields.Integer(allow_none=True),
+    )
+    age = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(AGE_BANDS)),
+        values=fields.Integer(allow_none=True),
+    )
 
 
 class AreasImportedV1(Schema):
@@ -195,26 +203,76 @@ class EventType:
 CATALOGUE: dict[str, EventType] = {
     e.name: e
     for e in [
-        EventType("polls", "poll_published", 1, PollPublishedV1,
-                  "A poll opened: the frozen definition, its version and hash, and the audience."),
-        EventType("polls", "poll_closed", 1, PollClosedV1,
-                  "A poll closed, by hand or on schedule; no more submissions."),
-        EventType("panel", "resident_joined", 1, ResidentJoinedV1,
-                  "A resident joined the panel (after consent); pseudonymous profile only."),
-        EventType("panel", "resident_updated", 1, ResidentUpdatedV1,
-                  "A resident changed profile: moved buurt, language, e-mail verified."),
-        EventType("panel", "resident_left", 1, ResidentLeftV1,
-                  "A resident left and was erased; every service drops its projection."),
-        EventType("panel", "areas_imported", 1, AreasImportedV1,
-                  "CBS areas and population margins (sex, age band) for a year were imported."),
-        EventType("notify", "invitations_sent", 1, InvitationsSentV1,
-                  "Invitations for a poll were written; counts per area for response rates."),
-        EventType("responses", "response_recorded", 1, ResponseRecordedV1,
-                  "A submission was stored and counted; marks the invitation answered."),
-        EventType("feedback", "feedback_published", 1, FeedbackPublishedV1,
-                  "Terugkoppeling on a poll was published; respondents are told."),
-        EventType("feedback", "measure_updated", 1, MeasureUpdatedV1,
-                  "A measure promised in feedback changed status."),
+        EventType(
+            "polls",
+            "poll_published",
+            1,
+            PollPublishedV1,
+            "A poll opened: the frozen definition, its version and hash, and the audience.",
+        ),
+        EventType(
+            "polls",
+            "poll_closed",
+            1,
+            PollClosedV1,
+            "A poll closed, by hand or on schedule; no more submissions.",
+        ),
+        EventType(
+            "panel",
+            "resident_joined",
+            1,
+            ResidentJoinedV1,
+            "A resident joined the panel (after consent); pseudonymous profile only.",
+        ),
+        EventType(
+            "panel",
+            "resident_updated",
+            1,
+            ResidentUpdatedV1,
+            "A resident changed profile: moved buurt, language, e-mail verified.",
+        ),
+        EventType(
+            "panel",
+            "resident_left",
+            1,
+            ResidentLeftV1,
+            "A resident left and was erased; every service drops its projection.",
+        ),
+        EventType(
+            "panel",
+            "areas_imported",
+            1,
+            AreasImportedV1,
+            "CBS areas and population margins (sex, age band) for a year were imported.",
+        ),
+        EventType(
+            "notify",
+            "invitations_sent",
+            1,
+            InvitationsSentV1,
+            "Invitations for a poll were written; counts per area for response rates.",
+        ),
+        EventType(
+            "responses",
+            "response_recorded",
+            1,
+            ResponseRecordedV1,
+            "A submission was stored and counted; marks the invitation answered.",
+        ),
+        EventType(
+            "feedback",
+            "feedback_published",
+            1,
+            FeedbackPublishedV1,
+            "Terugkoppeling on a poll was published; respondents are told.",
+        ),
+        EventType(
+            "feedback",
+            "measure_updated",
+            1,
+            MeasureUpdatedV1,
+            "A measure promised in feedback changed status.",
+        ),
     ]
 }
 
@@ -227,9 +285,11 @@ def event_type(name: str) -> EventType:
 
 
 def validate_payload(name: str, payload: Any) -> None:
-    errors = event_type(name).schema().validate(payload) if isinstance(payload, dict) else {
-        "_schema": ["payload must be an object"]
-    }
+    errors = (
+        event_type(name).schema().validate(payload)
+        if isinstance(payload, dict)
+        else {"_schema": ["payload must be an object"]}
+    )
     if errors:
         raise EventValidationError(f"invalid {name} payload", errors)
 

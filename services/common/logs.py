@@ -17,11 +17,35 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 
 CORRELATION_KEY = "correlation_id"
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+# Never mutated, only replaced (set/reset), so the shared empty default is safe.
+_EMPTY: dict[str, str] = {}
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
+    "log_context", default=_EMPTY
+)
 
 
 def current_context() -> dict[str, str]:
     return _context.get()
+
+
+_factory_installed = False
+
+
+def install_record_factory() -> None:
+    """Stamp the worker's context onto each record when it is made, so the JSON formatter
+    sees it even when the record is formatted later or in another thread."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.buurtpeil_context = _context.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
 
 
 class JsonFormatter(logging.Formatter):
@@ -32,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        entry.update(current_context())
+        entry.update(getattr(record, "buurtpeil_context", None) or current_context())
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -45,6 +69,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    install_record_factory()
     _context.set({"service": service})
 
 
@@ -57,6 +82,9 @@ class LoggingContext(DependencyProvider):
 
     def __init__(self) -> None:
         self._tokens: dict[Any, contextvars.Token[dict[str, str]]] = {}
+
+    def setup(self) -> None:
+        install_record_factory()
 
     def worker_setup(self, worker_ctx: Any) -> None:
         correlation_id = worker_ctx.data.get(CORRELATION_KEY) or uuid.uuid4().hex

@@ -27,9 +27,7 @@ ENTRYPOINT_LATENCY = Histogram(
     ["service", "entrypoint", "outcome"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-OUTBOX_PENDING = Gauge(
-    "buurtpeil_outbox_pending", "Outbox rows not yet published.", ["service"]
-)
+OUTBOX_PENDING = Gauge("buurtpeil_outbox_pending", "Outbox rows not yet published.", ["service"])
 OUTBOX_PUBLISHED = Counter(
     "buurtpeil_outbox_published_total", "Events published from the outbox.", ["service", "event"]
 )

@@ -46,7 +46,9 @@ outbox = sa.Table(
     sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
     sa.Column("event", sa.Text, nullable=False),
     sa.Column("envelope", JSONB, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column(
+        "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    ),
     sa.Column("sent_at", sa.DateTime(timezone=True)),
     sa.Index("outbox_pending", "id", postgresql_where=sa.text("sent_at IS NULL")),
 )
@@ -66,9 +68,7 @@ def create_tables(op: Any) -> None:
     """For a service's first Alembic migration: the outbox and processed-event tables."""
     for table in (outbox, processed_events):
         op.create_table(table.name, *[c.copy() for c in table.columns])
-    op.create_index(
-        "outbox_pending", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL")
-    )
+    op.create_index("outbox_pending", "outbox", ["id"], postgresql_where=sa.text("sent_at IS NULL"))
 
 
 def add_event(
@@ -114,7 +114,9 @@ def relay_pending(
     published again by the next relay: consumers must be (and are) idempotent.
     """
     with engine.begin() as conn:
-        if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(service)))).scalar():
+        if not conn.execute(
+            sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(service)))
+        ).scalar():
             return 0  # another replica's relay is publishing
         rows = conn.execute(
             sa.select(outbox.c.id, outbox.c.event, outbox.c.envelope)

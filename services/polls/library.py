@@ -56,8 +56,7 @@ def summary(template: dict[str, Any]) -> dict[str, Any]:
 
 def list_templates(theme: str | None = None) -> list[dict[str, Any]]:
     return [
-        summary(t) for t in library().values()
-        if theme is None or t["definition"]["theme"] == theme
+        summary(t) for t in library().values() if theme is None or t["definition"]["theme"] == theme
     ]
 
 

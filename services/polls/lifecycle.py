@@ -51,7 +51,9 @@ def get_poll(session: Session, *, municipality_code: str, poll_id: str, lock: bo
     return poll
 
 
-def list_polls(session: Session, *, municipality_code: str, status: str | None = None) -> list[Poll]:
+def list_polls(
+    session: Session, *, municipality_code: str, status: str | None = None
+) -> list[Poll]:
     query = sa.select(Poll).where(Poll.municipality_code == municipality_code)
     if status is not None:
         query = query.where(Poll.status == status)
@@ -106,20 +108,38 @@ def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
     """Area codes must belong to the municipality (CBS codes share its four digits)."""
     digits = municipality_code[2:]
     errors = [
-        {"field": f"audience.area_codes[{i}]", "code": "other_municipality",
-         "message": f"{code} is not an area of {municipality_code}"}
+        {
+            "field": f"audience.area_codes[{i}]",
+            "code": "other_municipality",
+            "message": f"{code} is not an area of {municipality_code}",
+        }
         for i, code in enumerate(audience.get("area_codes", []))
         if code[2:6] != digits
     ]
     if audience["kind"] == "areas" and not audience.get("area_codes"):
-        errors.append({"field": "audience.area_codes", "code": "required",
-                       "message": "list at least one wijk or buurt"})
+        errors.append(
+            {
+                "field": "audience.area_codes",
+                "code": "required",
+                "message": "list at least one wijk or buurt",
+            }
+        )
     if audience["kind"] == "sample" and not audience.get("sample_size"):
-        errors.append({"field": "audience.sample_size", "code": "required",
-                       "message": "a sample needs a sample_size"})
+        errors.append(
+            {
+                "field": "audience.sample_size",
+                "code": "required",
+                "message": "a sample needs a sample_size",
+            }
+        )
     if audience["kind"] == "municipality" and audience.get("area_codes"):
-        errors.append({"field": "audience.area_codes", "code": "not_allowed",
-                       "message": "a municipality-wide audience lists no areas"})
+        errors.append(
+            {
+                "field": "audience.area_codes",
+                "code": "not_allowed",
+                "message": "a municipality-wide audience lists no areas",
+            }
+        )
     if errors:
         raise InvalidInput("the audience is not valid", errors)
 
@@ -128,33 +148,61 @@ def check_schedule(opens_at: datetime | None, closes_at: datetime | None, now: d
     if closes_at is None:
         return
     if opens_at is not None and closes_at <= opens_at:
-        raise InvalidInput("the poll would close before it opens", [
-            {"field": "closes_at", "code": "before_opening",
-             "message": "closes_at must be later than opens_at"}])
+        raise InvalidInput(
+            "the poll would close before it opens",
+            [
+                {
+                    "field": "closes_at",
+                    "code": "before_opening",
+                    "message": "closes_at must be later than opens_at",
+                }
+            ],
+        )
     if closes_at <= now:
-        raise InvalidInput("closes_at lies in the past", [
-            {"field": "closes_at", "code": "in_past", "message": "closes_at must be in the future"}])
+        raise InvalidInput(
+            "closes_at lies in the past",
+            [
+                {
+                    "field": "closes_at",
+                    "code": "in_past",
+                    "message": "closes_at must be in the future",
+                }
+            ],
+        )
 
 
 # --- transitions -----------------------------------------------------------------------------
 
 
-def create_poll(session: Session, *, municipality_code: str, data: dict[str, Any],
-                now: datetime, created_by: str | None = None) -> Poll:
+def create_poll(
+    session: Session,
+    *,
+    municipality_code: str,
+    data: dict[str, Any],
+    now: datetime,
+    created_by: str | None = None,
+) -> Poll:
     """A new draft, from a template (``template_id``) or from a full ``definition``."""
     template_id, definition = data.get("template_id"), data.get("definition")
     if template_id and definition is None:
         try:
             definition = library.get_template(template_id)["definition"]
         except NotFound:
-            raise InvalidInput(f"no template {template_id!r}", [
-                {"field": "template_id", "code": "unknown", "message": "no such template"}
-            ]) from None
+            raise InvalidInput(
+                f"no template {template_id!r}",
+                [{"field": "template_id", "code": "unknown", "message": "no such template"}],
+            ) from None
     if definition is None:
-        raise InvalidInput("give a template_id or a definition", [
-            {"field": "definition", "code": "required",
-             "message": "a template_id or a definition is required"}
-        ])
+        raise InvalidInput(
+            "give a template_id or a definition",
+            [
+                {
+                    "field": "definition",
+                    "code": "required",
+                    "message": "a template_id or a definition is required",
+                }
+            ],
+        )
     check_definition(definition)
     check_audience(data["audience"], municipality_code)
     check_schedule(data.get("opens_at"), data.get("closes_at"), now)
@@ -178,9 +226,15 @@ def create_poll(session: Session, *, municipality_code: str, data: dict[str, Any
     return poll
 
 
-def update_draft(session: Session, *, municipality_code: str, poll_id: str,
-                 changes: dict[str, Any], now: datetime,
-                 expected_version: int | None = None) -> Poll:
+def update_draft(
+    session: Session,
+    *,
+    municipality_code: str,
+    poll_id: str,
+    changes: dict[str, Any],
+    now: datetime,
+    expected_version: int | None = None,
+) -> Poll:
     poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status != "draft":
         raise Conflict(
@@ -210,8 +264,9 @@ def update_draft(session: Session, *, municipality_code: str, poll_id: str,
     return poll
 
 
-def publish_poll(session: Session, *, municipality_code: str, poll_id: str, now: datetime,
-                 emit: Emit) -> Poll:
+def publish_poll(
+    session: Session, *, municipality_code: str, poll_id: str, now: datetime, emit: Emit
+) -> Poll:
     """Freeze the draft and open it now, or schedule it for ``opens_at``."""
     poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status in ("scheduled", "open"):
@@ -258,8 +313,15 @@ def published_payload(poll: Poll) -> dict[str, Any]:
     }
 
 
-def close_poll(session: Session, *, municipality_code: str, poll_id: str, now: datetime,
-               emit: Emit, reason: str = "manual") -> Poll:
+def close_poll(
+    session: Session,
+    *,
+    municipality_code: str,
+    poll_id: str,
+    now: datetime,
+    emit: Emit,
+    reason: str = "manual",
+) -> Poll:
     poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     return _close(session, poll, now=now, emit=emit, reason=reason)
 
@@ -275,18 +337,21 @@ def _close(session: Session, poll: Poll, *, now: datetime, emit: Emit, reason: s
     poll.updated_at = now
     if was_open:
         # A scheduled poll that never opened was never announced: nothing to retract.
-        emit(session, "poll_closed", {
-            "poll_id": str(poll.id),
-            "municipality_code": poll.municipality_code,
-            "closed_at": now.isoformat(),
-            "reason": reason,
-        })
+        emit(
+            session,
+            "poll_closed",
+            {
+                "poll_id": str(poll.id),
+                "municipality_code": poll.municipality_code,
+                "closed_at": now.isoformat(),
+                "reason": reason,
+            },
+        )
     session.flush()
     return poll
 
 
-def archive_poll(session: Session, *, municipality_code: str, poll_id: str,
-                 now: datetime) -> Poll:
+def archive_poll(session: Session, *, municipality_code: str, poll_id: str, now: datetime) -> Poll:
     poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status == "archived":
         return poll
@@ -299,21 +364,29 @@ def archive_poll(session: Session, *, municipality_code: str, poll_id: str,
     return poll
 
 
-def run_schedule(session: Session, *, now: datetime, emit: Emit, limit: int = 100) -> dict[str, int]:
+def run_schedule(
+    session: Session, *, now: datetime, emit: Emit, limit: int = 100
+) -> dict[str, int]:
     """Open scheduled polls whose time has come and close open polls past ``closes_at``.
 
     Rows are locked with SKIP LOCKED, so two replicas running the timer never both act on a
     poll; a poll that is due to open and close in one tick opens and then closes.
     """
     due_open = session.scalars(
-        sa.select(Poll).where(Poll.status == "scheduled", Poll.opens_at <= now)
-        .order_by(Poll.opens_at).limit(limit).with_for_update(skip_locked=True)
+        sa.select(Poll)
+        .where(Poll.status == "scheduled", Poll.opens_at <= now)
+        .order_by(Poll.opens_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     for poll in due_open:
         open_poll(session, poll, now=now, emit=emit)
     due_close = session.scalars(
-        sa.select(Poll).where(Poll.status == "open", Poll.closes_at <= now)
-        .order_by(Poll.closes_at).limit(limit).with_for_update(skip_locked=True)
+        sa.select(Poll)
+        .where(Poll.status == "open", Poll.closes_at <= now)
+        .order_by(Poll.closes_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
     ).all()
     for poll in due_close:
         _close(session, poll, now=now, emit=emit, reason="schedule")

@@ -15,15 +15,19 @@ AUDIENCE_KINDS = ("municipality", "areas", "sample")
 class AudienceIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(AUDIENCE_KINDS))
     area_codes = fields.List(
-        fields.String(validate=validate.Regexp(r"^(WK\d{6}|BU\d{8})$",
-                                               error="must be a wijk (WK…) or buurt (BU…) code")),
+        fields.String(
+            validate=validate.Regexp(
+                r"^(WK\d{6}|BU\d{8})$", error="must be a wijk (WK…) or buurt (BU…) code"
+            )
+        ),
         load_default=list,
         validate=validate.Length(max=500),
     )
     # For kind "sample": residents drawn at random per listed area (or from the whole
     # municipality when no areas are listed).
-    sample_size = fields.Integer(allow_none=True, load_default=None,
-                                 validate=validate.Range(min=1, max=1_000_000))
+    sample_size = fields.Integer(
+        allow_none=True, load_default=None, validate=validate.Range(min=1, max=1_000_000)
+    )
 
 
 class PollCreate(Schema):
@@ -54,8 +58,16 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, str]]:
     if isinstance(messages, dict):
         out: list[dict[str, str]] = []
         for key, value in messages.items():
-            path = prefix if key == "_schema" else (
-                f"{prefix}[{key}]" if isinstance(key, int) else f"{prefix}.{key}" if prefix else key
+            path = (
+                prefix
+                if key == "_schema"
+                else (
+                    f"{prefix}[{key}]"
+                    if isinstance(key, int)
+                    else f"{prefix}.{key}"
+                    if prefix
+                    else key
+                )
             )
             out.extend(flatten_messages(value, path))
         return out
@@ -68,8 +80,10 @@ def flatten_messages(messages: Any, prefix: str = "") -> list[dict[str, str]]:
 
 def load(schema: Schema, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise InvalidInput("body must be a JSON object",
-                           [{"field": "body", "code": "invalid_type", "message": "expected an object"}])
+        raise InvalidInput(
+            "body must be a JSON object",
+            [{"field": "body", "code": "invalid_type", "message": "expected an object"}],
+        )
     try:
         return schema.load(data)
     except ValidationError as exc:

@@ -45,52 +45,98 @@ class PollsService:
         return library.get_template(template_id)
 
     @rpc(expected_exceptions=EXPECTED)
-    def create_poll(self, municipality_code: str, data: dict[str, Any],
-                    created_by: str | None = None) -> dict[str, Any]:
+    def create_poll(
+        self, municipality_code: str, data: dict[str, Any], created_by: str | None = None
+    ) -> dict[str, Any]:
         fields = load(PollCreate(), data)
-        return self.db.run(lambda s: lifecycle.serialize(lifecycle.create_poll(
-            s, municipality_code=municipality_code, data=fields, now=now(), created_by=created_by
-        )))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.create_poll(
+                    s,
+                    municipality_code=municipality_code,
+                    data=fields,
+                    now=now(),
+                    created_by=created_by,
+                )
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
-    def update_poll(self, municipality_code: str, poll_id: str, changes: dict[str, Any],
-                    expected_version: int | None = None) -> dict[str, Any]:
+    def update_poll(
+        self,
+        municipality_code: str,
+        poll_id: str,
+        changes: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
         fields = load(PollUpdate(), changes)
-        return self.db.run(lambda s: lifecycle.serialize(lifecycle.update_draft(
-            s, municipality_code=municipality_code, poll_id=poll_id, changes=fields, now=now(),
-            expected_version=expected_version,
-        )))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.update_draft(
+                    s,
+                    municipality_code=municipality_code,
+                    poll_id=poll_id,
+                    changes=fields,
+                    now=now(),
+                    expected_version=expected_version,
+                )
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def publish_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
-        return self.db.run(lambda s: lifecycle.serialize(lifecycle.publish_poll(
-            s, municipality_code=municipality_code, poll_id=poll_id, now=now(), emit=self.emit
-        )))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.publish_poll(
+                    s,
+                    municipality_code=municipality_code,
+                    poll_id=poll_id,
+                    now=now(),
+                    emit=self.emit,
+                )
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def close_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
-        return self.db.run(lambda s: lifecycle.serialize(lifecycle.close_poll(
-            s, municipality_code=municipality_code, poll_id=poll_id, now=now(), emit=self.emit
-        )))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.close_poll(
+                    s,
+                    municipality_code=municipality_code,
+                    poll_id=poll_id,
+                    now=now(),
+                    emit=self.emit,
+                )
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def archive_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
-        return self.db.run(lambda s: lifecycle.serialize(lifecycle.archive_poll(
-            s, municipality_code=municipality_code, poll_id=poll_id, now=now()
-        )))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.archive_poll(
+                    s, municipality_code=municipality_code, poll_id=poll_id, now=now()
+                )
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def list_polls(self, municipality_code: str, status: str | None = None) -> list[dict[str, Any]]:
-        return self.db.run(lambda s: [
-            lifecycle.serialize(p)
-            for p in lifecycle.list_polls(s, municipality_code=municipality_code, status=status)
-        ])
+        return self.db.run(
+            lambda s: [
+                lifecycle.serialize(p)
+                for p in lifecycle.list_polls(s, municipality_code=municipality_code, status=status)
+            ]
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def get_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
-        return self.db.run(lambda s: lifecycle.serialize(
-            lifecycle.get_poll(s, municipality_code=municipality_code, poll_id=poll_id)
-        ))
+        return self.db.run(
+            lambda s: lifecycle.serialize(
+                lifecycle.get_poll(s, municipality_code=municipality_code, poll_id=poll_id)
+            )
+        )
 
     @rpc
     def list_open_polls(self) -> list[dict[str, Any]]:

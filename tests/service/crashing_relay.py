@@ -1,6 +1,6 @@
 """Run the outbox relay once and die by SIGKILL after publishing, before marking rows sent.
 
-    python tests/service/crashing_relay.py DATABASE_URL AMQP_URI SERVICE
+python tests/service/crashing_relay.py DATABASE_URL AMQP_URI SERVICE
 """
 
 import os

@@ -19,8 +19,12 @@ QUEUE = "evt-polls-poll_closed--flaky.on_closed"
 
 
 def closed_event(**overrides):
-    payload = {"poll_id": str(uuid.uuid4()), "municipality_code": "GM0344",
-               "closed_at": datetime.now(UTC).isoformat(), "reason": "manual"}
+    payload = {
+        "poll_id": str(uuid.uuid4()),
+        "municipality_code": "GM0344",
+        "closed_at": datetime.now(UTC).isoformat(),
+        "reason": "manual",
+    }
     return make_envelope("poll_closed", {**payload, **overrides})
 
 
@@ -65,8 +69,14 @@ def test_invalid_message_is_dead_lettered_and_the_rest_keeps_flowing(flaky, amqp
 
     wait_for(lambda: flaky["handled"], message="the valid event")
     assert flaky["handled"] == [good["payload"]["poll_id"]]
-    dead = wait_for(lambda: deadletter.show(amqp_uri, f"{QUEUE}.dlq") if len(
-        deadletter.show(amqp_uri, f"{QUEUE}.dlq")) == 2 else None, message="two dead letters")
+    dead = wait_for(
+        lambda: (
+            deadletter.show(amqp_uri, f"{QUEUE}.dlq")
+            if len(deadletter.show(amqp_uri, f"{QUEUE}.dlq")) == 2
+            else None
+        ),
+        message="two dead letters",
+    )
     assert {d["reason"] for d in dead} == {"invalid"}
     assert any("reason" in d["error"] for d in dead)
     assert dead[0]["origin"] == QUEUE
@@ -97,8 +107,9 @@ def test_always_failing_message_is_dead_lettered_without_blocking_others_and_rep
         publish(amqp_uri, other)
     wait_for(lambda: len(flaky["handled"]) == 3, message="the other events")
 
-    dead = wait_for(lambda: deadletter.show(amqp_uri, f"{QUEUE}.dlq"), timeout=15,
-                    message="the dead letter")
+    dead = wait_for(
+        lambda: deadletter.show(amqp_uri, f"{QUEUE}.dlq"), timeout=15, message="the dead letter"
+    )
     assert flaky["attempts"][stuck_id] == 4  # MAX_ATTEMPTS
     assert dead[0]["reason"] == "max_attempts"
     assert "downstream unavailable" in dead[0]["error"]

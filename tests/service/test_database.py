@@ -25,9 +25,12 @@ def test_work_is_rerun_when_the_connection_is_dropped(sessions, clean_databases)
         if len(calls) == 1:
             # The server ends this very connection, as a restart or failover would.
             session.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        session.execute(sa.text(
-            "INSERT INTO processed_events (event_id, handler) "
-            "VALUES ('00000000-0000-0000-0000-000000000001', 'db-test')"))
+        session.execute(
+            sa.text(
+                "INSERT INTO processed_events (event_id, handler) "
+                "VALUES ('00000000-0000-0000-0000-000000000001', 'db-test')"
+            )
+        )
         return "done"
 
     assert run_in_transaction(sessions, work, backoff=0.01) == "done"

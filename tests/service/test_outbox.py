@@ -27,18 +27,23 @@ def publish_a_poll(engine: sa.Engine) -> str:
     """Create and publish a poll the way the service does, leaving the event in the outbox."""
     with Session(engine) as session, session.begin():
         now = datetime.now(UTC)
-        poll = lifecycle.create_poll(session, municipality_code=GM, now=now,
-                                     data={"template_id": "veiligheidsgevoel",
-                                           "audience": {"kind": "municipality"}})
-        lifecycle.publish_poll(session, municipality_code=GM, poll_id=str(poll.id), now=now,
-                               emit=outbox.add_event)
+        poll = lifecycle.create_poll(
+            session,
+            municipality_code=GM,
+            now=now,
+            data={"template_id": "veiligheidsgevoel", "audience": {"kind": "municipality"}},
+        )
+        lifecycle.publish_poll(
+            session, municipality_code=GM, poll_id=str(poll.id), now=now, emit=outbox.add_event
+        )
         return str(poll.id)
 
 
 def pending(engine: sa.Engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(sa.select(sa.func.count()).where(outbox.outbox.c.sent_at.is_(None))
-                            ).scalar_one()
+        return conn.execute(
+            sa.select(sa.func.count()).where(outbox.outbox.c.sent_at.is_(None))
+        ).scalar_one()
 
 
 @pytest.fixture
@@ -73,9 +78,15 @@ def test_relay_killed_between_publish_and_mark_publishes_again_and_consumer_appl
     assert pending(engine) == 1
 
     crashed = subprocess.run(
-        [sys.executable, str(Path(__file__).with_name("crashing_relay.py")),
-         databases["polls"], amqp_uri, "polls"],
-        capture_output=True, timeout=60,
+        [
+            sys.executable,
+            str(Path(__file__).with_name("crashing_relay.py")),
+            databases["polls"],
+            amqp_uri,
+            "polls",
+        ],
+        capture_output=True,
+        timeout=60,
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr.decode()
     wait_for(lambda: deliveries, message="the event published by the killed relay")
@@ -90,8 +101,9 @@ def test_relay_killed_between_publish_and_mark_publishes_again_and_consumer_appl
     assert effects == [poll_id]  # applied once
 
 
-def test_relay_publishes_in_order_and_only_once_when_healthy(engines, amqp_uri,
-                                                             idempotent_consumer):
+def test_relay_publishes_in_order_and_only_once_when_healthy(
+    engines, amqp_uri, idempotent_consumer
+):
     deliveries, effects = idempotent_consumer
     engine = engines["polls"]
     ids = [publish_a_poll(engine) for _ in range(5)]
@@ -102,8 +114,12 @@ def test_relay_publishes_in_order_and_only_once_when_healthy(engines, amqp_uri,
     wait_for(lambda: len(effects) == 5, message="five events")
     time.sleep(0.3)
     with engine.connect() as conn:
-        written = [str(e) for e in conn.execute(
-            sa.select(outbox.outbox.c.event_id).order_by(outbox.outbox.c.id)).scalars()]
+        written = [
+            str(e)
+            for e in conn.execute(
+                sa.select(outbox.outbox.c.event_id).order_by(outbox.outbox.c.id)
+            ).scalars()
+        ]
     assert deliveries == written  # delivered once each, in the order they were written
     assert sorted(effects) == sorted(ids)
 

@@ -46,8 +46,13 @@ def test_templates_are_listed_by_theme(polls):
 
 def test_publish_emits_poll_published_exactly_once(polls, events):
     proxy, _ = polls
-    poll = proxy.create_poll(GM, {"template_id": "veiligheidsgevoel",
-                                  "audience": {"kind": "areas", "area_codes": ["WK034401"]}})
+    poll = proxy.create_poll(
+        GM,
+        {
+            "template_id": "veiligheidsgevoel",
+            "audience": {"kind": "areas", "area_codes": ["WK034401"]},
+        },
+    )
     assert poll["status"] == "draft"
     first = proxy.publish_poll(GM, poll["id"])
     again = proxy.publish_poll(GM, poll["id"])
@@ -74,17 +79,26 @@ def test_publish_emits_poll_published_exactly_once(polls, events):
 def test_scheduled_poll_opens_and_closes_on_time(polls, events):
     proxy, _ = polls
     now = datetime.now(UTC)
-    poll = proxy.create_poll(GM, {
-        "template_id": "verlichting",
-        "opens_at": (now + timedelta(seconds=1)).isoformat(),
-        "closes_at": (now + timedelta(seconds=2.5)).isoformat(),
-    })
+    poll = proxy.create_poll(
+        GM,
+        {
+            "template_id": "verlichting",
+            "opens_at": (now + timedelta(seconds=1)).isoformat(),
+            "closes_at": (now + timedelta(seconds=2.5)).isoformat(),
+        },
+    )
     assert proxy.publish_poll(GM, poll["id"])["status"] == "scheduled"
-    wait_for(lambda: any(e.name == "poll_published" for e in events), timeout=10,
-             message="scheduled opening")
+    wait_for(
+        lambda: any(e.name == "poll_published" for e in events),
+        timeout=10,
+        message="scheduled opening",
+    )
     assert datetime.now(UTC) >= now + timedelta(seconds=1)
-    wait_for(lambda: any(e.name == "poll_closed" for e in events), timeout=10,
-             message="scheduled closing")
+    wait_for(
+        lambda: any(e.name == "poll_closed" for e in events),
+        timeout=10,
+        message="scheduled closing",
+    )
     assert events[-1].payload["reason"] == "schedule"
     assert proxy.get_poll(GM, poll["id"])["status"] == "closed"
 
@@ -92,8 +106,13 @@ def test_scheduled_poll_opens_and_closes_on_time(polls, events):
 def test_bad_input_is_refused_field_by_field(polls):
     proxy, _ = polls
     with pytest.raises(InvalidInput) as err:
-        proxy.create_poll(GM, {"template_id": "veiligheidsgevoel",
-                               "audience": {"kind": "areas", "area_codes": ["WK036301"]}})
+        proxy.create_poll(
+            GM,
+            {
+                "template_id": "veiligheidsgevoel",
+                "audience": {"kind": "areas", "area_codes": ["WK036301"]},
+            },
+        )
     assert err.value.errors[0]["field"] == "audience.area_codes[0]"
 
     definition = proxy.get_template("groen")["definition"]
@@ -114,12 +133,14 @@ def test_bad_input_is_refused_field_by_field(polls):
 def test_published_poll_is_frozen_and_tenants_are_isolated(polls):
     proxy, _ = polls
     poll = proxy.create_poll(GM, {"template_id": "afval"})
-    edited = proxy.update_poll(GM, poll["id"], {"reminder_after_hours": [48]},
-                               expected_version=poll["version"])
+    edited = proxy.update_poll(
+        GM, poll["id"], {"reminder_after_hours": [48]}, expected_version=poll["version"]
+    )
     assert edited["version"] == poll["version"] + 1
     with pytest.raises(Conflict):  # stale version
-        proxy.update_poll(GM, poll["id"], {"reminder_after_hours": [24]},
-                          expected_version=poll["version"])
+        proxy.update_poll(
+            GM, poll["id"], {"reminder_after_hours": [24]}, expected_version=poll["version"]
+        )
     proxy.publish_poll(GM, poll["id"])
     with pytest.raises(Conflict) as err:
         proxy.update_poll(GM, poll["id"], {"reminder_after_hours": [24]})

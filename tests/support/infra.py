@@ -48,11 +48,14 @@ def _rabbitmqctl(*args: str) -> None:
 def create_vhost(name: str) -> str:
     if _mgmt_available():
         auth = (AMQP_USER, AMQP_PASSWORD)
-        requests.put(f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}", auth=auth,
-                     timeout=10).raise_for_status()
+        requests.put(
+            f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}", auth=auth, timeout=10
+        ).raise_for_status()
         requests.put(
             f"{MGMT_URL}/api/permissions/{quote(name, safe='')}/{AMQP_USER}",
-            json={"configure": ".*", "write": ".*", "read": ".*"}, auth=auth, timeout=10,
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+            auth=auth,
+            timeout=10,
         ).raise_for_status()
     else:
         _rabbitmqctl("add_vhost", name)
@@ -62,8 +65,14 @@ def create_vhost(name: str) -> str:
 
 def delete_vhost(name: str) -> None:
     if _mgmt_available():
-        requests.delete(f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}",
-                        auth=(AMQP_USER, AMQP_PASSWORD), timeout=10)
+        requests.delete(
+            f"{MGMT_URL}/api/vhosts/{quote(name, safe='')}",
+            auth=(AMQP_USER, AMQP_PASSWORD),
+            timeout=10,
+        )
     else:
-        subprocess.run([shutil.which("rabbitmqctl") or "rabbitmqctl", "-q", "delete_vhost", name],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [shutil.which("rabbitmqctl") or "rabbitmqctl", "-q", "delete_vhost", name],
+            capture_output=True,
+            timeout=60,
+        )

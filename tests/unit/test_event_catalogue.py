@@ -35,8 +35,12 @@ def test_every_payload_field_is_documented(name):
 
 
 def closed(**overrides):
-    payload = {"poll_id": str(uuid.uuid4()), "municipality_code": "GM0344",
-               "closed_at": "2026-11-25T10:00:00+00:00", "reason": "schedule"}
+    payload = {
+        "poll_id": str(uuid.uuid4()),
+        "municipality_code": "GM0344",
+        "closed_at": "2026-11-25T10:00:00+00:00",
+        "reason": "schedule",
+    }
     return {**payload, **overrides}
 
 
@@ -48,14 +52,17 @@ def test_envelope_round_trip():
     assert event.correlation_id == "abc"
 
 
-@pytest.mark.parametrize("mutate, fragment", [
-    (lambda e: e.update(event="poll_exploded"), "unknown event"),
-    (lambda e: e.update(version=2), "not in the catalogue"),
-    (lambda e: e.update(source="panel"), "not in the catalogue"),
-    (lambda e: e["payload"].update(reason="boredom"), "reason"),
-    (lambda e: e["payload"].pop("poll_id"), "poll_id"),
-    (lambda e: e.pop("event_id"), "event_id"),
-])
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda e: e.update(event="poll_exploded"), "unknown event"),
+        (lambda e: e.update(version=2), "not in the catalogue"),
+        (lambda e: e.update(source="panel"), "not in the catalogue"),
+        (lambda e: e["payload"].update(reason="boredom"), "reason"),
+        (lambda e: e["payload"].pop("poll_id"), "poll_id"),
+        (lambda e: e.pop("event_id"), "event_id"),
+    ],
+)
 def test_consumers_refuse_what_does_not_match_the_catalogue(mutate, fragment):
     envelope = make_envelope("poll_closed", closed())
     mutate(envelope)
@@ -72,12 +79,17 @@ def test_poll_published_carries_a_valid_poll_definition():
     from services.polls.library import get_template
 
     payload = {
-        "poll_id": str(uuid.uuid4()), "municipality_code": "GM0344", "version": 1,
-        "content_hash": "0" * 64, "template_id": None,
+        "poll_id": str(uuid.uuid4()),
+        "municipality_code": "GM0344",
+        "version": 1,
+        "content_hash": "0" * 64,
+        "template_id": None,
         "definition": get_template("afval")["definition"],
         "audience": {"kind": "municipality", "area_codes": []},
-        "opens_at": "2026-11-25T10:00:00+00:00", "closes_at": None,
-        "reminder_after_hours": [], "published_at": "2026-11-25T10:00:00+00:00",
+        "opens_at": "2026-11-25T10:00:00+00:00",
+        "closes_at": None,
+        "reminder_after_hours": [],
+        "published_at": "2026-11-25T10:00:00+00:00",
     }
     make_envelope("poll_published", payload)
     payload["definition"]["questions"][0]["type"] = "essay"

@@ -6,9 +6,18 @@ from services.common.pollspec import QUESTION_TYPES, validate_answers, visible_q
 from services.polls import library
 
 REQUIRED_THEMES = {
-    "veiligheidsgevoel", "verkeersveiligheid", "verlichting", "buurtpreventie",
-    "cameratoezicht", "overlast", "woninginbraak", "jaarwisseling", "groen", "afval",
-    "spelen_en_jongeren", "vertrouwen",
+    "veiligheidsgevoel",
+    "verkeersveiligheid",
+    "verlichting",
+    "buurtpreventie",
+    "cameratoezicht",
+    "overlast",
+    "woninginbraak",
+    "jaarwisseling",
+    "groen",
+    "afval",
+    "spelen_en_jongeren",
+    "vertrouwen",
 }
 TEMPLATES = library.library()
 

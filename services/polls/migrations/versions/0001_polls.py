@@ -43,10 +43,12 @@ def upgrade() -> None:
         ),
     )
     op.create_index("polls_by_municipality", "polls", ["municipality_code", "status"])
-    op.create_index("polls_due_to_open", "polls", ["opens_at"],
-                    postgresql_where=sa.text("status = 'scheduled'"))
-    op.create_index("polls_due_to_close", "polls", ["closes_at"],
-                    postgresql_where=sa.text("status = 'open'"))
+    op.create_index(
+        "polls_due_to_open", "polls", ["opens_at"], postgresql_where=sa.text("status = 'scheduled'")
+    )
+    op.create_index(
+        "polls_due_to_close", "polls", ["closes_at"], postgresql_where=sa.text("status = 'open'")
+    )
     outbox.create_tables(op)
 
 
