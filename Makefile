@@ -15,6 +15,7 @@ help:
 	@echo "make lint         ruff"
 	@echo "make migrate      create the databases if missing and migrate them"
 	@echo "make lock         regenerate requirements.lock from pyproject.toml"
+	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
 
 install: $(STAMP)
 
@@ -52,3 +53,7 @@ format: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+.PHONY: bench-outbox
+bench-outbox: install  ## outbox relay rate vs bare confirmed publishes
+	$(BIN)/python -m benchmarks.bench_outbox

@@ -17,14 +17,12 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
 from sqlalchemy.engine import make_url
 
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")  # known; see docs
 ROOT = Path(__file__).resolve().parents[1]
 PROCFILE = ROOT / "deploy" / "Procfile"
 
