@@ -111,9 +111,38 @@ def container_factory(amqp_uri: str, container_factory: Any) -> Any:
     return container_factory
 
 
+@pytest.fixture(scope="session")
+def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A fresh Ed25519 key pair for this run: panel signs, the gateway verifies."""
+    from services.common import tokens
+
+    folder = tmp_path_factory.mktemp("keys")
+    private_pem, public_pem = tokens.generate_keypair()
+    (folder / "jwt_private.pem").write_text(private_pem)
+    (folder / "jwt_public.pem").write_text(public_pem)
+    return {
+        "private": str(folder / "jwt_private.pem"),
+        "public": str(folder / "jwt_public.pem"),
+        "private_key": tokens.load_private_key(private_pem),
+    }
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[Any]:
+    from tests.fakes.smtp_sink import SmtpSink
+
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
+
+
 @pytest.fixture
 def service_config(
-    databases: dict[str, str], amqp_uri: str, clean_databases: None
+    databases: dict[str, str],
+    amqp_uri: str,
+    clean_databases: None,
+    jwt_keys: dict[str, Any],
+    smtp_sink: Any,
 ) -> Callable[..., dict[str, Any]]:
     """The service's own config.yml, pointed at this test's database and vhost."""
 
@@ -124,11 +153,21 @@ def service_config(
             METRICS_PORT=0,
             RETRY_DELAYS=[0.1, 0.2, 0.4],
             LOGGING=None,
+            JWT_PRIVATE_KEY_FILE=jwt_keys["private"],
+            JWT_PUBLIC_KEY_FILE=jwt_keys["public"],
+            SMTP_URL=smtp_sink.url,
         )
         if service in databases:
             config["DATABASE_URL"] = databases[service]
         config.update(overrides)
-        return {k: v for k, v in config.items() if v is not None}
+        # Keys the service's own config.yml does not know are left out, as in production.
+        known = load_service_config(service)
+        return {
+            k: v
+            for k, v in config.items()
+            if v is not None
+            and (k in known or k in overrides or k in ("AMQP_URI", "METRICS_PORT", "RETRY_DELAYS"))
+        }
 
     return make
 

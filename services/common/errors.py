@@ -48,7 +48,14 @@ class Conflict(BuurtpeilError):
     code = "conflict"
 
 
-EXPECTED = (InvalidInput, NotFound, Conflict)
+@deserialize_to_instance
+class Unauthorized(BuurtpeilError):
+    """Credentials or a session that are not (or no longer) valid."""
+
+    code = "unauthorized"
+
+
+EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized)
 
 
 def invalid(field: str, code: str, message: str) -> InvalidInput:

@@ -20,8 +20,9 @@ from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox
 from services.common.timers import timer
+from services.common.validation import load
 from services.polls import library, lifecycle
-from services.polls.schemas import PollCreate, PollUpdate, load
+from services.polls.schemas import PollCreate, PollUpdate
 
 
 def now() -> datetime:

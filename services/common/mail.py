@@ -1,0 +1,61 @@
+"""E-mail over SMTP, as a nameko dependency: ``self.mail.send(to, subject, text, html=None)``.
+
+Config: ``SMTP_URL`` (``smtp://host:port``; ``smtps://`` for implicit TLS, ``?starttls=1`` to
+upgrade), ``SMTP_USER``, ``SMTP_PASSWORD``, ``MAIL_FROM``.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from nameko.extensions import DependencyProvider
+
+
+class Mailer:
+    def __init__(self, url: str, sender: str, user: str | None = None, password: str | None = None):
+        self.url = urlparse(url)
+        self.sender = sender
+        self.user, self.password = user, password
+
+    def send(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> str:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = self.sender, to, subject
+        message["Message-ID"] = make_msgid(domain=self.sender.rsplit("@", 1)[-1].strip(">"))
+        for key, value in (headers or {}).items():
+            message[key] = value
+        message.set_content(text)
+        if html:
+            message.add_alternative(html, subtype="html")
+        smtp_cls = smtplib.SMTP_SSL if self.url.scheme == "smtps" else smtplib.SMTP
+        with smtp_cls(self.url.hostname, self.url.port or 25, timeout=10) as smtp:
+            if parse_qs(self.url.query).get("starttls") == ["1"]:
+                smtp.starttls()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(message)
+        return message["Message-ID"]
+
+
+class Mail(DependencyProvider):
+    def setup(self) -> None:
+        config = self.container.config
+        self.mailer = Mailer(
+            config["SMTP_URL"],
+            config["MAIL_FROM"],
+            config.get("SMTP_USER"),
+            config.get("SMTP_PASSWORD"),
+        )
+
+    def get_dependency(self, worker_ctx: Any) -> Mailer:
+        return self.mailer

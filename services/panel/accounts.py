@@ -1,0 +1,291 @@
+"""Sessions and staff accounts: resident refresh tokens with rotation and reuse detection,
+staff login with argon2id and lock-out, staff invitations and roles.
+
+Access tokens are issued by ``TokenIssuer`` (service.py) from what these functions return;
+the gateway verifies them with the public key alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from eventlet import tpool
+from sqlalchemy.orm import Session
+
+from services.common import passwords, tokens
+from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized, invalid
+from services.panel.models import RefreshToken, Resident, Staff
+from services.panel.tenants import get_municipality
+
+REFRESH_TTL = timedelta(days=60)
+ROLES = ("viewer", "editor", "admin")
+PLATFORM_ADMIN = "platform_admin"
+LOCK_AFTER = 5  # failed logins in a row
+LOCK_FOR = timedelta(minutes=15)
+INVITE_TTL = timedelta(days=7)
+
+
+def _hash(password: str) -> str:
+    # argon2id holds the CPU for ~30 ms: in a real thread, so other greenthreads keep running.
+    return tpool.execute(passwords.hash_password, password)
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    return tpool.execute(passwords.verify_password, password_hash, password)
+
+
+# --- residents' refresh tokens ---------------------------------------------------------------
+
+
+def start_session(session: Session, *, resident: Resident, now: datetime) -> str:
+    token, token_hash = tokens.new_refresh_token()
+    session.add(
+        RefreshToken(
+            token_hash=token_hash,
+            family_id=uuid.uuid4(),
+            resident_id=resident.id,
+            issued_at=now,
+            expires_at=now + REFRESH_TTL,
+        )
+    )
+    return token
+
+
+def rotate(session: Session, *, refresh_token: str, now: datetime) -> tuple[Resident, str]:
+    """Exchange a refresh token for its successor; a reused one revokes its whole family."""
+    record = session.scalars(
+        sa.select(RefreshToken)
+        .where(RefreshToken.token_hash == tokens.hash_refresh_token(refresh_token))
+        .with_for_update()
+    ).first()
+    decision = tokens.rotation_decision(
+        None
+        if record is None
+        else tokens.RefreshRecord(
+            token_hash=record.token_hash,
+            family_id=str(record.family_id),
+            resident_id=str(record.resident_id),
+            expires_at=record.expires_at,
+            used_at=record.used_at,
+            revoked_at=record.revoked_at,
+        ),
+        now,
+    )
+    if decision == "reuse_detected":
+        session.execute(
+            sa.update(RefreshToken)
+            .where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        raise Unauthorized(
+            "this refresh token was used before; sign in again",
+            [
+                {
+                    "field": "refresh_token",
+                    "code": "reused",
+                    "message": "reuse detected: every session of this family was ended",
+                }
+            ],
+        )
+    if decision != "rotate":
+        raise Unauthorized(
+            "sign in again",
+            [{"field": "refresh_token", "code": decision, "message": f"refresh token {decision}"}],
+        )
+    record.used_at = now
+    successor, successor_hash = tokens.new_refresh_token()
+    session.add(
+        RefreshToken(
+            token_hash=successor_hash,
+            family_id=record.family_id,
+            resident_id=record.resident_id,
+            issued_at=now,
+            expires_at=now + REFRESH_TTL,
+        )
+    )
+    resident = session.get(Resident, record.resident_id)
+    return resident, successor
+
+
+# --- staff -----------------------------------------------------------------------------------
+
+
+def _hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def serialize_staff(s: Staff) -> dict[str, Any]:
+    return {
+        "id": str(s.id),
+        "municipality_code": s.municipality_code,
+        "email": s.email,
+        "name": s.name,
+        "role": s.role,
+        "status": s.status,
+        "created_at": s.created_at.isoformat(),
+        "last_login_at": s.last_login_at.isoformat() if s.last_login_at else None,
+    }
+
+
+def create_platform_admin(session: Session, *, email: str, password: str, now: datetime) -> Staff:
+    problems = passwords.password_problems(password, email=email)
+    if problems:
+        raise invalid("password", problems[0], passwords.PASSWORD_PROBLEMS[problems[0]])
+    existing = session.scalars(sa.select(Staff).where(Staff.email == email.lower())).first()
+    if existing is not None:
+        return existing  # idempotent bootstrap
+    admin = Staff(
+        municipality_code=None,
+        email=email.lower(),
+        role=PLATFORM_ADMIN,
+        status="active",
+        password_hash=_hash(password),
+        created_at=now,
+    )
+    session.add(admin)
+    session.flush()
+    return admin
+
+
+def login(session: Session, *, email: str, password: str, now: datetime) -> Staff:
+    """The staff member, or Unauthorized with the same answer for every kind of failure."""
+    staff = session.scalars(
+        sa.select(Staff).where(Staff.email == email.lower()).with_for_update()
+    ).first()
+    refused = Unauthorized(
+        "e-mail address or password not right",
+        [
+            {
+                "field": "password",
+                "code": "invalid_credentials",
+                "message": "e-mail address or password not right",
+            }
+        ],
+    )
+    if staff is None or staff.password_hash is None:
+        _verify(None, password)  # the same time as a real check
+        raise refused
+    if staff.locked_until and staff.locked_until > now:
+        raise Unauthorized(
+            "too many failed attempts; try again later",
+            [
+                {
+                    "field": "password",
+                    "code": "locked",
+                    "message": f"locked until {staff.locked_until.isoformat()}",
+                }
+            ],
+        )
+    if not _verify(staff.password_hash, password) or staff.status != "active":
+        staff.failed_logins += 1
+        if staff.failed_logins >= LOCK_AFTER:
+            staff.locked_until, staff.failed_logins = now + LOCK_FOR, 0
+        raise refused
+    staff.failed_logins, staff.locked_until, staff.last_login_at = 0, None, now
+    if passwords.needs_rehash(staff.password_hash):
+        staff.password_hash = _hash(password)
+    return staff
+
+
+def invite_staff(
+    session: Session,
+    *,
+    municipality_code: str,
+    email: str,
+    role: str,
+    name: str | None,
+    now: datetime,
+) -> tuple[Staff, str]:
+    """A new staff account in state 'invited' and the one-time token for the e-mailed link."""
+    get_municipality(session, municipality_code)
+    if role not in ROLES:
+        raise invalid("role", "unknown_role", f"one of {', '.join(ROLES)}")
+    if session.scalars(sa.select(Staff).where(Staff.email == email.lower())).first():
+        raise Conflict("an account with this e-mail address exists already")
+    token = secrets.token_urlsafe(32)
+    staff = Staff(
+        municipality_code=municipality_code,
+        email=email.lower(),
+        name=name,
+        role=role,
+        status="invited",
+        invite_hash=_hash_secret(token),
+        invite_expires_at=now + INVITE_TTL,
+        created_at=now,
+    )
+    session.add(staff)
+    session.flush()
+    return staff, token
+
+
+def accept_invite(session: Session, *, token: str, password: str, now: datetime) -> Staff:
+    staff = session.scalars(
+        sa.select(Staff).where(Staff.invite_hash == _hash_secret(token)).with_for_update()
+    ).first()
+    if staff is None or staff.status != "invited" or staff.invite_expires_at <= now:
+        raise invalid("token", "invalid", "this invitation is not valid (any more)")
+    problems = passwords.password_problems(password, email=staff.email)
+    if problems:
+        raise InvalidInput(
+            "choose another password",
+            [
+                {"field": "password", "code": p, "message": passwords.PASSWORD_PROBLEMS[p]}
+                for p in problems
+            ],
+        )
+    staff.password_hash = _hash(password)
+    staff.status, staff.invite_hash, staff.invite_expires_at = "active", None, None
+    return staff
+
+
+def get_staff(
+    session: Session, *, municipality_code: str, staff_id: str, lock: bool = False
+) -> Staff:
+    try:
+        sid = uuid.UUID(str(staff_id))
+    except ValueError:
+        raise NotFound("no such staff member") from None
+    query = sa.select(Staff).where(Staff.id == sid, Staff.municipality_code == municipality_code)
+    staff = session.scalars(query.with_for_update() if lock else query).first()
+    if staff is None:
+        raise NotFound("no such staff member")
+    return staff
+
+
+def list_staff(session: Session, *, municipality_code: str) -> list[Staff]:
+    return list(
+        session.scalars(
+            sa.select(Staff)
+            .where(Staff.municipality_code == municipality_code)
+            .order_by(Staff.email)
+        )
+    )
+
+
+def change_staff(
+    session: Session,
+    *,
+    municipality_code: str,
+    staff_id: str,
+    changes: dict[str, Any],
+    actor_id: str,
+) -> Staff:
+    staff = get_staff(session, municipality_code=municipality_code, staff_id=staff_id, lock=True)
+    if str(staff.id) == actor_id:
+        raise Conflict("you cannot change your own role or status; ask another admin")
+    if "role" in changes:
+        if changes["role"] not in ROLES:
+            raise invalid("role", "unknown_role", f"one of {', '.join(ROLES)}")
+        staff.role = changes["role"]
+    if "status" in changes:
+        if changes["status"] not in ("active", "disabled"):
+            raise invalid("status", "unknown_status", "active or disabled")
+        if changes["status"] == "active" and staff.status == "invited":
+            raise Conflict("an invited account becomes active when the invitation is accepted")
+        staff.status = changes["status"]
+    return staff

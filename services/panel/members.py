@@ -1,0 +1,411 @@
+"""Residents in the panel: joining (invitation code, or open sign-up verified by e-mail),
+profile, moving, leaving (erasure), and the panel's composition against the CBS population.
+
+Other services learn of residents only through events, and only the pseudonymous profile
+(buurt, wijk, age band, sex, language): never the birth year, and the e-mail only once verified
+(notify's e-mail channel needs it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.common.errors import Conflict, NotFound, invalid
+from services.common.events import AGE_BANDS
+from services.panel import invitations
+from services.panel.area_store import current_year, get_area, locate
+from services.panel.models import (
+    Area,
+    EmailVerification,
+    PanelChange,
+    RefreshToken,
+    Resident,
+)
+from services.panel.tenants import get_municipality
+
+CONSENT_VERSION = "2026-11"  # the privacy statement version residents agree to
+VERIFY_TTL = timedelta(minutes=30)
+VERIFY_ATTEMPTS = 5
+SEX_VALUES = {
+    "man": "man",
+    "vrouw": "vrouw",
+    "anders": "anders",
+    "zeg_ik_liever_niet": "onbekend",
+    None: None,
+}
+
+
+def age_band(birth_year: int | None, today: date) -> str | None:
+    if birth_year is None:
+        return None
+    age = today.year - birth_year  # the age reached this year; a year's precision is enough
+    for band, upper in zip(AGE_BANDS, (14, 24, 44, 64, 10**3), strict=True):
+        if age <= upper:
+            return band
+    return None  # pragma: no cover
+
+
+def resident_payload(r: Resident, now: datetime) -> dict[str, Any]:
+    return {
+        "resident_id": str(r.id),
+        "municipality_code": r.municipality_code,
+        "buurt_code": r.buurt_code,
+        "wijk_code": r.wijk_code,
+        "age_band": age_band(r.birth_year, now.date()),
+        "sex": SEX_VALUES.get(r.sex, r.sex),
+        "language": r.language,
+        "self_selected": r.self_selected,
+        "consent": True,
+        "email": r.email if r.email_verified_at else None,
+    }
+
+
+def serialize(r: Resident, now: datetime) -> dict[str, Any]:
+    return {
+        **resident_payload(r, now),
+        "birth_year": r.birth_year,
+        "sex": r.sex,
+        "email": r.email,
+        "email_verified": r.email_verified_at is not None,
+        "consent_version": r.consent_version,
+        "consent_at": r.consent_at.isoformat(),
+        "joined_at": r.joined_at.isoformat(),
+    }
+
+
+def resolve_buurt(session: Session, municipality_code: str, profile: dict[str, Any]) -> Area:
+    """The buurt by code, or by location (the resident confirmed the suggestion)."""
+    if profile.get("buurt_code"):
+        try:
+            area = get_area(
+                session, municipality_code=municipality_code, code=profile["buurt_code"]
+            )
+        except NotFound:
+            raise invalid(
+                "buurt_code", "unknown_area", "not a buurt of this municipality"
+            ) from None
+        if area.level != "buurt":
+            raise invalid("buurt_code", "not_a_buurt", "choose a buurt, not a wijk")
+        return area
+    if profile.get("location"):
+        found = locate(
+            session,
+            municipality_code=municipality_code,
+            lat=profile["location"]["lat"],
+            lon=profile["location"]["lon"],
+        )
+        if found is None:
+            raise invalid("location", "outside_area", "this location is not in the municipality")
+        return get_area(session, municipality_code=municipality_code, code=found["buurt_code"])
+    raise invalid("buurt_code", "required", "give a buurt_code or a location")
+
+
+def _count_change(session: Session, r: Resident, now: datetime, column: str) -> None:
+    month = now.date().replace(day=1)
+    stmt = insert(PanelChange).values(
+        municipality_code=r.municipality_code, wijk_code=r.wijk_code, month=month, joined=0, left=0
+    )
+    stmt = stmt.values(**{column: 1}).on_conflict_do_update(
+        index_elements=["municipality_code", "wijk_code", "month"],
+        set_={column: getattr(PanelChange, column) + 1},
+    )
+    session.execute(stmt)
+
+
+def _new_resident(
+    session: Session,
+    *,
+    municipality_code: str,
+    profile: dict[str, Any],
+    now: datetime,
+    self_selected: bool,
+    email: str | None = None,
+    emit: Any,
+) -> Resident:
+    if not profile.get("consent"):
+        raise invalid("consent", "required", "joining needs consent to the privacy statement")
+    buurt = resolve_buurt(session, municipality_code, profile)
+    resident = Resident(
+        id=uuid.uuid4(),
+        municipality_code=municipality_code,
+        buurt_code=buurt.code,
+        wijk_code=buurt.parent_code,
+        email=email,
+        email_verified_at=now if email else None,
+        birth_year=profile.get("birth_year"),
+        sex=profile.get("sex"),
+        language=profile.get("language", "nl"),
+        consent_version=profile.get("consent_version", CONSENT_VERSION),
+        consent_at=now,
+        self_selected=self_selected,
+        joined_at=now,
+        updated_at=now,
+    )
+    session.add(resident)
+    session.flush()
+    _count_change(session, resident, now, "joined")
+    emit(
+        session,
+        "resident_joined",
+        {**resident_payload(resident, now), "joined_at": now.isoformat()},
+    )
+    return resident
+
+
+def join_with_code(
+    session: Session, *, code: str, profile: dict[str, Any], now: datetime, emit: Any
+) -> Resident:
+    used = invitations.redeem(session, code=code, now=now)
+    return _new_resident(
+        session,
+        municipality_code=used.municipality_code,
+        profile=profile,
+        now=now,
+        self_selected=False,
+        emit=emit,
+    )
+
+
+def _hash_code(code: str) -> str:
+    return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+def start_signup(session: Session, *, municipality_code: str, email: str, now: datetime) -> str:
+    """Store a 6-digit code for the address and return it for the e-mail (never to the app)."""
+    get_municipality(session, municipality_code)
+    code = f"{secrets.randbelow(10**6):06d}"
+    session.add(
+        EmailVerification(
+            municipality_code=municipality_code,
+            email=email.lower(),
+            code_hash=_hash_code(code),
+            purpose="signup",
+            expires_at=now + VERIFY_TTL,
+        )
+    )
+    return code
+
+
+def finish_signup(
+    session: Session,
+    *,
+    municipality_code: str,
+    email: str,
+    code: str,
+    profile: dict[str, Any],
+    now: datetime,
+    emit: Any,
+) -> Resident:
+    email = email.lower()
+    pending = session.scalars(
+        sa.select(EmailVerification)
+        .where(
+            EmailVerification.municipality_code == municipality_code,
+            EmailVerification.email == email,
+            EmailVerification.purpose == "signup",
+            EmailVerification.used_at.is_(None),
+            EmailVerification.expires_at > now,
+        )
+        .order_by(EmailVerification.expires_at.desc())
+        .with_for_update()
+    ).first()
+    if pending is None or pending.attempts >= VERIFY_ATTEMPTS:
+        raise invalid("code", "expired", "request a new code")
+    if not secrets.compare_digest(pending.code_hash, _hash_code(code)):
+        pending.attempts += 1
+        session.flush()
+        raise invalid("code", "wrong_code", "this code is not right")
+    pending.used_at = now
+    exists = session.scalar(
+        sa.select(Resident.id).where(
+            Resident.municipality_code == municipality_code, Resident.email == email
+        )
+    )
+    if exists:
+        raise Conflict("this e-mail address is in the panel already")
+    return _new_resident(
+        session,
+        municipality_code=municipality_code,
+        profile=profile,
+        now=now,
+        self_selected=True,
+        email=email,
+        emit=emit,
+    )
+
+
+def get_resident(session: Session, resident_id: str, *, lock: bool = False) -> Resident:
+    try:
+        rid = uuid.UUID(str(resident_id))
+    except ValueError:
+        raise NotFound("no such resident") from None
+    query = sa.select(Resident).where(Resident.id == rid)
+    resident = session.scalars(query.with_for_update() if lock else query).first()
+    if resident is None:
+        raise NotFound("no such resident")
+    return resident
+
+
+def update_resident(
+    session: Session, *, resident_id: str, changes: dict[str, Any], now: datetime, emit: Any
+) -> Resident:
+    resident = get_resident(session, resident_id, lock=True)
+    if "buurt_code" in changes or "location" in changes:
+        buurt = resolve_buurt(session, resident.municipality_code, changes)
+        if buurt.code != resident.buurt_code:
+            _count_change(session, resident, now, "left")
+            resident.buurt_code, resident.wijk_code = buurt.code, buurt.parent_code
+            _count_change(session, resident, now, "joined")
+    for key in ("birth_year", "sex", "language"):
+        if key in changes:
+            setattr(resident, key, changes[key])
+    resident.updated_at = now
+    session.flush()
+    emit(
+        session,
+        "resident_updated",
+        {**resident_payload(resident, now), "updated_at": now.isoformat()},
+    )
+    return resident
+
+
+def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> None:
+    """Erase the resident: personal data, tokens and verifications go in this transaction.
+
+    ``resident_left`` tells every other service to drop what it holds; responses keep only
+    pseudonymous aggregates.
+    """
+    resident = get_resident(session, resident_id, lock=True)
+    _count_change(session, resident, now, "left")
+    session.execute(sa.delete(RefreshToken).where(RefreshToken.resident_id == resident.id))
+    session.execute(
+        sa.delete(EmailVerification).where(
+            sa.or_(
+                EmailVerification.resident_id == resident.id,
+                sa.and_(
+                    EmailVerification.municipality_code == resident.municipality_code,
+                    EmailVerification.email == resident.email,
+                ),
+            )
+        )
+    )
+    emit(
+        session,
+        "resident_left",
+        {
+            "resident_id": str(resident.id),
+            "municipality_code": resident.municipality_code,
+            "left_at": now.isoformat(),
+        },
+    )
+    session.delete(resident)
+    session.flush()
+
+
+def composition(session: Session, *, municipality_code: str, now: datetime) -> dict[str, Any]:
+    """Members per wijk, age band and sex against the CBS population, and attrition by month.
+
+    ``gap`` is the members' share minus the population's share, in percentage points; negative
+    means under-represented. Children (0–14) cannot join, so wijk and age shares compare with
+    the population aged 15 and over. CBS publishes sex and age as separate margins (not
+    crossed), so we compare margins, and the sex margin includes children.
+    """
+    year = current_year(session, municipality_code)
+    wijken = session.scalars(
+        sa.select(Area).where(
+            Area.municipality_code == municipality_code, Area.year == year, Area.level == "wijk"
+        )
+    ).all()
+    members = session.execute(
+        sa.select(
+            Resident.wijk_code, Resident.birth_year, Resident.sex, Resident.self_selected
+        ).where(Resident.municipality_code == municipality_code)
+    ).all()
+    total = len(members)
+
+    def gap(count: int, pop: int | None, pop_whole: int) -> float | None:
+        if not total or not pop_whole or pop is None:
+            return None
+        return round(100 * count / total - 100 * pop / pop_whole, 1)
+
+    adults = {w.code: _adults(w) for w in wijken}
+    adults_whole = sum(a or 0 for a in adults.values())
+    per_wijk = []
+    for w in wijken:
+        mine = [m for m in members if m.wijk_code == w.code]
+        per_wijk.append(
+            {
+                "wijk_code": w.code,
+                "name": w.name,
+                "members": len(mine),
+                "self_selected": sum(1 for m in mine if m.self_selected),
+                "population_15_plus": adults[w.code],
+                "gap": gap(len(mine), adults[w.code], adults_whole),
+            }
+        )
+    age_pop = _sum_margins(wijken, "age")
+    age_pop.pop("0_14", None)
+    bands = [age_band(m.birth_year, now.date()) for m in members]
+    per_age = [
+        {
+            "age_band": b,
+            "members": bands.count(b),
+            "population": age_pop.get(b),
+            "gap": gap(bands.count(b), age_pop.get(b), sum(age_pop.values())),
+        }
+        for b in AGE_BANDS[1:]
+    ]
+    sex_pop = _sum_margins(wijken, "sex")
+    sexes = [m.sex for m in members]
+    per_sex = [
+        {
+            "sex": s,
+            "members": sexes.count(s),
+            "population": sex_pop.get(s),
+            "gap": gap(sexes.count(s), sex_pop.get(s), sum(sex_pop.values())),
+        }
+        for s in ("man", "vrouw")
+    ]
+    changes = session.execute(
+        sa.select(PanelChange.month, sa.func.sum(PanelChange.joined), sa.func.sum(PanelChange.left))
+        .where(PanelChange.municipality_code == municipality_code)
+        .group_by(PanelChange.month)
+        .order_by(PanelChange.month)
+    ).all()
+    return {
+        "municipality_code": municipality_code,
+        "year": year,
+        "members": total,
+        "unknown_age": bands.count(None),
+        "unknown_sex": sum(1 for s in sexes if s not in ("man", "vrouw")),
+        "wijken": per_wijk,
+        "age_bands": per_age,
+        "sexes": per_sex,
+        "attrition": [
+            {"month": m.isoformat()[:7], "joined": j, "left": gone} for m, j, gone in changes
+        ],
+    }
+
+
+def _adults(area: Area) -> int | None:
+    children = (area.age or {}).get("0_14")
+    if area.population is None or children is None:
+        return None
+    return area.population - children
+
+
+def _sum_margins(areas: list[Area], key: str) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for area in areas:
+        for k, v in (getattr(area, key) or {}).items():
+            if v is not None:
+                totals[k] = totals.get(k, 0) + v
+    return totals

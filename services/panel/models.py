@@ -1,0 +1,185 @@
+"""The panel service's tables: municipalities (tenants), CBS areas, residents, invitation codes,
+e-mail verifications, refresh tokens and staff.
+
+Privacy: a resident row holds the only personal data (e-mail, birth year, sex). Leaving deletes
+it together with the resident's refresh tokens and pending verifications, in one transaction;
+what remains is ``panel_changes``, a per-wijk tally of joins and departures for attrition
+figures, without any id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common import outbox
+
+TS = sa.DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Municipality(Base):
+    __tablename__ = "municipalities"
+
+    code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    branding: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    area_year: Mapped[int | None]  # the KWB edition in use; older years stay as history
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Area(Base):
+    __tablename__ = "areas"
+
+    code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    level: Mapped[str] = mapped_column(sa.String(10))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    parent_code: Mapped[str | None] = mapped_column(sa.String(10))
+    population: Mapped[int | None]
+    sex: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    age: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    households: Mapped[int | None]
+    boundary: Mapped[list[Any] | None] = mapped_column(JSONB)  # polygons of (lon, lat) rings
+
+    __table_args__ = (sa.Index("areas_by_municipality", "municipality_code", "year", "level"),)
+
+
+class AreaImport(Base):
+    """The content digest of each imported year, so importing the same files again is a no-op."""
+
+    __tablename__ = "area_imports"
+
+    municipality_code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    year: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    imported_at: Mapped[datetime] = mapped_column(TS)
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    wijk_code: Mapped[str] = mapped_column(sa.String(8))
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    email_verified_at: Mapped[datetime | None] = mapped_column(TS)
+    birth_year: Mapped[int | None]
+    sex: Mapped[str | None] = mapped_column(sa.String(10))
+    language: Mapped[str] = mapped_column(sa.String(2))
+    consent_version: Mapped[str] = mapped_column(sa.String(40))
+    consent_at: Mapped[datetime] = mapped_column(TS)
+    self_selected: Mapped[bool]
+    joined_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        sa.Index("residents_by_area", "municipality_code", "wijk_code"),
+        sa.Index(
+            "residents_email",
+            "municipality_code",
+            "email",
+            unique=True,
+            postgresql_where=sa.text("email IS NOT NULL"),
+        ),
+    )
+
+
+class PanelChange(Base):
+    """Joins and departures per wijk and month: attrition without anyone's id."""
+
+    __tablename__ = "panel_changes"
+
+    municipality_code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    wijk_code: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    month: Mapped[date] = mapped_column(primary_key=True)
+    joined: Mapped[int] = mapped_column(default=0)
+    left: Mapped[int] = mapped_column(default=0)
+
+
+class InvitationBatch(Base):
+    __tablename__ = "invitation_batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    created_by: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    size: Mapped[int]
+
+
+class InvitationCode(Base):
+    """Single-use codes for recruitment letters. Only a hash is kept: the codes themselves
+    exist in the CSV handed out once, at generation, for the mail merge."""
+
+    __tablename__ = "invitation_codes"
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    batch_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("invitation_batches.id"))
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    wijk_code: Mapped[str] = mapped_column(sa.String(8))
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class EmailVerification(Base):
+    """Open sign-up: a code e-mailed to the address, valid for a short time, few attempts."""
+
+    __tablename__ = "email_verifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    email: Mapped[str] = mapped_column(sa.String(320))
+    code_hash: Mapped[str] = mapped_column(sa.String(64))
+    purpose: Mapped[str] = mapped_column(sa.String(10))  # signup | change (e-mail of a member)
+    resident_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("residents.id", ondelete="CASCADE")
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class RefreshToken(Base):
+    __tablename__ = "refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    resident_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    municipality_code: Mapped[str | None] = mapped_column(sa.String(6))  # None: platform admin
+    email: Mapped[str] = mapped_column(sa.String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    status: Mapped[str] = mapped_column(sa.String(10))  # invited | active | disabled
+    password_hash: Mapped[str | None] = mapped_column(sa.String(200))
+    invite_hash: Mapped[str | None] = mapped_column(sa.String(64))
+    invite_expires_at: Mapped[datetime | None] = mapped_column(TS)
+    failed_logins: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_login_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+target_metadata = [Base.metadata, outbox.metadata]

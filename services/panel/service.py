@@ -1,0 +1,423 @@
+"""panel: municipalities (tenants, branding, settings), CBS areas, residents, invitation codes,
+staff accounts, and the tokens both carry.
+
+RPC (called by the gateway; a staff ``municipality_code`` always comes from the verified token):
+municipalities — create_municipality, list_municipalities, get_branding, update_branding,
+get_settings, update_settings; areas — import_areas, list_areas, locate;
+residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
+update_resident, leave; invitation codes — create_invitation_batch, list_invitation_batches;
+panel_composition; staff — staff_login, invite_staff, accept_staff_invite, list_staff,
+change_staff.
+Events out (through the outbox): resident_joined, resident_updated, resident_left,
+areas_imported.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import rpc
+
+from services.common import tokens
+from services.common.db import Database
+from services.common.errors import EXPECTED, Unauthorized
+from services.common.logs import LoggingContext
+from services.common.mail import Mail
+from services.common.metrics import Metrics
+from services.common.outbox import Outbox
+from services.common.validation import load
+from services.panel import accounts, area_store, invitations, members, schemas, tenants, texts
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def commit_then_refuse(db: Any, work: Any) -> Any:
+    """Run ``work`` in a transaction that commits even when it refuses with Unauthorized —
+    for refusals that must leave a trace (failed-login count, a revoked token family)."""
+    outcome: dict[str, Any] = {}
+
+    def attempt(session: Any) -> None:
+        try:
+            outcome["value"] = work(session)
+        except Unauthorized as exc:
+            outcome["refused"] = exc
+
+    db.run(attempt)
+    if "refused" in outcome:
+        raise outcome["refused"]
+    return outcome["value"]
+
+
+class TokenIssuer(DependencyProvider):
+    """Signs access tokens with the panel's private Ed25519 key (``JWT_PRIVATE_KEY_FILE``)."""
+
+    def setup(self) -> None:
+        config = self.container.config
+        key = tokens.load_private_key(Path(config["JWT_PRIVATE_KEY_FILE"]).read_text())
+        self.key = key
+        self.key_id = tokens.key_id(key.public_key())
+        self.issuer = config["JWT_ISSUER"]
+        self.resident_audience = config["JWT_RESIDENT_AUDIENCE"]
+        self.staff_audience = config["JWT_STAFF_AUDIENCE"]
+        self.staff_ttl = int(config.get("STAFF_TOKEN_TTL", 8 * 3600))
+
+    def get_dependency(self, worker_ctx: Any) -> TokenIssuer:
+        return self
+
+    def resident(self, resident: Any, refresh_token: str) -> dict[str, Any]:
+        access = tokens.issue_token(
+            self.key,
+            typ=tokens.RESIDENT_ACCESS,
+            subject=str(resident.id),
+            issuer=self.issuer,
+            audience=self.resident_audience,
+            ttl_seconds=tokens.RESIDENT_ACCESS_TTL,
+            key_id=self.key_id,
+            claims={
+                "mun": resident.municipality_code,
+                "buurt": resident.buurt_code,
+                "wijk": resident.wijk_code,
+                "lang": resident.language,
+            },
+        )
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": tokens.RESIDENT_ACCESS_TTL,
+            "refresh_token": refresh_token,
+        }
+
+    def staff(self, staff: Any) -> dict[str, Any]:
+        access = tokens.issue_token(
+            self.key,
+            typ=tokens.STAFF_ACCESS,
+            subject=str(staff.id),
+            issuer=self.issuer,
+            audience=self.staff_audience,
+            ttl_seconds=self.staff_ttl,
+            key_id=self.key_id,
+            claims={"mun": staff.municipality_code, "role": staff.role, "email": staff.email},
+        )
+        return {
+            "access_token": access,
+            "token_type": "Bearer",
+            "expires_in": self.staff_ttl,
+            "staff": accounts.serialize_staff(staff),
+        }
+
+
+class PanelService:
+    name = "panel"
+
+    db = Database()
+    emit = Outbox()
+    issuer = TokenIssuer()
+    mail = Mail()
+    config = Config()
+    metrics = Metrics()
+    log_context = LoggingContext()
+
+    # --- municipalities ------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_municipality(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.MunicipalityIn(), data)
+        return self.db.run(
+            lambda s: tenants.serialize(
+                tenants.create_municipality(
+                    s,
+                    code=fields["code"],
+                    name=fields["name"],
+                    now=now(),
+                    branding=fields["branding"],
+                    settings=fields["settings"],
+                )
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_municipalities(self) -> list[dict[str, Any]]:
+        return self.db.run(lambda s: [tenants.serialize(m) for m in tenants.list_municipalities(s)])
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_branding(self, municipality_code: str) -> dict[str, Any]:
+        def read(s: Any) -> dict[str, Any]:
+            m = tenants.get_municipality(s, municipality_code)
+            return {
+                "municipality_code": m.code,
+                "name": m.name,
+                **m.branding,
+                "etag": tenants.branding_etag(m.branding),
+            }
+
+        return self.db.run(read)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_branding(self, municipality_code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.BrandingIn(), changes)
+        return self.db.run(
+            lambda s: tenants.serialize(
+                tenants.update_branding(s, code=municipality_code, changes=fields, now=now())
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_settings(self, municipality_code: str) -> dict[str, Any]:
+        return self.db.run(lambda s: tenants.get_municipality(s, municipality_code).settings)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_settings(self, municipality_code: str, changes: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.SettingsIn(), changes)
+        return self.db.run(
+            lambda s: (
+                tenants.update_settings(
+                    s, code=municipality_code, changes=fields, now=now()
+                ).settings
+            )
+        )
+
+    # --- areas ---------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def import_areas(self, municipality_code: str, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.AreaImportIn(), data)
+        return self.db.run(
+            lambda s: area_store.import_areas(
+                s,
+                municipality_code=municipality_code,
+                kwb_csv=fields["kwb_csv"],
+                buurt_geojson=fields["buurt_geojson"],
+                now=now(),
+                emit=self.emit,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_areas(
+        self, municipality_code: str, level: str | None = None, year: int | None = None
+    ) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: area_store.list_areas(
+                s, municipality_code=municipality_code, level=level, year=year
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def locate(self, municipality_code: str, lat: float, lon: float) -> dict[str, Any] | None:
+        fields = load(schemas.LocationIn(), {"lat": lat, "lon": lon})
+        return self.db.run(
+            lambda s: area_store.locate(s, municipality_code=municipality_code, **fields)
+        )
+
+    # --- residents -----------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def join_with_code(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.JoinIn(), data)
+        code = fields.pop("invitation_code")
+
+        def join(s: Any) -> dict[str, Any]:
+            resident = members.join_with_code(
+                s, code=code, profile=fields, now=now(), emit=self.emit
+            )
+            refresh = accounts.start_session(s, resident=resident, now=now())
+            return {
+                "resident": members.serialize(resident, now()),
+                **self.issuer.resident(resident, refresh),
+            }
+
+        return self.db.run(join)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def start_signup(self, data: dict[str, Any]) -> dict[str, Any]:
+        """E-mail a verification code. The answer is the same whether or not the address is
+        already in the panel, so the endpoint cannot be used to find out who is."""
+        fields = load(schemas.SignupStartIn(), data)
+
+        def start(s: Any) -> tuple[str, Any, str]:
+            code = members.start_signup(
+                s, municipality_code=fields["municipality_code"], email=fields["email"], now=now()
+            )
+            m = tenants.get_municipality(s, fields["municipality_code"])
+            return code, m, m.branding["app_name"]
+
+        code, municipality, app_name = self.db.run(start)
+        subject, body = texts.SIGNUP_CODE["nl"]
+        self.mail.send(
+            fields["email"],
+            subject.format(municipality=municipality.name),
+            body.format(municipality=municipality.name, code=code, app_name=app_name),
+        )
+        return {"sent": True, "expires_in": int(members.VERIFY_TTL.total_seconds())}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def finish_signup(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.SignupFinishIn(), data)
+        municipality_code, email = fields.pop("municipality_code"), fields.pop("email")
+        code = fields.pop("code")
+
+        def finish(s: Any) -> dict[str, Any]:
+            resident = members.finish_signup(
+                s,
+                municipality_code=municipality_code,
+                email=email,
+                code=code,
+                profile=fields,
+                now=now(),
+                emit=self.emit,
+            )
+            refresh = accounts.start_session(s, resident=resident, now=now())
+            return {
+                "resident": members.serialize(resident, now()),
+                **self.issuer.resident(resident, refresh),
+            }
+
+        return self.db.run(finish)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def refresh(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.RefreshIn(), data)
+
+        def rotate(s: Any) -> dict[str, Any]:
+            resident, successor = accounts.rotate(
+                s, refresh_token=fields["refresh_token"], now=now()
+            )
+            return self.issuer.resident(resident, successor)
+
+        # A detected reuse revokes the family although the call is refused.
+        return commit_then_refuse(self.db, rotate)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_resident(self, resident_id: str) -> dict[str, Any]:
+        return self.db.run(lambda s: members.serialize(members.get_resident(s, resident_id), now()))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_resident(self, resident_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.ProfileUpdateIn(), changes)
+        return self.db.run(
+            lambda s: members.serialize(
+                members.update_resident(
+                    s, resident_id=resident_id, changes=fields, now=now(), emit=self.emit
+                ),
+                now(),
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def leave(self, resident_id: str) -> dict[str, Any]:
+        self.db.run(lambda s: members.leave(s, resident_id=resident_id, now=now(), emit=self.emit))
+        return {"left": True}
+
+    # --- recruitment and composition -----------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_invitation_batch(
+        self, municipality_code: str, data: dict[str, Any], created_by: str | None = None
+    ) -> dict[str, Any]:
+        fields = load(schemas.InvitationBatchIn(), data)
+        return self.db.run(
+            lambda s: invitations.create_batch(
+                s,
+                municipality_code=municipality_code,
+                now=now(),
+                created_by=created_by,
+                total=fields.get("total"),
+                per_wijk=fields.get("per_wijk"),
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_invitation_batches(self, municipality_code: str) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: invitations.list_batches(s, municipality_code=municipality_code)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def panel_composition(self, municipality_code: str) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: members.composition(s, municipality_code=municipality_code, now=now())
+        )
+
+    # --- staff ---------------------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def staff_login(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.LoginIn(), data)
+        # A failed attempt is counted (lock-out) although the call is refused.
+        return commit_then_refuse(
+            self.db, lambda s: self.issuer.staff(accounts.login(s, now=now(), **fields))
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def invite_staff(self, municipality_code: str, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.InviteStaffIn(), data)
+
+        def invite(s: Any) -> tuple[dict[str, Any], str, Any]:
+            staff, token = accounts.invite_staff(
+                s, municipality_code=municipality_code, now=now(), **fields
+            )
+            return (
+                accounts.serialize_staff(staff),
+                token,
+                tenants.get_municipality(s, municipality_code),
+            )
+
+        staff, token, municipality = self.db.run(invite)
+        subject, body = texts.STAFF_INVITE
+        base = self.config.get("ADMIN_APP_URL", "http://127.0.0.1:8000/admin")
+        app_name = municipality.branding["app_name"]
+        self.mail.send(
+            staff["email"],
+            subject.format(app_name=app_name),
+            body.format(
+                name=f" {staff['name']}" if staff["name"] else "",
+                role=staff["role"],
+                app_name=app_name,
+                municipality=municipality.name,
+                link=f"{base}/accept-invite#token={token}",
+            ),
+        )
+        return staff
+
+    @rpc(expected_exceptions=EXPECTED)
+    def accept_staff_invite(self, data: dict[str, Any]) -> dict[str, Any]:
+        fields = load(schemas.AcceptInviteIn(), data)
+        return self.db.run(
+            lambda s: self.issuer.staff(
+                accounts.accept_invite(
+                    s, token=fields["token"], password=fields["password"], now=now()
+                )
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_staff(self, municipality_code: str) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: [
+                accounts.serialize_staff(x)
+                for x in accounts.list_staff(s, municipality_code=municipality_code)
+            ]
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def change_staff(
+        self, municipality_code: str, staff_id: str, changes: dict[str, Any], actor_id: str
+    ) -> dict[str, Any]:
+        fields = load(schemas.StaffChangeIn(), changes)
+        return self.db.run(
+            lambda s: accounts.serialize_staff(
+                accounts.change_staff(
+                    s,
+                    municipality_code=municipality_code,
+                    staff_id=staff_id,
+                    changes=fields,
+                    actor_id=actor_id,
+                )
+            )
+        )
