@@ -14,6 +14,7 @@ import argparse
 import os
 import signal
 import socket
+import string
 import subprocess
 import sys
 import time
@@ -62,6 +63,13 @@ def check_dependencies() -> bool:
     return ok
 
 
+def gateway_url() -> str:
+    from services.common.config import load_service_config
+
+    host, port = str(load_service_config("gateway")["WEB_SERVER_ADDRESS"]).rsplit(":", 1)
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
+
+
 def procfile() -> list[tuple[str, str]]:
     entries = []
     for line in PROCFILE.read_text().splitlines():
@@ -72,13 +80,22 @@ def procfile() -> list[tuple[str, str]]:
 
 
 def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
+    from services.common.config import load_service_config
+
     bin_dir = Path(sys.executable).parent
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    smtp_port = str(urlparse(load_service_config("panel")["SMTP_URL"]).port or 25)
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SMTP_PORT": smtp_port,
+        "PYTHONUNBUFFERED": "1",
+    }
     started = []
     for name, command in procfile():
         log = open(ROOT / f".run-{name}.log", "wb")  # noqa: SIM115 - kept open for the child
+        argv = [string.Template(word).safe_substitute(env) for word in command.split()]
         process = subprocess.Popen(  # noqa: S603 - commands come from our own Procfile
-            command.split(),
+            argv,
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -110,19 +127,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if not check_dependencies():
         return 2
+    from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD, seed
     from services.common import migrate
 
     say("migrating databases")
-    migrate.main([])
+    migrate.main(["--create"])
+    say(f"seeding: {', '.join(seed())}")
     processes = start_processes()
     try:
         from deploy.walkthrough import walkthrough
 
-        summary = walkthrough(processes)
+        summary = walkthrough(gateway_url(), processes)
         say(summary)
         if args.once:
             return 0
-        say("serving; metrics: polls http://127.0.0.1:9101/metrics — Ctrl-C stops everything")
+        say(f"serving the API on {gateway_url()} (docs: {gateway_url()}/openapi.json)")
+        say(f"staff login: {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
+        say(
+            f"metrics: {gateway_url()}/metrics, polls :9101, panel :9102; e-mail: "
+            ".run-smtp.log — Ctrl-C stops everything"
+        )
         while all(p.poll() is None for _, p in processes):
             time.sleep(0.5)
         dead = [name for name, p in processes if p.poll() is not None]

@@ -1,112 +1,152 @@
-"""What a local run shows on screen: the platform so far, used as staff would use it.
-
-It talks to the running services over RabbitMQ only (RPC and events), as the gateway will.
-"""
+"""What a local run shows on screen: the platform so far, used over HTTP as the staff's
+dashboard and the residents' app would use it — nothing but the gateway's public API."""
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import time
 from typing import Any
 
-from kombu import Connection, Queue
-from kombu.exceptions import ChannelError
-from nameko.standalone.rpc import ClusterRpcProxy
+import requests
 
-from services.common.amqp import events_exchange
-from services.common.config import load_service_config
+from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 
-MUNICIPALITY = "GM0344"
 WIJKEN = ["WK034401", "WK034403", "WK034406"]  # West, Overvecht, Zuid
+RESIDENTS = {"WK034401": "BU03440111", "WK034403": "BU03440311", "WK034406": "BU03440611"}
 
 
 def say(message: str) -> None:
     print(f"[buurtpeil] {message}", flush=True)
 
 
-def wait_for_services(
-    config: dict[str, Any],
-    processes: list[tuple[str, subprocess.Popen[bytes]]],
-    services: tuple[str, ...] = ("polls",),
-    timeout: float = 60,
+class Http:
+    def __init__(self, base: str):
+        self.base = base
+        self.session = requests.Session()
+
+    def __call__(
+        self, method: str, path: str, token: str | None = None, expect: int = 200, **kwargs: Any
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        response = self.session.request(
+            method, self.base + path, headers=headers, timeout=30, **kwargs
+        )
+        if response.status_code != expect:
+            raise RuntimeError(f"{method} {path} → {response.status_code}: {response.text[:500]}")
+        return response.json() if response.content else None
+
+
+def wait_until_ready(
+    http: Http, processes: list[tuple[str, subprocess.Popen[bytes]]], timeout: float = 90
 ) -> None:
-    """Until every service consumes its RPC queue (a service declares it when it is up)."""
     deadline = time.monotonic() + timeout
-    with Connection(config["AMQP_URI"]) as conn:
-        for service in services:
-            while True:
-                dead = [name for name, p in processes if p.poll() is not None]
-                if dead:
-                    raise RuntimeError(f"{', '.join(dead)} exited; see .run-{dead[0]}.log")
-                try:
-                    _, _, consumers = conn.channel().queue_declare(f"rpc-{service}", passive=True)
-                    if consumers:
-                        break
-                except ChannelError:
-                    pass  # not declared yet
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{service} did not start within {timeout:.0f} s")
-                time.sleep(0.3)
+    last = "no answer"
+    while time.monotonic() < deadline:
+        dead = [name for name, p in processes if p.poll() is not None]
+        if dead:
+            raise RuntimeError(f"{', '.join(dead)} exited; see .run-{dead[0]}.log")
+        try:
+            response = http.session.get(http.base + "/readyz", timeout=5)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the gateway did not become ready within {timeout:.0f} s: {last}")
 
 
-def walkthrough(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
-    config = {"AMQP_URI": load_service_config("polls")["AMQP_URI"]}
-    wait_for_services(config, processes)
-    say("services answer over RPC")
+def walkthrough(base_url: str, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
+    http = Http(base_url)
+    wait_until_ready(http, processes)
+    say(f"gateway ready at {base_url}")
 
-    with Connection(config["AMQP_URI"]) as conn:
-        # A private queue that sees every polls event, as any consumer would.
-        watch = Queue(
-            f"walkthrough-{socket.gethostname()}-{time.time_ns()}",
-            exchange=events_exchange("polls"),
-            routing_key="#",
-            exclusive=True,
-            auto_delete=True,
-        )(conn.channel())
-        watch.declare()
+    staff = http("POST", "/admin/v1/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
+    admin = staff["access_token"]
+    say(
+        f"staff login: {staff['staff']['email']} ({staff['staff']['role']}, "
+        f"{staff['staff']['municipality_code']})"
+    )
+    areas = http("GET", "/admin/v1/areas?level=wijk", admin)
+    say(
+        f"CBS areas: {len(areas)} wijken of Utrecht, e.g. {', '.join(a['name'] for a in areas[:3])}"
+    )
+    templates = http("GET", "/admin/v1/templates", admin)
+    say(f"template library: {len(templates)} templates")
+    for t in templates:
+        size = f"{t['question_count']:>2} vragen, ~{t['estimated_minutes']} min"
+        say(f"  {t['id']:<20} {size}  {t['title']}")
 
-        with ClusterRpcProxy(config, timeout=30) as rpc:
-            templates = rpc.polls.list_templates()
-            say(f"template library: {len(templates)} templates")
-            for t in templates:
-                size = f"{t['question_count']:>2} vragen, ~{t['estimated_minutes']} min"
-                say(f"  {t['id']:<20} {size}  {t['title']}")
-            poll = rpc.polls.create_poll(
-                MUNICIPALITY,
-                {
-                    "template_id": "veiligheidsgevoel",
-                    "audience": {"kind": "areas", "area_codes": WIJKEN},
-                    "reminder_after_hours": [72],
-                },
-                created_by="walkthrough",
-            )
-            say(f"draft poll {poll['id']}: {poll['title']!r} for {', '.join(WIJKEN)}")
-            published = rpc.polls.publish_poll(MUNICIPALITY, poll["id"])
-            say(
-                f"published: status={published['status']} version={published['version']} "
-                f"hash={published['content_hash'][:12]}…"
-            )
-            seen = wait_events(watch, 1)
-            closed = rpc.polls.close_poll(MUNICIPALITY, poll["id"])
-            say(f"closed: status={closed['status']}")
-            seen += wait_events(watch, 1)
-    names = [e["event"] for e in seen]
-    return f"polls: templates={len(templates)} events={','.join(names)}"
+    batch = http(
+        "POST",
+        "/admin/v1/invitation-batches",
+        admin,
+        expect=201,
+        json={"per_wijk": {w: 1 for w in WIJKEN}},
+    )
+    codes = [line.split(",") for line in batch["csv"].splitlines()[1:]]
+    say(f"invitation codes for recruitment letters: {batch['size']} (one per wijk)")
+    residents = []
+    for code, wijk, _ in codes:
+        joined = http(
+            "POST",
+            "/api/v1/join",
+            expect=201,
+            json={
+                "invitation_code": code,
+                "buurt_code": RESIDENTS[wijk],
+                "birth_year": 1975,
+                "sex": "vrouw",
+                "language": "nl",
+                "consent": True,
+            },
+        )
+        residents.append(joined["access_token"])
+        say(
+            f"  resident joined in {joined['resident']['buurt_code']} "
+            f"({joined['resident']['wijk_code']})"
+        )
+
+    poll = http(
+        "POST",
+        "/admin/v1/polls",
+        admin,
+        expect=201,
+        json={
+            "template_id": "veiligheidsgevoel",
+            "reminder_after_hours": [72],
+            "audience": {"kind": "areas", "area_codes": WIJKEN[:2]},
+        },
+    )
+    say(f"draft poll {poll['id']}: {poll['title']!r} for {', '.join(WIJKEN[:2])}")
+    published = http("POST", f"/admin/v1/polls/{poll['id']}/publish", admin)
+    say(
+        f"published: status={published['status']} version={published['version']} "
+        f"hash={published['content_hash'][:12]}…"
+    )
+    visible = wait_visible(http, residents, poll["id"], expected=2)
+    say(
+        f"open poll visible in the app to {visible} of {len(residents)} residents "
+        "(the third lives outside the chosen wijken)"
+    )
+    http("POST", f"/admin/v1/polls/{poll['id']}/close", admin)
+    gone = wait_visible(http, residents, poll["id"], expected=0)
+    say(f"closed: visible to {gone} residents")
+    return (
+        f"polls: templates={len(templates)} joined={len(residents)} published=1 "
+        f"visible={visible} after_close={gone}"
+    )
 
 
-def wait_events(queue: Queue, count: int, timeout: float = 15) -> list[dict[str, Any]]:
-    seen: list[dict[str, Any]] = []
+def wait_visible(
+    http: Http, residents: list[str], poll_id: str, expected: int, timeout: float = 15
+) -> int:
     deadline = time.monotonic() + timeout
-    while len(seen) < count:
-        message = queue.get(no_ack=True)
-        if message is None:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"expected {count} event(s), saw {len(seen)}")
-            time.sleep(0.1)
-            continue
-        event = json.loads(message.body)
-        say(f"event {event['event']} v{event['version']} id={event['event_id']}")
-        seen.append(event)
-    return seen
+    while True:
+        seen = sum(
+            any(p["poll_id"] == poll_id for p in http("GET", "/api/v1/polls", token))
+            for token in residents
+        )
+        if seen == expected or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.2)

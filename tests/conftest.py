@@ -187,3 +187,27 @@ def wait_for(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+@pytest.fixture
+def api(
+    container_factory: Any, service_config: Callable[..., dict[str, Any]], jwt_keys: dict[str, Any]
+) -> Any:
+    """polls, panel and the gateway running; an HTTP client for the gateway."""
+    import requests
+
+    from gateway.service import GatewayService
+    from services.panel.service import PanelService
+    from services.polls.service import PollsService
+    from tests.support.gateway import Api, free_port, wait_ready
+
+    container_factory(PollsService, service_config("polls", OUTBOX_POLL_INTERVAL=0.1)).start()
+    container_factory(PanelService, service_config("panel", OUTBOX_POLL_INTERVAL=0.1)).start()
+    port = free_port()
+    gateway_config = service_config(
+        "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10
+    )
+    container_factory(GatewayService, gateway_config).start()
+    client = Api(f"http://127.0.0.1:{port}", jwt_keys["private_key"], requests.Session())
+    wait_ready(client)
+    return client

@@ -152,6 +152,41 @@ def create_platform_admin(session: Session, *, email: str, password: str, now: d
     return admin
 
 
+def create_staff(
+    session: Session,
+    *,
+    municipality_code: str,
+    email: str,
+    role: str,
+    password: str,
+    now: datetime,
+    name: str | None = None,
+) -> Staff:
+    """An active account with a password, for operators seeding a municipality (the normal
+    way is an invitation); idempotent on the e-mail address."""
+    get_municipality(session, municipality_code)
+    if role not in ROLES:
+        raise invalid("role", "unknown_role", f"one of {', '.join(ROLES)}")
+    problems = passwords.password_problems(password, email=email)
+    if problems:
+        raise invalid("password", problems[0], passwords.PASSWORD_PROBLEMS[problems[0]])
+    existing = session.scalars(sa.select(Staff).where(Staff.email == email.lower())).first()
+    if existing is not None:
+        return existing
+    staff = Staff(
+        municipality_code=municipality_code,
+        email=email.lower(),
+        name=name,
+        role=role,
+        status="active",
+        password_hash=_hash(password),
+        created_at=now,
+    )
+    session.add(staff)
+    session.flush()
+    return staff
+
+
 def login(session: Session, *, email: str, password: str, now: datetime) -> Staff:
     """The staff member, or Unauthorized with the same answer for every kind of failure."""
     staff = session.scalars(

@@ -8,34 +8,43 @@ import sys
 from pathlib import Path
 
 from services.polls.library import library
+from tests.support.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_local(env_overrides: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
+def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
     env = {**os.environ, **env_overrides}
     return subprocess.run(
         [sys.executable, "-m", "deploy.local", "--once"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
     )
 
 
-def test_local_run_starts_the_services_and_walks_through_a_poll(
-    databases, amqp_uri, clean_databases
+def test_local_run_starts_the_services_and_walks_through_the_platform(
+    databases, amqp_uri, clean_databases, tmp_path
 ):
-    result = run_local(
-        {"AMQP_URI": amqp_uri, "POLLS_DATABASE_URL": databases["polls"], "POLLS_METRICS_PORT": "0"}
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = run_local({
+        "AMQP_URI": amqp_uri,
+        "POLLS_DATABASE_URL": databases["polls"],
+        "PANEL_DATABASE_URL": databases["panel"],
+        "POLLS_METRICS_PORT": "0",
+        "PANEL_METRICS_PORT": "0",
+        "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+        "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
+        "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt_public.pem"),
+    })
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     count = len(library())
     assert f"[buurtpeil] template library: {count} templates" in lines
-    assert lines[-2] == f"[buurtpeil] polls: templates={count} events=poll_published,poll_closed"
-    assert lines[-1] == "[buurtpeil] stopped polls"
+    summary = [line for line in lines if line.startswith("[buurtpeil] polls:")]
+    assert summary == [
+        f"[buurtpeil] polls: templates={count} joined=3 published=1 visible=2 after_close=0"
+    ]
+    assert lines[-1] == "[buurtpeil] stopped gateway"
+    assert (tmp_path / "jwt_private.pem").stat().st_mode & 0o777 == 0o600
 
 
 def test_local_run_says_in_one_line_what_is_missing(databases):

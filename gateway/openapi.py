@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 document, generated from the route table and its marshmallow schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from gateway.errors import ERROR_STATUSES, ERROR_TABLE, INTERNAL
+from gateway.routing import Route
+from gateway.schemas import Problem
+
+TITLES = {p.status: p.title for _, p in ERROR_TABLE} | {INTERNAL.status: INTERNAL.title}
+
+
+def error_statuses(route: Route) -> list[int]:
+    """Every error a route can answer with."""
+    statuses = {400, 404, 500, 503}  # malformed input, unknown route/object, ours, a dependency
+    if route.body is not None:
+        statuses |= {413, 415, 422}
+    if route.query is not None or route.body is not None:
+        statuses.add(422)
+    if route.auth is not None:
+        statuses |= {401, 429}
+    if route.role is not None:
+        statuses.add(403)
+    if route.limits:
+        statuses.add(429)
+    if route.changes_state:
+        statuses |= {409, 422}
+    if route.name == "update_poll":
+        statuses.add(412)
+    if route.auth is None and route.body is not None:
+        statuses.add(401)  # logins and refreshes refuse credentials
+    return sorted(s for s in statuses if s in ERROR_STATUSES)
+
+
+def build_spec(routes: list[Route], *, server_url: str = "/") -> dict[str, Any]:
+    spec = APISpec(
+        title="Buurtpeil API",
+        version="1.0.0",
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={
+            "description": "Residents' app (/api/v1), municipal staff (/admin/v1) and "
+            "operations. Errors are application/problem+json (RFC 9457)."
+        },
+        servers=[{"url": server_url}],
+    )
+    spec.components.schema("Problem", schema=Problem)
+    spec.components.security_scheme(
+        "resident",
+        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA), typ resident+access"},
+    )
+    spec.components.security_scheme(
+        "staff",
+        {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA), typ staff+access"},
+    )
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.openapi_path, {})[route.method.lower()] = operation(route)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def operation(route: Route) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.name,
+        "summary": route.summary,
+        "tags": [route.tag],
+        "parameters": [
+            {"in": "path", "name": p, "required": True, "schema": {"type": "string"}}
+            for p in route.path_params
+        ],
+        "responses": {},
+    }
+    if route.description:
+        op["description"] = route.description
+    if route.role:
+        op["description"] = f"{op.get('description', '')} Role: {route.role} or higher.".strip()
+    if route.auth:
+        op["security"] = [{route.auth: []}]
+    if route.query is not None:
+        op["parameters"].append({"in": "query", "schema": route.query})
+    if route.name == "update_poll":
+        op["parameters"].append(
+            {
+                "in": "header",
+                "name": "If-Match",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": "the ETag of the poll as read",
+            }
+        )
+    if route.body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": route.body}},
+        }
+    success: dict[str, Any] = {"description": "OK" if route.success < 300 else "No content"}
+    if route.success != 204:
+        schema: Any = route.response or {"type": "object"}
+        if route.many:
+            schema = {"type": "array", "items": schema}
+        success["content"] = {"application/json": {"schema": schema}}
+    op["responses"][str(route.success)] = success
+    if route.name == "branding":
+        op["responses"]["304"] = {"description": "Not modified (If-None-Match matched)"}
+    for status in error_statuses(route):
+        op["responses"][str(status)] = {
+            "description": TITLES[status],
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        }
+    return op

@@ -1,0 +1,44 @@
+"""Routes for operations: health, readiness, metrics and the API description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.routing import ROUTES, Reply, RequestContext, route  # ROUTES: filled on import
+
+TAG = "operations"
+
+
+@route("GET", "/healthz", tag=TAG, summary="The process is alive")
+def healthz(ctx: RequestContext) -> Any:
+    return {"status": "ok"}
+
+
+@route(
+    "GET",
+    "/readyz",
+    tag=TAG,
+    summary="Ready to serve: the broker and every service answer, the poll cache is warm",
+)
+def readyz(ctx: RequestContext) -> Reply:
+    checks = ctx.gateway.readiness()
+    ready = all(checks.values())
+    return Reply(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+        headers={} if ready else {"Retry-After": "5"},
+    )
+
+
+@route("GET", "/metrics", tag=TAG, summary="Prometheus metrics of the gateway process")
+def prometheus_metrics(ctx: RequestContext) -> Reply:
+    return Reply(generate_latest().decode(), content_type=CONTENT_TYPE_LATEST)
+
+
+@route("GET", "/openapi.json", tag=TAG, summary="This API, as OpenAPI 3.1")
+def openapi(ctx: RequestContext) -> Any:
+    from gateway.openapi import build_spec
+
+    return build_spec(ROUTES)

@@ -1,0 +1,203 @@
+"""Routes for the residents' app: ``/api/v1/…``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import schemas as out
+from gateway.errors import RouteNotFound
+from gateway.routing import Reply, RequestContext, route
+from services.panel import schemas as panel
+
+TAG = "residents"
+
+
+@route(
+    "POST",
+    "/api/v1/join",
+    tag=TAG,
+    body=panel.JoinIn,
+    response=out.SessionOut,
+    success=201,
+    limits=("join",),
+    summary="Join the panel with the code from an invitation letter",
+)
+def join(ctx: RequestContext) -> Reply:
+    return Reply(ctx.rpc("panel", "join_with_code", ctx.body), status=201)
+
+
+@route(
+    "POST",
+    "/api/v1/signup",
+    tag=TAG,
+    body=panel.SignupStartIn,
+    success=202,
+    limits=("signup",),
+    summary="Open sign-up: e-mail a verification code to the address",
+)
+def signup(ctx: RequestContext) -> Reply:
+    return Reply(ctx.rpc("panel", "start_signup", ctx.body), status=202)
+
+
+@route(
+    "POST",
+    "/api/v1/signup/verify",
+    tag=TAG,
+    body=panel.SignupFinishIn,
+    response=out.SessionOut,
+    success=201,
+    limits=("verify",),
+    summary="Open sign-up: confirm the code and join (marked self-selected)",
+)
+def signup_verify(ctx: RequestContext) -> Reply:
+    return Reply(ctx.rpc("panel", "finish_signup", ctx.body), status=201)
+
+
+@route(
+    "POST",
+    "/api/v1/token/refresh",
+    tag=TAG,
+    body=panel.RefreshIn,
+    response=out.TokensOut,
+    limits=("refresh",),
+    summary="Exchange a refresh token for a new access and refresh token (rotation)",
+)
+def token_refresh(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "refresh", ctx.body)
+
+
+@route(
+    "GET", "/api/v1/me", tag=TAG, auth="resident", response=out.ResidentOut, summary="My profile"
+)
+def me(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "get_resident", ctx.principal.subject)
+
+
+@route(
+    "PATCH",
+    "/api/v1/me",
+    tag=TAG,
+    auth="resident",
+    body=panel.ProfileUpdateIn,
+    response=out.ResidentOut,
+    summary="Change my profile (moving changes my buurt; refresh the token to see it)",
+)
+def update_me(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "update_resident", ctx.principal.subject, ctx.body)
+
+
+@route(
+    "DELETE",
+    "/api/v1/me",
+    tag=TAG,
+    auth="resident",
+    success=204,
+    summary="Leave the panel: my personal data is erased",
+)
+def leave(ctx: RequestContext) -> Reply:
+    ctx.rpc("panel", "leave", ctx.principal.subject)
+    return Reply(status=204)
+
+
+@route(
+    "GET",
+    "/api/v1/municipalities/<municipality_code>/branding",
+    tag=TAG,
+    summary="The municipality's house style and texts (public, cacheable)",
+    resource="municipality",
+    tenant_scoped=False,
+)
+def branding(ctx: RequestContext) -> Reply:
+    found = ctx.rpc("panel", "get_branding", ctx.params["municipality_code"])
+    etag = found.pop("etag")
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300"}
+    if etag in ctx.request.headers.get("If-None-Match", ""):
+        return Reply(status=304, headers=headers)
+    return Reply(found, headers=headers)
+
+
+@route(
+    "GET",
+    "/api/v1/municipalities/<municipality_code>/areas",
+    tag=TAG,
+    query=out.AreaQuery,
+    response=out.AreaOut,
+    many=True,
+    summary="Wijken and buurten to choose from when joining (public)",
+    resource="municipality",
+    tenant_scoped=False,
+)
+def public_areas(ctx: RequestContext) -> Reply:
+    areas = ctx.rpc(
+        "panel",
+        "list_areas",
+        ctx.params["municipality_code"],
+        ctx.query.get("level"),
+        ctx.query.get("year"),
+    )
+    slim = [{k: a[k] for k in ("code", "level", "name", "parent_code")} for a in areas]
+    return Reply(slim, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@route(
+    "GET",
+    "/api/v1/municipalities/<municipality_code>/locate",
+    tag=TAG,
+    query=out.LocateQuery,
+    limits=("locate",),
+    summary="Suggest the buurt of a location (the resident confirms it)",
+    resource="municipality",
+    tenant_scoped=False,
+)
+def locate(ctx: RequestContext) -> Any:
+    found = ctx.rpc(
+        "panel", "locate", ctx.params["municipality_code"], ctx.query["lat"], ctx.query["lon"]
+    )
+    if found is None:
+        raise RouteNotFound("this location lies outside the municipality")
+    return found
+
+
+@route(
+    "GET",
+    "/api/v1/polls",
+    tag=TAG,
+    auth="resident",
+    response=out.ResidentPollOut,
+    many=True,
+    summary="Open polls for my buurt",
+)
+def my_polls(ctx: RequestContext) -> Any:
+    claims = ctx.principal.claims
+    return [
+        resident_view(p)
+        for p in ctx.gateway.open_polls.for_resident(
+            claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
+        )
+    ]
+
+
+@route(
+    "GET",
+    "/api/v1/polls/<poll_id>",
+    tag=TAG,
+    auth="resident",
+    response=out.ResidentPollOut,
+    resource="poll",
+    summary="One open poll, if it is meant for me",
+)
+def poll_detail(ctx: RequestContext) -> Any:
+    claims = ctx.principal.claims
+    poll = ctx.gateway.open_polls.get(ctx.params["poll_id"])
+    if poll is None or poll not in ctx.gateway.open_polls.for_resident(
+        claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
+    ):
+        raise RouteNotFound("no open poll with this id for you")
+    return resident_view(poll)
+
+
+def resident_view(poll: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: poll[k]
+        for k in ("poll_id", "version", "content_hash", "definition", "opens_at", "closes_at")
+    }

@@ -1,0 +1,367 @@
+"""The gateway over real HTTP, with polls and panel behind it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from gateway.routes import ROUTES
+from services.common import tokens
+from tests.conftest import wait_for
+from tests.support.panel import UTRECHT, profile, utrecht_files
+
+AMERSFOORT = "GM0307"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def world(api, service_config):
+    """Utrecht and Amersfoort (with Utrecht's areas under another code, for isolation tests),
+    an admin token for each, and a poll and a staff account in each."""
+    config = service_config("panel")
+    with ClusterRpcProxy(config) as rpc:
+        for code, name in ((UTRECHT, "Utrecht"), (AMERSFOORT, "Amersfoort")):
+            rpc.panel.create_municipality({"code": code, "name": name})
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+        objects = {}
+        for code in (UTRECHT, AMERSFOORT):
+            poll = rpc.polls.create_poll(code, {"template_id": "veiligheidsgevoel"})
+            staff = rpc.panel.invite_staff(
+                code, {"email": f"medewerker@{code}.nl", "role": "viewer"}
+            )
+            objects[code] = {
+                "poll": poll["id"],
+                "staff": staff["id"],
+                "template": "veiligheidsgevoel",
+                "municipality": code,
+            }
+    return {
+        "objects": objects,
+        "admin": {c: api.staff_token(c, "admin") for c in (UTRECHT, AMERSFOORT)},
+    }
+
+
+def example_body(route):
+    """A valid-looking body, so a refusal is about tenancy or role, not about the input."""
+    return {
+        "update_poll": {"reminder_after_hours": [24]},
+        "change_staff": {"role": "editor"},
+    }.get(route.name, {})
+
+
+def fill(path, objects):
+    for name, value in objects.items():
+        path = path.replace(f"<{name}_id>", value).replace(f"<{name}_code>", value)
+    return path
+
+
+TENANT_ROUTES = [r for r in ROUTES if r.auth == "staff" and r.resource and r.tenant_scoped]
+
+
+def test_the_route_table_has_tenant_scoped_routes_to_check():
+    # Guards the generated test below against silently checking nothing.
+    assert {r.resource for r in TENANT_ROUTES} == {"poll", "staff"}
+    assert len(TENANT_ROUTES) >= 6
+
+
+@pytest.mark.parametrize("route", TENANT_ROUTES, ids=lambda r: r.name)
+def test_staff_of_one_municipality_get_404_for_anothers_objects(api, world, route):
+    theirs = world["objects"][AMERSFOORT]
+    response = api.request(
+        route.method,
+        fill(route.path, {route.resource: theirs[route.resource]}),
+        token=world["admin"][UTRECHT],
+        json=example_body(route),
+    )
+    assert response.status_code == 404, response.text
+    assert response.headers["Content-Type"] == PROBLEM
+    # The object exists and its own municipality can reach it: the 404 is tenancy, not luck.
+    own = api.request(
+        route.method,
+        fill(route.path, {route.resource: theirs[route.resource]}),
+        token=world["admin"][AMERSFOORT],
+        json=example_body(route),
+    )
+    assert own.status_code != 404, own.text
+
+
+STATE_CHANGING = [r for r in ROUTES if r.auth == "staff" and r.changes_state]
+
+
+@pytest.mark.parametrize("route", STATE_CHANGING, ids=lambda r: r.name)
+def test_a_viewer_cannot_change_anything(api, world, route):
+    viewer = api.staff_token(UTRECHT, "viewer")
+    path = fill(route.path, world["objects"][UTRECHT])
+    response = api.request(route.method, path, token=viewer, json=example_body(route))
+    assert response.status_code == 403, response.text
+    assert response.json()["type"] == "/problems/forbidden"
+
+
+def forge(header, payload, signature=b""):
+    enc = lambda d: base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()  # noqa: E731
+    return (
+        f"{enc(header)}.{enc(payload)}.{base64.urlsafe_b64encode(signature).decode().rstrip('=')}"
+    )
+
+
+def test_token_attacks_are_refused_at_the_door(api, world, jwt_keys):
+    now = int(time.time())
+    claims = {
+        "iss": "buurtpeil",
+        "aud": "buurtpeil-admin",
+        "sub": "x",
+        "iat": now,
+        "exp": now + 600,
+        "typ": tokens.STAFF_ACCESS,
+        "mun": UTRECHT,
+        "role": "admin",
+    }
+    public_pem = open(jwt_keys["public"], "rb").read()
+    import hashlib
+    import hmac
+
+    signing_input = forge({"alg": "HS256", "typ": tokens.STAFF_ACCESS}, claims).rsplit(".", 1)[0]
+    hs256 = (
+        signing_input
+        + "."
+        + base64.urlsafe_b64encode(
+            hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    valid = world["admin"][UTRECHT]
+    head, body, sig = valid.split(".")
+    tampered_claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    tampered_claims["mun"] = AMERSFOORT
+    tampered = ".".join(
+        [
+            head,
+            base64.urlsafe_b64encode(json.dumps(tampered_claims).encode()).decode().rstrip("="),
+            sig,
+        ]
+    )
+    attacks = {
+        "alg none": forge({"alg": "none", "typ": tokens.STAFF_ACCESS}, claims),
+        "HS256 with the public key": hs256,
+        "wrong audience": api.staff_token(UTRECHT, "admin", audience="buurtpeil-app"),
+        "wrong issuer": api.staff_token(UTRECHT, "admin", issuer="evil"),
+        "expired": api.staff_token(UTRECHT, "admin", now=now - 3600, ttl=60),
+        "tampered payload": tampered,
+        "resident token on a staff route": api.staff_token(
+            UTRECHT, "admin", typ=tokens.RESIDENT_ACCESS
+        ),
+        "garbage": "not.a.token",
+    }
+    assert api.request("GET", "/admin/v1/polls", token=valid).status_code == 200
+    for name, token in attacks.items():
+        response = api.request("GET", "/admin/v1/polls", token=token)
+        assert response.status_code == 401, name
+        assert response.headers["Content-Type"] == PROBLEM, name
+        assert "Bearer" in response.headers["WWW-Authenticate"], name
+    assert api.request("GET", "/admin/v1/polls").status_code == 401  # no token at all
+
+
+def test_joining_by_code_guessing_is_rate_limited_and_codes_are_single_use(api, world):
+    batch = api.request(
+        "POST",
+        "/admin/v1/invitation-batches",
+        token=world["admin"][UTRECHT],
+        json={"per_wijk": {"WK034401": 2}},
+    ).json()
+    code = batch["csv"].splitlines()[1].split(",")[0]
+    joined = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()})
+    assert joined.status_code == 201, joined.text
+    again = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()})
+    assert again.status_code == 422 and again.json()["errors"][0]["code"] == "used"
+
+    statuses = [
+        api.request(
+            "POST", "/api/v1/join", json={"invitation_code": f"AAAA-BBBB-{i:04d}", **profile()}
+        ).status_code
+        for i in range(15)
+    ]
+    assert statuses[:8] == [422] * 8  # wrong codes are refused...
+    assert statuses[-1] == 429  # ...until the address is throttled (10/min, 2 used above)
+    limited = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()})
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+
+
+def test_a_resident_sees_the_open_polls_of_their_wijk(api, world, service_config):
+    admin = world["admin"][UTRECHT]
+    batch = api.request(
+        "POST", "/admin/v1/invitation-batches", token=admin, json={"per_wijk": {"WK034401": 1}}
+    ).json()
+    code = batch["csv"].splitlines()[1].split(",")[0]
+    session = api.request(
+        "POST", "/api/v1/join", json={"invitation_code": code, **profile()}
+    ).json()
+    token = session["access_token"]
+    ours = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={
+            "template_id": "verlichting",
+            "audience": {"kind": "areas", "area_codes": ["WK034401"]},
+        },
+    ).json()
+    elsewhere = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={"template_id": "afval", "audience": {"kind": "areas", "area_codes": ["WK034403"]}},
+    ).json()
+    for poll in (ours, elsewhere):
+        assert (
+            api.request("POST", f"/admin/v1/polls/{poll['id']}/publish", token=admin).json()[
+                "status"
+            ]
+            == "open"
+        )
+    wait_for(
+        lambda: api.request("GET", "/api/v1/polls", token=token).json(),
+        message="the poll reaching the gateway cache",
+    )
+    listed = api.request("GET", "/api/v1/polls", token=token).json()
+    assert [p["poll_id"] for p in listed] == [ours["id"]]
+    assert api.request("GET", f"/api/v1/polls/{ours['id']}", token=token).status_code == 200
+    assert api.request("GET", f"/api/v1/polls/{elsewhere['id']}", token=token).status_code == 404
+    api.request("POST", f"/admin/v1/polls/{ours['id']}/close", token=admin)
+    wait_for(
+        lambda: api.request("GET", "/api/v1/polls", token=token).json() == [],
+        message="the closed poll leaving the cache",
+    )
+
+    me = api.request("GET", "/api/v1/me", token=token).json()
+    assert me["wijk_code"] == "WK034401" and me["birth_year"] == 1980
+    refreshed = api.request(
+        "POST", "/api/v1/token/refresh", json={"refresh_token": session["refresh_token"]}
+    )
+    assert refreshed.status_code == 200
+    assert (
+        api.request(
+            "POST", "/api/v1/token/refresh", json={"refresh_token": session["refresh_token"]}
+        ).status_code
+        == 401
+    )  # reuse
+    assert api.request("DELETE", "/api/v1/me", token=token).status_code == 204
+    assert api.request("GET", "/api/v1/me", token=token).status_code == 404
+
+
+def test_bad_input_gets_a_clear_4xx_naming_the_field(api, world):
+    admin = world["admin"][UTRECHT]
+    cases = [
+        (dict(data="{not json", headers={"Content-Type": "application/json"}), 400, "body"),
+        (dict(data="template_id=x", headers={"Content-Type": "text/plain"}), 415, None),
+        (dict(json={"template_id": "veiligheidsgevoel", "closes_at": "morgen"}), 422, "closes_at"),
+        (
+            dict(
+                json={
+                    "template_id": "veiligheidsgevoel",
+                    "audience": {"kind": "areas", "area_codes": ["WK036301"]},
+                }
+            ),
+            422,
+            "audience.area_codes[0]",
+        ),
+        (dict(json=["a", "list"]), 422, "body"),
+        (dict(data="x" * 26_000_000, headers={"Content-Type": "application/json"}), 413, None),
+    ]
+    for kwargs, status, field in cases:
+        response = api.request("POST", "/admin/v1/polls", token=admin, **kwargs)
+        assert response.status_code == status, (status, response.text[:300])
+        problem = response.json()
+        assert response.headers["Content-Type"] == PROBLEM and problem["status"] == status
+        if field:
+            assert problem["errors"][0]["field"] == field, problem
+    unknown = api.request("GET", "/admin/v1/nothing-here", token=admin)
+    assert unknown.status_code == 404 and unknown.headers["Content-Type"] == PROBLEM
+    stale = api.request(
+        "PATCH",
+        f"/admin/v1/polls/{world['objects'][UTRECHT]['poll']}",
+        token=admin,
+        json={"reminder_after_hours": [1]},
+        headers={"If-Match": '"999"'},
+    )
+    assert stale.status_code == 409
+    assert (
+        api.request(
+            "PATCH",
+            f"/admin/v1/polls/{world['objects'][UTRECHT]['poll']}",
+            token=admin,
+            json={},
+            headers={"If-Match": "soon"},
+        ).status_code
+        == 412
+    )
+
+
+def test_branding_is_public_and_cacheable_with_etag(api, world):
+    first = api.request("GET", f"/api/v1/municipalities/{UTRECHT}/branding")
+    assert first.status_code == 200 and first.json()["text_on_primary"] in ("#FFFFFF", "#000000")
+    etag = first.headers["ETag"]
+    again = api.request(
+        "GET", f"/api/v1/municipalities/{UTRECHT}/branding", headers={"If-None-Match": etag}
+    )
+    assert again.status_code == 304
+    api.request(
+        "PATCH",
+        "/admin/v1/branding",
+        token=world["admin"][UTRECHT],
+        json={"primary_color": "#C8102E"},
+    )
+    changed = api.request(
+        "GET", f"/api/v1/municipalities/{UTRECHT}/branding", headers={"If-None-Match": etag}
+    )
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_openapi_is_valid_31_and_lists_every_route_served(api):
+    from openapi_spec_validator import validate
+
+    spec = api.request("GET", "/openapi.json").json()
+    validate(spec)
+    assert spec["openapi"] == "3.1.0"
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    served = {(r.openapi_path, r.method) for r in ROUTES}
+    assert documented == served
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            params = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert params == set(path.replace("}", "{").split("{")[1::2]), (path, method)
+            errors = [s for s in op["responses"] if s.startswith(("4", "5"))]
+            assert "500" in errors and "503" in errors, (path, method)
+            if "security" in op:
+                assert "401" in errors
+
+
+def test_operations_endpoints(api):
+    assert api.request("GET", "/healthz").json() == {"status": "ok"}
+    ready = api.request("GET", "/readyz").json()
+    assert ready["status"] == "ready" and all(ready["checks"].values())
+    metrics = api.request("GET", "/metrics").text
+    healthz = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("buurtpeil_entrypoint_calls_total{")
+        and 'entrypoint="healthz"' in line
+        and 'service="gateway"' in line
+    ]
+    assert healthz and float(healthz[0].split()[-1]) >= 1
+
+
+def test_cors_only_for_configured_origins(api):
+    ok = api.request(
+        "OPTIONS",
+        "/api/v1/me",
+        headers={"Origin": "http://localhost:5173", "Access-Control-Request-Method": "GET"},
+    )
+    assert ok.status_code == 204
+    assert ok.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    other = api.request("OPTIONS", "/api/v1/me", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers

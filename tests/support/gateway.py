@@ -1,0 +1,71 @@
+"""The whole HTTP face for tests: polls, panel and the gateway in real containers."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from services.common import tokens
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Api:
+    base: str
+    private_key: Any
+    session: requests.Session
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def request(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return self.session.request(method, self.url(path), headers=headers, timeout=30, **kwargs)
+
+    def staff_token(
+        self,
+        municipality: str | None,
+        role: str,
+        *,
+        subject: str | None = None,
+        ttl: int = 600,
+        **overrides: Any,
+    ) -> str:
+        """A staff token as panel would issue it (the token format is the contract)."""
+        return tokens.issue_token(
+            self.private_key,
+            typ=overrides.pop("typ", tokens.STAFF_ACCESS),
+            subject=subject or str(uuid.uuid4()),
+            issuer=overrides.pop("issuer", "buurtpeil"),
+            audience=overrides.pop("audience", "buurtpeil-admin"),
+            ttl_seconds=ttl,
+            claims={"mun": municipality, "role": role, "email": f"{role}@test.nl"},
+            key_id=tokens.key_id(self.private_key.public_key()),
+            **overrides,
+        )
+
+
+def wait_ready(api: Api, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if api.request("GET", "/readyz").status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"gateway not ready: {api.request('GET', '/readyz').text}")
