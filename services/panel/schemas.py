@@ -78,6 +78,7 @@ class JoinIn(ProfileIn):
 class SignupStartIn(Schema):
     municipality_code = fields.String(required=True, validate=CODE)
     email = fields.Email(required=True)
+    language = fields.String(load_default="nl", validate=validate.OneOf(["nl", "en"]))
 
 
 class SignupFinishIn(ProfileIn):

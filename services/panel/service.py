@@ -248,7 +248,7 @@ class PanelService:
             return code, m, m.branding["app_name"]
 
         code, municipality, app_name = self.db.run(start)
-        subject, body = texts.SIGNUP_CODE["nl"]
+        subject, body = texts.SIGNUP_CODE[fields["language"]]
         self.mail.send(
             fields["email"],
             subject.format(municipality=municipality.name),

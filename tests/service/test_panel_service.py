@@ -91,6 +91,20 @@ def test_area_import_is_idempotent_and_emits_margins(panel, events):
     assert any(e["code"] == "missing_column" for e in err.value.errors)
 
 
+def test_a_newer_year_becomes_current_and_the_older_one_stays(panel):
+    from services.panel.areas import DATA_DIR
+
+    panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+    older = {**utrecht_files(), "kwb_csv": (DATA_DIR / "utrecht_GM0344_kwb2023_areas.csv")
+             .read_text(encoding="utf-8")}
+    assert panel.import_areas(UTRECHT, older)["current_year"] == 2023
+    assert panel.import_areas(UTRECHT, utrecht_files())["current_year"] == 2024
+    assert panel.import_areas(UTRECHT, older)["current_year"] == 2024  # no step back
+    gemeente_2023 = panel.list_areas(UTRECHT, "gemeente", 2023)[0]
+    gemeente_2024 = panel.list_areas(UTRECHT, "gemeente")[0]
+    assert (gemeente_2023["population"], gemeente_2024["population"]) == (367947, 374238)
+
+
 def test_join_refresh_move_and_leave(panel, events, engines):
     seed_utrecht(panel)
     batch = panel.create_invitation_batch(UTRECHT, {"total": 50}, "test")
@@ -159,10 +173,10 @@ def assert_no_trace(engine, *needles):
 def test_open_signup_by_email_is_self_selected_and_erasable(panel, smtp_sink, engines):
     seed_utrecht(panel)
     email = f"inwoner-{uuid.uuid4().hex[:6]}@example.nl"
-    panel.start_signup({"municipality_code": UTRECHT, "email": email})
+    panel.start_signup({"municipality_code": UTRECHT, "email": email, "language": "en"})
     wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
     message = smtp_sink.to(email)[0]
-    assert "inwonerpanel van Utrecht" in message["Subject"]
+    assert message["Subject"] == "Your code for the Utrecht residents' panel"
     code = next(w for w in message.get_content().split() if w.isdigit() and len(w) == 6)
 
     with pytest.raises(InvalidInput) as err:
