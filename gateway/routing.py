@@ -28,6 +28,7 @@ from gateway.errors import (
 )
 from gateway.ratelimit import Limit, retry_after_header
 from services.common.errors import InvalidInput
+from services.common.metrics import HTTP_RESPONSES
 from services.common.validation import flatten_messages
 
 
@@ -162,6 +163,7 @@ def dispatch(gateway: Any, route: Route, request: Request, params: dict[str, str
         response = to_response(reply)
     except Exception as exc:  # noqa: BLE001 - every error becomes problem+json, never a trace
         response = problem_response(exc)
+    HTTP_RESPONSES.labels(route.name, str(response.status_code)).inc()
     return gateway.cors.decorate(request, response)
 
 

@@ -47,6 +47,12 @@ DEAD_LETTERS = Counter(
     ["queue", "reason"],
 )
 
+HTTP_RESPONSES = Counter(
+    "buurtpeil_http_responses_total",
+    "Gateway answers by route and status code (problem+json answers included).",
+    ["route", "status"],
+)
+
 _served_ports: set[int] = set()
 
 

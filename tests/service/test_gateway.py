@@ -353,6 +353,9 @@ def test_operations_endpoints(api):
         and 'service="gateway"' in line
     ]
     assert healthz and float(healthz[0].split()[-1]) >= 1
+    api.request("GET", "/admin/v1/polls")  # no token: 401
+    metrics = api.request("GET", "/metrics").text
+    assert 'buurtpeil_http_responses_total{route="list_polls",status="401"} 1.0' in metrics
 
 
 def test_cors_only_for_configured_origins(api):
