@@ -70,6 +70,11 @@ def gateway_url() -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"  # noqa: S104
 
 
+def push_port() -> int:
+    """The fake push service's port (development only)."""
+    return int(os.environ.get("PUSH_PORT", "8089"))
+
+
 def procfile() -> list[tuple[str, str]]:
     entries = []
     for line in PROCFILE.read_text().splitlines():
@@ -88,6 +93,7 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
         **os.environ,
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "SMTP_PORT": smtp_port,
+        "PUSH_PORT": str(push_port()),
         "PYTHONUNBUFFERED": "1",
     }
     started = []
@@ -137,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from deploy.walkthrough import walkthrough
 
-        summary = walkthrough(gateway_url(), processes)
+        summary = walkthrough(gateway_url(), f"http://127.0.0.1:{push_port()}", processes)
         say(summary)
         if args.once:
             return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from services.common import tokens
 from services.common.config import load_service_config
+from services.notify import webpush
 from services.panel import manage
 from services.panel.areas import DATA_DIR
 
@@ -19,18 +20,28 @@ ADMIN_PASSWORD = os.environ.get("BUURTPEIL_ADMIN_PASSWORD", "domtoren-oudegracht
 
 
 def ensure_keys() -> str:
-    """The panel's signing key and the gateway's public key, made once for development."""
+    """Development keys, made once: the panel's token signing key (and the gateway's public
+    half) and notify's VAPID key."""
     private = ROOT / load_service_config("panel")["JWT_PRIVATE_KEY_FILE"]
     public = ROOT / load_service_config("gateway")["JWT_PUBLIC_KEY_FILE"]
-    if private.exists() and public.exists():
-        return "signing keys present"
-    private.parent.mkdir(parents=True, exist_ok=True)
-    public.parent.mkdir(parents=True, exist_ok=True)
-    private_pem, public_pem = tokens.generate_keypair()
-    private.write_text(private_pem)
-    private.chmod(0o600)
-    public.write_text(public_pem)
-    return f"signing keys written to {private.parent}"
+    vapid = ROOT / load_service_config("notify")["VAPID_PRIVATE_KEY_FILE"]
+    made = []
+    if not (private.exists() and public.exists()):
+        private_pem, public_pem = tokens.generate_keypair()
+        write_secret(private, private_pem)
+        public.parent.mkdir(parents=True, exist_ok=True)
+        public.write_text(public_pem)
+        made.append("token signing")
+    if not vapid.exists():
+        write_secret(vapid, webpush.generate_vapid_key())
+        made.append("VAPID")
+    return f"keys written to {private.parent}: {', '.join(made)}" if made else "keys present"
+
+
+def write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
 
 
 def seed() -> list[str]:

@@ -56,8 +56,11 @@ def wait_until_ready(
     raise RuntimeError(f"the gateway did not become ready within {timeout:.0f} s: {last}")
 
 
-def walkthrough(base_url: str, processes: list[tuple[str, subprocess.Popen[bytes]]]) -> str:
+def walkthrough(
+    base_url: str, push_url: str, processes: list[tuple[str, subprocess.Popen[bytes]]]
+) -> str:
     http = Http(base_url)
+    push = Http(push_url)
     wait_until_ready(http, processes)
     say(f"gateway ready at {base_url}")
 
@@ -102,9 +105,19 @@ def walkthrough(base_url: str, processes: list[tuple[str, subprocess.Popen[bytes
             },
         )
         residents.append(joined["access_token"])
+        # The app subscribes to Web Push (the fake push service plays the browser) with the
+        # VAPID key the gateway gives, and registers the subscription as a device.
+        key = http("GET", "/api/v1/push/vapid-public-key")["application_server_key"]
+        subscription = push("POST", "/subscribe", expect=201, json={"applicationServerKey": key})
+        device = {
+            "channel": "webpush",
+            "endpoint": subscription["endpoint"],
+            "keys": subscription["keys"],
+        }
+        http("POST", "/api/v1/devices", joined["access_token"], expect=201, json=device)
         say(
             f"  resident joined in {joined['resident']['buurt_code']} "
-            f"({joined['resident']['wijk_code']})"
+            f"({joined['resident']['wijk_code']}), Web Push subscribed"
         )
 
     poll = http(
@@ -119,11 +132,14 @@ def walkthrough(base_url: str, processes: list[tuple[str, subprocess.Popen[bytes
         },
     )
     say(f"draft poll {poll['id']}: {poll['title']!r} for {', '.join(WIJKEN[:2])}")
+    before = push("GET", "/stats")["delivered"]
     published = http("POST", f"/admin/v1/polls/{poll['id']}/publish", admin)
     say(
         f"published: status={published['status']} version={published['version']} "
         f"hash={published['content_hash'][:12]}…"
     )
+    delivered = wait_delivered(push, before + 2) - before
+    say(f"invitations pushed and decrypted at the push service: {delivered}")
     visible = wait_visible(http, residents, poll["id"], expected=2)
     say(
         f"open poll visible in the app to {visible} of {len(residents)} residents "
@@ -134,7 +150,7 @@ def walkthrough(base_url: str, processes: list[tuple[str, subprocess.Popen[bytes
     say(f"closed: visible to {gone} residents")
     return (
         f"polls: templates={len(templates)} joined={len(residents)} published=1 "
-        f"visible={visible} after_close={gone}"
+        f"pushed={delivered} visible={visible} after_close={gone}"
     )
 
 
@@ -149,4 +165,14 @@ def wait_visible(
         )
         if seen == expected or time.monotonic() > deadline:
             return seen
+        time.sleep(0.2)
+
+
+def wait_delivered(push: Http, expected: int, timeout: float = 30) -> int:
+    """Deliveries the push service decrypted, once ``expected`` arrived (or at the timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        delivered = push("GET", "/stats")["delivered"]
+        if delivered >= expected or time.monotonic() > deadline:
+            return delivered
         time.sleep(0.2)

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import Schema, fields, validate
+
 from gateway import schemas as out
 from gateway.errors import RouteNotFound
 from gateway.routing import Reply, RequestContext, route
+from services.notify import schemas as notify
 from services.panel import schemas as panel
 
 TAG = "residents"
+
+
+class UnsubscribeQuery(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=10, max=200))
 
 
 @route(
@@ -201,3 +208,78 @@ def resident_view(poll: dict[str, Any]) -> dict[str, Any]:
         k: poll[k]
         for k in ("poll_id", "version", "content_hash", "definition", "opens_at", "closes_at")
     }
+
+
+@route(
+    "GET",
+    "/api/v1/push/vapid-public-key",
+    tag=TAG,
+    summary="The applicationServerKey to subscribe to Web Push with (public)",
+)
+def vapid_public_key(ctx: RequestContext) -> Reply:
+    key = ctx.rpc("notify", "vapid_public_key")
+    return Reply(
+        {"application_server_key": key}, headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@route(
+    "GET",
+    "/api/v1/devices",
+    tag=TAG,
+    auth="resident",
+    summary="My devices that receive notifications",
+)
+def list_devices(ctx: RequestContext) -> Any:
+    return ctx.rpc("notify", "list_devices", ctx.principal.subject)
+
+
+@route(
+    "POST",
+    "/api/v1/devices",
+    tag=TAG,
+    auth="resident",
+    body=notify.DeviceIn,
+    success=201,
+    summary="Register a Web Push subscription (PushSubscription.toJSON()) or an FCM token",
+)
+def register_device(ctx: RequestContext) -> Reply:
+    return Reply(ctx.rpc("notify", "register_device", ctx.principal.subject, ctx.body), status=201)
+
+
+@route(
+    "DELETE",
+    "/api/v1/devices/<device_id>",
+    tag=TAG,
+    auth="resident",
+    success=204,
+    resource="device",
+    summary="Stop notifications to a device",
+)
+def remove_device(ctx: RequestContext) -> Reply:
+    ctx.rpc("notify", "remove_device", ctx.principal.subject, ctx.params["device_id"])
+    return Reply(status=204)
+
+
+@route(
+    "PATCH",
+    "/api/v1/notification-preferences",
+    tag=TAG,
+    auth="resident",
+    body=notify.PreferencesIn,
+    summary="Channel order and quiet hours (Europe/Amsterdam) for my notifications",
+)
+def notification_preferences(ctx: RequestContext) -> Any:
+    return ctx.rpc("notify", "set_preferences", ctx.principal.subject, ctx.body)
+
+
+@route(
+    "POST",
+    "/api/v1/unsubscribe",
+    tag=TAG,
+    query=UnsubscribeQuery,
+    limits=("verify",),
+    summary="Stop e-mail (the one-click link in every e-mail, RFC 8058)",
+)
+def unsubscribe(ctx: RequestContext) -> Any:
+    return ctx.rpc("notify", "unsubscribe", ctx.query["token"])

@@ -112,6 +112,7 @@ class GatewayBase:
     config = Config()
     polls_rpc = RpcProxy("polls")
     panel_rpc = RpcProxy("panel")
+    notify_rpc = RpcProxy("notify")
     metrics = Metrics()
     log_context = LoggingContext()
 
@@ -141,7 +142,9 @@ class GatewayBase:
         return self.state.open_polls
 
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        proxy = {"polls": self.polls_rpc, "panel": self.panel_rpc}[service]
+        proxy = {"polls": self.polls_rpc, "panel": self.panel_rpc, "notify": self.notify_rpc}[
+            service
+        ]
         reply = getattr(proxy, method).call_async(*args, **kwargs)
         try:
             with eventlet.Timeout(self.state.rpc_timeout):

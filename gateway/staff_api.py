@@ -8,6 +8,7 @@ from typing import Any
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
 from gateway.routing import Reply, RequestContext, route
+from services.notify import schemas as notify
 from services.panel import schemas as panel
 from services.polls import schemas as polls
 
@@ -427,3 +428,46 @@ def close_poll(ctx: RequestContext) -> Any:
 )
 def archive_poll(ctx: RequestContext) -> Any:
     return ctx.rpc("polls", "archive_poll", ctx.municipality, ctx.params["poll_id"])
+
+
+# --- notifications ---------------------------------------------------------------------------
+
+
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/deliveries",
+    tag=POLLS,
+    auth="staff",
+    role="viewer",
+    resource="poll",
+    summary="Invited, and notifications per kind, channel and status",
+)
+def delivery_summary(ctx: RequestContext) -> Any:
+    # polls decides whether the poll is ours (404 otherwise); notify knows only published ones.
+    ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
+    return ctx.rpc("notify", "delivery_summary", ctx.municipality, ctx.params["poll_id"])
+
+
+@route(
+    "GET",
+    "/admin/v1/deliveries/dead",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    summary="Notifications given up after their last attempt",
+)
+def dead_deliveries(ctx: RequestContext) -> Any:
+    return ctx.rpc("notify", "list_dead_deliveries", ctx.municipality)
+
+
+@route(
+    "POST",
+    "/admin/v1/deliveries/dead/replay",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    body=notify.ReplayIn,
+    summary="Try dead notifications again (all, or the ids given)",
+)
+def replay_dead_deliveries(ctx: RequestContext) -> Any:
+    return ctx.rpc("notify", "replay_dead_deliveries", ctx.municipality, ctx.body)

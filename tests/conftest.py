@@ -120,7 +120,11 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     private_pem, public_pem = tokens.generate_keypair()
     (folder / "jwt_private.pem").write_text(private_pem)
     (folder / "jwt_public.pem").write_text(public_pem)
+    from services.notify import webpush
+
+    (folder / "vapid_private.pem").write_text(webpush.generate_vapid_key())
     return {
+        "vapid": str(folder / "vapid_private.pem"),
         "private": str(folder / "jwt_private.pem"),
         "public": str(folder / "jwt_public.pem"),
         "private_key": tokens.load_private_key(private_pem),
@@ -134,6 +138,16 @@ def smtp_sink() -> Iterator[Any]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def push_service() -> Iterator[Any]:
+    """The fake Web Push service (RFC 8030/8291/8292), with its 'browsers'."""
+    from tests.fakes.push_service import FakePushService
+
+    service = FakePushService().start()
+    yield service
+    service.stop()
 
 
 @pytest.fixture
@@ -156,6 +170,7 @@ def service_config(
             JWT_PRIVATE_KEY_FILE=jwt_keys["private"],
             JWT_PUBLIC_KEY_FILE=jwt_keys["public"],
             SMTP_URL=smtp_sink.url,
+            VAPID_PRIVATE_KEY_FILE=jwt_keys["vapid"],
         )
         if service in databases:
             config["DATABASE_URL"] = databases[service]
@@ -197,12 +212,17 @@ def api(
     import requests
 
     from gateway.service import GatewayService
+    from services.notify.service import NotifyService
     from services.panel.service import PanelService
     from services.polls.service import PollsService
     from tests.support.gateway import Api, free_port, wait_ready
 
     container_factory(PollsService, service_config("polls", OUTBOX_POLL_INTERVAL=0.1)).start()
     container_factory(PanelService, service_config("panel", OUTBOX_POLL_INTERVAL=0.1)).start()
+    container_factory(
+        NotifyService,
+        service_config("notify", OUTBOX_POLL_INTERVAL=0.1, DISPATCH_POLL_INTERVAL=0.2),
+    ).start()
     port = free_port()
     gateway_config = service_config(
         "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10

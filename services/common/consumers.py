@@ -26,6 +26,7 @@ from typing import Any
 from kombu import Queue
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import SharedExtension
+from nameko.messaging import Consumer
 
 from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy
 from services.common.events import EventValidationError, parse_envelope
@@ -124,3 +125,49 @@ class DomainEventHandler(EventHandler):
 
 
 event_handler = DomainEventHandler.decorator
+
+
+class WorkConsumer(Consumer):
+    """A consumer of one of our own durable work queues (not domain events), with the same
+    failure handling: a body ``validate`` refuses goes to the dead-letter queue at once; a
+    handler that raises is retried with backoff, then dead-lettered. Acked only after the
+    handler returned (or the message was safely moved), so a killed worker's batch is
+    redelivered by RabbitMQ."""
+
+    retry_policy = RetryPolicyProvider()
+
+    def __init__(self, queue: Queue, validate: Any = None, **kwargs: Any):
+        self.validate = validate
+        super().__init__(queue=queue, **kwargs)
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        if self.validate is not None:
+            problem = self.validate(body)
+            if problem:
+                self.retry_policy.policy.dead_letter(self.queue.name, body, message.headers,
+                                                     reason="invalid", error=problem)
+                self.queue_consumer.ack_message(message)
+                return
+        self.container.spawn_worker(
+            self, (body,), {}, context_data=self.unpack_message_headers(message),
+            handle_result=partial(self.handle_result, message, body),
+        )
+
+    def handle_result(self, message: Any, body: Any, worker_ctx: Any, result: Any = None,
+                      exc_info: Any = None) -> tuple[Any, Any]:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        try:
+            outcome = self.retry_policy.policy.handle_failure(self.queue.name, body,
+                                                              message.headers, exc_info)
+        except Exception:  # noqa: BLE001 - broker trouble: leave the message to be redelivered
+            log.exception("could not schedule a retry for %s; requeueing", self.queue.name)
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        log.warning("%s worker failed (%s): %s", self.queue.name, outcome, exc_info[1])
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+work_consumer = WorkConsumer.decorator

@@ -89,6 +89,7 @@ class WorkerDatabase:
     def __init__(self, engine: Engine, sessions: sessionmaker[Session]):
         self.engine = engine
         self._sessions = sessions
+        self.session_factory = sessions  # for work that manages its own transactions
         self._session: Session | None = None
 
     @property

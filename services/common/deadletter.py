@@ -88,6 +88,22 @@ def backoff_seconds(attempt: int, delays: Sequence[float]) -> float:
     return base * (1 + random.random() * 0.25)
 
 
+def publish_delayed(publisher: ConfirmingPublisher, *, queue: str, body: Any,
+                    headers: dict[str, Any], seconds: float, level: float) -> None:
+    """Send ``body`` back to ``queue`` after ``seconds``, through the delay queue of ``level``
+    (messages in one level queue expire in about the same time, so none waits behind a
+    longer one for long)."""
+    delay = delay_queue(level)
+    publisher.publish(
+        body,
+        exchange=DELAY_EXCHANGE,
+        routing_key=queue,
+        headers={**headers, DELAY_HEADER: delay.binding_arguments[DELAY_HEADER]},
+        declare=[delay],
+        expiration=seconds,
+    )
+
+
 def _error_text(exc_info: Any) -> str:
     text = "".join(traceback.format_exception_only(exc_info[0], exc_info[1])).strip()
     return text[:1000]
@@ -120,23 +136,12 @@ class RetryPolicy:
         self.retry_later(queue, body, headers, attempt)
         return "retried"
 
-    def retry_later(
-        self, queue: str, body: Any, headers: dict[str, Any] | None, attempt: int
-    ) -> None:
-        base = self.delays[min(attempt - 1, len(self.delays) - 1)]
-        level = delay_queue(base)
-        delay = backoff_seconds(attempt, self.delays)
-        new_headers = dict(headers or {})
-        new_headers[ATTEMPT_HEADER] = attempt + 1
-        new_headers[DELAY_HEADER] = level.binding_arguments[DELAY_HEADER]
-        self.publisher.publish(
-            body,
-            exchange=DELAY_EXCHANGE,
-            routing_key=queue,
-            headers=new_headers,
-            declare=[level],
-            expiration=delay,
-        )
+    def retry_later(self, queue: str, body: Any, headers: dict[str, Any] | None,
+                    attempt: int) -> None:
+        new_headers = {**(headers or {}), ATTEMPT_HEADER: attempt + 1}
+        publish_delayed(self.publisher, queue=queue, body=body, headers=new_headers,
+                        seconds=backoff_seconds(attempt, self.delays),
+                        level=self.delays[min(attempt - 1, len(self.delays) - 1)])
 
     def dead_letter(
         self, queue: str, body: Any, headers: dict[str, Any] | None, *, reason: str, error: str

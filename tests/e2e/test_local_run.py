@@ -17,31 +17,42 @@ def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess
     env = {**os.environ, **env_overrides}
     return subprocess.run(
         [sys.executable, "-m", "deploy.local", "--once"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def test_local_run_starts_the_services_and_walks_through_the_platform(
     databases, amqp_uri, clean_databases, tmp_path
 ):
-    result = run_local({
-        "AMQP_URI": amqp_uri,
-        "POLLS_DATABASE_URL": databases["polls"],
-        "PANEL_DATABASE_URL": databases["panel"],
-        "POLLS_METRICS_PORT": "0",
-        "PANEL_METRICS_PORT": "0",
-        "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
-        "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
-        "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
-        "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt_public.pem"),
-    })
+    result = run_local(
+        {
+            "AMQP_URI": amqp_uri,
+            "POLLS_DATABASE_URL": databases["polls"],
+            "PANEL_DATABASE_URL": databases["panel"],
+            "NOTIFY_DATABASE_URL": databases["notify"],
+            "NOTIFY_METRICS_PORT": "0",
+            "PUSH_PORT": str(free_port()),
+            "VAPID_PRIVATE_KEY_FILE": str(tmp_path / "vapid_private.pem"),
+            "POLLS_METRICS_PORT": "0",
+            "PANEL_METRICS_PORT": "0",
+            "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
+            "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+            "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
+            "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt_public.pem"),
+        }
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     count = len(library())
     assert f"[buurtpeil] template library: {count} templates" in lines
     summary = [line for line in lines if line.startswith("[buurtpeil] polls:")]
     assert summary == [
-        f"[buurtpeil] polls: templates={count} joined=3 published=1 visible=2 after_close=0"
+        f"[buurtpeil] polls: templates={count} joined=3 published=1 pushed=2 visible=2 "
+        "after_close=0"
     ]
     assert lines[-1] == "[buurtpeil] stopped gateway"
     assert (tmp_path / "jwt_private.pem").stat().st_mode & 0o777 == 0o600

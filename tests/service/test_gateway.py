@@ -354,15 +354,22 @@ def test_operations_endpoints(api):
         and 'service="gateway"' in line
     ]
     assert healthz and float(healthz[0].split()[-1]) >= 1
+
     def refused() -> float:
-        return REGISTRY.get_sample_value(
-            "buurtpeil_http_responses_total", {"route": "list_polls", "status": "401"}) or 0.0
+        return (
+            REGISTRY.get_sample_value(
+                "buurtpeil_http_responses_total", {"route": "list_polls", "status": "401"}
+            )
+            or 0.0
+        )
 
     before = refused()
     api.request("GET", "/admin/v1/polls")  # no token: 401
     assert refused() == before + 1
-    assert 'buurtpeil_http_responses_total{route="list_polls",status="401"}' in \
-        api.request("GET", "/metrics").text
+    assert (
+        'buurtpeil_http_responses_total{route="list_polls",status="401"}'
+        in api.request("GET", "/metrics").text
+    )
 
 
 def test_cors_only_for_configured_origins(api):

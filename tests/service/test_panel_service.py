@@ -95,8 +95,10 @@ def test_a_newer_year_becomes_current_and_the_older_one_stays(panel):
     from services.panel.areas import DATA_DIR
 
     panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
-    older = {**utrecht_files(), "kwb_csv": (DATA_DIR / "utrecht_GM0344_kwb2023_areas.csv")
-             .read_text(encoding="utf-8")}
+    older = {
+        **utrecht_files(),
+        "kwb_csv": (DATA_DIR / "utrecht_GM0344_kwb2023_areas.csv").read_text(encoding="utf-8"),
+    }
     assert panel.import_areas(UTRECHT, older)["current_year"] == 2023
     assert panel.import_areas(UTRECHT, utrecht_files())["current_year"] == 2024
     assert panel.import_areas(UTRECHT, older)["current_year"] == 2024  # no step back

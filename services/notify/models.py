@@ -1,0 +1,149 @@
+"""notify's tables: who can be reached (projection of panel's residents, and their endpoints),
+what was promised to whom (invitations), and every attempt to reach them (deliveries).
+
+Volume lives in ``invitations`` and ``deliveries`` (one row per resident per poll); they are
+written with INSERT … SELECT in the database, never row by row from Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from services.common import outbox
+
+TS = sa.DateTime(timezone=True)
+CHANNELS = ("webpush", "fcm", "email")
+KINDS = ("invitation", "reminder", "feedback", "measure")
+STATUSES = ("queued", "sent", "retrying", "deferred", "failed", "dead", "cancelled")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Resident(Base):
+    """Projection of panel's residents: only what reaching them needs."""
+
+    __tablename__ = "residents"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    wijk_code: Mapped[str] = mapped_column(sa.String(8))
+    buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    language: Mapped[str] = mapped_column(sa.String(2))
+    consent: Mapped[bool]
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    channel_order: Mapped[list[str]] = mapped_column(JSONB, default=lambda: list(CHANNELS))
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # None: municipality's
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        sa.Index("notify_residents_area", "municipality_code", "wijk_code", "buurt_code"),
+    )
+
+
+class Endpoint(Base):
+    """A way to reach a resident: a Web Push subscription, an FCM token or an e-mail address."""
+
+    __tablename__ = "endpoints"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # No foreign key: a device may register before resident_joined reaches notify.
+    resident_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(sa.String(10))
+    address: Mapped[str] = mapped_column(sa.Text)  # push endpoint URL, FCM token or e-mail
+    p256dh: Mapped[str | None] = mapped_column(sa.String(100))
+    auth: Mapped[str | None] = mapped_column(sa.String(40))
+    created_at: Mapped[datetime] = mapped_column(TS)
+    last_success_at: Mapped[datetime | None] = mapped_column(TS)
+
+    __table_args__ = (sa.UniqueConstraint("channel", "address", name="endpoints_unique"),)
+
+
+class Poll(Base):
+    """Projection of published polls: what notifications about them need."""
+
+    __tablename__ = "polls"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    audience: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    opens_at: Mapped[datetime] = mapped_column(TS)
+    closes_at: Mapped[datetime | None] = mapped_column(TS)
+    reminder_after_hours: Mapped[list[int]] = mapped_column(JSONB, default=list)
+    estimated_minutes: Mapped[int] = mapped_column(default=5)
+    closed_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class Notice(Base):
+    """What a feedback or measure notification says (from feedback's events)."""
+
+    __tablename__ = "notices"
+
+    ref_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    poll_id: Mapped[uuid.UUID]
+    title: Mapped[str] = mapped_column(sa.String(300))
+    status: Mapped[str | None] = mapped_column(sa.String(20))
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+
+    poll_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    resident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    wijk_code: Mapped[str] = mapped_column(sa.String(8))
+    buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    invited_at: Mapped[datetime] = mapped_column(TS)
+    answered_at: Mapped[datetime | None] = mapped_column(TS)
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+
+    __table_args__ = (sa.Index("invitations_by_resident", "resident_id", "invited_at"),)
+
+
+class Delivery(Base):
+    """One notification to one resident, on the channel chosen for them, and its fate."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    ref_id: Mapped[uuid.UUID]  # the poll, feedback or measure it is about
+    seq: Mapped[int] = mapped_column(default=0)  # reminder number, measure update number
+    poll_id: Mapped[uuid.UUID]
+    resident_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    channel: Mapped[str] = mapped_column(sa.String(10))
+    endpoint_id: Mapped[uuid.UUID | None]
+    status: Mapped[str] = mapped_column(sa.String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    queued_at: Mapped[datetime] = mapped_column(TS)
+    dispatched_at: Mapped[datetime | None] = mapped_column(TS)
+    not_before: Mapped[datetime | None] = mapped_column(TS)  # quiet hours
+    sent_at: Mapped[datetime | None] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (
+        # Redelivered events write nothing twice.
+        sa.UniqueConstraint("kind", "ref_id", "seq", "resident_id", name="deliveries_once"),
+        sa.Index(
+            "deliveries_to_dispatch",
+            "id",
+            postgresql_where=sa.text("status = 'queued' AND dispatched_at IS NULL"),
+        ),
+        sa.Index(
+            "deliveries_deferred", "not_before", postgresql_where=sa.text("status = 'deferred'")
+        ),
+        sa.Index("deliveries_by_ref", "ref_id", "status"),
+    )
+
+
+target_metadata = [Base.metadata, outbox.metadata]

@@ -1,0 +1,136 @@
+"""notify's copy of the panel: residents (from resident_* events) and their endpoints
+(registered through the gateway). A resident who leaves is dropped with everything notify held
+on them: endpoints, invitations and deliveries."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.common.errors import NotFound, invalid
+from services.notify.models import CHANNELS, Delivery, Endpoint, Invitation, Resident
+
+
+def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) -> None:
+    values = {
+        "id": uuid.UUID(payload["resident_id"]),
+        "municipality_code": payload["municipality_code"],
+        "wijk_code": payload["wijk_code"],
+        "buurt_code": payload["buurt_code"],
+        "language": payload["language"],
+        "consent": payload["consent"],
+        "email": payload.get("email"),
+        "updated_at": now,
+    }
+    session.execute(
+        insert(Resident)
+        .values(**values, channel_order=list(CHANNELS))
+        .on_conflict_do_update(index_elements=["id"], set_=values)
+    )
+    if payload.get("email"):
+        session.execute(
+            insert(Endpoint)
+            .values(
+                id=uuid.uuid4(),
+                resident_id=values["id"],
+                channel="email",
+                address=payload["email"],
+                created_at=now,
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+def drop_resident(session: Session, resident_id: str) -> None:
+    rid = uuid.UUID(resident_id)
+    for model in (Endpoint, Invitation, Delivery):
+        session.execute(sa.delete(model).where(model.resident_id == rid))
+    session.execute(sa.delete(Resident).where(Resident.id == rid))
+
+
+def register_device(
+    session: Session, *, resident_id: str, data: dict[str, Any], now: datetime
+) -> Endpoint:
+    """A Web Push subscription or an FCM token; registering the same one again is a no-op
+    (and moves it to this resident, as when a phone changes hands)."""
+    if data["channel"] == "webpush":
+        values = {
+            "address": data["endpoint"],
+            "p256dh": data["keys"]["p256dh"],
+            "auth": data["keys"]["auth"],
+        }
+    else:
+        values = {"address": data["token"], "p256dh": None, "auth": None}
+    stmt = insert(Endpoint).values(
+        id=uuid.uuid4(),
+        resident_id=uuid.UUID(resident_id),
+        channel=data["channel"],
+        created_at=now,
+        **values,
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="endpoints_unique",
+        set_={
+            "resident_id": uuid.UUID(resident_id),
+            "p256dh": values["p256dh"],
+            "auth": values["auth"],
+        },
+    ).returning(Endpoint.id)
+    endpoint_id = session.execute(stmt).scalar_one()
+    return session.get(Endpoint, endpoint_id)
+
+
+def list_devices(session: Session, resident_id: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        sa.select(Endpoint).where(
+            Endpoint.resident_id == uuid.UUID(resident_id), Endpoint.channel != "email"
+        )
+    )
+    return [serialize_device(e) for e in rows]
+
+
+def serialize_device(e: Endpoint) -> dict[str, Any]:
+    return {
+        "device_id": str(e.id),
+        "channel": e.channel,
+        "created_at": e.created_at.isoformat(),
+        "last_success_at": e.last_success_at.isoformat() if e.last_success_at else None,
+    }
+
+
+def remove_device(session: Session, *, resident_id: str, device_id: str) -> None:
+    try:
+        did = uuid.UUID(device_id)
+    except ValueError:
+        raise NotFound("no such device") from None
+    gone = session.execute(
+        sa.delete(Endpoint).where(
+            Endpoint.id == did,
+            Endpoint.resident_id == uuid.UUID(resident_id),
+            Endpoint.channel != "email",
+        )
+    ).rowcount
+    if not gone:
+        raise NotFound("no such device")
+
+
+def set_preferences(
+    session: Session, *, resident_id: str, changes: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    resident = session.get(Resident, uuid.UUID(resident_id))
+    if resident is None:
+        raise NotFound("your profile has not reached the notification service yet; retry")
+    if "channel_order" in changes:
+        order = changes["channel_order"]
+        if sorted(order) != sorted(set(order)):
+            raise invalid("channel_order", "duplicate", "name each channel once")
+        resident.channel_order = order + [c for c in CHANNELS if c not in order]
+    if "quiet_hours" in changes:
+        resident.quiet_hours = changes["quiet_hours"]
+    resident.updated_at = now
+    return {"channel_order": resident.channel_order, "quiet_hours": resident.quiet_hours}

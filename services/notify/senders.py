@@ -1,0 +1,181 @@
+"""Senders for each channel: one call per delivery, answering an Outcome.
+
+Web Push keeps one keep-alive connection pool per push-service origin (a fan-out talks to a
+handful of push services: Mozilla's, Google's, Apple's); FCM keeps one pool to Google; e-mail
+opens an SMTP connection per message (the mail relay queues).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import smtplib
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from services.common.mail import Mailer
+from services.notify import webpush
+from services.notify.channels import Job, Outcome
+
+URGENCY = {"invitation": "normal", "reminder": "low", "feedback": "normal", "measure": "low"}
+FEEDBACK_TTL = 7 * 24 * 3600
+MAX_TTL = 28 * 24 * 3600
+
+
+def ttl_for(job: Job, now: datetime) -> int:
+    """Invitations and reminders are worth nothing once the poll has closed."""
+    closes_at = job.context.get("closes_at") if job.kind in ("invitation", "reminder") else None
+    if closes_at is None:
+        return FEEDBACK_TTL if job.kind in ("feedback", "measure") else MAX_TTL
+    return max(60, min(MAX_TTL, int((closes_at - now).total_seconds())))
+
+
+def retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:  # an HTTP date
+        from email.utils import parsedate_to_datetime
+
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class WebPushSender:
+    def __init__(
+        self,
+        vapid: webpush.Vapid,
+        *,
+        pool_size: int = 64,
+        timeout: float = 10,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ):
+        self.vapid = vapid
+        self.pool_size = pool_size
+        self.timeout = timeout
+        self.now = now
+        self._sessions: dict[str, requests.Session] = {}
+
+    def _session(self, endpoint: str) -> requests.Session:
+        origin = webpush.origin_of(endpoint)
+        session = self._sessions.get(origin)
+        if session is None:
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.pool_size)
+            session.mount(origin, adapter)
+            self._sessions[origin] = session
+        return session
+
+    def __call__(self, job: Job) -> Outcome:
+        body = webpush.encrypt(job.payload(), p256dh=job.p256dh, auth=job.auth)
+        headers = {
+            **self.vapid.headers(job.address),
+            "TTL": str(ttl_for(job, self.now())),
+            "Urgency": URGENCY[job.kind],
+            "Topic": webpush.topic_for(f"{job.ref_id}:{job.resident_id}", job.kind),
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+        }
+        try:
+            response = self._session(job.address).post(
+                job.address, data=body, headers=headers, timeout=self.timeout
+            )
+        except requests.RequestException as exc:
+            return Outcome("retry", error=f"network: {type(exc).__name__}")
+        return outcome_of(response)
+
+
+def outcome_of(response: requests.Response) -> Outcome:
+    """RFC 8030 §5–6: 201 accepted; 404/410 the subscription is gone; 413 and other 4xx will
+    never succeed; 429 and 5xx are temporary."""
+    status = response.status_code
+    if status in (200, 201, 202):
+        return Outcome("sent")
+    error = f"HTTP {status}: {response.text[:200]}"
+    if status in (404, 410):
+        return Outcome("gone", error=error)
+    if status == 429 or status >= 500:
+        return Outcome("retry", retry_after=retry_after(response), error=error)
+    return Outcome("failed", error=error)
+
+
+class EmailSender:
+    """Text and HTML in the municipality's house style, with List-Unsubscribe (RFC 2369, and
+    RFC 8058 one-click) so a resident can stop e-mail without signing in."""
+
+    def __init__(
+        self,
+        mailer: Mailer,
+        *,
+        branding: Callable[[str], dict[str, Any]],
+        app_url: str,
+        unsubscribe_secret: str,
+    ):
+        self.mailer = mailer
+        self.branding = branding
+        self.app_url = app_url.rstrip("/")
+        self.secret = unsubscribe_secret.encode()
+
+    def unsubscribe_token(self, resident_id: str) -> str:
+        mac = hmac.new(self.secret, resident_id.encode(), hashlib.sha256).hexdigest()[:32]
+        return f"{resident_id}.{mac}"
+
+    def __call__(self, job: Job) -> Outcome:
+        content = job.content()
+        brand = self.branding(job.municipality_code)
+        link = f"{self.app_url}{content['url']}"
+        unsubscribe = (
+            f"{self.app_url}/api/v1/unsubscribe?token="
+            f"{self.unsubscribe_token(str(job.resident_id))}"
+        )
+        nl = job.language != "en"
+        footer = (
+            "U ontvangt deze e-mail omdat u meedoet met het inwonerpanel. Afmelden voor e-mail:"
+            if nl
+            else "You receive this e-mail as a member of the residents' panel. Stop these e-mails:"
+        )
+        text = f"{content['body']}\n\n{link}\n\n--\n{footer} {unsubscribe}\n"
+        primary = brand.get("primary_color", "#1F4E79")
+        on_primary = brand.get("text_on_primary", "#FFFFFF")
+        esc = html.escape
+        html_body = (
+            f'<!doctype html><html lang="{esc(job.language)}"><body style="font-family:sans-serif">'
+            f'<div style="background:{esc(primary)};color:{esc(on_primary)};padding:16px">'
+            f"<strong>{esc(brand.get('app_name', 'Buurtpeil'))}</strong></div>"
+            f'<h1 style="font-size:20px">{esc(content["title"])}</h1>'
+            f"<p>{esc(content['body'])}</p>"
+            f'<p><a href="{esc(link)}" style="background:{esc(primary)};color:{esc(on_primary)};'
+            f'padding:10px 16px;text-decoration:none">'
+            f"{'Open in de app' if nl else 'Open in the app'}</a></p>"
+            f'<p style="color:#555;font-size:12px">{esc(footer)} '
+            f'<a href="{esc(unsubscribe)}">{"afmelden" if nl else "unsubscribe"}</a></p>'
+            f"</body></html>"
+        )
+        try:
+            self.mailer.send(
+                job.address,
+                content["title"],
+                text,
+                html_body,
+                headers={
+                    "List-Unsubscribe": f"<{unsubscribe}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            return Outcome("failed", error=f"smtp: refused {exc}"[:300])
+        except smtplib.SMTPResponseException as exc:  # 5xx is final, 4xx is worth a retry
+            status = "failed" if exc.smtp_code >= 500 else "retry"
+            return Outcome(status, error=f"smtp {exc.smtp_code}: {exc.smtp_error!r}"[:300])
+        except OSError as exc:  # connection refused, timeouts: the relay may come back
+            return Outcome("retry", error=f"smtp: {exc}"[:300])
+        return Outcome("sent")

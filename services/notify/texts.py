@@ -1,0 +1,103 @@
+"""What residents read on their lock screen and in their inbox, in Dutch or English.
+
+Short and plain: a title of at most ~50 characters and a body of at most ~120, so they fit a
+notification without being cut off.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.notify.audience import AMSTERDAM
+
+MEASURE_STATUS = {
+    "nl": {
+        "planned": "gepland",
+        "in_progress": "in uitvoering",
+        "done": "klaar",
+        "dropped": "gaat niet door",
+    },
+    "en": {
+        "planned": "planned",
+        "in_progress": "in progress",
+        "done": "done",
+        "dropped": "dropped",
+    },
+}
+
+MONTHS_NL = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+def _date(value: datetime | None, language: str) -> str:
+    if value is None:
+        return ""
+    local = value.astimezone(AMSTERDAM)
+    if language == "nl":
+        return f"{local.day} {MONTHS_NL[local.month - 1]}"
+    return local.strftime("%-d %B")
+
+
+def notification(kind: str, language: str, context: dict[str, Any]) -> dict[str, str]:
+    """Title and body for one delivery; ``context`` holds the poll or notice fields."""
+    nl = language != "en"
+    title = context.get("title", "")
+    if kind == "invitation":
+        minutes = context.get("minutes")
+        return {
+            "title": f"Nieuwe peiling: {title}" if nl else f"New poll: {title}",
+            "body": (
+                f"Uw mening over uw buurt telt. Invullen duurt ongeveer {minutes} minuten."
+                if nl
+                else f"Your view of your neighbourhood counts. It takes about {minutes} minutes."
+            ),
+        }
+    if kind == "reminder":
+        until = _date(context.get("closes_at"), language)
+        return {
+            "title": f"Herinnering: {title}" if nl else f"Reminder: {title}",
+            "body": (
+                (
+                    f"U heeft de peiling nog niet ingevuld. Dat kan tot en met {until}."
+                    if until
+                    else "U heeft de peiling nog niet ingevuld."
+                )
+                if nl
+                else (
+                    f"You have not answered yet. The poll is open until {until}."
+                    if until
+                    else "You have not answered yet."
+                )
+            ),
+        }
+    if kind == "feedback":
+        return {
+            "title": "Wat we met uw mening doen" if nl else "What we do with your views",
+            "body": (
+                f"De gemeente laat weten wat de peiling opleverde: {title}"
+                if nl
+                else f"The municipality reports back on the poll: {title}"
+            ),
+        }
+    status = MEASURE_STATUS["nl" if nl else "en"].get(context.get("status", ""), "")
+    return {
+        "title": f"Update: {title}",
+        "body": (
+            f"Deze maatregel is nu {status}. Lees meer in de app."
+            if nl
+            else f"This measure is now {status}. Read more in the app."
+        ),
+    }

@@ -1,0 +1,411 @@
+"""notify against the real broker and database, pushing to the fake Web Push service, which
+checks VAPID and decrypts every message."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.notify.service import NotifyService
+from services.panel.service import PanelService
+from tests.conftest import wait_for
+from tests.support.listeners import recorder
+from tests.support.notify import GM, add_resident, poll_payload, publish_event
+
+
+@pytest.fixture
+def notify(container_factory, service_config, push_service):
+    panel = service_config("panel")
+    container_factory(PanelService, panel).start()
+    with ClusterRpcProxy(panel) as rpc:
+        rpc.panel.create_municipality(
+            {"code": GM, "name": "Utrecht", "settings": {"quiet_hours": None}}
+        )
+    config = service_config(
+        "notify",
+        DELIVERY_RETRY_DELAYS=[0.3, 0.6, 1.2],
+        DELIVERY_MAX_ATTEMPTS=3,
+        DISPATCH_POLL_INTERVAL=0.2,
+        REMINDER_INTERVAL=0.3,
+        OUTBOX_POLL_INTERVAL=0.1,
+    )
+    container_factory(NotifyService, config).start()
+    return config
+
+
+def payloads(push, subscription):
+    return [json.loads(d.payload) for d in push.deliveries_for(subscription["endpoint"])]
+
+
+def statuses(engine, poll_id):
+    with engine.connect() as conn:
+        return dict(
+            conn.execute(
+                sa.text(
+                    "SELECT resident_id::text, status FROM deliveries WHERE poll_id = :p "
+                    "AND kind = 'invitation'"
+                ),
+                {"p": poll_id},
+            ).all()
+        )
+
+
+def test_a_published_poll_reaches_exactly_the_targeted_residents(
+    notify, engines, push_service, amqp_uri, container_factory, service_config
+):
+    cls, sent_events = recorder("notify", "invitations_sent")
+    container_factory(cls, service_config("notify")).start()
+    engine = engines["notify"]
+    west = add_resident(engine, push_service, wijk="WK034401")
+    north_west = add_resident(engine, push_service, wijk="WK034402")
+    elsewhere = add_resident(engine, push_service, wijk="WK034403")
+    no_consent = add_resident(engine, push_service, wijk="WK034401", consent=False)
+    capped = add_resident(engine, push_service, wijk="WK034401")
+    with engine.begin() as conn:  # four invitations this month already: the default cap
+        for _ in range(4):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO invitations VALUES (:p, :r, 'GM0344', 'WK034401', 'BU03440111', "
+                    "now(), NULL, 0)"
+                ),
+                {"p": uuid.uuid4(), "r": capped["id"]},
+            )
+
+    payload = poll_payload(audience={"kind": "areas", "area_codes": ["WK034401", "WK034402"]})
+    envelope = publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_for(2, timeout=15)
+    publish_event(amqp_uri, "poll_published", payload)  # a redelivery, new event id…
+    from services.common.amqp import ConfirmingPublisher, events_exchange
+
+    again = ConfirmingPublisher(amqp_uri)  # …and the very same event again
+    again.publish(envelope, exchange=events_exchange("polls"), routing_key="poll_published")
+    again.close()
+    time.sleep(1.5)
+
+    reached = {
+        r["id"]
+        for r in (west, north_west, elsewhere, no_consent, capped)
+        if push_service.deliveries_for(r["subscription"]["endpoint"])
+    }
+    assert reached == {west["id"], north_west["id"]}
+    for resident in (west, north_west):
+        (message,) = payloads(push_service, resident["subscription"])
+        assert message["poll_id"] == payload["poll_id"] and message["type"] == "invitation"
+        assert message["title"] == "Nieuwe peiling: Veilig in de buurt"
+    assert set(statuses(engine, payload["poll_id"]).values()) == {"sent"}
+    wait_for(lambda: sent_events, message="invitations_sent")
+    assert sent_events[0].payload["total"] == 2
+    assert sorted(a["area_code"] for a in sent_events[0].payload["per_area"]) == [
+        "BU03440111",
+        "BU03440211",
+    ]
+
+
+def test_a_sample_draws_the_same_residents_per_area(notify, engines, push_service, amqp_uri):
+    engine = engines["notify"]
+    for wijk in ("WK034401", "WK034402"):
+        for _ in range(6):
+            add_resident(engine, push_service, wijk=wijk)
+    payload = poll_payload(
+        audience={
+            "kind": "sample",
+            "area_codes": ["WK034401", "WK034402"],
+            "sample_size": 2,
+            "seed": 42,
+        }
+    )
+    publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_for(4, timeout=15)
+    time.sleep(0.5)
+    with engine.connect() as conn:
+        per_wijk = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT wijk_code, count(*) FROM invitations WHERE poll_id = :p GROUP BY 1"
+                ),
+                {"p": payload["poll_id"]},
+            ).all()
+        )
+    assert per_wijk == {"WK034401": 2, "WK034402": 2}
+    assert push_service.decrypted_count == 4
+
+
+def test_gone_slow_and_broken_push_services(notify, engines, push_service, amqp_uri):
+    engine = engines["notify"]
+    gone = add_resident(engine, push_service)
+    throttled = add_resident(engine, push_service)
+    broken = add_resident(engine, push_service)
+    fine = [add_resident(engine, push_service) for _ in range(5)]
+    push_service.fail(gone["subscription"]["endpoint"], 410)
+    push_service.fail(throttled["subscription"]["endpoint"], 429, times=1, retry_after=1)
+    push_service.fail(broken["subscription"]["endpoint"], 500)
+    payload = poll_payload(audience={"kind": "municipality"})
+    started = time.monotonic()
+    publish_event(amqp_uri, "poll_published", payload)
+
+    assert push_service.wait_for(5, timeout=15)  # the healthy ones are not held up
+    wait_for(
+        lambda: payloads(push_service, throttled["subscription"]),
+        timeout=15,
+        message="the throttled delivery after Retry-After",
+    )
+    assert time.monotonic() - started >= 1.0
+    wait_for(
+        lambda: statuses(engine, payload["poll_id"]).get(broken["id"]) == "dead",
+        timeout=20,
+        message="the broken delivery dead-lettered",
+    )
+    final = statuses(engine, payload["poll_id"])
+    assert final[gone["id"]] == "failed" and final[throttled["id"]] == "sent"
+    assert all(final[r["id"]] == "sent" for r in fine)
+    with engine.connect() as conn:  # 410 removed the subscription
+        assert (
+            conn.execute(
+                sa.text("SELECT count(*) FROM endpoints WHERE resident_id = :r"), {"r": gone["id"]}
+            ).scalar()
+            == 0
+        )
+        attempts = conn.execute(
+            sa.text("SELECT attempts FROM deliveries WHERE resident_id = :r"), {"r": broken["id"]}
+        ).scalar()
+    assert attempts == 3
+
+    with ClusterRpcProxy(notify) as rpc:
+        dead = rpc.notify.list_dead_deliveries(GM)
+        assert [d["channel"] for d in dead] == ["webpush"] and "HTTP 500" in dead[0]["last_error"]
+        push_service.heal(broken["subscription"]["endpoint"])
+        assert rpc.notify.replay_dead_deliveries(GM) == {"replayed": 1}
+    wait_for(
+        lambda: payloads(push_service, broken["subscription"]),
+        timeout=15,
+        message="the replayed delivery",
+    )
+    assert statuses(engine, payload["poll_id"])[broken["id"]] == "sent"
+
+
+def test_quiet_hours_defer_instead_of_dropping(notify, engines, push_service, amqp_uri):
+    engine = engines["notify"]
+    now = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
+    window = {"start": f"{(now.hour - 1) % 24:02d}:00", "end": f"{(now.hour + 2) % 24:02d}:00"}
+    sleeper = add_resident(engine, push_service, quiet_hours=window)
+    awake = add_resident(engine, push_service)
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+    wait_for(lambda: payloads(push_service, awake["subscription"]), message="the awake one")
+    wait_for(
+        lambda: statuses(engine, payload["poll_id"]).get(sleeper["id"]) == "deferred",
+        message="the deferral",
+    )
+    assert not payloads(push_service, sleeper["subscription"])
+    with engine.begin() as conn:  # the night is over (time moves on for the test)
+        conn.execute(
+            sa.text("UPDATE residents SET quiet_hours = NULL WHERE id = :r"), {"r": sleeper["id"]}
+        )
+        conn.execute(
+            sa.text(
+                "UPDATE deliveries SET not_before = now() - interval '1 second' "
+                "WHERE resident_id = :r"
+            ),
+            {"r": sleeper["id"]},
+        )
+    wait_for(
+        lambda: payloads(push_service, sleeper["subscription"]),
+        timeout=10,
+        message="the deferred delivery after quiet hours",
+    )
+
+
+def test_reminders_go_only_to_those_who_did_not_answer_and_stop_at_close(
+    notify, engines, push_service, amqp_uri
+):
+    engine = engines["notify"]
+    answered = add_resident(engine, push_service)
+    silent = add_resident(engine, push_service)
+    payload = poll_payload(audience={"kind": "municipality"}, reminders=[2, 48])
+    publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_for(2, timeout=15)
+    publish_event(
+        amqp_uri,
+        "response_recorded",
+        {
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "response_id": str(uuid.uuid4()),
+            "resident_id": answered["id"],
+            "recorded_at": datetime.now(UTC).isoformat(),
+        },
+    )
+
+    def answered_at():
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text("SELECT answered_at FROM invitations WHERE resident_id = :r"),
+                {"r": answered["id"]},
+            ).scalar()
+
+    wait_for(answered_at, message="the answer reaching notify")
+    shift_opening(engine, payload["poll_id"], hours=3)  # the 2-hour reminder is due now
+    wait_for(
+        lambda: any(
+            m["type"] == "reminder" for m in payloads(push_service, silent["subscription"])
+        ),
+        timeout=15,
+        message="the reminder",
+    )
+    time.sleep(1)
+    assert [m["type"] for m in payloads(push_service, answered["subscription"])] == ["invitation"]
+    reminders = [
+        m for m in payloads(push_service, silent["subscription"]) if m["type"] == "reminder"
+    ]
+    assert len(reminders) == 1 and reminders[0]["title"] == "Herinnering: Veilig in de buurt"
+
+    publish_event(
+        amqp_uri,
+        "poll_closed",
+        {
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "closed_at": datetime.now(UTC).isoformat(),
+            "reason": "manual",
+        },
+    )
+    wait_for(lambda: closed_at(engine, payload["poll_id"]), message="the close reaching notify")
+    shift_opening(engine, payload["poll_id"], hours=72)  # the 48-hour one would be due now
+    time.sleep(1.5)
+    assert len(push_service.deliveries) == 3
+
+
+def shift_opening(engine, poll_id, *, hours):
+    """Time passes for the poll: move its opening back."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE polls SET opens_at = opens_at - make_interval(hours => :h) WHERE id = :p"
+            ),
+            {"h": hours, "p": poll_id},
+        )
+
+
+def closed_at(engine, poll_id):
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT closed_at FROM polls WHERE id = :p"), {"p": poll_id}
+        ).scalar()
+
+
+def test_feedback_reaches_those_who_answered_and_measure_updates_too(
+    notify, engines, push_service, amqp_uri
+):
+    engine = engines["notify"]
+    answered = add_resident(engine, push_service, language="en")
+    silent = add_resident(engine, push_service)
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_for(2, timeout=15)
+    publish_event(
+        amqp_uri,
+        "response_recorded",
+        {
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "response_id": str(uuid.uuid4()),
+            "resident_id": answered["id"],
+            "recorded_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    time.sleep(0.5)
+    feedback_id = str(uuid.uuid4())
+    publish_event(
+        amqp_uri,
+        "feedback_published",
+        {
+            "feedback_id": feedback_id,
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "title": "Meer licht in het park",
+            "summary": "…",
+            "notify_all_invitees": False,
+            "published_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    wait_for(
+        lambda: len(payloads(push_service, answered["subscription"])) == 2,
+        message="the feedback notification",
+    )
+    publish_event(
+        amqp_uri,
+        "measure_updated",
+        {
+            "measure_id": str(uuid.uuid4()),
+            "feedback_id": feedback_id,
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "title": "Lantaarns Oog in Al",
+            "status": "in_progress",
+            "note": None,
+            "updated_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    wait_for(
+        lambda: len(payloads(push_service, answered["subscription"])) == 3,
+        message="the measure notification",
+    )
+    time.sleep(0.5)
+    kinds = [m["type"] for m in payloads(push_service, answered["subscription"])]
+    assert kinds == ["invitation", "feedback", "measure"]
+    feedback = payloads(push_service, answered["subscription"])[1]
+    assert feedback["title"] == "What we do with your views"
+    assert feedback["url"] == f"/feedback/{feedback_id}"
+    assert [m["type"] for m in payloads(push_service, silent["subscription"])] == ["invitation"]
+
+
+def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
+    container_factory, service_config, engines, push_service, amqp_uri, tmp_path
+):
+    from tests.fakes.fcm_receiver import FakeFcm
+
+    fcm = FakeFcm().start()
+    try:
+        account = fcm.new_service_account()
+        credentials = tmp_path / "service-account.json"
+        credentials.write_text(json.dumps(account))
+        config = service_config(
+            "notify",
+            FCM_PROJECT_ID=fcm.project_id,
+            FCM_BASE_URL=fcm.url,
+            FCM_CREDENTIALS_FILE=str(credentials),
+            DISPATCH_POLL_INTERVAL=0.2,
+        )
+        container_factory(NotifyService, config).start()
+        engine = engines["notify"]
+        phones = [add_resident(engine, push_service, subscribe=False) for _ in range(3)]
+        tokens = [f"fcm-token-{i}-{uuid.uuid4().hex}" for i in range(3)]
+        with ClusterRpcProxy(config) as rpc:
+            for phone, token in zip(phones, tokens, strict=True):
+                rpc.notify.register_device(phone["id"], {"channel": "fcm", "token": token})
+        fcm.unregister(tokens[2])
+        payload = poll_payload(audience={"kind": "municipality"})
+        publish_event(amqp_uri, "poll_published", payload)
+        assert fcm.wait_for(2, timeout=20)
+        wait_for(
+            lambda: statuses(engine, payload["poll_id"]).get(phones[2]["id"]) == "failed",
+            message="the unregistered token",
+        )
+        message = fcm.messages_for(tokens[0])[0].message
+        assert message["data"]["poll_id"] == payload["poll_id"]
+        assert message["notification"]["title"] == "Nieuwe peiling: Veilig in de buurt"
+        with engine.connect() as conn:
+            assert (
+                conn.execute(
+                    sa.text("SELECT count(*) FROM endpoints WHERE address = :t"), {"t": tokens[2]}
+                ).scalar()
+                == 0
+            )
+    finally:
+        fcm.stop()
