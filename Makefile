@@ -16,6 +16,7 @@ help:
 	@echo "make migrate      create the databases if missing and migrate them"
 	@echo "make lock         regenerate requirements.lock from pyproject.toml"
 	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
+	@echo "make bench-fanout notification fan-out (FANOUT_N) against bare encryption"
 
 install: $(STAMP)
 
@@ -57,3 +58,7 @@ clean:
 .PHONY: bench-outbox
 bench-outbox: install  ## outbox relay rate vs bare confirmed publishes
 	$(BIN)/python -m benchmarks.bench_outbox
+
+.PHONY: bench-fanout
+bench-fanout: install  ## notification fan-out to FANOUT_N residents vs bare encryption
+	$(BIN)/python -m benchmarks.bench_fanout

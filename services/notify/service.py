@@ -127,7 +127,9 @@ class Notifier(DependencyProvider):
             unsubscribe_secret=config["UNSUBSCRIBE_SECRET"],
         )
         self.senders: dict[str, channels.Sender] = {
-            "webpush": WebPushSender(self.vapid, pool_size=concurrency),
+            "webpush": WebPushSender(
+                self.vapid, pool_size=concurrency, proxy=config.get("PUSH_PROXY") or None
+            ),
             "email": self.email,
         }
         fcm = make_fcm_sender(config)
