@@ -38,6 +38,10 @@ DEAD_DELIVERIES = Counter(
     "Deliveries given up after their last attempt.",
     ["channel"],
 )
+DELIVERY_LAG = Histogram("buurtpeil_delivery_lag_seconds",
+                         "From queued (or released after quiet hours) to sent.",
+                         ["channel", "kind"],
+                         buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600))
 BATCH_SECONDS = Histogram(
     "buurtpeil_delivery_batch_seconds",
     "Time to send and record one batch of deliveries.",
@@ -58,6 +62,7 @@ class Job:
     p256dh: str | None
     auth: str | None
     attempts: int
+    queued_at: datetime
     language: str
     quiet_hours: dict[str, str] | None
     municipality_code: str
@@ -96,7 +101,7 @@ Sender = Callable[[Job], Outcome]
 
 _JOBS = """
 SELECT d.id, d.kind, d.ref_id, d.poll_id, d.resident_id, d.channel, d.endpoint_id,
-       e.address, e.p256dh, e.auth, d.attempts, r.language, r.quiet_hours,
+       e.address, e.p256dh, e.auth, d.attempts, d.queued_at, r.language, r.quiet_hours,
        p.municipality_code, p.title AS poll_title, p.estimated_minutes, p.closes_at,
        n.title AS notice_title, n.status AS notice_status
 FROM deliveries d
@@ -133,6 +138,7 @@ def load_jobs(session: Session, ids: list[int]) -> list[Job]:
                 p256dh=row["p256dh"],
                 auth=row["auth"],
                 attempts=row["attempts"],
+                queued_at=row["queued_at"],
                 language=row["language"],
                 quiet_hours=row["quiet_hours"],
                 municipality_code=row["municipality_code"],
@@ -206,6 +212,8 @@ def process_batch(
         attempts = job.attempts + 1
         if outcome.status == "sent":
             updates.append((job.id, "sent", attempts, None))
+            DELIVERY_LAG.labels(job.channel, job.kind).observe(
+                (sent_at - job.queued_at).total_seconds())
             result.sent += 1
         elif outcome.status == "gone":
             updates.append((job.id, "failed", attempts, outcome.error or "endpoint gone"))

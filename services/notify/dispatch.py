@@ -84,6 +84,7 @@ def release_deferred(engine: Engine, now: datetime) -> int:
         return conn.execute(
             sa.text(
                 "UPDATE deliveries SET status = 'queued', dispatched_at = NULL, not_before = NULL, "
+                "queued_at = :now, "
                 "updated_at = :now WHERE status = 'deferred' AND not_before <= :now"
             ),
             {"now": now},

@@ -382,3 +382,48 @@ def test_cors_only_for_configured_origins(api):
     assert ok.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
     other = api.request("OPTIONS", "/api/v1/me", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_devices_are_registered_validated_and_removed(api, world, push_service):
+    batch = api.request(
+        "POST",
+        "/admin/v1/invitation-batches",
+        token=world["admin"][UTRECHT],
+        json={"per_wijk": {"WK034401": 1}},
+    ).json()
+    code = batch["csv"].splitlines()[1].split(",")[0]
+    token = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()}).json()[
+        "access_token"
+    ]
+    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
+    subscription = push_service.subscribe(key)
+    bad = api.request(
+        "POST",
+        "/api/v1/devices",
+        token=token,
+        json={
+            "channel": "webpush",
+            "endpoint": subscription["endpoint"],
+            "keys": {"p256dh": "not base64!", "auth": subscription["keys"]["auth"]},
+        },
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "keys.p256dh"
+    missing = api.request("POST", "/api/v1/devices", token=token, json={"channel": "fcm"})
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "token"
+    device = api.request(
+        "POST",
+        "/api/v1/devices",
+        token=token,
+        json={
+            "channel": "webpush",
+            "endpoint": subscription["endpoint"],
+            "keys": subscription["keys"],
+        },
+    )
+    assert device.status_code == 201
+    device_id = device.json()["device_id"]
+    assert [d["device_id"] for d in api.request("GET", "/api/v1/devices", token=token).json()] == [
+        device_id
+    ]
+    assert api.request("DELETE", f"/api/v1/devices/{device_id}", token=token).status_code == 204
+    assert api.request("DELETE", f"/api/v1/devices/{device_id}", token=token).status_code == 404

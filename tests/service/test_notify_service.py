@@ -409,3 +409,80 @@ def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
             )
     finally:
         fcm.stop()
+
+
+def test_email_in_the_house_style_with_one_click_unsubscribe(
+    notify, engines, push_service, smtp_sink, amqp_uri
+):
+    engine = engines["notify"]
+    resident_id = str(uuid.uuid4())
+    publish_event(
+        amqp_uri,
+        "resident_joined",
+        {
+            "resident_id": resident_id,
+            "municipality_code": GM,
+            "buurt_code": "BU03440111",
+            "wijk_code": "WK034401",
+            "age_band": "45_64",
+            "sex": "vrouw",
+            "language": "nl",
+            "self_selected": True,
+            "consent": True,
+            "email": "inwoner@example.nl",
+            "joined_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    wait_for(
+        lambda: (
+            engine.connect()
+            .execute(sa.text("SELECT count(*) FROM endpoints WHERE channel = 'email'"))
+            .scalar()
+        ),
+        message="the e-mail endpoint from resident_joined",
+    )
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+    wait_for(lambda: smtp_sink.to("inwoner@example.nl"), timeout=15, message="the e-mail")
+    message = smtp_sink.to("inwoner@example.nl")[0]
+    assert message["Subject"] == "Nieuwe peiling: Veilig in de buurt"
+    html = message.get_body(("html",)).get_content()
+    assert "Buurtpeil Utrecht" in html and f"/polls/{payload['poll_id']}" in html
+    link = message["List-Unsubscribe"].strip("<>")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = link.split("token=")[1]
+    with ClusterRpcProxy(notify) as rpc:
+        with pytest.raises(Exception, match="not valid"):
+            rpc.notify.unsubscribe(token[:-1] + ("0" if token[-1] != "0" else "1"))
+        assert rpc.notify.unsubscribe(token) == {"unsubscribed": True}
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.text("SELECT count(*) FROM endpoints WHERE channel = 'email'")).scalar()
+            == 0
+        )
+
+    publish_event(
+        amqp_uri,
+        "resident_left",
+        {
+            "resident_id": resident_id,
+            "municipality_code": GM,
+            "left_at": datetime.now(UTC).isoformat(),
+        },
+    )
+
+    def traces():
+        with engine.connect() as conn:
+            return sum(
+                conn.execute(
+                    sa.text(f"SELECT count(*) FROM {t} WHERE {c} = :r"), {"r": resident_id}
+                ).scalar()
+                for t, c in (
+                    ("residents", "id"),
+                    ("invitations", "resident_id"),
+                    ("deliveries", "resident_id"),
+                    ("endpoints", "resident_id"),
+                )
+            )
+
+    wait_for(lambda: traces() == 0, message="notify dropping the resident who left")

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from services.common import outbox
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -124,48 +126,11 @@ def upgrade() -> None:
         ["municipality_code", "wijk_code", "buurt_code"],
         unique=False,
     )
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.BigInteger(), sa.Identity(always=False), nullable=False),
-        sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column("event", sa.Text(), nullable=False),
-        sa.Column("envelope", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("event_id"),
-    )
-    op.create_index(
-        "outbox_pending",
-        "outbox",
-        ["id"],
-        unique=False,
-        postgresql_where=sa.text("sent_at IS NULL"),
-    )
-    op.create_table(
-        "processed_events",
-        sa.Column("event_id", sa.Uuid(), nullable=False),
-        sa.Column("handler", sa.Text(), nullable=False),
-        sa.Column(
-            "processed_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("event_id", "handler"),
-    )
+    outbox.create_tables(op)
 
 
 def downgrade() -> None:
     op.drop_table("processed_events")
-    op.drop_index(
-        "outbox_pending", table_name="outbox", postgresql_where=sa.text("sent_at IS NULL")
-    )
     op.drop_table("outbox")
     op.drop_index("notify_residents_area", table_name="residents")
     op.drop_table("residents")
