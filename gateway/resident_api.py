@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, fields, validate
 
 from gateway import schemas as out
-from gateway.errors import RouteNotFound
+from gateway.errors import BadRequest, RouteNotFound, ServiceUnavailable
+from gateway.intake import fingerprint
 from gateway.routing import Reply, RequestContext, route
+from services.common.errors import Conflict, InvalidInput, NotFound
+from services.common.pollspec import PollSpecError, validate_answers
 from services.notify import schemas as notify
 from services.panel import schemas as panel
 
@@ -283,3 +287,107 @@ def notification_preferences(ctx: RequestContext) -> Any:
 )
 def unsubscribe(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "unsubscribe", ctx.query["token"])
+
+
+class SubmissionIn(Schema):
+    answers = fields.Dict(
+        required=True,
+        metadata={"description": "question id → answer, as docs/pollspec.md describes"},
+    )
+
+
+@route(
+    "POST",
+    "/api/v1/polls/<poll_id>/responses",
+    tag=TAG,
+    auth="resident",
+    body=SubmissionIn,
+    success=202,
+    resource="poll",
+    summary="Answer a poll (send an Idempotency-Key); 202 with a receipt",
+    description="Repeating a request with the same Idempotency-Key and body gets the same "
+    "answer; the same key with another body 422; while the first is still "
+    "running 409; no key 400.",
+)
+def submit(ctx: RequestContext) -> Reply:
+    key = ctx.request.headers.get("Idempotency-Key", "").strip()
+    if not key or len(key) > 255:
+        raise BadRequest(
+            "send an Idempotency-Key header (a fresh UUID per submission)",
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "code": "required",
+                    "message": "required, at most 255 characters",
+                }
+            ],
+        )
+    gateway, claims = ctx.gateway, ctx.principal.claims
+    scope = ctx.principal.subject
+    state, record = gateway.idempotency.begin(scope, key, fingerprint(ctx.body))
+    if state == "replay":
+        return Reply(record.body, status=record.status, headers=record.headers)
+    if state == "conflict":
+        raise InvalidInput(
+            "this Idempotency-Key was used for another request",
+            [{"field": "Idempotency-Key", "code": "reused", "message": "use a fresh key"}],
+        )
+    if state == "in_flight":
+        raise Conflict("a request with this Idempotency-Key is still being processed")
+    try:
+        poll = gateway.open_polls.get(ctx.params["poll_id"])
+        if poll is None or poll not in gateway.open_polls.for_resident(
+            claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
+        ):
+            raise RouteNotFound("no open poll with this id for you")
+        try:
+            answers = validate_answers(poll["definition"], ctx.body["answers"])
+        except PollSpecError as exc:
+            raise InvalidInput(
+                "the answers are not valid", [e.as_dict() for e in exc.errors]
+            ) from None
+        receipt, token = gateway.receipts.issue()
+        submission = {
+            "receipt_id": receipt,
+            "poll_id": poll["poll_id"],
+            "answers": answers,
+            "submitted_at": datetime.now(UTC).isoformat(),
+            "resident": {
+                "id": ctx.principal.subject,
+                "municipality_code": claims["mun"],
+                "wijk_code": claims.get("wijk"),
+                "buurt_code": claims.get("buurt"),
+                "age_band": claims.get("age_band"),
+                "sex": claims.get("sex"),
+                "self_selected": bool(claims.get("self_selected")),
+            },
+        }
+        try:
+            gateway.intake.publish(submission)
+        except Exception as exc:  # noqa: BLE001 - not accepted: say so, nothing is lost
+            raise ServiceUnavailable("the submission could not be queued; try again") from exc
+    except Exception:
+        gateway.idempotency.forget(scope, key)
+        raise
+    body = {"receipt_id": token, "status": "accepted", "poll_id": poll["poll_id"]}
+    headers = {"Location": f"/api/v1/receipts/{token}"}
+    gateway.idempotency.finish(scope, key, 202, body, headers)
+    return Reply(body, status=202, headers=headers)
+
+
+@route(
+    "GET",
+    "/api/v1/receipts/<receipt_id>",
+    tag=TAG,
+    auth="resident",
+    summary="What became of a submission: accepted, recorded, or rejected with the reason",
+)
+def receipt(ctx: RequestContext) -> Any:
+    receipt_id = ctx.gateway.receipts.verify(ctx.params["receipt_id"])
+    if receipt_id is None:
+        raise RouteNotFound("no such receipt")
+    try:
+        found = ctx.rpc("responses", "receipt", receipt_id)
+    except NotFound:
+        return {"receipt_id": ctx.params["receipt_id"], "status": "accepted"}
+    return {**found, "receipt_id": ctx.params["receipt_id"]}

@@ -25,6 +25,7 @@ from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Authenticator
 from gateway.errors import RouteNotFound, ServiceUnavailable, problem_response
+from gateway.intake import IdempotencyStore, IntakePublisher, Receipts
 from gateway.poll_cache import OpenPollCache
 from gateway.ratelimit import BucketStore, Limit
 from gateway.routes import ROUTES
@@ -76,9 +77,19 @@ class GatewayState(DependencyProvider):
         self.max_body_bytes = int(config.get("MAX_BODY_BYTES", 1_000_000))
         self.rpc_timeout = float(config.get("RPC_TIMEOUT", 10))
         self.open_polls = OpenPollCache()
+        self.idempotency = IdempotencyStore()
+        self.receipts = Receipts(str(config["RECEIPT_SECRET"]))
+        self.intake = IntakePublisher(
+            config["AMQP_URI"], int(config.get("INTAKE_PUBLISH_CHANNELS", 8))
+        )
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self._warm, identifier="warm_poll_cache")
+
+    def stop(self) -> None:
+        self.intake.close()
+
+    kill = stop
 
     def _warm(self) -> None:
         delay = 0.5
@@ -113,6 +124,7 @@ class GatewayBase:
     polls_rpc = RpcProxy("polls")
     panel_rpc = RpcProxy("panel")
     notify_rpc = RpcProxy("notify")
+    responses_rpc = RpcProxy("responses")
     metrics = Metrics()
     log_context = LoggingContext()
 
@@ -141,10 +153,25 @@ class GatewayBase:
     def open_polls(self) -> OpenPollCache:
         return self.state.open_polls
 
+    @property
+    def idempotency(self) -> IdempotencyStore:
+        return self.state.idempotency
+
+    @property
+    def receipts(self) -> Receipts:
+        return self.state.receipts
+
+    @property
+    def intake(self) -> IntakePublisher:
+        return self.state.intake
+
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        proxy = {"polls": self.polls_rpc, "panel": self.panel_rpc, "notify": self.notify_rpc}[
-            service
-        ]
+        proxy = {
+            "polls": self.polls_rpc,
+            "panel": self.panel_rpc,
+            "notify": self.notify_rpc,
+            "responses": self.responses_rpc,
+        }[service]
         reply = getattr(proxy, method).call_async(*args, **kwargs)
         try:
             with eventlet.Timeout(self.state.rpc_timeout):

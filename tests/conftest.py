@@ -215,10 +215,14 @@ def api(
     from services.notify.service import NotifyService
     from services.panel.service import PanelService
     from services.polls.service import PollsService
+    from services.responses.service import ResponsesService
     from tests.support.gateway import Api, free_port, wait_ready
 
     container_factory(PollsService, service_config("polls", OUTBOX_POLL_INTERVAL=0.1)).start()
     container_factory(PanelService, service_config("panel", OUTBOX_POLL_INTERVAL=0.1)).start()
+    container_factory(
+        ResponsesService, service_config("responses", OUTBOX_POLL_INTERVAL=0.1)
+    ).start()
     container_factory(
         NotifyService,
         service_config("notify", OUTBOX_POLL_INTERVAL=0.1, DISPATCH_POLL_INTERVAL=0.2),

@@ -194,6 +194,9 @@ class EventType:
     version: int
     schema: type[Schema]
     description: str
+    # Carries a resident id from a service that must not keep one: the outbox row is deleted
+    # as soon as the event is published instead of being kept for the usual days.
+    forget_when_sent: bool = False
 
     @property
     def exchange(self) -> str:
@@ -258,6 +261,7 @@ CATALOGUE: dict[str, EventType] = {
             1,
             ResponseRecordedV1,
             "A submission was stored and counted; marks the invitation answered.",
+            forget_when_sent=True,
         ),
         EventType(
             "feedback",

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from services.common.amqp import ConfirmingPublisher, events_exchange
 from services.common.db import make_engine
-from services.common.events import DomainEvent, event_type, make_envelope
+from services.common.events import CATALOGUE, DomainEvent, event_type, make_envelope
 from services.common.logs import CORRELATION_KEY
 from services.common.metrics import (
     OUTBOX_OLDEST_PENDING,
@@ -149,8 +149,14 @@ def publish_envelope(publisher: ConfirmingPublisher, envelope: dict[str, Any]) -
     )
 
 
+FORGET_WHEN_SENT = [e.name for e in CATALOGUE.values() if e.forget_when_sent]
+
+
 def mark_sent(conn: Any, ids: list[int]) -> None:
     conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(sent_at=sa.func.now()))
+    if FORGET_WHEN_SENT:  # e.g. response_recorded: responses keeps no resident id
+        conn.execute(outbox.delete().where(outbox.c.id.in_(ids),
+                                           outbox.c.event.in_(FORGET_WHEN_SENT)))
 
 
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:

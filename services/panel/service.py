@@ -84,6 +84,9 @@ class TokenIssuer(DependencyProvider):
                 "buurt": resident.buurt_code,
                 "wijk": resident.wijk_code,
                 "lang": resident.language,
+                # The stratum results are weighted by (never the birth year itself).
+                **{k: v for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
+                   if k in ("age_band", "sex", "self_selected")},
             },
         )
         return {

@@ -1,0 +1,180 @@
+"""Consuming a work queue in batches: one transaction and one multi-ack per few hundred
+messages, for the high-volume intake path (nameko's consumers take one message per worker).
+
+The loop runs in a managed thread of the service container:
+
+- it collects up to ``batch_size`` messages, or what arrived within ``max_wait`` seconds;
+- a message that ``validate`` refuses goes to the dead-letter queue at once;
+- ``handle(bodies)`` runs; on success every message of the batch is acked (multiple=True);
+- if the database or broker is down, nothing is acked and the batch is tried again after a
+  backoff — the messages stay on the queue, so nothing accepted is lost;
+- if the batch fails for another reason, it is split in halves and each tried again, so one
+  poison message ends in the dead-letter queue and the rest is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kombu import Connection, Consumer, Queue
+from nameko.extensions import DependencyProvider
+from sqlalchemy.exc import DBAPIError
+
+from services.common.amqp import connect
+from services.common.deadletter import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+def transient(exc: BaseException) -> bool:
+    """Failures that say nothing about the messages: try the same batch again later."""
+    if isinstance(exc, DBAPIError):
+        return bool(exc.connection_invalidated) or exc.__class__.__name__ == "OperationalError"
+    return isinstance(exc, (ConnectionError, OSError))
+
+
+class BatchLoop:
+    def __init__(
+        self,
+        amqp_uri: str,
+        queue: Queue,
+        handle: Callable[[list[Any]], None],
+        *,
+        validate: Callable[[Any], str | None],
+        retry: RetryPolicy,
+        batch_size: int = 500,
+        max_wait: float = 0.05,
+    ):
+        self.amqp_uri = amqp_uri
+        self.queue = queue
+        self.handle = handle
+        self.validate = validate
+        self.retry = retry
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self._pending: list[Any] = []
+        self._stopping = False
+
+    def stop(self) -> None:
+        self._stopping = True
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                with connect(self.amqp_uri) as conn:
+                    self._consume(conn)
+                backoff = 0.5
+            except Exception:  # noqa: BLE001 - reconnect after broker trouble
+                log.exception("intake consumer lost its connection; reconnecting")
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _consume(self, conn: Connection) -> None:
+        channel = conn.channel()
+        channel.basic_qos(0, self.batch_size * 2, False)
+        consumer = Consumer(
+            channel, queues=[self.queue], callbacks=[self._collect], accept=["json"]
+        )
+        consumer.consume()
+        self._pending = []
+        while not self._stopping:
+            started = time.monotonic()
+            while len(self._pending) < self.batch_size:
+                left = self.max_wait - (time.monotonic() - started) if self._pending else 1.0
+                if left <= 0:
+                    break
+                try:
+                    conn.drain_events(timeout=left)
+                except TimeoutError:
+                    if self._pending or self._stopping:
+                        break
+            if self._pending:
+                batch, self._pending = self._pending, []
+                self._process(batch)
+
+    def _collect(self, body: Any, message: Any) -> None:
+        problem = self.validate(body)
+        if problem:
+            self.retry.dead_letter(
+                self.queue.name, body, message.headers, reason="invalid", error=problem
+            )
+            message.ack()
+            return
+        self._pending.append((body, message))
+
+    def _process(self, batch: list[tuple[Any, Any]]) -> None:
+        backoff = 0.5
+        while not self._stopping:
+            try:
+                self._attempt(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - sorted below
+                if not transient(exc):
+                    raise
+                log.warning("intake batch waits for the database (%s); retrying", exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10)
+
+    def _attempt(self, batch: list[tuple[Any, Any]]) -> None:
+        try:
+            self.handle([body for body, _ in batch])
+        except Exception as exc:  # noqa: BLE001
+            if transient(exc):
+                raise
+            if len(batch) == 1:
+                body, message = batch[0]
+                log.error("dead-lettering an intake message: %s", exc)
+                self.retry.dead_letter(
+                    self.queue.name,
+                    body,
+                    message.headers,
+                    reason="unprocessable",
+                    error=str(exc)[:1000],
+                )
+                message.ack()
+                return
+            middle = len(batch) // 2
+            self._attempt(batch[:middle])
+            self._attempt(batch[middle:])
+            return
+        batch[-1][1].ack(multiple=True)  # every message of this channel up to the last
+
+
+class BatchConsumer(DependencyProvider):
+    """Runs a BatchLoop in the service container. ``handler_factory(config)`` returns the
+    function that records a list of bodies (plain code with its own engine: no nameko worker
+    is involved). Config: ``AMQP_URI``, ``INTAKE_BATCH_SIZE``, ``INTAKE_MAX_WAIT``."""
+
+    def __init__(
+        self,
+        queue: Queue,
+        handler_factory: Callable[[dict[str, Any]], Any],
+        validate: Callable[[Any], str | None],
+    ):
+        self.queue = queue
+        self.handler_factory = handler_factory
+        self.validate = validate
+        self.loop: BatchLoop | None = None
+
+    def start(self) -> None:
+        config = self.container.config
+        self.loop = BatchLoop(
+            config["AMQP_URI"],
+            self.queue,
+            self.handler_factory(config),
+            validate=self.validate,
+            retry=RetryPolicy(config["AMQP_URI"]),
+            batch_size=int(config.get("INTAKE_BATCH_SIZE", 500)),
+            max_wait=float(config.get("INTAKE_MAX_WAIT", 0.05)),
+        )
+        self.container.spawn_managed_thread(self.loop.run, identifier="intake")
+
+    def stop(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+
+    kill = stop

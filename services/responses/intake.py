@@ -1,0 +1,282 @@
+"""Recording submissions: one transaction per batch inserts the responses (one per resident and
+poll, under a pseudonymous key), bumps the counters per area and stratum, answers the receipts
+and queues ``response_recorded`` — results never scan raw responses.
+
+A submission (from the gateway, on the ``responses.intake`` queue)::
+
+    {"receipt_id", "poll_id", "resident": {"id", "municipality_code", "wijk_code",
+     "buurt_code", "age_band", "sex", "self_selected"}, "answers": {...}, "submitted_at"}
+
+The resident id is used for two things only: the respondent key
+HMAC-SHA256(secret, "poll_id:resident_id"), and the ``response_recorded`` event (whose outbox
+row is deleted once published). It is stored nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.responses.models import Count, OpenText, Poll, Receipt, Respondents, Response
+
+UNKNOWN = "?"
+SUBMISSION_FIELDS = ("receipt_id", "poll_id", "resident", "answers", "submitted_at")
+RESIDENT_FIELDS = ("id", "municipality_code", "wijk_code", "buurt_code")
+
+
+def respondent_key(secret: bytes, poll_id: str, resident_id: str) -> str:
+    return hmac.new(secret, f"{poll_id}:{resident_id}".encode(), hashlib.sha256).hexdigest()
+
+
+def malformed(body: Any) -> str | None:
+    """Why a message can never be recorded (it goes to the dead-letter queue), or None."""
+    if not isinstance(body, dict) or any(f not in body for f in SUBMISSION_FIELDS):
+        return f"a submission needs {', '.join(SUBMISSION_FIELDS)}"
+    resident = body["resident"]
+    if not isinstance(resident, dict) or any(not resident.get(f) for f in RESIDENT_FIELDS):
+        return f"a submission's resident needs {', '.join(RESIDENT_FIELDS)}"
+    if not isinstance(body["answers"], dict):
+        return "answers must be an object"
+    try:
+        uuid.UUID(str(body["poll_id"]))
+        uuid.UUID(str(body["receipt_id"]))
+        uuid.UUID(str(resident["id"]))
+        datetime.fromisoformat(body["submitted_at"])
+    except (TypeError, ValueError):
+        return "poll_id, receipt_id and resident.id must be UUIDs, submitted_at ISO 8601"
+    return None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    receipt_id: str
+    status: str  # recorded | rejected
+    reason: str | None
+    submitted_at: datetime
+
+
+def answer_options(question: dict[str, Any], value: Any) -> list[str]:
+    """What one answer counts as: the option ids, or the scale value, as strings."""
+    if question["type"] in ("multiple_choice",):
+        return [str(v) for v in value]
+    if question["type"] == "ranking":
+        return [str(value[0])] if value else []  # first choice; full rankings stay in answers
+    if question["type"] in ("single_choice", "likert5", "rating10"):
+        return [str(value)]
+    return []  # open_text and location are not counted as options
+
+
+def record_batch(
+    session: Session,
+    submissions: list[dict[str, Any]],
+    *,
+    secret: bytes,
+    emit: Callable[[Session, str, dict[str, Any]], Any],
+    today: Callable[[], datetime],
+) -> list[Outcome]:
+    """Record what can be recorded; reject the rest with a reason. One transaction (the
+    caller's); safe to run again for the same messages (a redelivered batch changes nothing)."""
+    poll_ids = {uuid.UUID(s["poll_id"]) for s in submissions}
+    polls = {p.id: p for p in session.scalars(sa.select(Poll).where(Poll.id.in_(poll_ids)))}
+    done = {
+        r.id: r
+        for r in session.scalars(
+            sa.select(Receipt).where(
+                Receipt.id.in_([uuid.UUID(s["receipt_id"]) for s in submissions])
+            )
+        )
+    }
+    outcomes: list[Outcome] = []
+    accepted: list[tuple[dict[str, Any], Poll, str]] = []
+    now = today()
+    seen: set[tuple[uuid.UUID, str]] = set()
+    for s in submissions:
+        receipt_id, submitted = (
+            uuid.UUID(s["receipt_id"]),
+            datetime.fromisoformat(s["submitted_at"]),
+        )
+        if receipt_id in done:  # a redelivered message: already answered
+            r = done[receipt_id]
+            outcomes.append(Outcome(s["receipt_id"], r.status, r.reason, submitted))
+            continue
+        poll = polls.get(uuid.UUID(s["poll_id"]))
+        key = respondent_key(secret, s["poll_id"], s["resident"]["id"])
+        reason = None
+        if poll is None:
+            reason = "unknown_poll"
+        elif poll.closed_at is not None and poll.closed_at < submitted:
+            reason = "poll_closed"
+        elif poll.municipality_code != s["resident"]["municipality_code"]:
+            reason = "not_eligible"
+        elif (poll.id, key) in seen:
+            reason = "already_answered"
+        if reason:
+            outcomes.append(Outcome(s["receipt_id"], "rejected", reason, submitted))
+            continue
+        seen.add((poll.id, key))
+        accepted.append((s, poll, key))
+
+    inserted = _insert_responses(session, accepted, now)
+    for s, _poll, key in accepted:
+        if key in inserted:
+            outcomes.append(
+                Outcome(
+                    s["receipt_id"], "recorded", None, datetime.fromisoformat(s["submitted_at"])
+                )
+            )
+        else:
+            outcomes.append(
+                Outcome(
+                    s["receipt_id"],
+                    "rejected",
+                    "already_answered",
+                    datetime.fromisoformat(s["submitted_at"]),
+                )
+            )
+    recorded = [(s, poll) for s, poll, key in accepted if key in inserted]
+    _bump_counters(session, recorded)
+    _store_open_texts(session, recorded)
+    for s, poll in recorded:
+        emit(
+            session,
+            "response_recorded",
+            {
+                "poll_id": s["poll_id"],
+                "municipality_code": poll.municipality_code,
+                "response_id": str(
+                    inserted[respondent_key(secret, s["poll_id"], s["resident"]["id"])]
+                ),
+                "resident_id": s["resident"]["id"],
+                "recorded_at": now.isoformat(),
+            },
+        )
+    fresh = [o for o in outcomes if uuid.UUID(o.receipt_id) not in done]
+    if fresh:
+        session.execute(
+            insert(Receipt)
+            .values(
+                [
+                    {
+                        "id": uuid.UUID(o.receipt_id),
+                        "poll_id": uuid.UUID(
+                            next(
+                                s["poll_id"] for s in submissions if s["receipt_id"] == o.receipt_id
+                            )
+                        ),
+                        "status": o.status,
+                        "reason": o.reason,
+                        "updated_at": now,
+                    }
+                    for o in fresh
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+    return outcomes
+
+
+def _insert_responses(
+    session: Session, accepted: Iterable[tuple[dict, Poll, str]], now: datetime
+) -> dict[str, uuid.UUID]:
+    """Insert; return respondent key → response id for the rows that were new."""
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "poll_id": poll.id,
+            "respondent_key": key,
+            "wijk_code": s["resident"]["wijk_code"],
+            "buurt_code": s["resident"]["buurt_code"],
+            "age_band": s["resident"].get("age_band"),
+            "sex": s["resident"].get("sex"),
+            "self_selected": bool(s["resident"].get("self_selected")),
+            "answers": s["answers"],
+            "recorded_on": now.date(),
+        }
+        for s, poll, key in accepted
+    ]
+    if not rows:
+        return {}
+    result = session.execute(
+        insert(Response)
+        .values(rows)
+        .on_conflict_do_nothing(constraint="responses_one_per_resident")
+        .returning(Response.respondent_key, Response.id)
+    )
+    return dict(result.all())
+
+
+def _strata(s: dict[str, Any]) -> tuple[str, str, bool]:
+    r = s["resident"]
+    return (r.get("age_band") or UNKNOWN, r.get("sex") or UNKNOWN, bool(r.get("self_selected")))
+
+
+def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]) -> None:
+    counts: Counter[tuple] = Counter()
+    respondents: Counter[tuple] = Counter()
+    for s, poll in recorded:
+        r = s["resident"]
+        stratum = _strata(s)
+        questions = {q["id"]: q for q in poll.definition["questions"]}
+        for area in (poll.municipality_code, r["wijk_code"], r["buurt_code"]):
+            respondents[(poll.id, "*", area, *stratum)] += 1
+            for qid, value in s["answers"].items():
+                if qid not in questions:
+                    continue
+                respondents[(poll.id, qid, area, *stratum)] += 1
+                for option in answer_options(questions[qid], value):
+                    counts[(poll.id, qid, option, area, *stratum)] += 1
+    _upsert(
+        session,
+        Count,
+        ["poll_id", "question_id", "option", "area_code", "age_band", "sex", "self_selected"],
+        counts,
+    )
+    _upsert(
+        session,
+        Respondents,
+        ["poll_id", "question_id", "area_code", "age_band", "sex", "self_selected"],
+        respondents,
+    )
+
+
+def _upsert(session: Session, model: Any, keys: list[str], counter: Counter[tuple]) -> None:
+    if not counter:
+        return
+    # Sorted, so concurrent batches lock the shared (gemeente) rows in the same order.
+    rows = [
+        {**dict(zip(keys, key, strict=True)), "n": n}
+        for key, n in sorted(counter.items(), key=lambda kv: tuple(map(str, kv[0])))
+    ]
+    stmt = insert(model).values(rows)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=keys, set_={"n": model.n + stmt.excluded.n})
+    )
+
+
+def _store_open_texts(session: Session, recorded: list[tuple[dict[str, Any], Poll]]) -> None:
+    rows = []
+    for s, poll in recorded:
+        for q in poll.definition["questions"]:
+            if q["type"] == "open_text" and s["answers"].get(q["id"]):
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "poll_id": poll.id,
+                        "question_id": q["id"],
+                        "wijk_code": s["resident"]["wijk_code"],
+                        "buurt_code": s["resident"]["buurt_code"],
+                        "text": s["answers"][q["id"]],
+                    }
+                )
+    if rows:
+        session.execute(insert(OpenText).values(rows))

@@ -1,0 +1,203 @@
+"""responses: the intake of submissions and the results.
+
+Work queue in: ``responses.intake`` (from the gateway; consumed in batches by ``intake``).
+Events in: poll_published / poll_closed (which polls accept answers), invitations_sent
+(response rates), areas_imported (CBS margins for weighting), resident_left (nothing to do:
+responses holds no resident id — listed so the catalogue's promise is visible).
+Events out: response_recorded.
+RPC (gateway): receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from kombu import Queue
+from nameko.rpc import rpc
+from prometheus_client import Counter, Histogram
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.common.batching import BatchConsumer
+from services.common.consumers import event_handler
+from services.common.db import Database, make_engine, run_in_transaction
+from services.common.errors import EXPECTED, NotFound
+from services.common.logs import LoggingContext
+from services.common.metrics import Metrics
+from services.common.outbox import Outbox, add_event, claim_event
+from services.responses import intake
+from services.responses.models import AreaMargins, Invited, Poll, Receipt
+
+log = logging.getLogger(__name__)
+INTAKE_QUEUE = "responses.intake"
+RECORDED = Counter("buurtpeil_responses_total", "Submissions by outcome.", ["outcome"])
+AGGREGATION_LAG = Histogram(
+    "buurtpeil_aggregation_lag_seconds",
+    "From submission at the gateway to counted.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+
+
+def intake_queue() -> Queue:
+    return Queue(
+        INTAKE_QUEUE,
+        exchange="",
+        routing_key=INTAKE_QUEUE,
+        durable=True,
+        auto_delete=False,
+        queue_arguments={"x-queue-type": "quorum"},
+    )
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def recorder(config: dict[str, Any]) -> Any:
+    """The batch handler: record, count and answer receipts in one transaction."""
+    sessions = sessionmaker(
+        make_engine(config["DATABASE_URL"], pool_size=2), expire_on_commit=False
+    )
+    secret = str(config["RESPONDENT_KEY_SECRET"]).encode()
+
+    def record(bodies: list[dict[str, Any]]) -> None:
+        outcomes = run_in_transaction(
+            sessions,
+            lambda s: intake.record_batch(s, bodies, secret=secret, emit=add_event, today=now),
+        )
+        counted = now()
+        for outcome in outcomes:
+            RECORDED.labels(outcome.reason or outcome.status).inc()
+            if outcome.status == "recorded":
+                AGGREGATION_LAG.observe(max(0.0, (counted - outcome.submitted_at).total_seconds()))
+
+    return record
+
+
+class ResponsesService:
+    name = "responses"
+
+    db = Database()
+    emit = Outbox()
+    intake = BatchConsumer(intake_queue(), recorder, intake.malformed)
+    metrics = Metrics()
+    log_context = LoggingContext()
+
+    @event_handler("polls", "poll_published")
+    def on_poll_published(self, event: Any) -> None:
+        p = event.payload
+
+        def apply(s: Session) -> None:
+            if not claim_event(s, event, "responses.poll_published"):
+                return
+            values = {
+                "municipality_code": p["municipality_code"],
+                "version": p["version"],
+                "definition": p["definition"],
+                "audience": p["audience"],
+                "opens_at": datetime.fromisoformat(p["opens_at"]),
+                "closes_at": (datetime.fromisoformat(p["closes_at"]) if p["closes_at"] else None),
+            }
+            s.execute(
+                insert(Poll)
+                .values(id=uuid.UUID(p["poll_id"]), closed_at=None, **values)
+                .on_conflict_do_update(index_elements=["id"], set_=values)
+            )
+
+        self.db.run(apply)
+
+    @event_handler("polls", "poll_closed")
+    def on_poll_closed(self, event: Any) -> None:
+        def apply(s: Session) -> None:
+            if claim_event(s, event, "responses.poll_closed"):
+                s.execute(
+                    sa.update(Poll)
+                    .where(Poll.id == uuid.UUID(event.payload["poll_id"]))
+                    .values(closed_at=datetime.fromisoformat(event.payload["closed_at"]))
+                )
+
+        self.db.run(apply)
+
+    @event_handler("notify", "invitations_sent")
+    def on_invitations_sent(self, event: Any) -> None:
+        p = event.payload
+
+        def apply(s: Session) -> None:
+            if not claim_event(s, event, "responses.invitations_sent") or not p["per_area"]:
+                return
+            stmt = insert(Invited).values(
+                [
+                    {
+                        "poll_id": uuid.UUID(p["poll_id"]),
+                        "area_code": a["area_code"],
+                        "n": a["invited"],
+                    }
+                    for a in p["per_area"]
+                ]
+            )
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["poll_id", "area_code"], set_={"n": stmt.excluded.n}
+                )
+            )
+
+        self.db.run(apply)
+
+    @event_handler("panel", "areas_imported")
+    def on_areas_imported(self, event: Any) -> None:
+        p = event.payload
+
+        def apply(s: Session) -> None:
+            if not claim_event(s, event, "responses.areas_imported"):
+                return
+            rows = [
+                {
+                    "municipality_code": p["municipality_code"],
+                    "year": p["year"],
+                    "code": a["code"],
+                    "level": a["level"],
+                    "name": a["name"],
+                    "parent_code": a.get("parent_code"),
+                    "population": a.get("population"),
+                    "sex": a.get("sex") or {},
+                    "age": a.get("age") or {},
+                }
+                for a in p["areas"]
+            ]
+            stmt = insert(AreaMargins).values(rows)
+            s.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["municipality_code", "year", "code"],
+                    set_={
+                        c: stmt.excluded[c]
+                        for c in ("level", "name", "parent_code", "population", "sex", "age")
+                    },
+                )
+            )
+
+        self.db.run(apply)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def receipt(self, receipt_id: str) -> dict[str, Any]:
+        """recorded or rejected (with the reason); NotFound while still on its way."""
+
+        def read(s: Session) -> dict[str, Any]:
+            try:
+                found = s.get(Receipt, uuid.UUID(str(receipt_id)))
+            except ValueError:
+                found = None
+            if found is None:
+                raise NotFound("no such receipt (yet)")
+            return {
+                "receipt_id": str(found.id),
+                "poll_id": str(found.poll_id),
+                "status": found.status,
+                "reason": found.reason,
+                "updated_at": found.updated_at.isoformat(),
+            }
+
+        return self.db.run(read)

@@ -1,0 +1,180 @@
+"""Answering a poll over HTTP: Idempotency-Key, receipts, one response per resident, counters,
+no resident id in responses, and a poison message that does not stop the rest."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from services.common.amqp import ConfirmingPublisher
+from services.common.deadletter import show
+from services.common.pollspec import visible_questions
+from services.responses.service import INTAKE_QUEUE, intake_queue
+from tests.conftest import wait_for
+from tests.support.panel import UTRECHT, profile, utrecht_files
+from tests.unit.test_template_library import minimal_answer
+
+ANSWERS = {"veilig_buurt": 4}
+
+
+@pytest.fixture
+def voting(api, service_config):
+    """Utrecht, a poll open for wijk West, and two residents of West with their tokens."""
+    with ClusterRpcProxy(service_config("panel")) as rpc:
+        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+    admin = api.staff_token(UTRECHT, "admin")
+    batch = api.request(
+        "POST", "/admin/v1/invitation-batches", token=admin, json={"per_wijk": {"WK034401": 2}}
+    ).json()
+    codes = [line.split(",")[0] for line in batch["csv"].splitlines()[1:]]
+    tokens = [
+        api.request("POST", "/api/v1/join", json={"invitation_code": c, **profile()}).json()[
+            "access_token"
+        ]
+        for c in codes
+    ]
+    poll = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={
+            "template_id": "veiligheidsgevoel",
+            "audience": {"kind": "areas", "area_codes": ["WK034401"]},
+        },
+    ).json()
+    api.request("POST", f"/admin/v1/polls/{poll['id']}/publish", token=admin)
+    wait_for(
+        lambda: api.request("GET", "/api/v1/polls", token=tokens[0]).json(),
+        message="the poll in the gateway's cache",
+    )
+    return {"poll": poll, "tokens": tokens}
+
+
+def submit(api, voting, token, answers, key=None):
+    return api.request(
+        "POST",
+        f"/api/v1/polls/{voting['poll']['id']}/responses",
+        token=token,
+        json={"answers": answers},
+        headers={"Idempotency-Key": key} if key is not False else {},
+    )
+
+
+def minimal_answers(api, voting, token):
+    """Every required question that is shown, answered minimally (as the library test does)."""
+    definition = api.request("GET", f"/api/v1/polls/{voting['poll']['id']}", token=token).json()[
+        "definition"
+    ]
+    answers = {}
+    for q in definition["questions"]:
+        if q.get("required", True) and q["id"] in visible_questions(definition, answers):
+            answers[q["id"]] = minimal_answer(q)
+    return answers
+
+
+def test_idempotent_submission_receipts_and_one_response_per_resident(api, voting, engines):
+    token = voting["tokens"][0]
+    answers = minimal_answers(api, voting, token)
+    assert submit(api, voting, token, answers, key=False).status_code == 400
+    first = submit(api, voting, token, answers, key="k-1")
+    assert first.status_code == 202, first.text
+    again = submit(api, voting, token, answers, key="k-1")
+    assert (again.status_code, again.json()) == (202, first.json())
+    other_body = submit(api, voting, token, {**answers, "veilig_buurt": 1}, key="k-1")
+    assert other_body.status_code == 422
+    assert other_body.json()["errors"][0]["field"] == "Idempotency-Key"
+
+    receipt = first.json()["receipt_id"]
+    wait_for(
+        lambda: (
+            api.request("GET", f"/api/v1/receipts/{receipt}", token=token).json()["status"]
+            == "recorded"
+        ),
+        message="the receipt recorded",
+    )
+    second = submit(api, voting, token, answers, key="k-2")  # a second answer: refused later
+    assert second.status_code == 202
+    wait_for(
+        lambda: (
+            api.request(
+                "GET", f"/api/v1/receipts/{second.json()['receipt_id']}", token=token
+            ).json()["status"]
+            == "rejected"
+        ),
+        message="the second answer refused",
+    )
+    refused = api.request(
+        "GET", f"/api/v1/receipts/{second.json()['receipt_id']}", token=token
+    ).json()
+    assert refused["reason"] == "already_answered"
+    assert (
+        api.request("GET", f"/api/v1/receipts/{uuid.uuid4()}.forged", token=token).status_code
+        == 404
+    )
+
+    engine = engines["responses"]
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT area_code, sum(n) FROM counts WHERE question_id = 'veilig_buurt' "
+                    "GROUP BY area_code"
+                )
+            ).all()
+        )
+    assert counts == {"GM0344": 1, "WK034401": 1, "BU03440111": 1}
+
+    resident_id = api.request("GET", "/api/v1/me", token=token).json()["resident_id"]
+    wait_for(lambda: no_trace(engine, resident_id), message="no resident id in responses")
+
+
+def no_trace(engine, needle):
+    with engine.connect() as conn:
+        tables = conn.execute(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = "
+                "'public' AND tablename <> 'alembic_version'"
+            )
+        ).scalars()
+        return all(
+            conn.execute(
+                sa.text(f'SELECT count(*) FROM "{t}" x WHERE x::text LIKE :n'), {"n": f"%{needle}%"}
+            ).scalar()
+            == 0
+            for t in list(tables)
+        )
+
+
+def test_invalid_answers_name_the_question(api, voting):
+    token = voting["tokens"][0]
+    response = submit(api, voting, token, {"veilig_buurt": 9, "bestaat_niet": 1}, key="bad")
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert {"answers.veilig_buurt", "answers.bestaat_niet"} <= fields
+
+
+def test_a_poison_message_is_dead_lettered_and_the_rest_is_recorded(api, voting, amqp_uri):
+    publisher = ConfirmingPublisher(amqp_uri)
+    publisher.publish(
+        {"receipt_id": "nope"}, exchange="", routing_key=INTAKE_QUEUE, declare=[intake_queue()]
+    )
+    publisher.close()
+    receipts = []
+    for token in voting["tokens"]:
+        response = submit(
+            api, voting, token, minimal_answers(api, voting, token), key=str(uuid.uuid4())
+        )
+        receipts.append((token, response.json()["receipt_id"]))
+    for token, receipt in receipts:
+        wait_for(
+            lambda t=token, r=receipt: (
+                api.request("GET", f"/api/v1/receipts/{r}", token=t).json()["status"] == "recorded"
+            ),
+            message="the good submissions",
+        )
+    dead = wait_for(lambda: show(amqp_uri, f"{INTAKE_QUEUE}.dlq"), message="the dead letter")
+    assert dead[0]["reason"] == "invalid" and dead[0]["body"] == {"receipt_id": "nope"}
