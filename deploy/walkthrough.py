@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import time
+import uuid
 from typing import Any
 
 import requests
 
 from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD
+from services.common.pollspec import visible_questions
 
 WIJKEN = ["WK034401", "WK034403", "WK034406"]  # West, Overvecht, Zuid
 RESIDENTS = {"WK034401": "BU03440111", "WK034403": "BU03440311", "WK034406": "BU03440611"}
@@ -25,9 +27,15 @@ class Http:
         self.session = requests.Session()
 
     def __call__(
-        self, method: str, path: str, token: str | None = None, expect: int = 200, **kwargs: Any
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        expect: int = 200,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
     ) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
         response = self.session.request(
             method, self.base + path, headers=headers, timeout=30, **kwargs
         )
@@ -145,12 +153,29 @@ def walkthrough(
         f"open poll visible in the app to {visible} of {len(residents)} residents "
         "(the third lives outside the chosen wijken)"
     )
+    answered = 0
+    for token in residents:
+        if not any(p["poll_id"] == poll["id"] for p in http("GET", "/api/v1/polls", token)):
+            continue
+        detail = http("GET", f"/api/v1/polls/{poll['id']}", token)
+        me = http("GET", "/api/v1/me", token)
+        accepted = http(
+            "POST",
+            f"/api/v1/polls/{poll['id']}/responses",
+            token,
+            expect=202,
+            json={"answers": synthetic_answers(detail["definition"], me["wijk_code"])},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        status = wait_receipt(http, token, accepted["receipt_id"])
+        answered += status == "recorded"
+        say(f"  a resident of {me['wijk_code']} answered: receipt {status}")
     http("POST", f"/admin/v1/polls/{poll['id']}/close", admin)
     gone = wait_visible(http, residents, poll["id"], expected=0)
     say(f"closed: visible to {gone} residents")
     return (
         f"polls: templates={len(templates)} joined={len(residents)} published=1 "
-        f"pushed={delivered} visible={visible} after_close={gone}"
+        f"pushed={delivered} visible={visible} answered={answered} after_close={gone}"
     )
 
 
@@ -175,4 +200,34 @@ def wait_delivered(push: Http, expected: int, timeout: float = 30) -> int:
         delivered = push("GET", "/stats")["delivered"]
         if delivered >= expected or time.monotonic() > deadline:
             return delivered
+        time.sleep(0.2)
+
+
+def synthetic_answers(definition: dict[str, Any], wijk: str) -> dict[str, Any]:
+    """A plausible answer set: the required questions that are shown, with the feeling of
+    safety depending on the wijk so the results show a difference."""
+    feeling = {"WK034401": 4, "WK034403": 2}.get(wijk, 3)
+    answers: dict[str, Any] = {}
+    for q in definition["questions"]:
+        if not q.get("required", True) or q["id"] not in visible_questions(definition, answers):
+            continue
+        options = [o["id"] for o in q.get("options", []) if not o.get("exclusive")]
+        answers[q["id"]] = {
+            "likert5": feeling,
+            "rating10": feeling * 2,
+            "single_choice": options[:1] and options[0],
+            "multiple_choice": options[:1],
+            "open_text": "Meer licht in het park.",
+            "ranking": options[: q.get("rank_count", len(options))],
+            "location": {"lat": 52.0907, "lon": 5.1214},
+        }[q["type"]]
+    return answers
+
+
+def wait_receipt(http: Http, token: str, receipt: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = http("GET", f"/api/v1/receipts/{receipt}", token)["status"]
+        if status != "accepted" or time.monotonic() > deadline:
+            return status
         time.sleep(0.2)

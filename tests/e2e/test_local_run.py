@@ -35,6 +35,8 @@ def test_local_run_starts_the_services_and_walks_through_the_platform(
             "PANEL_DATABASE_URL": databases["panel"],
             "NOTIFY_DATABASE_URL": databases["notify"],
             "NOTIFY_METRICS_PORT": "0",
+            "RESPONSES_DATABASE_URL": databases["responses"],
+            "RESPONSES_METRICS_PORT": "0",
             "PUSH_PORT": str(free_port()),
             "VAPID_PRIVATE_KEY_FILE": str(tmp_path / "vapid_private.pem"),
             "POLLS_METRICS_PORT": "0",
@@ -52,7 +54,7 @@ def test_local_run_starts_the_services_and_walks_through_the_platform(
     summary = [line for line in lines if line.startswith("[buurtpeil] polls:")]
     assert summary == [
         f"[buurtpeil] polls: templates={count} joined=3 published=1 pushed=2 visible=2 "
-        "after_close=0"
+        "answered=2 after_close=0"
     ]
     assert lines[-1] == "[buurtpeil] stopped gateway"
     assert (tmp_path / "jwt_private.pem").stat().st_mode & 0o777 == 0o600
