@@ -17,6 +17,7 @@ help:
 	@echo "make lock         regenerate requirements.lock from pyproject.toml"
 	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
 	@echo "make bench-fanout notification fan-out (FANOUT_N) against bare encryption"
+	@echo "make bench-intake submissions over HTTP against a bare nameko @http handler"
 
 install: $(STAMP)
 
@@ -62,3 +63,7 @@ bench-outbox: install  ## outbox relay rate vs bare confirmed publishes
 .PHONY: bench-fanout
 bench-fanout: install  ## notification fan-out to FANOUT_N residents vs bare encryption
 	$(BIN)/python -m benchmarks.bench_fanout
+
+.PHONY: bench-intake
+bench-intake: install  ## submissions over HTTP vs a bare nameko @http handler
+	$(BIN)/python -m benchmarks.bench_intake
