@@ -20,7 +20,6 @@ from nameko.events import BROADCAST
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ClusterRpcProxy
-from nameko.web.handlers import http
 from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Authenticator
@@ -30,6 +29,7 @@ from gateway.poll_cache import OpenPollCache
 from gateway.ratelimit import BucketStore, Limit
 from gateway.routes import ROUTES
 from gateway.routing import Route, dispatch
+from gateway.webserver import http
 from services.common.consumers import event_handler
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
