@@ -82,13 +82,15 @@ class BatchLoop:
         consumer.consume()
         self._pending = []
         while not self._stopping:
-            started = time.monotonic()
+            deadline = None  # max_wait counts from the first message of the batch
             while len(self._pending) < self.batch_size:
-                left = self.max_wait - (time.monotonic() - started) if self._pending else 1.0
-                if left <= 0:
+                if self._pending and deadline is None:
+                    deadline = time.monotonic() + self.max_wait
+                timeout = deadline - time.monotonic() if deadline is not None else 1.0
+                if timeout <= 0:
                     break
                 try:
-                    conn.drain_events(timeout=left)
+                    conn.drain_events(timeout=timeout)
                 except TimeoutError:
                     if self._pending or self._stopping:
                         break
