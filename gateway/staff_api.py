@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from marshmallow import Schema, fields
+
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
 from gateway.routing import Reply, RequestContext, route
+from services.common.errors import Conflict
 from services.notify import schemas as notify
 from services.panel import schemas as panel
 from services.polls import schemas as polls
@@ -471,3 +474,36 @@ def dead_deliveries(ctx: RequestContext) -> Any:
 )
 def replay_dead_deliveries(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "replay_dead_deliveries", ctx.municipality, ctx.body)
+
+
+class ResultsQuery(Schema):
+    include_self_selected = fields.Boolean(
+        load_default=True,
+        metadata={"description": "false: only members recruited by invitation letter"},
+    )
+
+
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/results",
+    tag=POLLS,
+    auth="staff",
+    role="viewer",
+    query=ResultsQuery,
+    resource="poll",
+    summary="Results per question for the gemeente, each wijk and buurt: counts, weighted "
+    "percentages with 95% intervals, response rates; small cells suppressed",
+)
+def poll_results(ctx: RequestContext) -> Any:
+    poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
+    if poll["status"] in ("draft", "scheduled"):
+        raise Conflict("this poll has not opened yet: there are no results")
+    k = ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
+    return ctx.rpc(
+        "responses",
+        "results",
+        ctx.municipality,
+        ctx.params["poll_id"],
+        k,
+        ctx.query["include_self_selected"],
+    )

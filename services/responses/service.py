@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.common.batching import BatchConsumer
 from services.common.consumers import event_handler
 from services.common.db import Database, make_engine, run_in_transaction
-from services.common.errors import EXPECTED, NotFound
+from services.common.errors import EXPECTED, InvalidInput, NotFound
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox, add_event, claim_event
-from services.responses import intake
+from services.responses import intake, results
 from services.responses.models import AreaMargins, Invited, Poll, Receipt
 
 log = logging.getLogger(__name__)
@@ -201,3 +201,27 @@ class ResponsesService:
             }
 
         return self.db.run(read)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def results(
+        self, municipality_code: str, poll_id: str, k: int, include_self_selected: bool = True
+    ) -> dict[str, Any]:
+        """Results from the counters; ``k`` is the municipality's minimum cell size (never
+        below 5, refused otherwise)."""
+        from services.responses.suppression import check_k
+
+        try:
+            check_k(k)
+        except ValueError as exc:
+            raise InvalidInput(
+                str(exc), [{"field": "k", "code": "below_floor", "message": str(exc)}]
+            ) from None
+        return self.db.run(
+            lambda s: results.compute(
+                s,
+                poll_id=poll_id,
+                municipality_code=municipality_code,
+                k=k,
+                include_self_selected=include_self_selected,
+            )
+        )

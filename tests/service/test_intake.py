@@ -14,6 +14,7 @@ from services.common.deadletter import show
 from services.common.pollspec import visible_questions
 from services.responses.service import INTAKE_QUEUE, intake_queue
 from tests.conftest import wait_for
+from tests.support.gateway import resident_token
 from tests.support.panel import UTRECHT, profile, utrecht_files
 from tests.unit.test_template_library import minimal_answer
 
@@ -178,3 +179,66 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_is_recorded(api, voting,
         )
     dead = wait_for(lambda: show(amqp_uri, f"{INTAKE_QUEUE}.dlq"), message="the dead letter")
     assert dead[0]["reason"] == "invalid" and dead[0]["body"] == {"receipt_id": "nope"}
+
+
+def test_results_count_what_was_submitted_and_hide_small_groups(api, service_config):
+    """Twelve residents of one buurt and three of another: the small buurt is hidden, and so
+    is the other buurt of that wijk, else it could be recovered by subtraction."""
+    with ClusterRpcProxy(service_config("panel")) as rpc:
+        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+    admin = api.staff_token(UTRECHT, "admin")
+    poll = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={
+            "template_id": "veiligheidsgevoel",
+            "audience": {"kind": "areas", "area_codes": ["WK034401"]},
+        },
+    ).json()
+    assert (
+        api.request("GET", f"/admin/v1/polls/{poll['id']}/results", token=admin).status_code == 409
+    )
+    api.request("POST", f"/admin/v1/polls/{poll['id']}/publish", token=admin)
+    voting = {"poll": poll}
+    receipts = []
+    for buurt, n in {"BU03440111": 12, "BU03440112": 3}.items():
+        for i in range(n):
+            token = resident_token(
+                api,
+                municipality=UTRECHT,
+                buurt=buurt,
+                age_band=("25_44", "45_64", "65_plus")[i % 3],
+                sex=("man", "vrouw")[i % 2],
+            )
+            wait_for(
+                lambda t=token: api.request("GET", "/api/v1/polls", token=t).json(),
+                message="the poll for the resident",
+            )
+            answers = {**minimal_answers(api, voting, token), "veilig_buurt": 4 if i % 3 else 2}
+            receipts.append(
+                (
+                    token,
+                    submit(api, voting, token, answers, key=str(uuid.uuid4())).json()["receipt_id"],
+                )
+            )
+    for token, receipt in receipts:
+        wait_for(
+            lambda t=token, r=receipt: (
+                api.request("GET", f"/api/v1/receipts/{r}", token=t).json()["status"] == "recorded"
+            ),
+            message="every submission recorded",
+        )
+
+    results = api.request("GET", f"/admin/v1/polls/{poll['id']}/results", token=admin).json()
+    areas = {a["code"]: a for a in results["areas"]}
+    assert areas["GM0344"]["respondents"] == 15 and areas["WK034401"]["respondents"] == 15
+    assert areas["BU03440112"]["suppressed"] and areas["BU03440112"]["respondents"] is None
+    assert areas["BU03440111"]["suppressed"]  # 15 - 12 would give the small buurt away
+    question = next(q for q in results["questions"] if q["id"] == "veilig_buurt")
+    counted = {o["option"]: o["count"] for o in question["areas"]["GM0344"]["options"]}
+    # Five said "2": fewer than k, hidden; then "4" too, or 15 minus the rest would give it.
+    assert counted == {"1": 0, "2": None, "3": 0, "4": None, "5": 0}
+    assert question["areas"]["BU03440112"] == {"suppressed": True}
+    assert "WK034401" in results["weighting"]

@@ -59,6 +59,35 @@ class Api:
         )
 
 
+def resident_token(
+    api: Api,
+    *,
+    municipality: str,
+    buurt: str,
+    age_band: str | None = None,
+    sex: str | None = None,
+) -> str:
+    """A resident token as panel would issue it, for a resident panel need not know about."""
+    return tokens.issue_token(
+        api.private_key,
+        typ=tokens.RESIDENT_ACCESS,
+        subject=str(uuid.uuid4()),
+        issuer="buurtpeil",
+        audience="buurtpeil-app",
+        ttl_seconds=900,
+        key_id=tokens.key_id(api.private_key.public_key()),
+        claims={
+            "mun": municipality,
+            "wijk": f"WK{buurt[2:8]}",
+            "buurt": buurt,
+            "lang": "nl",
+            "age_band": age_band,
+            "sex": sex,
+            "self_selected": False,
+        },
+    )
+
+
 def wait_ready(api: Api, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
