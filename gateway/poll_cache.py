@@ -73,3 +73,31 @@ def eligible(poll: dict[str, Any], municipality_code: str, wijk: str, buurt: str
     if audience["kind"] == "areas":
         return wijk in audience["area_codes"] or buurt in audience["area_codes"]
     return False
+
+
+class BoundaryCache:
+    """Each municipality's buurt polygons, fetched from panel once per process (an hour), for
+    checking that a location answer lies inside the municipality."""
+
+    TTL = 3600.0
+
+    def __init__(self) -> None:
+        self._locators: dict[str, tuple[float, Any]] = {}
+
+    def locator(self, municipality_code: str, rpc: Any) -> Any:
+        import time
+
+        from services.panel.areas import AreaLocator
+
+        hit = self._locators.get(municipality_code)
+        if hit and time.monotonic() - hit[0] < self.TTL:
+            return hit[1]
+        found = rpc("panel", "buurt_boundaries", municipality_code)["boundaries"]
+        locator = AreaLocator(
+            {
+                code: [[[tuple(p) for p in ring] for ring in polygon] for polygon in polygons]
+                for code, polygons in found.items()
+            }
+        )
+        self._locators[municipality_code] = (time.monotonic(), locator)
+        return locator

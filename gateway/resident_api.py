@@ -341,7 +341,9 @@ def submit(ctx: RequestContext) -> Reply:
         ):
             raise RouteNotFound("no open poll with this id for you")
         try:
-            answers = validate_answers(poll["definition"], ctx.body["answers"])
+            answers = validate_answers(
+                poll["definition"], ctx.body["answers"], location_check=location_check(ctx, poll)
+            )
         except PollSpecError as exc:
             raise InvalidInput(
                 "the answers are not valid", [e.as_dict() for e in exc.errors]
@@ -373,6 +375,13 @@ def submit(ctx: RequestContext) -> Reply:
     headers = {"Location": f"/api/v1/receipts/{token}"}
     gateway.idempotency.finish(scope, key, 202, body, headers)
     return Reply(body, status=202, headers=headers)
+
+
+def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
+    """Inside the municipality (any of its buurten), for polls that ask for a location."""
+    if not any(q["type"] == "location" for q in poll["definition"]["questions"]):
+        return None
+    return ctx.gateway.boundaries.locator(poll["municipality_code"], ctx.rpc).covers
 
 
 @route(

@@ -25,7 +25,7 @@ from werkzeug.wrappers import Request, Response
 from gateway.auth import Authenticator
 from gateway.errors import RouteNotFound, ServiceUnavailable, problem_response
 from gateway.intake import IdempotencyStore, IntakePublisher, Receipts
-from gateway.poll_cache import OpenPollCache
+from gateway.poll_cache import BoundaryCache, OpenPollCache
 from gateway.ratelimit import BucketStore, Limit
 from gateway.routes import ROUTES
 from gateway.routing import Route, dispatch
@@ -77,6 +77,7 @@ class GatewayState(DependencyProvider):
         self.max_body_bytes = int(config.get("MAX_BODY_BYTES", 1_000_000))
         self.rpc_timeout = float(config.get("RPC_TIMEOUT", 10))
         self.open_polls = OpenPollCache()
+        self.boundaries = BoundaryCache()
         self.idempotency = IdempotencyStore()
         self.receipts = Receipts(str(config["RECEIPT_SECRET"]))
         self.intake = IntakePublisher(
@@ -152,6 +153,10 @@ class GatewayBase:
     @property
     def open_polls(self) -> OpenPollCache:
         return self.state.open_polls
+
+    @property
+    def boundaries(self) -> BoundaryCache:
+        return self.state.boundaries
 
     @property
     def idempotency(self) -> IdempotencyStore:

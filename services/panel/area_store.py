@@ -197,3 +197,17 @@ def locate(
         "wijk_code": area.parent_code,
         "approximate": True,
     }
+
+
+def buurt_boundaries(session: Session, *, municipality_code: str) -> dict[str, Any]:
+    """Buurt polygons of the current year (for the gateway's location checks)."""
+    year = current_year(session, municipality_code)
+    rows = session.execute(
+        sa.select(Area.code, Area.boundary).where(
+            Area.municipality_code == municipality_code,
+            Area.year == year,
+            Area.level == "buurt",
+            Area.boundary.is_not(None),
+        )
+    ).all()
+    return {"year": year, "boundaries": dict(rows)}

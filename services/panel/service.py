@@ -85,8 +85,11 @@ class TokenIssuer(DependencyProvider):
                 "wijk": resident.wijk_code,
                 "lang": resident.language,
                 # The stratum results are weighted by (never the birth year itself).
-                **{k: v for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
-                   if k in ("age_band", "sex", "self_selected")},
+                **{
+                    k: v
+                    for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
+                    if k in ("age_band", "sex", "self_selected")
+                },
             },
         )
         return {
@@ -216,6 +219,12 @@ class PanelService:
         fields = load(schemas.LocationIn(), {"lat": lat, "lon": lon})
         return self.db.run(
             lambda s: area_store.locate(s, municipality_code=municipality_code, **fields)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def buurt_boundaries(self, municipality_code: str) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: area_store.buurt_boundaries(s, municipality_code=municipality_code)
         )
 
     # --- residents -----------------------------------------------------------------------

@@ -158,6 +158,23 @@ def test_invalid_answers_name_the_question(api, voting):
     assert {"answers.veilig_buurt", "answers.bestaat_niet"} <= fields
 
 
+def test_a_location_must_lie_in_the_municipality(api, voting):
+    token = voting["tokens"][0]
+    answers = minimal_answers(api, voting, token)
+    amsterdam = {**answers, "onveilige_plek": {"lat": 52.37, "lon": 4.90}}
+    outside = submit(api, voting, token, amsterdam, key="far")
+    assert outside.status_code == 422
+    assert outside.json()["errors"] == [
+        {
+            "field": "answers.onveilige_plek",
+            "code": "outside_area",
+            "message": outside.json()["errors"][0]["message"],
+        }
+    ]
+    domtoren = {**answers, "onveilige_plek": {"lat": 52.0907, "lon": 5.1214}}
+    assert submit(api, voting, token, domtoren, key="near").status_code == 202
+
+
 def test_a_poison_message_is_dead_lettered_and_the_rest_is_recorded(api, voting, amqp_uri):
     publisher = ConfirmingPublisher(amqp_uri)
     publisher.publish(
