@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
-
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
 from gateway.routing import Reply, RequestContext, route
@@ -476,20 +474,12 @@ def replay_dead_deliveries(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "replay_dead_deliveries", ctx.municipality, ctx.body)
 
 
-class ResultsQuery(Schema):
-    include_self_selected = fields.Boolean(
-        load_default=True,
-        metadata={"description": "false: only members recruited by invitation letter"},
-    )
-
-
 @route(
     "GET",
     "/admin/v1/polls/<poll_id>/results",
     tag=POLLS,
     auth="staff",
     role="viewer",
-    query=ResultsQuery,
     resource="poll",
     summary="Results per question for the gemeente, each wijk and buurt: counts, weighted "
     "percentages with 95% intervals, response rates; small cells suppressed",
@@ -499,11 +489,4 @@ def poll_results(ctx: RequestContext) -> Any:
     if poll["status"] in ("draft", "scheduled"):
         raise Conflict("this poll has not opened yet: there are no results")
     k = ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
-    return ctx.rpc(
-        "responses",
-        "results",
-        ctx.municipality,
-        ctx.params["poll_id"],
-        k,
-        ctx.query["include_self_selected"],
-    )
+    return ctx.rpc("responses", "results", ctx.municipality, ctx.params["poll_id"], k)

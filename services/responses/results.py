@@ -52,11 +52,9 @@ def compute(
     poll_id: str,
     municipality_code: str,
     k: int,
-    include_self_selected: bool = True,
 ) -> dict[str, Any]:
     poll = get_poll(session, poll_id, municipality_code)
     margins = latest_margins(session, municipality_code)
-    stratum_filter = [] if include_self_selected else [Respondents.self_selected.is_(False)]
     respondents = session.execute(
         sa.select(
             Respondents.question_id,
@@ -65,12 +63,11 @@ def compute(
             Respondents.sex,
             sa.func.sum(Respondents.n),
         )
-        .where(Respondents.poll_id == poll.id, *stratum_filter)
+        .where(Respondents.poll_id == poll.id)
         .group_by(
             Respondents.question_id, Respondents.area_code, Respondents.age_band, Respondents.sex
         )
     ).all()
-    count_filter = [] if include_self_selected else [Count.self_selected.is_(False)]
     counts = session.execute(
         sa.select(
             Count.question_id,
@@ -80,7 +77,7 @@ def compute(
             Count.sex,
             sa.func.sum(Count.n),
         )
-        .where(Count.poll_id == poll.id, *count_filter)
+        .where(Count.poll_id == poll.id)
         .group_by(Count.question_id, Count.option, Count.area_code, Count.age_band, Count.sex)
     ).all()
     self_selected = dict(
@@ -112,9 +109,16 @@ def compute(
     everyone = base.get("*", {})
     areas = sorted(everyone, key=lambda c: (len(c), c))
     hierarchy = suppression.Hierarchy({c: parent_of(c) for c in areas})
-    hidden = set(
-        suppression.suppress_areas({c: sum(everyone[c].values()) for c in areas}, hierarchy, k)
+    counted = [q for q in poll.definition["questions"] if q["type"] in COUNTED]
+    tables = [
+        question_table(q, base.get(q["id"], {}), chosen.get(q["id"], {}), areas) for q in counted
+    ]
+    # Every table hides the same areas, so no area total leaks from one question to another.
+    safe = suppression.suppress_poll(
+        tables, hierarchy, k, respondents={c: sum(everyone[c].values()) for c in areas}
     )
+    hidden = set(safe.areas)
+    safe_tables = {t.question_id: t for t in safe.tables}
     weights = {
         wijk: weighting.rake(everyone[wijk], margins.get(wijk))
         for wijk in areas
@@ -139,7 +143,8 @@ def compute(
                 "parent_code": parent_of(code),
                 "name": (margins.get(code) or {}).get("name"),
                 "respondents": n if shown else None,
-                "self_selected": self_selected.get(code, 0) if shown else None,
+                # Members who joined by open sign-up; hidden when it is a small group.
+                "self_selected": visible_count(self_selected.get(code, 0), k) if shown else None,
                 "invited": invited_total.get(code),
                 "response_rate": (
                     round(100 * n / invited_total[code], 1)
@@ -156,13 +161,11 @@ def compute(
             questions.append(
                 question_results(
                     q,
+                    safe_tables[q["id"]],
                     base.get(q["id"], {}),
                     chosen.get(q["id"], {}),
                     areas,
-                    hierarchy,
-                    hidden,
                     weights,
-                    k,
                 )
             )
         elif q["type"] == "open_text":
@@ -172,7 +175,6 @@ def compute(
     return {
         "poll_id": str(poll.id),
         "k": k,
-        "include_self_selected": include_self_selected,
         "areas": area_rows,
         "questions": questions,
         "weighting": {
@@ -207,21 +209,13 @@ def options_of(q: dict[str, Any]) -> list[str]:
     return [o["id"] for o in q["options"]]
 
 
-def question_results(
-    q: dict[str, Any],
-    base: dict,
-    chosen: dict,
-    areas: list[str],
-    hierarchy: suppression.Hierarchy,
-    hidden: set[str],
-    weights: dict[str, weighting.RakeResult],
-    k: int,
-) -> dict[str, Any]:
-    options = options_of(q)
-    table = suppression.Table(
+def question_table(
+    q: dict[str, Any], base: dict, chosen: dict, areas: list[str]
+) -> suppression.Table:
+    return suppression.Table(
         q["id"],
         q["type"] in EXCLUSIVE,
-        options,
+        options_of(q),
         {
             code: suppression.Row(
                 sum(base.get(code, {}).values()), _per_option(chosen.get(code, {}))
@@ -229,7 +223,22 @@ def question_results(
             for code in areas
         },
     )
-    safe = suppression.suppress(table, hierarchy, k, forced_areas=hidden & set(areas))
+
+
+def visible_count(n: int, k: int) -> int | None:
+    """A count shown beside results: 0 or at least k, never a small group."""
+    return n if n == 0 or n >= k else None
+
+
+def question_results(
+    q: dict[str, Any],
+    safe: suppression.SuppressedTable,
+    base: dict,
+    chosen: dict,
+    areas: list[str],
+    weights: dict[str, weighting.RakeResult],
+) -> dict[str, Any]:
+    options = list(safe.options)
     per_area = {}
     for code in areas:
         row = safe.rows[code]

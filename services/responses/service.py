@@ -29,7 +29,7 @@ from services.common.errors import EXPECTED, InvalidInput, NotFound
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox, add_event, claim_event
-from services.responses import intake, results
+from services.responses import intake, results, suppression
 from services.responses.models import AreaMargins, Invited, Poll, Receipt
 
 log = logging.getLogger(__name__)
@@ -203,15 +203,11 @@ class ResponsesService:
         return self.db.run(read)
 
     @rpc(expected_exceptions=EXPECTED)
-    def results(
-        self, municipality_code: str, poll_id: str, k: int, include_self_selected: bool = True
-    ) -> dict[str, Any]:
+    def results(self, municipality_code: str, poll_id: str, k: int) -> dict[str, Any]:
         """Results from the counters; ``k`` is the municipality's minimum cell size (never
         below 5, refused otherwise)."""
-        from services.responses.suppression import check_k
-
         try:
-            check_k(k)
+            suppression.check_k(k)
         except ValueError as exc:
             raise InvalidInput(
                 str(exc), [{"field": "k", "code": "below_floor", "message": str(exc)}]
@@ -222,6 +218,5 @@ class ResponsesService:
                 poll_id=poll_id,
                 municipality_code=municipality_code,
                 k=k,
-                include_self_selected=include_self_selected,
             )
         )

@@ -39,9 +39,11 @@ Rules (k = the municipality's minimum, default 10, never below 5)
    respondents in these two buurten"; a suppressed 3 next to a suppressed 0 would publish the 3,
    since counts are never negative). A violated line gets one more body cell suppressed: the
    smallest that lifts the sum to k or more, or, when none does, the largest (and the line is
-   looked at again); on a line whose total is suppressed, the smallest non-zero cell. A row
-   total is only ever suppressed with its whole row ("secondary_area"); other cells one by one
-   ("secondary_cell"); a multiple-choice option and its complement together.
+   looked at again); on a line whose total is suppressed, the smallest cell; non-zero cells
+   first (a hidden 0 next to a known total of 0 protects nothing). A line whose shown total is 0
+   holds known zeros only and is left alone. A row total is only ever suppressed with its whole
+   row ("secondary_area"); other cells one by one ("secondary_cell"); a multiple-choice option
+   and its complement together.
 5. Audit. Line rules stop subtraction along one line, but relations combined can still pin a
    cell: two suppressed "rectangles" joined by one cell (exact elimination over all relations
    finds it), or a rectangle whose other corners are 0 (bounds find it: counts are ≥ 0). The
@@ -161,6 +163,7 @@ def suppress(
     area totals.
     """
     check_k(k)
+    forced_areas = list(forced_areas)
     grid = _Grid(table, hierarchy, k)
     for code in forced_areas:
         if code not in grid.index:
@@ -387,13 +390,14 @@ class _Grid:
             number = queue.popleft()
             queued.discard(number)
             total, body = self.lines[number]
+            if not suppressed[total] and values[total] == 0:
+                continue  # every cell of the line is a known 0: nothing to protect
             hidden = [b for b in body if suppressed[b]]
             unknowns = len(hidden) + suppressed[total]
             if unknowns == 0:
                 continue
             hidden_sum = sum(values[b] for b in hidden)
-            # A shown total is 0 or ≥ k; when it is 0 every cell of the line is a known 0.
-            small = not suppressed[total] and values[total] > 0 and hidden_sum < k
+            small = not suppressed[total] and hidden_sum < k  # a shown total is 0 or ≥ k
             if unknowns != 1 and not small:
                 continue
             shown = [b for b in body if not suppressed[b]]
@@ -405,7 +409,7 @@ class _Grid:
             else:
                 enough = [b for b in shown if hidden_sum + values[b] >= k]
                 if enough:
-                    pick = min(enough, key=lambda b: (values[b], b))
+                    pick = min(enough, key=lambda b: (values[b] == 0, values[b], b))
                 else:
                     pick = max(shown, key=lambda b: (values[b], -b))
             self.add(pick, SECONDARY_AREA if pick % self.width == 0 else SECONDARY_CELL)
@@ -430,8 +434,8 @@ class _Grid:
             if hidden[total] or any(hidden[b] for b in body)
         ]
         known = [not h for h in hidden]
-        low = [v if k else 0 for v, k in zip(values, known, strict=True)]
-        high = [v if k else _UNBOUNDED for v, k in zip(values, known, strict=True)]
+        low = [v if shown else 0 for v, shown in zip(values, known, strict=True)]
+        high = [v if shown else _UNBOUNDED for v, shown in zip(values, known, strict=True)]
         while True:
             found = _propagate(lines, known, low, high)
             equations: list[dict[int, int]] = []
