@@ -378,10 +378,13 @@ def submit(ctx: RequestContext) -> Reply:
 
 
 def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
-    """Inside the municipality (any of its buurten), for polls that ask for a location."""
-    if not any(q["type"] == "location" for q in poll["definition"]["questions"]):
-        return None
-    return ctx.gateway.boundaries.locator(poll["municipality_code"], ctx.rpc).covers
+    """Inside the municipality (any of its buurten). The boundaries are fetched only when an
+    answer actually holds a location."""
+
+    def inside(lat: float, lon: float) -> bool:
+        return ctx.gateway.boundaries.locator(poll["municipality_code"], ctx.rpc).covers(lat, lon)
+
+    return inside
 
 
 @route(
