@@ -25,10 +25,8 @@ PROBLEM_JSON = "application/problem+json"
 
 
 class HttpError(Exception):
-    """An error the gateway itself decides on (auth, limits, media type, …)."""
-
-    status = 400
-    slug = "bad-request"
+    """An error the gateway itself decides on (auth, limits, media type, …); ERROR_TABLE gives
+    each subclass its status and problem type."""
 
     def __init__(
         self,
@@ -44,39 +42,39 @@ class HttpError(Exception):
 
 
 class BadRequest(HttpError):
-    status, slug = 400, "bad-request"
+    pass
 
 
 class AuthenticationRequired(HttpError):
-    status, slug = 401, "unauthorized"
+    pass
 
 
 class Forbidden(HttpError):
-    status, slug = 403, "forbidden"
+    pass
 
 
 class RouteNotFound(HttpError):
-    status, slug = 404, "not-found"
+    pass
 
 
 class PayloadTooLarge(HttpError):
-    status, slug = 413, "payload-too-large"
+    pass
 
 
 class UnsupportedMediaType(HttpError):
-    status, slug = 415, "unsupported-media-type"
+    pass
 
 
 class TooManyRequests(HttpError):
-    status, slug = 429, "too-many-requests"
+    pass
 
 
 class ServiceUnavailable(HttpError):
-    status, slug = 503, "service-unavailable"
+    pass
 
 
 class PreconditionFailed(HttpError):
-    status, slug = 412, "precondition-failed"
+    pass
 
 
 @dataclass(frozen=True)

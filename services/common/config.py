@@ -54,10 +54,3 @@ def service_config_path(service: str) -> Path:
 
 def load_service_config(service: str, environ: dict[str, str] | None = None) -> dict[str, Any]:
     return load_config(service_config_path(service), environ)
-
-
-class Secret(str):
-    """A string whose repr does not reveal it (keys, passwords in config)."""
-
-    def __repr__(self) -> str:
-        return "Secret('********')"

@@ -144,23 +144,29 @@ class WorkConsumer(Consumer):
         if self.validate is not None:
             problem = self.validate(body)
             if problem:
-                self.retry_policy.policy.dead_letter(self.queue.name, body, message.headers,
-                                                     reason="invalid", error=problem)
+                self.retry_policy.policy.dead_letter(
+                    self.queue.name, body, message.headers, reason="invalid", error=problem
+                )
                 self.queue_consumer.ack_message(message)
                 return
         self.container.spawn_worker(
-            self, (body,), {}, context_data=self.unpack_message_headers(message),
+            self,
+            (body,),
+            {},
+            context_data=self.unpack_message_headers(message),
             handle_result=partial(self.handle_result, message, body),
         )
 
-    def handle_result(self, message: Any, body: Any, worker_ctx: Any, result: Any = None,
-                      exc_info: Any = None) -> tuple[Any, Any]:
+    def handle_result(
+        self, message: Any, body: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
+    ) -> tuple[Any, Any]:
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info
         try:
-            outcome = self.retry_policy.policy.handle_failure(self.queue.name, body,
-                                                              message.headers, exc_info)
+            outcome = self.retry_policy.policy.handle_failure(
+                self.queue.name, body, message.headers, exc_info
+            )
         except Exception:  # noqa: BLE001 - broker trouble: leave the message to be redelivered
             log.exception("could not schedule a retry for %s; requeueing", self.queue.name)
             self.queue_consumer.requeue_message(message)

@@ -88,8 +88,15 @@ def backoff_seconds(attempt: int, delays: Sequence[float]) -> float:
     return base * (1 + random.random() * 0.25)
 
 
-def publish_delayed(publisher: ConfirmingPublisher, *, queue: str, body: Any,
-                    headers: dict[str, Any], seconds: float, level: float) -> None:
+def publish_delayed(
+    publisher: ConfirmingPublisher,
+    *,
+    queue: str,
+    body: Any,
+    headers: dict[str, Any],
+    seconds: float,
+    level: float,
+) -> None:
     """Send ``body`` back to ``queue`` after ``seconds``, through the delay queue of ``level``
     (messages in one level queue expire in about the same time, so none waits behind a
     longer one for long)."""
@@ -136,12 +143,18 @@ class RetryPolicy:
         self.retry_later(queue, body, headers, attempt)
         return "retried"
 
-    def retry_later(self, queue: str, body: Any, headers: dict[str, Any] | None,
-                    attempt: int) -> None:
+    def retry_later(
+        self, queue: str, body: Any, headers: dict[str, Any] | None, attempt: int
+    ) -> None:
         new_headers = {**(headers or {}), ATTEMPT_HEADER: attempt + 1}
-        publish_delayed(self.publisher, queue=queue, body=body, headers=new_headers,
-                        seconds=backoff_seconds(attempt, self.delays),
-                        level=self.delays[min(attempt - 1, len(self.delays) - 1)])
+        publish_delayed(
+            self.publisher,
+            queue=queue,
+            body=body,
+            headers=new_headers,
+            seconds=backoff_seconds(attempt, self.delays),
+            level=self.delays[min(attempt - 1, len(self.delays) - 1)],
+        )
 
     def dead_letter(
         self, queue: str, body: Any, headers: dict[str, Any] | None, *, reason: str, error: str

@@ -62,17 +62,6 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Used by scripts outside nameko; services get the same via LOGGING in config.yml."""
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    install_record_factory()
-    _context.set({"service": service})
-
-
 class LoggingContext(DependencyProvider):
     """Put service, entrypoint and correlation id into every log line a worker writes.
 

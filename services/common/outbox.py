@@ -155,8 +155,9 @@ FORGET_WHEN_SENT = [e.name for e in CATALOGUE.values() if e.forget_when_sent]
 def mark_sent(conn: Any, ids: list[int]) -> None:
     conn.execute(outbox.update().where(outbox.c.id.in_(ids)).values(sent_at=sa.func.now()))
     if FORGET_WHEN_SENT:  # e.g. response_recorded: responses keeps no resident id
-        conn.execute(outbox.delete().where(outbox.c.id.in_(ids),
-                                           outbox.c.event.in_(FORGET_WHEN_SENT)))
+        conn.execute(
+            outbox.delete().where(outbox.c.id.in_(ids), outbox.c.event.in_(FORGET_WHEN_SENT))
+        )
 
 
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:

@@ -22,7 +22,7 @@ from kombu import Queue
 from sqlalchemy import Engine
 
 from services.common.amqp import ConfirmingPublisher
-from services.common.deadletter import DEFAULT_DELAYS, dead_letter_queue
+from services.common.deadletter import DEFAULT_DELAYS
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +147,3 @@ def retry_delay(attempt: int, retry_after: float | None, delays: Any = DEFAULT_D
     when it asks for longer."""
     base = delays[min(attempt - 1, len(delays) - 1)]
     return max(base, retry_after or 0.0)
-
-
-def dlq() -> Queue:
-    return dead_letter_queue(WORK_QUEUE)

@@ -60,6 +60,7 @@ def malformed(body: Any) -> str | None:
 @dataclass(frozen=True)
 class Outcome:
     receipt_id: str
+    poll_id: str
     status: str  # recorded | rejected
     reason: str | None
     submitted_at: datetime
@@ -107,7 +108,7 @@ def record_batch(
         )
         if receipt_id in done:  # a redelivered message: already answered
             r = done[receipt_id]
-            outcomes.append(Outcome(s["receipt_id"], r.status, r.reason, submitted))
+            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], r.status, r.reason, submitted))
             continue
         poll = polls.get(uuid.UUID(s["poll_id"]))
         key = respondent_key(secret, s["poll_id"], s["resident"]["id"])
@@ -121,42 +122,37 @@ def record_batch(
         elif (poll.id, key) in seen:
             reason = "already_answered"
         if reason:
-            outcomes.append(Outcome(s["receipt_id"], "rejected", reason, submitted))
+            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], "rejected", reason, submitted))
             continue
         seen.add((poll.id, key))
         accepted.append((s, poll, key))
 
     inserted = _insert_responses(session, accepted, now)
-    for s, _poll, key in accepted:
-        if key in inserted:
-            outcomes.append(
-                Outcome(
-                    s["receipt_id"], "recorded", None, datetime.fromisoformat(s["submitted_at"])
-                )
+    recorded = []
+    for s_, poll, key in accepted:
+        new = key in inserted
+        outcomes.append(
+            Outcome(
+                s_["receipt_id"],
+                s_["poll_id"],
+                "recorded" if new else "rejected",
+                None if new else "already_answered",
+                datetime.fromisoformat(s_["submitted_at"]),
             )
-        else:
-            outcomes.append(
-                Outcome(
-                    s["receipt_id"],
-                    "rejected",
-                    "already_answered",
-                    datetime.fromisoformat(s["submitted_at"]),
-                )
-            )
-    recorded = [(s, poll) for s, poll, key in accepted if key in inserted]
-    _bump_counters(session, recorded)
-    _store_open_texts(session, recorded)
-    for s, poll in recorded:
+        )
+        if new:
+            recorded.append((s_, poll, inserted[key]))
+    _bump_counters(session, [(s_, poll) for s_, poll, _ in recorded])
+    _store_open_texts(session, [(s_, poll) for s_, poll, _ in recorded])
+    for s_, poll, response_id in recorded:
         emit(
             session,
             "response_recorded",
             {
-                "poll_id": s["poll_id"],
+                "poll_id": s_["poll_id"],
                 "municipality_code": poll.municipality_code,
-                "response_id": str(
-                    inserted[respondent_key(secret, s["poll_id"], s["resident"]["id"])]
-                ),
-                "resident_id": s["resident"]["id"],
+                "response_id": str(response_id),
+                "resident_id": s_["resident"]["id"],
                 "recorded_at": now.isoformat(),
             },
         )
@@ -168,11 +164,7 @@ def record_batch(
                 [
                     {
                         "id": uuid.UUID(o.receipt_id),
-                        "poll_id": uuid.UUID(
-                            next(
-                                s["poll_id"] for s in submissions if s["receipt_id"] == o.receipt_id
-                            )
-                        ),
+                        "poll_id": uuid.UUID(o.poll_id),
                         "status": o.status,
                         "reason": o.reason,
                         "updated_at": now,
