@@ -116,3 +116,24 @@ def operation(route: Route) -> dict[str, Any]:
             },
         }
     return op
+
+
+def routes_markdown(routes: list[Route]) -> str:
+    """The route table of docs/api.md (a test keeps the two in step)."""
+    lines = ["| method | path | who | summary |", "|---|---|---|---|"]
+    for r in routes:
+        who = "public" if r.auth is None else r.auth if r.auth == "resident" else f"staff: {r.role}"
+        lines.append(f"| {r.method} | `{r.openapi_path}` | {who} | {r.summary} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m gateway.openapi [--routes-markdown]
+    import json
+    import sys
+
+    from gateway.routes import ROUTES
+
+    if "--routes-markdown" in sys.argv:
+        print(routes_markdown(ROUTES))
+    else:
+        print(json.dumps(build_spec(ROUTES), indent=2))
