@@ -31,6 +31,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import migrate, tokens
 from services.notify import webpush
 from tests.support import infra
+from tests.support.answers import minimal_answers
 from tests.support.gateway import free_port
 from tests.support.notify import wait_for_consumer
 
@@ -186,7 +187,7 @@ def main() -> None:
         url = f"http://127.0.0.1:{gateway_port}/api/v1/polls/{poll['id']}/responses"
         key = tokens.load_private_key(private_pem)
         kid = tokens.key_id(key.public_key())
-        answers = json.dumps({"answers": minimal(poll["definition"])}).encode()
+        answers = json.dumps({"answers": minimal_answers(poll["definition"])}).encode()
         needed = int(SECONDS * 3000)
         bodies = []
         for i in range(needed):
@@ -280,17 +281,6 @@ def wait_open(url: str, probe: tuple[dict[str, str], bytes], timeout: float = 60
             pass
         time.sleep(0.3)
     raise SystemExit("the gateway never accepted a submission")
-
-
-def minimal(definition: dict) -> dict:
-    from services.common.pollspec import visible_questions
-    from tests.unit.test_template_library import minimal_answer
-
-    answers: dict = {}
-    for q in definition["questions"]:
-        if q.get("required", True) and q["id"] in visible_questions(definition, answers):
-            answers[q["id"]] = minimal_answer(q)
-    return answers
 
 
 def measure_ceiling(work: Path, n: int) -> float:

@@ -11,12 +11,11 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common.amqp import ConfirmingPublisher
 from services.common.deadletter import show
-from services.common.pollspec import visible_questions
 from services.responses.service import INTAKE_QUEUE, intake_queue
 from tests.conftest import wait_for
+from tests.support.answers import minimal_answers as answers_for
 from tests.support.gateway import resident_token
 from tests.support.panel import UTRECHT, profile, utrecht_files
-from tests.unit.test_template_library import minimal_answer
 
 ANSWERS = {"veilig_buurt": 4}
 
@@ -70,11 +69,7 @@ def minimal_answers(api, voting, token):
     definition = api.request("GET", f"/api/v1/polls/{voting['poll']['id']}", token=token).json()[
         "definition"
     ]
-    answers = {}
-    for q in definition["questions"]:
-        if q.get("required", True) and q["id"] in visible_questions(definition, answers):
-            answers[q["id"]] = minimal_answer(q)
-    return answers
+    return answers_for(definition)
 
 
 def test_idempotent_submission_receipts_and_one_response_per_resident(api, voting, engines):

@@ -2,8 +2,9 @@
 
 import pytest
 
-from services.common.pollspec import QUESTION_TYPES, validate_answers, visible_questions
+from services.common.pollspec import QUESTION_TYPES, validate_answers
 from services.polls import library
+from tests.support.answers import minimal_answers
 
 REQUIRED_THEMES = {
     "veiligheidsgevoel",
@@ -53,29 +54,7 @@ def test_showcase_template_starts_with_the_safety_question():
 def test_a_template_can_be_answered_minimally(template_id):
     """Answering only the required questions that are shown, in order, is valid."""
     definition = TEMPLATES[template_id]["definition"]
-    answers = {}
-    for q in definition["questions"]:
-        if q.get("required", True) and q["id"] in visible_questions(definition, answers):
-            answers[q["id"]] = minimal_answer(q)
-    validate_answers(definition, answers, location_check=lambda lat, lon: True)
-
-
-def minimal_answer(q):
-    kind = q["type"]
-    if kind == "single_choice":
-        return q["options"][0]["id"]
-    if kind == "multiple_choice":
-        plain = [o["id"] for o in q["options"] if not o.get("exclusive")]
-        return plain[: q.get("min_selections", 1)]
-    if kind == "likert5":
-        return 3
-    if kind == "rating10":
-        return 7
-    if kind == "open_text":
-        return "Meer licht bij het fietspad."
-    if kind == "ranking":
-        return [o["id"] for o in q["options"]][: q.get("rank_count", len(q["options"]))]
-    return {"lat": 52.09, "lon": 5.12}
+    validate_answers(definition, minimal_answers(definition), location_check=lambda la, lo: True)
 
 
 def test_get_template_returns_a_copy():
