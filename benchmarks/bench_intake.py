@@ -2,20 +2,32 @@
 
     make bench-intake        (INTAKE_SECONDS of load, default 20; INTAKE_CLIENTS, default 32)
 
+    INTAKE_CLIENT_PROCESSES  load processes the clients are spread over (default 2)
+    INTAKE_RATE              open loop: requests per second in all (default: closed loop)
+    INTAKE_PROFILE           a folder: py-spy profiles of gateway and responses during the load
+
 Figure: concurrent clients submit valid answers to one open poll for a fixed time, each request
 as a different resident (a token like the panel issues) with its own Idempotency-Key. Then the
 queue drains, and the run checks stored = accepted and counted = stored. Printed: accepted per
 second, latency p50/p99, and the aggregation lag p99 (submitted at the gateway → counted, from
 responses' histogram). Ceiling, same client, same machine: a nameko @http handler that parses
 the JSON body and answers 202 with JSON, in one process, nothing else.
+
+Also printed, because the machine is small and shared: CPU per process during the load (the
+stack, the load processes, RabbitMQ, PostgreSQL, everything else on the machine) and per
+accepted submission, and the intake queue's backlog — so a run says where the cores went.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
+import random
+import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +35,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -38,57 +51,255 @@ from tests.support.notify import wait_for_consumer
 ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("INTAKE_SECONDS", "20"))
 CLIENTS = int(os.environ.get("INTAKE_CLIENTS", "32"))
+CLIENT_PROCESSES = int(os.environ.get("INTAKE_CLIENT_PROCESSES", "2"))
+RATE = float(os.environ.get("INTAKE_RATE", "0"))  # > 0: open loop at this rate (per second)
+PROFILE = os.environ.get("INTAKE_PROFILE", "")  # a folder: py-spy profiles of the load
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 GM = "GM0344"
 ANSWERS = {"veilig_buurt": 4}
 
 
-def load(
-    url: str, bodies: list[tuple[dict[str, str], bytes]], seconds: float, clients: int
-) -> tuple[int, list[float], int]:
-    """Keep-alive clients in threads; returns (accepted, latencies in s, failures)."""
+def _raw_request(path: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def _client_process(
+    url: str,
+    requests: list[bytes],
+    threads: int,
+    start_at: float,
+    seconds: float,
+    rate: float,
+    out: Any,
+) -> None:
+    """One load process: ``threads`` keep-alive clients on raw sockets (no http.client, no
+    header parsing beyond Content-Length), so the load generator costs little CPU."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
     parts = urlsplit(url)
-    accepted, failures, latencies = [0], [0], []
     lock = threading.Lock()
-    cursor = iter(range(len(bodies)))
-    deadline = time.monotonic() + seconds
+    cursor = iter(range(len(requests)))
+    results: list[tuple[int, int, list[float]]] = []
+
+    def connect() -> socket.socket:
+        sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def exchange(sock: socket.socket, request: bytes) -> int:
+        sock.sendall(request)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("closed")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        while len(rest) < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise OSError("closed")
+            rest += chunk
+        return int(head[9:12])
 
     def client() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         mine: list[float] = []
         ok = bad = 0
+        sock = connect()
+        time.sleep(max(0.0, start_at - time.time()))
+        deadline = time.monotonic() + seconds
+        interval = threads / rate if rate else 0.0  # this client's share of an open-loop rate
+        due = time.perf_counter() + random.random() * interval
         while time.monotonic() < deadline:
             with lock:
                 i = next(cursor, None)
             if i is None:
                 break
-            headers, body = bodies[i]
-            started = time.perf_counter()
+            if interval:
+                # Latency counts from when the request was due, not from when it went out:
+                # a slow answer that delays the next request is not hidden (coordinated
+                # omission).
+                time.sleep(max(0.0, due - time.perf_counter()))
+                started, due = due, due + interval
+            else:
+                started = time.perf_counter()
             try:
-                conn.request("POST", parts.path, body=body, headers=headers)
-                response = conn.getresponse()
-                response.read()
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                status = exchange(sock, requests[i])
+            except OSError:
+                sock.close()
+                sock = connect()
                 bad += 1
                 continue
             mine.append(time.perf_counter() - started)
-            if response.status == 202:
+            if status == 202:
                 ok += 1
             else:
                 bad += 1
+        sock.close()
         with lock:
-            accepted[0] += ok
-            failures[0] += bad
-            latencies.extend(mine)
+            results.append((ok, bad, mine))
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    for t in threads:
+    pool = [threading.Thread(target=client) for _ in range(threads)]
+    for t in pool:
         t.start()
-    for t in threads:
+    for t in pool:
         t.join()
-    return accepted[0], latencies, failures[0]
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.send(
+        (
+            sum(r[0] for r in results),
+            sum(r[1] for r in results),
+            [x for r in results for x in r[2]],
+            usage.ru_utime + usage.ru_stime - cpu_before,
+        )
+    )
+    out.close()
+
+
+def load(
+    url: str,
+    bodies: list[tuple[dict[str, str], bytes]],
+    seconds: float,
+    clients: int,
+    processes: int = 0,
+    during: Any = None,
+    rate: float = 0.0,
+) -> tuple[int, list[float], int]:
+    """``clients`` keep-alive clients spread over ``processes`` load processes (forked, so
+    the clients' CPU is not the measured process's and no GIL is shared with it); returns
+    (accepted, latencies in s, failures). ``rate`` > 0: open loop, that many requests per
+    second in all (paced); else each client sends its next request when its answer came.
+    ``during()`` is called as the load starts and may return an object whose
+    ``finish(extra)`` is called when it ends (the CPU accounting)."""
+    processes = processes or CLIENT_PROCESSES
+    parts = urlsplit(url)
+    host = f"{parts.hostname}:{parts.port}"
+    requests = [_raw_request(parts.path, host, h, b) for h, b in bodies]
+    context = multiprocessing.get_context("fork")
+    start_at = time.time() + 1.0
+    pipes, children = [], []
+    for p in range(processes):
+        share = clients // processes + (1 if p < clients % processes else 0)
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_client_process,
+            args=(url, requests[p::processes], share, start_at, seconds, rate / processes, send),
+            daemon=True,
+        )
+        child.start()
+        send.close()
+        pipes.append(receive)
+        children.append(child)
+    time.sleep(max(0.0, start_at - time.time()))
+    observed = during() if during is not None else None
+    accepted, failures, latencies, client_cpu = 0, 0, [], 0.0
+    for receive in pipes:
+        ok, bad, mine, cpu = receive.recv()
+        accepted, failures, client_cpu = accepted + ok, failures + bad, client_cpu + cpu
+        latencies.extend(mine)
+    if observed is not None:
+        observed.finish({"load": client_cpu})
+    for child in children:
+        child.join(10)
+    return accepted, latencies, failures
+
+
+class CpuWatch:
+    """CPU used per process during the load, from /proc: the measured stack, the load
+    processes, RabbitMQ, PostgreSQL (every database: other users of this machine included)
+    and the whole machine, so that a run on a busy machine says so."""
+
+    def __init__(self, groups: dict[str, list[int]], seconds: float):
+        self.groups = groups
+        self.seconds = seconds
+        self.hz = os.sysconf("SC_CLK_TCK")
+        self.before = self._sample()
+        self.started = time.monotonic()
+        self.result: dict[str, float] = {}
+
+    def _pids(self) -> dict[str, list[int]]:
+        pids = {k: list(v) for k, v in self.groups.items()}
+        pids["rabbitmq"], pids["postgres"] = [], []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"beam.smp" in cmd:
+                pids["rabbitmq"].append(int(entry))
+            elif cmd.startswith(b"postgres"):
+                pids["postgres"].append(int(entry))
+        return pids
+
+    def _cpu(self, pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / self.hz
+
+    def _machine(self) -> tuple[float, float]:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        idle = values[3] + values[4]
+        return (sum(values[:8]) - idle) / self.hz, sum(values[:8]) / self.hz
+
+    def _sample(self) -> dict[str, Any]:
+        return {
+            "pids": {k: {p: self._cpu(p) for p in v} for k, v in self._pids().items()},
+            "machine": self._machine(),
+        }
+
+    def finish(self, extra: dict[str, float] | None = None) -> None:
+        """``extra``: CPU seconds reported by processes that have exited (the load)."""
+        after = self._sample()
+        elapsed = time.monotonic() - self.started
+        for group, pids in after["pids"].items():
+            before = self.before["pids"].get(group, {})
+            used = sum(
+                cpu - (before.get(pid) or 0.0) for pid, cpu in pids.items() if cpu is not None
+            )
+            self.result[group] = used / elapsed
+        for group, used in (extra or {}).items():
+            self.result[group] = used / elapsed
+        busy = after["machine"][0] - self.before["machine"][0]
+        self.result["machine"] = busy / elapsed
+        self.result["others"] = self.result["machine"] - sum(
+            v for k, v in self.result.items() if k not in ("machine", "others")
+        )
+
+    def line(self) -> str:
+        return " ".join(f"{k}={v * 100:.0f}%" for k, v in self.result.items())
+
+
+class BacklogWatch(threading.Thread):
+    """The intake queue's ready messages, sampled twice a second (passive declare)."""
+
+    def __init__(self, amqp_uri: str):
+        super().__init__(daemon=True)
+        self.amqp_uri = amqp_uri
+        self.samples: list[int] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        from kombu import Connection
+
+        with Connection(self.amqp_uri) as conn:
+            channel = conn.channel()
+            while not self.stopping.wait(0.5):
+                try:
+                    ok = channel.queue_declare(queue="responses.intake", passive=True)
+                    self.samples.append(ok.message_count)
+                except Exception:  # noqa: BLE001 - a diagnostic only
+                    return
 
 
 CEILING_SERVICE = """
@@ -220,7 +431,41 @@ def main() -> None:
                 )
             )
         wait_open(url, bodies.pop())
-        accepted, latencies, failures = load(url, bodies, SECONDS, CLIENTS)
+        backlog = BacklogWatch(amqp_uri)
+        backlog.start()
+        stack = {name: [p.pid] for name, p in processes.items()}
+        watch: list[CpuWatch] = []
+
+        def during() -> CpuWatch:
+            watch.append(CpuWatch(stack, SECONDS))
+            if PROFILE:  # py-spy on the stack while the load runs (it costs some CPU itself)
+                Path(PROFILE).mkdir(parents=True, exist_ok=True)
+                for name in ("gateway", "responses"):
+                    subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(processes[name].pid),
+                            "--duration",
+                            str(max(1, int(SECONDS) - 2)),
+                            "--rate",
+                            "200",
+                            "--nonblocking",
+                            "--format",
+                            "raw",
+                            "-o",
+                            str(Path(PROFILE) / f"{name}.txt"),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+            return watch[0]
+
+        accepted, latencies, failures = load(
+            url, bodies, SECONDS, CLIENTS, during=during, rate=RATE
+        )
+        backlog.stopping.set()
         accepted += 1  # the probe that found the poll open
         rate = accepted / SECONDS
         engine = sa.create_engine(urls["responses"])
@@ -253,10 +498,24 @@ def main() -> None:
             migrate.drop_database(url_)
         infra.delete_vhost(vhost)
 
-    ceiling = measure_ceiling(work, len(bodies))
+    ceiling, ceiling_cpu = measure_ceiling(work, len(bodies))
     print(
         f"  accepted={accepted} failures={failures} stored={stored} counted={counted} "
-        f"clients={CLIENTS}"
+        f"clients={CLIENTS} in {CLIENT_PROCESSES} load processes "
+        f"({f'open loop at {RATE:.0f}/s' if RATE else 'closed loop'})"
+    )
+    cpu = watch[0].result
+    print(f"  cpu during the load (100% = one core of {os.cpu_count()}): {watch[0].line()}")
+    print(
+        f"  cpu per accepted submission: gateway={cpu['gateway'] / rate * 1e6:.0f} us "
+        f"responses={cpu['responses'] / rate * 1e6:.0f} us "
+        f"rabbitmq={cpu['rabbitmq'] / rate * 1e6:.0f} us; ceiling handler="
+        f"{ceiling_cpu.result['ceiling'] / ceiling * 1e6:.0f} us per request "
+        f"(its run: {ceiling_cpu.line()})"
+    )
+    print(
+        f"  intake queue ready messages during the load: max={max(backlog.samples, default=0)} "
+        f"last={backlog.samples[-1] if backlog.samples else 0}"
     )
     assert stored == accepted, f"stored {stored} != accepted {accepted}"
     assert counted == stored, f"counted {counted} != stored {stored}"
@@ -283,7 +542,7 @@ def wait_open(url: str, probe: tuple[dict[str, str], bytes], timeout: float = 60
     raise SystemExit("the gateway never accepted a submission")
 
 
-def measure_ceiling(work: Path, n: int) -> float:
+def measure_ceiling(work: Path, n: int) -> tuple[float, CpuWatch]:
     (work / "ceiling.py").write_text(CEILING_SERVICE)
     port = free_port()
     (work / "ceiling.yml").write_text(
@@ -309,8 +568,16 @@ def measure_ceiling(work: Path, n: int) -> float:
         url = f"http://127.0.0.1:{port}/api/v1/polls/x/responses"
         body = ({"Content-Type": "application/json"}, json.dumps({"answers": ANSWERS}).encode())
         wait_open(url, body)
-        accepted, _, _ = load(url, [body] * max(n, int(SECONDS * 5000)), SECONDS, CLIENTS)
-        return accepted / SECONDS
+        watch: list[CpuWatch] = []
+
+        def during() -> CpuWatch:
+            watch.append(CpuWatch({"ceiling": [process.pid]}, SECONDS))
+            return watch[0]
+
+        accepted, _, _ = load(
+            url, [body] * max(n, int(SECONDS * 5000)), SECONDS, CLIENTS, during=during
+        )
+        return accepted / SECONDS, watch[0]
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
 import json
 import threading
 import time
@@ -21,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.common.amqp import ConfirmingPublisher
+from services.common.amqp import GroupConfirmPublisher
 from services.responses.service import INTAKE_QUEUE, intake_queue
 
 IDEMPOTENCY_TTL = 24 * 3600
@@ -104,19 +103,20 @@ class Receipts:
 
 
 class IntakePublisher:
-    """A few confirming publishers used in turn, so confirms of concurrent requests overlap
-    instead of queueing behind one channel."""
+    """Submissions to the responses intake queue, each confirmed by the broker before the
+    gateway answers 202 — with the confirms waited for in groups (group commit, see
+    ``GroupConfirmPublisher``): a request still waits for its own confirm, but one round trip
+    to the broker now confirms every submission that arrived while the previous group was
+    being confirmed, instead of one each. ``channels`` lanes (connections) pipeline the groups.
+    """
 
-    def __init__(self, amqp_uri: str, channels: int = 8):
-        self._publishers = [ConfirmingPublisher(amqp_uri) for _ in range(channels)]
-        self._next = itertools.cycle(range(channels))
-
-    def publish(self, submission: dict[str, Any]) -> None:
-        publisher = self._publishers[next(self._next)]
-        publisher.publish(
-            submission, exchange="", routing_key=INTAKE_QUEUE, declare=[intake_queue()]
+    def __init__(self, amqp_uri: str, channels: int = 2, *, max_batch: int = 500):
+        self._publisher = GroupConfirmPublisher(
+            amqp_uri, lanes=channels, max_batch=max_batch, declare=[intake_queue()]
         )
 
+    def publish(self, submission: dict[str, Any]) -> None:
+        self._publisher.publish(submission, exchange="", routing_key=INTAKE_QUEUE)
+
     def close(self) -> None:
-        for publisher in self._publishers:
-            publisher.close()
+        self._publisher.close()
