@@ -6,8 +6,10 @@ The loop runs in a managed thread of the service container:
 - it collects up to ``batch_size`` messages, or what arrived within ``max_wait`` seconds;
 - a message that ``validate`` refuses goes to the dead-letter queue at once;
 - ``handle(bodies)`` runs; on success every message of the batch is acked (multiple=True);
-- if the database or broker is down, nothing is acked and the batch is tried again after a
-  backoff — the messages stay on the queue, so nothing accepted is lost;
+- if the database is down, nothing is acked and the batch is tried again after a backoff —
+  the messages stay on the queue, so nothing accepted is lost;
+- if the broker connection dies (even between commit and ack), the loop reconnects and the
+  unacked messages come again: ``handle`` must be idempotent, and is;
 - if the batch fails for another reason, it is split in halves and each tried again, so one
   poison message ends in the dead-letter queue and the rest is recorded.
 """
@@ -29,6 +31,17 @@ from services.common.deadletter import RetryPolicy
 log = logging.getLogger(__name__)
 
 
+class ConnectionLost(Exception):
+    """An ack found the broker connection gone: reconnect (never retry on the dead channel)."""
+
+
+def _ack(message: Any, *, multiple: bool = False) -> None:
+    try:
+        message.ack(multiple=multiple)
+    except Exception as exc:  # noqa: BLE001 - any failure here means this channel is done
+        raise ConnectionLost(f"could not ack: {exc!r}") from exc
+
+
 def transient(exc: BaseException) -> bool:
     """Failures that say nothing about the messages: try the same batch again later."""
     if isinstance(exc, DBAPIError):
@@ -47,6 +60,7 @@ class BatchLoop:
         retry: RetryPolicy,
         batch_size: int = 500,
         max_wait: float = 0.05,
+        heartbeat: int = 30,
     ):
         self.amqp_uri = amqp_uri
         self.queue = queue
@@ -55,6 +69,7 @@ class BatchLoop:
         self.retry = retry
         self.batch_size = batch_size
         self.max_wait = max_wait
+        self.heartbeat = heartbeat
         self._pending: list[Any] = []
         self._stopping = False
 
@@ -65,7 +80,7 @@ class BatchLoop:
         backoff = 0.5
         while not self._stopping:
             try:
-                with connect(self.amqp_uri) as conn:
+                with connect(self.amqp_uri, heartbeat=self.heartbeat) as conn:
                     self._consume(conn)
                 backoff = 0.5
             except Exception:  # noqa: BLE001 - reconnect after broker trouble
@@ -94,6 +109,10 @@ class BatchLoop:
                 except TimeoutError:
                     if self._pending or self._stopping:
                         break
+                finally:
+                    # Nobody else sends our heartbeats: an idle consumer was closed by the
+                    # broker after about a minute (missed heartbeats) and had to reconnect.
+                    conn.heartbeat_check()
             if self._pending:
                 batch, self._pending = self._pending, []
                 self._process(batch)
@@ -104,7 +123,7 @@ class BatchLoop:
             self.retry.dead_letter(
                 self.queue.name, body, message.headers, reason="invalid", error=problem
             )
-            message.ack()
+            _ack(message)
             return
         self._pending.append((body, message))
 
@@ -137,13 +156,13 @@ class BatchLoop:
                     reason="unprocessable",
                     error=str(exc)[:1000],
                 )
-                message.ack()
+                _ack(message)
                 return
             middle = len(batch) // 2
             self._attempt(batch[:middle])
             self._attempt(batch[middle:])
             return
-        batch[-1][1].ack(multiple=True)  # every message of this channel up to the last
+        _ack(batch[-1][1], multiple=True)  # every message of this channel up to the last
 
 
 class BatchConsumer(DependencyProvider):
