@@ -3,15 +3,17 @@ token; an id in the path of another municipality's object answers 404."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
-from gateway.routing import Reply, RequestContext, route
+from gateway.routing import JSONText, Reply, RequestContext, route
 from services.common.errors import Conflict
 from services.notify import schemas as notify
 from services.panel import schemas as panel
 from services.polls import schemas as polls
+from services.responses import exports
 
 STAFF, POLLS, PLATFORM = "staff", "polls", "platform"
 
@@ -485,8 +487,79 @@ def replay_dead_deliveries(ctx: RequestContext) -> Any:
     "percentages with 95% intervals, response rates; small cells suppressed",
 )
 def poll_results(ctx: RequestContext) -> Any:
+    # As JSON text: responses caches the encoded document; it is passed on, not re-encoded.
+    _, k = _opened(ctx)
+    return JSONText(
+        ctx.rpc("responses", "results_json", ctx.municipality, ctx.params["poll_id"], k)
+    )
+
+
+def _opened(ctx: RequestContext) -> tuple[dict[str, Any], int]:
+    """The poll, if it has opened, and the municipality's minimum cell size."""
     poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
     if poll["status"] in ("draft", "scheduled"):
         raise Conflict("this poll has not opened yet: there are no results")
-    k = ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
-    return ctx.rpc("responses", "results", ctx.municipality, ctx.params["poll_id"], k)
+    return poll, ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
+
+
+def _results(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any]]:
+    poll, k = _opened(ctx)
+    return poll, ctx.rpc("responses", "results", ctx.municipality, ctx.params["poll_id"], k)
+
+
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def _export(ctx: RequestContext, fmt: str) -> Reply:
+    """The results page as a table (services/responses/exports.py): the same suppressed
+    figures, nothing more."""
+    poll, found = _results(ctx)
+    municipality = ctx.rpc("panel", "get_branding", ctx.municipality)["name"]
+    generated = datetime.now(UTC)
+    table = exports.rows(found, poll["definition"])
+    meta = exports.metadata(
+        found, poll["definition"], municipality=municipality, generated_at=generated
+    )
+    body = exports.to_csv(table, meta) if fmt == "csv" else exports.to_xlsx(table, meta)
+    filename = f"buurtpeil-resultaten-{found['poll_id']}-{generated:%Y-%m-%d}.{fmt}"
+    return Reply(
+        body,
+        content_type=EXPORT_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/results.csv",
+    tag=POLLS,
+    auth="staff",
+    role="viewer",
+    resource="poll",
+    media_type="text/csv",
+    summary="The results as CSV for Dutch Excel (UTF-8 with BOM, ';', decimal comma), one row "
+    "per question, area and option; suppressed cells empty and marked",
+)
+def poll_results_csv(ctx: RequestContext) -> Reply:
+    return _export(ctx, "csv")
+
+
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/results.xlsx",
+    tag=POLLS,
+    auth="staff",
+    role="viewer",
+    resource="poll",
+    media_type=EXPORT_TYPES["xlsx"],
+    summary="The results as XLSX: the same table with typed numbers, and a sheet about the "
+    "figures; suppressed cells empty and marked",
+)
+def poll_results_xlsx(ctx: RequestContext) -> Reply:
+    return _export(ctx, "xlsx")

@@ -82,6 +82,24 @@ def add_event(
     return envelope
 
 
+def add_events(
+    session: Session,
+    name: str,
+    payloads: list[dict[str, Any]],
+    *,
+    correlation_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`add_event` for many events of one type: one statement (executemany, compiled
+    once) instead of one per event — the intake writes one per response it records."""
+    envelopes = [make_envelope(name, p, correlation_id=correlation_id) for p in payloads]
+    if envelopes:
+        session.execute(
+            outbox.insert(),
+            [{"event_id": e["event_id"], "event": name, "envelope": e} for e in envelopes],
+        )
+    return envelopes
+
+
 def claim_event(session: Session, event: DomainEvent, handler: str) -> bool:
     """True the first time ``handler`` sees ``event``; False for a redelivery.
 

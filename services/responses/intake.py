@@ -82,7 +82,7 @@ def record_batch(
     submissions: list[dict[str, Any]],
     *,
     secret: bytes,
-    emit: Callable[[Session, str, dict[str, Any]], Any],
+    emit_many: Callable[[Session, str, list[dict[str, Any]]], Any],
     today: Callable[[], datetime],
 ) -> list[Outcome]:
     """Record what can be recorded; reject the rest with a reason. One transaction (the
@@ -144,35 +144,35 @@ def record_batch(
             recorded.append((s_, poll, inserted[key]))
     _bump_counters(session, [(s_, poll) for s_, poll, _ in recorded])
     _store_open_texts(session, [(s_, poll) for s_, poll, _ in recorded])
-    for s_, poll, response_id in recorded:
-        emit(
-            session,
-            "response_recorded",
+    bump_results_version(session, {poll.id for _, poll, _ in recorded})
+    emit_many(
+        session,
+        "response_recorded",
+        [
             {
                 "poll_id": s_["poll_id"],
                 "municipality_code": poll.municipality_code,
                 "response_id": str(response_id),
                 "resident_id": s_["resident"]["id"],
                 "recorded_at": now.isoformat(),
-            },
-        )
+            }
+            for s_, poll, response_id in recorded
+        ],
+    )
     fresh = [o for o in outcomes if uuid.UUID(o.receipt_id) not in done]
     if fresh:
         session.execute(
-            insert(Receipt)
-            .values(
-                [
-                    {
-                        "id": uuid.UUID(o.receipt_id),
-                        "poll_id": uuid.UUID(o.poll_id),
-                        "status": o.status,
-                        "reason": o.reason,
-                        "updated_at": now,
-                    }
-                    for o in fresh
-                ]
-            )
-            .on_conflict_do_nothing()
+            insert(Receipt).on_conflict_do_nothing(),
+            [
+                {
+                    "id": uuid.UUID(o.receipt_id),
+                    "poll_id": uuid.UUID(o.poll_id),
+                    "status": o.status,
+                    "reason": o.reason,
+                    "updated_at": now,
+                }
+                for o in fresh
+            ],
         )
     return outcomes
 
@@ -200,11 +200,23 @@ def _insert_responses(
         return {}
     result = session.execute(
         insert(Response)
-        .values(rows)
         .on_conflict_do_nothing(constraint="responses_one_per_resident")
-        .returning(Response.respondent_key, Response.id)
+        .returning(Response.respondent_key, Response.id),
+        rows,
     )
     return dict(result.all())
+
+
+def bump_results_version(session: Session, poll_ids: Iterable[uuid.UUID]) -> None:
+    """Cached results of these polls are stale from this transaction's commit on."""
+    ids = sorted(poll_ids)  # same lock order in concurrent batches
+    if ids:
+        session.execute(
+            sa.update(Poll)
+            .where(Poll.id.in_(ids))
+            .values(results_version=Poll.results_version + 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def _strata(s: dict[str, Any]) -> tuple[str, str, bool]:
@@ -249,9 +261,10 @@ def _upsert(session: Session, model: Any, keys: list[str], counter: Counter[tupl
         {**dict(zip(keys, key, strict=True)), "n": n}
         for key, n in sorted(counter.items(), key=lambda kv: tuple(map(str, kv[0])))
     ]
-    stmt = insert(model).values(rows)
+    stmt = insert(model)
     session.execute(
-        stmt.on_conflict_do_update(index_elements=keys, set_={"n": model.n + stmt.excluded.n})
+        stmt.on_conflict_do_update(index_elements=keys, set_={"n": model.n + stmt.excluded.n}),
+        rows,
     )
 
 
@@ -271,4 +284,4 @@ def _store_open_texts(session: Session, recorded: list[tuple[dict[str, Any], Pol
                     }
                 )
     if rows:
-        session.execute(insert(OpenText).values(rows))
+        session.execute(insert(OpenText), rows)

@@ -35,6 +35,9 @@ class Poll(Base):
     opens_at: Mapped[datetime] = mapped_column(TS)
     closes_at: Mapped[datetime | None] = mapped_column(TS)
     closed_at: Mapped[datetime | None] = mapped_column(TS)
+    # Bumped in the same transaction as every change results are computed from (counters,
+    # open answers, invitations, margins, the definition): the key of the results cache.
+    results_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
 
 
 class Response(Base):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound
 from services.responses import suppression, weighting
-from services.responses.models import AreaMargins, Count, Invited, OpenText, Poll, Respondents
+from services.responses.models import AreaMargins, Poll
 
 SCALES = ("likert5", "rating10")
 EXCLUSIVE = ("single_choice", "likert5", "rating10", "ranking")  # ranking: first choice only
@@ -46,6 +47,23 @@ def get_poll(session: Session, poll_id: str, municipality_code: str) -> Poll:
     return poll
 
 
+OPEN_TEXTS_SHOWN = 100  # per area: a random sample when there are more (``total`` says how many)
+
+
+@dataclass
+class Aggregates:
+    """What results are computed from: counters per area and stratum (age band, sex), summed
+    over self-selection, and what goes beside them. ``read_aggregates`` reads them from the
+    counter tables; the benchmark builds the same from the raw responses to check both agree."""
+
+    base: dict[str, dict[str, dict[weighting.Cell, int]]]  # question ("*": all) → area → cell
+    chosen: dict[str, dict[str, dict[tuple[weighting.Cell, str], int]]]  # … → (cell, option)
+    self_selected: dict[str, int]  # area → self-selected respondents
+    invited: dict[str, int]  # buurt → invited
+    margins: dict[str, dict[str, Any]]  # area → CBS name and margins
+    texts: dict[str, dict[str, tuple[int, list[str]]]]  # open question → wijk → (n, sample)
+
+
 def compute(
     session: Session,
     *,
@@ -54,58 +72,70 @@ def compute(
     k: int,
 ) -> dict[str, Any]:
     poll = get_poll(session, poll_id, municipality_code)
-    margins = latest_margins(session, municipality_code)
-    respondents = session.execute(
-        sa.select(
-            Respondents.question_id,
-            Respondents.area_code,
-            Respondents.age_band,
-            Respondents.sex,
-            sa.func.sum(Respondents.n),
-        )
-        .where(Respondents.poll_id == poll.id)
-        .group_by(
-            Respondents.question_id, Respondents.area_code, Respondents.age_band, Respondents.sex
-        )
-    ).all()
-    counts = session.execute(
-        sa.select(
-            Count.question_id,
-            Count.option,
-            Count.area_code,
-            Count.age_band,
-            Count.sex,
-            sa.func.sum(Count.n),
-        )
-        .where(Count.poll_id == poll.id)
-        .group_by(Count.question_id, Count.option, Count.area_code, Count.age_band, Count.sex)
-    ).all()
-    self_selected = dict(
-        session.execute(
-            sa.select(Respondents.area_code, sa.func.sum(Respondents.n))
-            .where(
-                Respondents.poll_id == poll.id,
-                Respondents.question_id == "*",
-                Respondents.self_selected.is_(True),
-            )
-            .group_by(Respondents.area_code)
-        ).all()
-    )
-    invited = dict(
-        session.execute(
-            sa.select(Invited.area_code, Invited.n).where(Invited.poll_id == poll.id)
-        ).all()
-    )
+    return build(poll, read_aggregates(session, poll), k)
 
+
+COUNTS_SQL = """
+SELECT question_id, option, area_code, age_band, sex, sum(n)::int FROM counts
+WHERE poll_id = %(poll_id)s GROUP BY question_id, option, area_code, age_band, sex
+"""
+RESPONDENTS_SQL = """
+SELECT question_id, area_code, age_band, sex, sum(n)::int,
+       sum(n) FILTER (WHERE self_selected)::int
+FROM respondents WHERE poll_id = %(poll_id)s GROUP BY question_id, area_code, age_band, sex
+"""
+# Open answers per wijk: how many, and a sample in id order (ids are random, so the sample does
+# not depend on when a text came in); shuffled after.
+TEXTS_SQL = """
+SELECT question_id, wijk_code, total, text FROM (
+    SELECT question_id, wijk_code, text, count(*) OVER w AS total,
+           row_number() OVER (w ORDER BY id) AS rank
+    FROM open_texts WHERE poll_id = %(poll_id)s
+    WINDOW w AS (PARTITION BY question_id, wijk_code)
+) t WHERE rank <= %(shown)s
+"""
+
+
+def read_aggregates(session: Session, poll: Poll) -> Aggregates:
+    """Three queries over the counters and a sample of the open answers; plain DB-API cursors,
+    because at a million responses the counters are ~10⁵ rows and ORM rows cost more than the
+    query (see docs/benchmarks.md, results)."""
+    cursor = session.connection().connection.dbapi_connection.cursor()
+    params = {"poll_id": str(poll.id), "shown": OPEN_TEXTS_SHOWN}
     base: dict[str, dict[str, dict[weighting.Cell, int]]] = defaultdict(lambda: defaultdict(dict))
-    for qid, area, age, sex, n in respondents:
-        base[qid][area][(age, sex)] = int(n)
+    self_selected: dict[str, int] = defaultdict(int)
+    cursor.execute(RESPONDENTS_SQL, params)
+    for qid, area, age, sex, n, selected in cursor.fetchall():
+        base[qid][area][(age, sex)] = n
+        if qid == "*" and selected:
+            self_selected[area] += selected
     chosen: dict[str, dict[str, dict[tuple[weighting.Cell, str], int]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    for qid, option, area, age, sex, n in counts:
-        chosen[qid][area][((age, sex), option)] = int(n)
+    cursor.execute(COUNTS_SQL, params)
+    for qid, option, area, age, sex, n in cursor.fetchall():
+        chosen[qid][area][((age, sex), option)] = n
+    texts: dict[str, dict[str, tuple[int, list[str]]]] = defaultdict(dict)
+    cursor.execute(TEXTS_SQL, params)
+    for qid, wijk, total, text in cursor.fetchall():
+        texts[qid].setdefault(wijk, (total, []))[1].append(text)
+    cursor.execute("SELECT area_code, n FROM invited WHERE poll_id = %(poll_id)s", params)
+    invited = dict(cursor.fetchall())
+    cursor.close()
+    return Aggregates(
+        base=base,
+        chosen=chosen,
+        self_selected=dict(self_selected),
+        invited=invited,
+        margins=latest_margins(session, poll.municipality_code),
+        texts=texts,
+    )
 
+
+def build(poll: Poll, data: Aggregates, k: int) -> dict[str, Any]:
+    """The results document from the aggregates: suppression, weighting, figures."""
+    base, chosen, margins = data.base, data.chosen, data.margins
+    self_selected, invited = data.self_selected, data.invited
     everyone = base.get("*", {})
     areas = sorted(everyone, key=lambda c: (len(c), c))
     hierarchy = suppression.Hierarchy({c: parent_of(c) for c in areas})
@@ -113,9 +143,16 @@ def compute(
     tables = [
         question_table(q, base.get(q["id"], {}), chosen.get(q["id"], {}), areas) for q in counted
     ]
-    # Every table hides the same areas, so no area total leaks from one question to another.
+    # All questions at once, knowing who was asked what (show_if, required), so no figure leaks
+    # between tables. safe.areas are hidden whole (respondents, response rate, every question);
+    # a question can hide its own row in an area besides (safe.rows: a few skips, say), which
+    # question_results shows as suppressed for that question only.
     safe = suppression.suppress_poll(
-        tables, hierarchy, k, respondents={c: sum(everyone[c].values()) for c in areas}
+        tables,
+        hierarchy,
+        k,
+        respondents={c: sum(everyone[c].values()) for c in areas},
+        asked=suppression.asked_in(counted),
     )
     hidden = set(safe.areas)
     safe_tables = {t.question_id: t for t in safe.tables}
@@ -169,9 +206,7 @@ def compute(
                 )
             )
         elif q["type"] == "open_text":
-            questions.append(
-                open_answers(session, poll, q, base.get(q["id"], {}), hierarchy, hidden, k)
-            )
+            questions.append(open_answers(poll, q, data.texts.get(q["id"], {}), hidden, k))
     return {
         "poll_id": str(poll.id),
         "k": k,
@@ -242,7 +277,7 @@ def question_results(
     per_area = {}
     for code in areas:
         row = safe.rows[code]
-        if row.total is None:
+        if row.total is None:  # a hidden area, or this question's row only: nothing shown
             per_area[code] = {"suppressed": True}
             continue
         shares = _weighted(code, base, chosen, weights, options)
@@ -370,27 +405,19 @@ def weighting_summary(result: weighting.RakeResult) -> dict[str, Any]:
 
 
 def open_answers(
-    session: Session,
     poll: Poll,
     q: dict[str, Any],
-    base: dict,
-    hierarchy: suppression.Hierarchy,
+    texts: dict[str, tuple[int, list[str]]],
     hidden: set[str],
     k: int,
 ) -> dict[str, Any]:
-    """Open answers per wijk, only where at least k respondents answered; shuffled, no times."""
-    texts: dict[str, list[str]] = defaultdict(list)
-    for wijk, text in session.execute(
-        sa.select(OpenText.wijk_code, OpenText.text).where(
-            OpenText.poll_id == poll.id, OpenText.question_id == q["id"]
-        )
-    ):
-        texts[wijk].append(text)
+    """Open answers per wijk, only where at least k respondents answered; shuffled, no times;
+    at most ``OPEN_TEXTS_SHOWN`` of them, with the number there are."""
     per_area = {}
-    for wijk, items in sorted(texts.items()):
-        allowed = wijk not in hidden and suppression.open_texts_allowed(len(items), k)
+    for wijk, (total, items) in sorted(texts.items()):
+        allowed = wijk not in hidden and suppression.open_texts_allowed(total, k)
         per_area[wijk] = (
-            {"texts": suppression.shuffle_texts(items, f"{poll.id}:{q['id']}")}
+            {"texts": suppression.shuffle_texts(items, f"{poll.id}:{q['id']}"), "total": total}
             if allowed
             else {"suppressed": True}
         )

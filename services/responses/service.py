@@ -5,7 +5,8 @@ Events in: poll_published / poll_closed (which polls accept answers), invitation
 (response rates), areas_imported (CBS margins for weighting), resident_left (nothing to do:
 responses holds no resident id — listed so the catalogue's promise is visible).
 Events out: response_recorded.
-RPC (gateway): receipt.
+RPC (gateway): receipt; results and results_json (cached per poll until what they are
+computed from changes: results_cache).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from services.common.db import Database, make_engine, run_in_transaction
 from services.common.errors import EXPECTED, InvalidInput, NotFound
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
-from services.common.outbox import Outbox, add_event, claim_event
+from services.common.outbox import Outbox, add_events, claim_event
 from services.responses import intake, results, suppression
+from services.responses.intake import bump_results_version
 from services.responses.models import AreaMargins, Invited, Poll, Receipt
+from services.responses.results_cache import Cached
 
 log = logging.getLogger(__name__)
 INTAKE_QUEUE = "responses.intake"
@@ -67,7 +70,9 @@ def recorder(config: dict[str, Any]) -> Any:
     def record(bodies: list[dict[str, Any]]) -> None:
         outcomes = run_in_transaction(
             sessions,
-            lambda s: intake.record_batch(s, bodies, secret=secret, emit=add_event, today=now),
+            lambda s: intake.record_batch(
+                s, bodies, secret=secret, emit_many=add_events, today=now
+            ),
         )
         counted = now()
         for outcome in outcomes:
@@ -86,6 +91,7 @@ class ResponsesService:
     intake = BatchConsumer(intake_queue(), recorder, intake.malformed)
     metrics = Metrics()
     log_context = LoggingContext()
+    results_cache = Cached()
 
     @event_handler("polls", "poll_published")
     def on_poll_published(self, event: Any) -> None:
@@ -105,7 +111,10 @@ class ResponsesService:
             s.execute(
                 insert(Poll)
                 .values(id=uuid.UUID(p["poll_id"]), closed_at=None, **values)
-                .on_conflict_do_update(index_elements=["id"], set_=values)
+                .on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={**values, "results_version": Poll.results_version + 1},
+                )
             )
 
         self.db.run(apply)
@@ -144,6 +153,7 @@ class ResponsesService:
                     index_elements=["poll_id", "area_code"], set_={"n": stmt.excluded.n}
                 )
             )
+            bump_results_version(s, [uuid.UUID(p["poll_id"])])
 
         self.db.run(apply)
 
@@ -178,6 +188,12 @@ class ResponsesService:
                     },
                 )
             )
+            bump_results_version(
+                s,
+                s.scalars(
+                    sa.select(Poll.id).where(Poll.municipality_code == p["municipality_code"])
+                ),
+            )
 
         self.db.run(apply)
 
@@ -206,17 +222,35 @@ class ResponsesService:
     def results(self, municipality_code: str, poll_id: str, k: int) -> dict[str, Any]:
         """Results from the counters; ``k`` is the municipality's minimum cell size (never
         below 5, refused otherwise)."""
+        return self.db.run(
+            lambda s: self.results_cache.get_or_compute(
+                s, **self._results_of(s, municipality_code, poll_id, k)
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def results_json(self, municipality_code: str, poll_id: str, k: int) -> str:
+        """``results`` as JSON text, for the gateway to pass on as it is (no decode and
+        re-encode of a document that is ~1 MB at a million responses)."""
+        return self.db.run(
+            lambda s: self.results_cache.get_or_compute_json(
+                s, **self._results_of(s, municipality_code, poll_id, k)
+            )
+        )
+
+    @staticmethod
+    def _results_of(s: Session, municipality_code: str, poll_id: str, k: int) -> dict[str, Any]:
         try:
             suppression.check_k(k)
         except ValueError as exc:
             raise InvalidInput(
                 str(exc), [{"field": "k", "code": "below_floor", "message": str(exc)}]
             ) from None
-        return self.db.run(
-            lambda s: results.compute(
-                s,
-                poll_id=poll_id,
-                municipality_code=municipality_code,
-                k=k,
-            )
-        )
+        return {
+            "poll_id": poll_id,
+            "municipality_code": municipality_code,
+            "k": k,
+            "compute": lambda: results.compute(
+                s, poll_id=poll_id, municipality_code=municipality_code, k=k
+            ),
+        }

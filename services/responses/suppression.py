@@ -22,9 +22,31 @@ table's exact relations is public too. The relations are
   it is a figure a reader can compute, so it is modelled as a hidden *complement* cell that is
   shown exactly when the option count is.
 
+A poll (``suppress_poll``) is one system: every question's table, the respondents per area, and
+the relations between them that ``Asked`` (from the definition's ``required`` and ``show_if``,
+see ``asked_in``) gives, each as lines too:
+
+* asked of everyone, required: respondents = total, per area;
+* asked of everyone, optional: respondents = total + skipped;
+* after answer(s) A of a single-choice or scale question, or one answer of a multiple-choice
+  one: count(A) = total (required) or count(A) = total + skipped (optional), with count(A) the
+  sum of the counts of A ("asked", a derived cell, when there are several);
+* after several answers A of a multiple-choice question (asked = those who ticked at least one:
+  no sum): all = Σ counts(A), all = total + rest, answered(other) = total + none, and when
+  required (asked = total known) total = count(a) + others(a) per answer a.
+
+"Skipped", "asked", "all", "rest", "none" and "others" are *derived* cells: never shown, but a
+reader can compute them when enough is shown, so they are figures (1..k-1 is small, rule 2) and
+count in the audit. Hiding one costs nothing as long as every other relation it is on keeps an
+unknown, so the line rule and the repair hide such a derived cell first where that does the
+job; whether it did is for the audit to find out. Derived cells add
+up over the areas like the tables do.
+
 Rules (k = the municipality's minimum, default 10, never below 5)
 -----------------------------------------------------------------
-1. Primary, area: an area with 1..k-1 respondents is suppressed entirely ("primary_area").
+1. Primary, area: an area with 1..k-1 respondents is suppressed entirely ("primary_area"). In a
+   poll (below, "Areas and rows") a question whose total is not the respondents (optional, or
+   shown after an answer) and is 1..k-1 in an area loses that row only ("primary_area" too).
 2. Primary, cell: in a shown area, an option count in 1..k-1 is suppressed ("primary_cell"); for
    multiple choice also when its complement (total − count, those who did not choose it) is in
    1..k-1 ("17 of 20 chose X" says "3 did not").
@@ -43,7 +65,8 @@ Rules (k = the municipality's minimum, default 10, never below 5)
    first (a hidden 0 next to a known total of 0 protects nothing). A line whose shown total is 0
    holds known zeros only and is left alone. A row total is only ever suppressed with its whole
    row ("secondary_area"); other cells one by one ("secondary_cell"); a multiple-choice option
-   and its complement together.
+   and its complement together. Among the candidates the cheapest kind goes first (a cell, then
+   a question's row, then a whole area; ``_Grid.cost``), then the smallest.
 5. Audit. Line rules stop subtraction along one line, but relations combined can still pin a
    cell: two suppressed "rectangles" joined by one cell (exact elimination over all relations
    finds it), or a rectangle whose other corners are 0 (bounds find it: counts are ≥ 0). The
@@ -67,9 +90,23 @@ go, to one value); a reader who replays this algorithm can reason about which sh
 * The *reasons* reveal values (a "primary_cell" is in 1..k-1, a "secondary_cell" is 0 or ≥ k,
   and with the line sum that can pin a value). They are for logs, audits and tests. Never show
   them in results or exports: show "suppressed" only.
-* Every question of a poll shows the respondents per area (and the response rate shows it
-  again). Suppress those areas once per poll and pass them as ``forced_areas`` to every
-  question, or the same area total shown in one table and hidden in another gives the game away.
+* Areas and rows. The respondents per area are shown with the response rates, and again as
+  the total of every required question asked of everyone. So in ``suppress_poll`` hiding the
+  respondents, or the total of such a question, or of a question whose relation to the others
+  is not given in ``asked`` (it may be the respondents), hides the area in every table and in
+  the respondents (``SuppressedPoll.areas``); otherwise the same total shown in one table and
+  hidden in another gives the game away. The total of an optional or follow-up question is not
+  the respondents: hiding it hides that question's row in that area and nothing else
+  (``SuppressedPoll.rows``), so a small number of skips, a small number asked or a small
+  total costs a row (and whatever the line rule and the audit then need, usually one more row
+  of the same question and, for a follow-up question, counts of the question it follows), not
+  the area. Suppressing tables one by one with ``suppress`` knows nothing of the relations
+  between them: use ``suppress_poll``.
+* A poll's relations are only those ``Asked`` states. Open-text questions are no table here
+  (their lists are checked per wijk on their own). For an optional question after several
+  answers of a multiple-choice question the number asked is not known here, only that the
+  total is at most Σ counts and at most the other question's total; the tests check that
+  modelling against a reader who also knows asked ≥ each count, for two such answers.
 * Every figure derived from a suppressed cell (percentage, weighted percentage, interval) is
   suppressed with it, and a scale mean is shown only for an area with no suppressed cell (a
   mean is one more linear relation over the counts).
@@ -163,27 +200,15 @@ def suppress(
     area totals.
     """
     check_k(k)
+    grid = _Grid([table], hierarchy, k)
+    block = grid.blocks[0]
     forced_areas = list(forced_areas)
-    grid = _Grid(table, hierarchy, k)
     for code in forced_areas:
-        if code not in grid.index:
+        if code not in block.index:
             raise ValueError(f"forced area {code!r} is not in the table")
-    grid.primary()
-    for code in forced_areas:
-        grid.add(grid.index[code] * grid.width, SECONDARY_AREA)
-    grid.settle(range(len(grid.lines)))
-    for _ in range(len(grid.values) + 1):
-        exposed = grid.exposed()
-        if not exposed:
-            break
-        touched: set[int] = set()
-        for cell in exposed:
-            if touched.isdisjoint(grid.lines_of[cell]):
-                touched |= grid.repair(cell)
-        grid.settle(grid.pending_lines())
-    else:  # pragma: no cover - the loop provably ends (module docstring)
-        raise AssertionError("suppression did not reach a fixed point")
-    return grid.result()
+    forced = [block.cell(block.index[code], 0) for code in forced_areas]
+    grid.run(forced)
+    return grid.result(0)
 
 
 def suppress_areas(
@@ -199,9 +224,47 @@ def suppress_areas(
 
 
 @dataclass(frozen=True)
+class Asked:
+    """Who was asked a question of a poll, and whether they had to answer it.
+
+    ``after`` None: every respondent of the poll was asked. Otherwise ``(question_id, options)``:
+    only the respondents whose answer to that other question of the poll is one of ``options``
+    (a ``show_if``; likert and rating values as strings, like their options). ``required``: every
+    respondent who was asked answered, so the question's total per area is the number asked;
+    otherwise the difference is the number who skipped it, a figure too.
+    """
+
+    required: bool = True
+    after: tuple[str, Sequence[str]] | None = None
+
+
+def asked_in(questions: Sequence[Mapping]) -> dict[str, Asked]:
+    """``Asked`` per question from pollspec question definitions (``required``, default true;
+    ``show_if: {question, any_of}``, scale values as strings like their options). Pass the
+    questions that have tables; one shown after a question without a table gets no relation."""
+    ids = {q["id"] for q in questions}
+    asked = {}
+    for q in questions:
+        show_if = q.get("show_if")
+        after = None
+        if show_if is not None:
+            if show_if["question"] not in ids:
+                continue
+            after = (show_if["question"], tuple(dict.fromkeys(str(v) for v in show_if["any_of"])))
+        asked[q["id"]] = Asked(bool(q.get("required", True)), after)
+    return asked
+
+
+@dataclass(frozen=True)
 class SuppressedPoll:
-    areas: tuple[str, ...]  # hidden in every table (and so are their response rates), sorted
+    """``areas``: hidden whole, in every table, with their respondents (and so their response
+    rates), sorted. ``rows``: question id → the areas, not in ``areas``, where only that
+    question's row is hidden (its total, counts and everything computed from them); the area
+    and its rows in the other questions are shown. ``tables[i].suppressed_areas`` is both."""
+
+    areas: tuple[str, ...]
     tables: list[SuppressedTable]  # in the order given
+    rows: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def suppress_poll(
@@ -210,29 +273,40 @@ def suppress_poll(
     k: int = DEFAULT_K,
     *,
     respondents: Mapping[str, int] | None = None,
+    asked: Mapping[str, Asked] | None = None,
 ) -> SuppressedPoll:
-    """Every question of a poll, hiding the same areas everywhere.
+    """Every question of a poll at once, as one system.
 
-    The questions share their area totals (``respondents`` per area, shown with the response
-    rates, and the totals of every question everyone answered), so an area hidden in one table
-    must be hidden in all: start from the areas hidden in ``respondents``, suppress every table
-    with them forced, and repeat with the union of all hidden areas until it stops growing. It
-    only grows, so this ends.
+    ``respondents``: the poll's respondents per area (shown with the response rates).
+    ``asked``: question id → ``Asked`` for the questions whose relation to the respondents or to
+    another question is known; a question left out is treated as unrelated to the others (only
+    the areas it hides are shared), so pass every question. The relations, checked against the
+    counts (``ValueError`` when they do not hold):
+
+    * asked of everyone, required: its total per area is the respondents there;
+    * asked of everyone, optional: total + skipped = respondents, and "skipped" is a figure;
+    * shown after an answer: the number asked is that answer's count in the other question (the
+      sum of the counts for several answers of a single-choice or scale question; a multiple
+      choice question with several answers gives no exact number, see the module docstring),
+      and total = asked (required) or total + skipped = asked (optional).
+
+    All tables, the respondents and these relations are suppressed as one system: the line
+    rules run over every relation and the audit eliminates over all of them together. An area
+    whose respondents are hidden, or the total of a required question asked of everyone or of a
+    question not in ``asked``, is hidden in every table and in the respondents (``areas``); a
+    hidden total of an optional or follow-up question hides that question's row only
+    (``rows``). See "Areas and rows" in the module docstring.
     """
-    forced = set(suppress_areas(respondents, hierarchy, k)) if respondents is not None else set()
-    while True:
-        hidden = set(forced)
-        if respondents is not None:
-            inside = [c for c in forced if c in respondents]
-            hidden.update(suppress_areas(respondents, hierarchy, k, forced_areas=inside))
-        results = [
-            suppress(t, hierarchy, k, forced_areas=[c for c in hidden if c in t.rows])
-            for t in tables
-        ]
-        hidden = hidden.union(*(r.suppressed_areas for r in results))
-        if hidden == forced:
-            return SuppressedPoll(tuple(sorted(forced)), results)
-        forced = hidden
+    check_k(k)
+    grid = _Grid(tables, hierarchy, k, respondents=respondents, asked=asked or {})
+    grid.run()
+    results = [grid.result(i) for i in range(len(tables))]
+    whole = grid.whole_areas
+    rows = {
+        r.question_id: tuple(code for code in r.suppressed_areas if code not in whole)
+        for r in results
+    }
+    return SuppressedPoll(tuple(sorted(whole)), results, rows)
 
 
 def open_texts_allowed(
@@ -266,27 +340,69 @@ def shuffle_texts(texts: Iterable[str], seed: int | str | bytes) -> list[str]:
     return items
 
 
-class _Grid:
-    """Cells as a flat list (row = area, column 0 = total, then options, then complements),
-    relations as lines (total cell, body cells): total = Σ body."""
+_TOTAL, _OPTION, _COMPLEMENT, _DERIVED = range(4)
 
-    def __init__(self, table: Table, hierarchy: Hierarchy, k: int) -> None:
+
+@dataclass
+class _Block:
+    """One table's cells in the grid: row a, column c (0 = total, 1..n options, then the
+    multiple-choice complements) is cell ``base + a·width + c``."""
+
+    table: Table
+    base: int
+    areas: list[str]
+    index: dict[str, int]
+    options: tuple[str, ...]
+    exclusive: bool
+    width: int
+    children: dict[int, list[int]]  # row → rows of its nearest descendants in the table
+    # Whether a hidden total hides its area in every table: the total is (or may be) the
+    # respondents there. False for an optional or follow-up question: its row alone goes.
+    whole: bool = True
+
+    def cell(self, row: int, column: int) -> int:
+        return self.base + row * self.width + column
+
+
+class _Grid:
+    """Cells as a flat list, relations as lines (total cell, body cells): total = Σ body, every
+    cell ≥ 0. Cells are the tables' totals, option counts and (multiple choice) complements,
+    the respondents per area, and *derived* cells: figures a reader can compute but that are
+    never shown (skipped, asked), hidden or not at no cost."""
+
+    def __init__(
+        self,
+        tables: Sequence[Table],
+        hierarchy: Hierarchy,
+        k: int,
+        *,
+        respondents: Mapping[str, int] | None = None,
+        asked: Mapping[str, Asked] | None = None,
+    ) -> None:
         self.k = k
-        self.table = table
-        self.areas = list(table.rows)
-        self.index = {code: i for i, code in enumerate(self.areas)}
-        self.options = tuple(table.options)
-        if len(set(self.options)) != len(self.options):
-            raise ValueError("options must be distinct")
-        n = len(self.options)
-        self.n = n
-        self.exclusive = table.exclusive
-        self.width = 1 + n if self.exclusive else 1 + 2 * n
-        self.values = self._values()
-        self.suppressed = [False] * len(self.values)
-        self.reason: list[str | None] = [None] * len(self.values)
-        self.lines = self._lines(hierarchy)
-        self.lines_of: list[list[int]] = [[] for _ in self.values]
+        self.values: list[int] = []
+        self.kind: list[int] = []
+        self.partner: list[int] = []  # option ↔ complement, else -1
+        self.area: list[str] = []
+        self.at_area: dict[str, list[int]] = defaultdict(list)
+        self.lines: list[tuple[int, list[int]]] = []
+        self.blocks = [self._block(t, hierarchy) for t in tables]
+        ids = [t.question_id for t in tables]
+        if len(set(ids)) != len(ids):
+            raise ValueError("question ids must be distinct")
+        self.respondents = None
+        if respondents is not None:
+            rows = {code: Row(total) for code, total in respondents.items()}
+            self.respondents = self._block(Table("*", False, (), rows), hierarchy)
+        for qid, how in (asked or {}).items():
+            self._link(qid, how, ids)
+            # Only a required question asked of everyone has the respondents as its total.
+            self.blocks[ids.index(qid)].whole = how.required and how.after is None
+        self.whole_areas: set[str] = set()  # areas hidden in every table and the respondents
+        size = len(self.values)
+        self.suppressed = [False] * size
+        self.reason: list[str | None] = [None] * size
+        self.lines_of: list[list[int]] = [[] for _ in range(size)]
         for number, (total, body) in enumerate(self.lines):
             self.lines_of[total].append(number)
             for cell in body:
@@ -295,85 +411,269 @@ class _Grid:
 
     # -- building -------------------------------------------------------------------------
 
-    def _values(self) -> list[int]:
-        known = set(self.options)
-        values: list[int] = []
-        for code in self.areas:
-            row = self.table.rows[code]
+    def _new(self, value: int, kind: int, area: str) -> int:
+        self.values.append(value)
+        self.kind.append(kind)
+        self.partner.append(-1)
+        self.area.append(area)
+        self.at_area[area].append(len(self.values) - 1)
+        return len(self.values) - 1
+
+    def _block(self, table: Table, hierarchy: Hierarchy) -> _Block:
+        areas = list(table.rows)
+        options = tuple(table.options)
+        if len(set(options)) != len(options):
+            raise ValueError("options must be distinct")
+        n, exclusive = len(options), table.exclusive
+        index = {code: i for i, code in enumerate(areas)}
+        children: dict[int, list[int]] = defaultdict(list)
+        for a, code in enumerate(areas):
+            up = _table_ancestor(code, hierarchy, index)
+            if up is not None:
+                children[up].append(a)
+        width = 1 + n if exclusive else 1 + 2 * n
+        block = _Block(table, len(self.values), areas, index, options, exclusive, width, children)
+        known = set(options)
+        for code in areas:
+            row = table.rows[code]
             total = _count(row.total, code, "total")
             extra = set(row.counts) - known
             if extra:
                 raise ValueError(f"area {code!r}: unknown options {sorted(extra)}")
-            counts = [_count(row.counts.get(o, 0), code, o) for o in self.options]
-            if self.exclusive and self.options and sum(counts) != total:
+            counts = [_count(row.counts.get(o, 0), code, o) for o in options]
+            if exclusive and n and sum(counts) != total:
                 raise ValueError(f"area {code!r}: single-choice counts do not sum to the total")
             if any(c > total for c in counts):
                 raise ValueError(f"area {code!r}: an option count exceeds the total")
-            values.append(total)
-            values.extend(counts)
-            if not self.exclusive:
-                values.extend(total - c for c in counts)
-        return values
-
-    def _lines(self, hierarchy: Hierarchy) -> list[tuple[int, list[int]]]:
-        w = self.width
-        lines: list[tuple[int, list[int]]] = []
-        for a in range(len(self.areas)):
-            base = a * w
-            if self.exclusive and self.n:
-                lines.append((base, [base + 1 + i for i in range(self.n)]))
-            elif not self.exclusive:
-                for i in range(self.n):
-                    lines.append((base, [base + 1 + i, base + 1 + self.n + i]))
-        children: dict[int, list[int]] = defaultdict(list)
-        for a, code in enumerate(self.areas):
-            up = _table_ancestor(code, hierarchy, self.index)
-            if up is not None:
-                children[up].append(a)
+            base = self._new(total, _TOTAL, code)
+            for c in counts:
+                self._new(c, _OPTION, code)
+            if not exclusive:
+                for i, c in enumerate(counts):
+                    cell = self._new(total - c, _COMPLEMENT, code)
+                    self.partner[cell], self.partner[base + 1 + i] = base + 1 + i, cell
+            if exclusive and n:
+                self.lines.append((base, [base + 1 + i for i in range(n)]))
+            elif not exclusive:
+                for i in range(n):
+                    self.lines.append((base, [base + 1 + i, base + 1 + n + i]))
         for p, kids in children.items():
-            for c in range(w):
-                parent = self.values[p * w + c]
-                if parent != sum(self.values[a * w + c] for a in kids):
-                    what = "total" if c == 0 else self.options[(c - 1) % self.n]
-                    raise ValueError(
-                        f"area {self.areas[p]!r}: {what} is not the sum over its child areas "
-                        "(model respondents without a sub-area as an explicit child area)"
-                    )
-                lines.append((p * w + c, [a * w + c for a in kids]))
-        return lines
+            for c in range(width):
+                what = "total" if c == 0 else options[(c - 1) % n]
+                self._hierarchy_line(
+                    block.cell(p, c), [block.cell(a, c) for a in kids], what, block.areas[p]
+                )
+        return block
+
+    def _hierarchy(self, column: list[int], block: _Block, what: str) -> None:
+        """Lines parent = Σ children for one column of cells (one per row of ``block``)."""
+        for p, kids in block.children.items():
+            self._hierarchy_line(column[p], [column[a] for a in kids], what, block.areas[p])
+
+    def _hierarchy_line(self, parent: int, kids: list[int], what: str, area: str) -> None:
+        if self.values[parent] != sum(self.values[a] for a in kids):
+            raise ValueError(
+                f"area {area!r}: {what} is not the sum over its child areas "
+                "(model respondents without a sub-area as an explicit child area)"
+            )
+        self.lines.append((parent, kids))
+
+    def _link(self, qid: str, how: Asked, ids: list[str]) -> None:
+        """The lines between a question's table and the respondents or its condition."""
+        if qid not in ids:
+            raise ValueError(f"asked: no table for question {qid!r}")
+        block = self.blocks[ids.index(qid)]
+        if how.after is None:
+            if self.respondents is None:
+                raise ValueError(f"question {qid!r} is asked of everyone: pass respondents")
+            source, columns = self.respondents, [0]
+            what = "the respondents"
+        else:
+            parent, options = how.after[0], list(how.after[1])
+            if parent not in ids or parent == qid:
+                raise ValueError(f"question {qid!r} is shown after {parent!r}: no such table")
+            source = self.blocks[ids.index(parent)]
+            unknown = [o for o in options if o not in source.options]
+            if not options or unknown or len(set(options)) != len(options):
+                raise ValueError(f"question {qid!r}: bad condition options {options!r}")
+            if not source.exclusive and len(options) > 1:
+                self._link_any_of(block, source, options, how.required)
+                return
+            columns = [1 + source.options.index(o) for o in options]
+            what = f"the count of {parent!r} = {options!r}"
+        seen_column, skip_column = [], []
+        for a, code in enumerate(block.areas):
+            if code not in source.index:
+                raise ValueError(f"question {qid!r}: area {code!r} is missing from {what}")
+            cells = [source.cell(source.index[code], c) for c in columns]
+            asked_n = sum(self.values[c] for c in cells)
+            total = block.cell(a, 0)
+            answered = self.values[total]
+            if answered > asked_n or (how.required and answered != asked_n):
+                raise ValueError(
+                    f"question {qid!r}, area {code!r}: {answered} answered, but {what} is "
+                    f"{asked_n}" + (" and the question is required" if how.required else "")
+                )
+            if how.required:
+                self.lines.append((cells[0], [total]) if len(cells) == 1 else (total, cells))
+                continue
+            if len(cells) == 1:
+                seen = cells[0]
+            else:
+                seen = self._new(asked_n, _DERIVED, code)
+                seen_column.append(seen)
+                self.lines.append((seen, cells))
+            skipped = self._new(asked_n - answered, _DERIVED, code)
+            skip_column.append(skipped)
+            self.lines.append((seen, [total, skipped]))
+        for column in (seen_column, skip_column):
+            if column:
+                self._hierarchy(column, block, f"{qid!r} derived")
+
+    def _link_any_of(
+        self, block: _Block, source: _Block, options: list[str], required: bool
+    ) -> None:
+        """Asked after any of several answers to a multiple-choice question: the number asked is
+        at least each answer's count and at most their sum, not a sum itself. Modelled with
+        derived cells ≥ 0: all = Σ counts; all = asked + extra; and (required, asked = total
+        known) asked = count + others per answer; and answered the other question = asked +
+        none (ticked none of them). When the question is optional, the number asked is unknown
+        and only total ≤ all and total ≤ answered the other are left: all = total + (extra +
+        skipped), answered the other = total + (none + skipped)."""
+        qid = block.table.question_id
+        columns = [1 + source.options.index(o) for o in options]
+        derived: list[list[int]] = []
+        for a, code in enumerate(block.areas):
+            if code not in source.index:
+                raise ValueError(f"question {qid!r}: area {code!r} is missing from its condition")
+            counts = [source.cell(source.index[code], c) for c in columns]
+            total = block.cell(a, 0)
+            answered, values = self.values[total], [self.values[c] for c in counts]
+            if answered > sum(values) or (required and answered < max(values)):
+                raise ValueError(f"question {qid!r}, area {code!r}: does not fit its condition")
+            parent_total = source.cell(source.index[code], 0)
+            if answered > self.values[parent_total]:
+                raise ValueError(f"question {qid!r}, area {code!r}: does not fit its condition")
+            every = self._new(sum(values), _DERIVED, code)
+            rest = self._new(sum(values) - answered, _DERIVED, code)
+            none = self._new(self.values[parent_total] - answered, _DERIVED, code)
+            cells = [every, rest, none]
+            self.lines += [(every, counts), (every, [total, rest]), (parent_total, [total, none])]
+            if required:
+                for count in counts:
+                    others = self._new(answered - self.values[count], _DERIVED, code)
+                    cells.append(others)
+                    self.lines.append((total, [count, others]))
+            derived.append(cells)
+        for column in zip(*derived, strict=True):
+            self._hierarchy(list(column), block, f"{qid!r} derived")
 
     # -- suppression ----------------------------------------------------------------------
 
-    def unit(self, cell: int) -> list[int]:
-        """The cells hidden together with this one."""
-        w = self.width
-        a, c = divmod(cell, w)
-        if c == 0:
-            return list(range(a * w, a * w + w))
-        if self.exclusive:
-            return [cell]
-        i = (c - 1) % self.n
-        return [a * w + 1 + i, a * w + 1 + self.n + i]
+    def row(self, cell: int) -> range:
+        """The cells of the table row that ``cell`` (a total) heads."""
+        return range(cell, cell + self._block_of(cell).width)
+
+    def _block_of(self, cell: int) -> _Block:
+        for block in (*self.blocks, self.respondents):
+            if (
+                block is not None
+                and block.base <= cell < block.base + len(block.areas) * block.width
+            ):
+                return block
+        raise AssertionError("not a table cell")  # pragma: no cover
+
+    def unit(self, cell: int) -> Sequence[int]:
+        """The cells hidden together with this one: the respondents, or the total of a question
+        that is (or may be) the respondents, hide the area in every table (and the area's
+        derived cells); the total of an optional or follow-up question hides its row in that
+        table only; an option its complement."""
+        kind = self.kind[cell]
+        if kind == _TOTAL:
+            return self.at_area[self.area[cell]] if self.whole(cell) else self.row(cell)
+        if kind in (_OPTION, _COMPLEMENT) and self.partner[cell] >= 0:
+            return [cell, self.partner[cell]]
+        return [cell]
+
+    def whole(self, cell: int) -> bool:
+        """Whether this total, hidden, hides its whole area (see ``unit``)."""
+        return self._block_of(cell).whole
+
+    def cost(self, cell: int) -> int:
+        """What hiding a cell takes with it: 0 a cell (or an option with its complement), 1 a
+        question's row, 2 an area in every table. Secondary picks go for the cheapest kind."""
+        if self.kind[cell] != _TOTAL:
+            return 0
+        return 2 if self.whole(cell) else 1
+
+    def _mark(self, cell: int, reason: str) -> None:
+        if not self.suppressed[cell]:
+            self.suppressed[cell] = True
+            self.reason[cell] = reason
+            self.changed.add(cell)
 
     def add(self, cell: int, reason: str) -> None:
+        own = self.row(cell) if self.kind[cell] == _TOTAL else ()
+        if own and self.whole(cell):
+            self.whole_areas.add(self.area[cell])
         for member in self.unit(cell):
-            if not self.suppressed[member]:
-                self.suppressed[member] = True
-                self.reason[member] = reason
-                self.changed.add(member)
+            self._mark(member, reason if member in own or not own else SECONDARY_AREA)
+
+    def free(self, cell: int) -> bool:
+        """Whether hiding this cell costs nothing: a shown derived cell none of whose relations
+        would then have it as their only unknown (else that relation hides a cell next)."""
+        if self.kind[cell] != _DERIVED or self.suppressed[cell]:
+            return False
+        for number in self.lines_of[cell]:
+            total, body = self.lines[number]
+            if not any(self.suppressed[c] for c in (total, *body) if c != cell):
+                return False
+        return True
+
+    def _reason_for(self, cell: int) -> str:
+        return SECONDARY_AREA if self.kind[cell] == _TOTAL else SECONDARY_CELL
 
     def primary(self) -> None:
-        k, w, n = self.k, self.width, self.n
-        for a in range(len(self.areas)):
-            base = a * w
-            total = self.values[base]
-            if 0 < total < k:
-                self.add(base, PRIMARY_AREA)
+        k, values = self.k, self.values
+        small = [0 < v < k for v in values]
+        hidden_rows = []
+        for block in (*self.blocks, self.respondents):
+            if block is None:
                 continue
-            for i in range(n):
-                cells = [base + 1 + i] if self.exclusive else [base + 1 + i, base + 1 + n + i]
-                if any(0 < self.values[x] < k for x in cells):
-                    self.add(base + 1 + i, PRIMARY_CELL)
+            n = len(block.options)
+            for a in range(len(block.areas)):
+                base = block.cell(a, 0)
+                if small[base]:
+                    for cell in self.row(base):
+                        self._mark(cell, PRIMARY_AREA)
+                    hidden_rows.append(base)
+                    continue
+                for i in range(n):
+                    cells = [base + 1 + i] if block.exclusive else [base + 1 + i, base + 1 + n + i]
+                    if any(small[x] for x in cells):
+                        self.add(base + 1 + i, PRIMARY_CELL)
+        for cell, kind in enumerate(self.kind):
+            if kind == _DERIVED and small[cell]:
+                self._mark(cell, PRIMARY_CELL)
+        for base in hidden_rows:
+            self.add(base, SECONDARY_AREA)
+
+    def run(self, forced: Iterable[int] = ()) -> None:
+        """Rules 1–5 (module docstring), with the areas of the ``forced`` totals hidden too."""
+        self.primary()
+        for cell in forced:
+            self.add(cell, SECONDARY_AREA)
+        self.settle(range(len(self.lines)))
+        for _ in range(len(self.values) + 1):
+            exposed = self.exposed()
+            if not exposed:
+                return
+            touched: set[int] = set()
+            for cell in exposed:
+                if touched.isdisjoint(self.lines_of[cell]):
+                    touched |= self.repair(cell)
+            self.settle(self.pending_lines())
+        raise AssertionError("suppression did not reach a fixed point")  # pragma: no cover
 
     def pending_lines(self) -> set[int]:
         lines = {number for cell in self.changed for number in self.lines_of[cell]}
@@ -381,7 +681,8 @@ class _Grid:
         return lines
 
     def settle(self, lines: Iterable[int]) -> None:
-        """Apply the line rule (module docstring, rule 4) until no line violates it."""
+        """Apply the line rule (module docstring, rule 4) until no line violates it. A derived
+        cell that is ``free`` to hide is hidden first where that does the job."""
         self.changed.clear()
         queue = deque(lines)
         queued = set(queue)
@@ -401,24 +702,43 @@ class _Grid:
             if unknowns != 1 and not small:
                 continue
             shown = [b for b in body if not suppressed[b]]
-            if not shown:
-                # Only a parent with a single child gets here: child = parent.
+            if self.free(total):
+                pick = total
+            elif not shown:
+                # A parent with a single child, or an equality between tables: both the same.
                 pick = total
             elif suppressed[total]:
-                pick = min(shown, key=lambda b: (values[b] == 0, values[b], b))
+                pick = min(shown, key=self._smallest)
             else:
                 enough = [b for b in shown if hidden_sum + values[b] >= k]
                 if enough:
-                    pick = min(enough, key=lambda b: (values[b] == 0, values[b], b))
+                    pick = min(enough, key=self._smallest)
                 else:
-                    pick = max(shown, key=lambda b: (values[b], -b))
-            self.add(pick, SECONDARY_AREA if pick % self.width == 0 else SECONDARY_CELL)
+                    pick = max(shown, key=lambda b: (self.free(b), -self.cost(b), values[b], -b))
+            self.add(pick, self._reason_for(pick))
+            # A derived cell hidden here leaves one of its other relations with one unknown,
+            # which then hides a cell, usually a row: settle those first, so that the lines
+            # still waiting see that row hidden before they pick one more.
+            urgent = self.kind[pick] == _DERIVED
             for cell in self.changed:
                 for other in self.lines_of[cell]:
-                    if other not in queued:
-                        queued.add(other)
+                    if urgent:
+                        queue.appendleft(other)
+                    elif other not in queued:
                         queue.append(other)
+                    queued.add(other)
             self.changed.clear()
+
+    def _smallest(self, cell: int) -> tuple[bool, int, bool, int, int]:
+        """Sort key of the secondary picks: free derived cells first, then the cheapest kind
+        (``cost``), non-zero before zero, then the smallest."""
+        return (
+            not self.free(cell),
+            self.cost(cell),
+            self.values[cell] == 0,
+            self.values[cell],
+            cell,
+        )
 
     def exposed(self) -> list[int]:
         """Suppressed cells with a value in 1..k-1 that a reader can pin down exactly.
@@ -474,11 +794,8 @@ class _Grid:
                     totals_shown.append(total)
             choice = body_shown or totals_shown
             if choice:
-                pick = min(
-                    choice,
-                    key=lambda b: (b % self.width == 0, self.values[b] == 0, self.values[b], b),
-                )
-                self.add(pick, SECONDARY_AREA if pick % self.width == 0 else SECONDARY_CELL)
+                pick = min(choice, key=self._smallest)
+                self.add(pick, self._reason_for(pick))
                 return {number for c in self.unit(pick) for number in self.lines_of[c]}
             frontier = []
             for number in lines:
@@ -491,32 +808,36 @@ class _Grid:
 
     # -- output ---------------------------------------------------------------------------
 
-    def result(self) -> SuppressedTable:
-        w, n = self.width, self.n
+    def hidden_areas(self, block: _Block | None) -> list[str]:
+        if block is None:
+            return []
+        return [code for a, code in enumerate(block.areas) if self.suppressed[block.cell(a, 0)]]
+
+    def result(self, number: int) -> SuppressedTable:
+        block = self.blocks[number]
+        n = len(block.options)
         rows: dict[str, SuppressedRow] = {}
         reasons: dict[Cell, str] = {}
-        hidden_areas: list[str] = []
-        for a, code in enumerate(self.areas):
-            base = a * w
+        for a, code in enumerate(block.areas):
+            base = block.cell(a, 0)
             shown = [
                 None if self.suppressed[base + c] else self.values[base + c] for c in range(1 + n)
             ]
             rows[code] = SuppressedRow(
-                total=shown[0], counts={o: shown[1 + i] for i, o in enumerate(self.options)}
+                total=shown[0], counts={o: shown[1 + i] for i, o in enumerate(block.options)}
             )
             for c in range(1 + n):
                 if self.suppressed[base + c]:
-                    reasons[(code, None if c == 0 else self.options[c - 1])] = self.reason[base + c]
-            if self.suppressed[base]:
-                hidden_areas.append(code)
+                    option = None if c == 0 else block.options[c - 1]
+                    reasons[(code, option)] = self.reason[base + c]
         return SuppressedTable(
-            question_id=self.table.question_id,
-            exclusive=self.exclusive,
-            options=self.options,
+            question_id=block.table.question_id,
+            exclusive=block.exclusive,
+            options=block.options,
             k=self.k,
             rows=rows,
             reasons=reasons,
-            suppressed_areas=tuple(hidden_areas),
+            suppressed_areas=tuple(self.hidden_areas(block)),
         )
 
 

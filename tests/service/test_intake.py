@@ -3,8 +3,12 @@ no resident id in responses, and a poison message that does not stop the rest.""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 
+import jwt
+import openpyxl
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -193,9 +197,9 @@ def test_a_poison_message_is_dead_lettered_and_the_rest_is_recorded(api, voting,
     assert dead[0]["reason"] == "invalid" and dead[0]["body"] == {"receipt_id": "nope"}
 
 
-def test_results_count_what_was_submitted_and_hide_small_groups(api, service_config):
-    """Twelve residents of one buurt and three of another: the small buurt is hidden, and so
-    is the other buurt of that wijk, else it could be recovered by subtraction."""
+def answered_small_poll(api, service_config):
+    """Utrecht, a poll for wijk West, twelve residents of one buurt and three of another who
+    answered; returns the admin token, the poll and the residents' ids."""
     with ClusterRpcProxy(service_config("panel")) as rpc:
         rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
         rpc.panel.import_areas(UTRECHT, utrecht_files())
@@ -242,7 +246,14 @@ def test_results_count_what_was_submitted_and_hide_small_groups(api, service_con
             ),
             message="every submission recorded",
         )
+    residents = [jwt.decode(t, options={"verify_signature": False})["sub"] for t, _ in receipts]
+    return admin, poll, residents
 
+
+def test_results_count_what_was_submitted_and_hide_small_groups(api, service_config):
+    """Twelve residents of one buurt and three of another: the small buurt is hidden, and so
+    is the other buurt of that wijk, else it could be recovered by subtraction."""
+    admin, poll, _ = answered_small_poll(api, service_config)
     results = api.request("GET", f"/admin/v1/polls/{poll['id']}/results", token=admin).json()
     areas = {a["code"]: a for a in results["areas"]}
     assert areas["GM0344"]["respondents"] == 15 and areas["WK034401"]["respondents"] == 15
@@ -254,3 +265,52 @@ def test_results_count_what_was_submitted_and_hide_small_groups(api, service_con
     assert counted == {"1": 0, "2": None, "3": 0, "4": None, "5": 0}
     assert question["areas"]["BU03440112"] == {"suppressed": True}
     assert "WK034401" in results["weighting"]
+
+
+def test_exports_hide_what_the_results_hide(api, service_config):
+    """The CSV and XLSX downloads carry the results' figures: nothing below k, no resident."""
+    admin, poll, residents = answered_small_poll(api, service_config)
+    results = api.request("GET", f"/admin/v1/polls/{poll['id']}/results", token=admin).json()
+    shown = {
+        (q["id"], code, o["option"]): o["count"]
+        for q in results["questions"]
+        if "options" in q
+        for code, a in q["areas"].items()
+        for o in a.get("options", [])
+    }
+    csv_reply = api.request("GET", f"/admin/v1/polls/{poll['id']}/results.csv", token=admin)
+    xlsx_reply = api.request("GET", f"/admin/v1/polls/{poll['id']}/results.xlsx", token=admin)
+    assert csv_reply.status_code == 200 and xlsx_reply.status_code == 200
+    assert csv_reply.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert xlsx_reply.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    for reply, ext in ((csv_reply, "csv"), (xlsx_reply, "xlsx")):
+        disposition = reply.headers["Content-Disposition"]
+        assert disposition.startswith("attachment; filename=") and poll["id"] in disposition
+        assert disposition.endswith(f'.{ext}"')
+        for resident in residents:
+            assert resident.encode() not in reply.content
+
+    text = csv_reply.content.decode("utf-8-sig")
+    assert not any(r in text for r in residents)
+    meta, _, table = text.partition("\r\n\r\n")
+    assert dict(csv.reader(io.StringIO(meta), delimiter=";"))["municipality"] == "Utrecht"
+    csv_rows = list(csv.DictReader(io.StringIO(table), delimiter=";"))
+    book = openpyxl.load_workbook(io.BytesIO(xlsx_reply.content))
+    header, *values = list(book["Resultaten"].iter_rows(values_only=True))
+    xlsx_rows = [dict(zip(header, v, strict=True)) for v in values]
+    assert len(csv_rows) == len(xlsx_rows) > 0
+    k = results["k"]
+    for c, x in zip(csv_rows, xlsx_rows, strict=True):
+        assert c["suppressed"] == ("true" if x["suppressed"] else "false")
+        if x["suppressed"]:
+            assert c["n"] == "" and x["n"] is None and x["percent"] is None
+            assert x["weighted_percent"] is None and x["mean"] is None
+            continue
+        if x["option"] != "mean":
+            n = shown[(x["question_id"], x["area_code"], x["option"])]
+            assert x["n"] == n == (int(c["n"]) if c["n"] else None)
+            assert n == 0 or n >= k  # nothing below k
+        assert x["respondents"] is None or x["respondents"] >= k
+    # The small buurt, and its sibling, are hidden in both formats.
+    hidden = {r["area_code"] for r in xlsx_rows if r["suppressed"] and r["respondents"] is None}
+    assert {"BU03440111", "BU03440112"} <= hidden

@@ -1,0 +1,236 @@
+"""Exports of a poll's results as one tidy table, as CSV (for Dutch Excel) and as XLSX.
+
+Plain functions over the results document that ``results.compute`` returns, which is already
+suppressed: an export shows nothing the results page does not (docs/suppression.md, "the same
+rule applies to exports"). A hidden figure becomes an empty cell with ``suppressed`` true,
+never a number; why it is hidden is not exported. Open answers are not part of the table.
+
+One row per question × area × option, and per scale a row for the mean. Columns: ``COLUMNS``.
+
+CSV: UTF-8 with a byte-order mark, ``;`` between fields, a decimal comma and CRLF line ends —
+what Excel with Dutch regional settings opens correctly by double-click (with ``,`` it puts
+everything in one column, and a decimal point makes 12.5 a date or 125). First a block of
+``key;value`` lines about the figures (poll, municipality, k, method), then an empty line, then
+the table with its header. Tools other than Excel: read from the line after the first empty
+one, or use the XLSX, whose numbers are typed.
+
+XLSX: sheet "Resultaten" (the table, numbers as numbers) and sheet "Over deze cijfers" (the
+same metadata).
+
+Texts (question and option texts, area names) come from staff and CBS; any that starts with a
+character a spreadsheet reads as a formula (= + - @, tab, CR) is prefixed with ``'`` so that
+it is shown as text, not run.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+COLUMNS: tuple[str, ...] = (
+    "question_id",
+    "question",
+    "area_code",
+    "area_level",
+    "area_name",
+    "option",
+    "option_label",
+    "n",
+    "percent",
+    "weighted_percent",
+    "ci_low",
+    "ci_high",
+    "mean",
+    "respondents",
+    "n_effective",
+    "response_rate",
+    "suppressed",
+)
+NUMBERS = (
+    "n",
+    "percent",
+    "weighted_percent",
+    "ci_low",
+    "ci_high",
+    "mean",
+    "respondents",
+    "n_effective",
+    "response_rate",
+)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+MEAN = "mean"
+METHOD_NOTE = (
+    "Percentages: share of the respondents to the question in the area. Weighted percentages: "
+    "raking per wijk to CBS margins for age band (15+) and sex, weights trimmed to [0.2, 5]; "
+    "95% Wilson interval on Kish's effective n. See docs/methods.md."
+)
+
+
+def neutralise(text: Any) -> Any:
+    """A text that a spreadsheet would read as a formula, made plain text; others unchanged."""
+    if isinstance(text, str) and text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+def option_labels(question: Mapping[str, Any]) -> dict[str, str]:
+    """Option id → label, as the poll definition words them (scales: their value)."""
+    kind = question.get("type")
+    labels: dict[str, str] = {}
+    if kind == "likert5":
+        for value, label in enumerate(question.get("labels") or [], start=1):
+            labels[str(value)] = f"{value} {label}"
+    elif kind == "rating10":
+        labels.update({str(v): str(v) for v in range(11)})
+    for option in question.get("options") or []:
+        labels[str(option["id"])] = option.get("label", option["id"])
+    if question.get("dont_know"):
+        dont_know = question["dont_know"]
+        labels["dont_know"] = dont_know if isinstance(dont_know, str) else "Weet niet"
+    return labels
+
+
+def rows(results: Mapping[str, Any], definition: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The tidy table: a dict per row with the keys of ``COLUMNS``; None for an empty cell."""
+    areas = {a["code"]: a for a in results["areas"]}
+    asked = {q["id"]: q for q in definition.get("questions", [])}
+    table = []
+    for q in results["questions"]:
+        if "options" not in q:  # open answers: listed on the results page, not a table
+            continue
+        labels = option_labels(asked.get(q["id"], {}))
+        scale = q["type"] in ("likert5", "rating10")
+        for code, area in areas.items():
+            figures = q["areas"].get(code, {"suppressed": True})
+            hidden_area = bool(figures.get("suppressed")) or bool(area.get("suppressed"))
+            common = {
+                "question_id": q["id"],
+                "question": q["text"],
+                "area_code": code,
+                "area_level": area.get("level"),
+                "area_name": area.get("name"),
+                "respondents": None if hidden_area else figures.get("respondents"),
+                "n_effective": None if hidden_area else figures.get("effective_n"),
+                "response_rate": None if hidden_area else area.get("response_rate"),
+            }
+            by_option = {o["option"]: o for o in figures.get("options", [])}
+            for option in q["options"]:
+                shown = by_option.get(option, {})
+                hidden = hidden_area or shown.get("count") is None
+                table.append(
+                    {
+                        **common,
+                        "option": option,
+                        "option_label": labels.get(str(option), str(option)),
+                        "n": None if hidden else shown["count"],
+                        "percent": None if hidden else shown.get("percent"),
+                        "weighted_percent": None if hidden else shown.get("weighted_percent"),
+                        "ci_low": None if hidden else shown.get("ci_low"),
+                        "ci_high": None if hidden else shown.get("ci_high"),
+                        "mean": None,
+                        "suppressed": hidden,
+                    }
+                )
+            if scale:
+                # A mean is withheld where any of its counts is hidden (docs/suppression.md).
+                hidden = hidden_area or any(
+                    o.get("count") is None for o in by_option.values() if o["option"] != "dont_know"
+                )
+                table.append(
+                    {
+                        **common,
+                        "option": MEAN,
+                        "option_label": "Gemiddelde",
+                        "n": None,
+                        "percent": None,
+                        "weighted_percent": None,
+                        "ci_low": None,
+                        "ci_high": None,
+                        "mean": None if hidden else figures.get("mean"),
+                        "suppressed": hidden,
+                    }
+                )
+    return table
+
+
+def metadata(
+    results: Mapping[str, Any],
+    definition: Mapping[str, Any],
+    *,
+    municipality: str,
+    generated_at: datetime,
+) -> list[tuple[str, str]]:
+    """(key, value) lines about the figures: what they are, where from, what is hidden."""
+    weighting = results.get("weighting") or {}
+    notes = sorted({n for w in weighting.values() for n in w.get("notes", [])})
+    trimmed = sorted(code for code, w in weighting.items() if w.get("trimmed"))
+    return [
+        ("poll", str(definition.get("title") or "")),
+        ("poll_id", str(results["poll_id"])),
+        ("municipality", municipality),
+        ("generated_at", generated_at.isoformat(timespec="seconds")),
+        ("k", str(results["k"])),
+        (
+            "suppression",
+            f"Figures resting on fewer than {results['k']} respondents, and figures from which "
+            "one could be worked out, are empty with suppressed = true. See docs/suppression.md.",
+        ),
+        ("method", METHOD_NOTE),
+        (
+            "weighting",
+            f"{len(weighting)} wijken weighted"
+            + (f"; trimmed in {', '.join(trimmed)}" if trimmed else "")
+            + (f"; notes: {' | '.join(notes)}" if notes else ""),
+        ),
+        ("source", "Population margins: CBS Kerncijfers wijken en buurten (CC BY 4.0)."),
+    ]
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value).replace(".", ",")
+    if isinstance(value, int):
+        return str(value)
+    return str(neutralise(value))
+
+
+def to_csv(table: Iterable[Mapping[str, Any]], meta: Iterable[tuple[str, str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    for key, value in meta:
+        writer.writerow([key, neutralise(value)])
+    writer.writerow([])
+    writer.writerow(list(COLUMNS))
+    for row in table:
+        writer.writerow([_csv_value(row[name]) for name in COLUMNS])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def to_xlsx(table: Iterable[Mapping[str, Any]], meta: Iterable[tuple[str, str]]) -> bytes:
+    from openpyxl import Workbook  # only the export needs it
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Resultaten"
+    sheet.append(list(COLUMNS))
+    for row in table:
+        sheet.append(
+            [
+                row[name] if name in NUMBERS or name == "suppressed" else neutralise(row[name])
+                for name in COLUMNS
+            ]
+        )
+    sheet.freeze_panes = "A2"
+    about = book.create_sheet("Over deze cijfers")
+    for key, value in meta:
+        about.append([key, neutralise(value)])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -1,0 +1,198 @@
+"""Exports (services/responses/exports.py): the results table as CSV and XLSX shows exactly the
+figures of the (suppressed) results document, never a hidden one, and no text runs as a formula."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+import uuid
+from collections import defaultdict
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import openpyxl
+
+from services.responses import exports, results
+
+AGES = ("15_24", "25_44", "45_64", "65_plus")
+SEXES = ("man", "vrouw")
+DEFINITION = {
+    "title": "=Veilig in de buurt",
+    "questions": [
+        {
+            "id": "veilig",
+            "type": "likert5",
+            "text": '=HYPERLINK("http://example.invalid","klik")',
+            "labels": ["Zeer onveilig", "Onveilig", "Neutraal", "Veilig", "Zeer veilig"],
+        },
+        {
+            "id": "vaak",
+            "type": "single_choice",
+            "text": "Hoe vaak voelt u zich onveilig?",
+            "options": [
+                {"id": "vaak", "label": "+Vaak"},
+                {"id": "soms", "label": "-Soms"},
+                {"id": "nooit", "label": "@Nooit"},
+            ],
+        },
+        {
+            "id": "oorzaken",
+            "type": "multiple_choice",
+            "text": "Waardoor?",
+            "options": [{"id": "donker", "label": "Donker"}, {"id": "verkeer", "label": "Verkeer"}],
+        },
+        {"id": "tips", "type": "open_text", "text": "Tips?"},
+    ],
+}
+# buurt → respondents: one small buurt (hidden, and its sibling with it), the rest large.
+BUURTEN = {"BU03440111": 40, "BU03440112": 3, "BU03440211": 30, "BU03440212": 26}
+MARGINS = {
+    code: {
+        "name": "=Wijk " + code[-2:] if code.startswith("WK") else f"Buurt {code[-4:]}",
+        "age": {"0_14": 100, "15_24": 150, "25_44": 300, "45_64": 250, "65_plus": 200},
+        "sex": {"man": 480, "vrouw": 520},
+    }
+    for code in ("GM0344", "WK034401", "WK034402", *BUURTEN)
+}
+
+
+def results_document(seed: int = 1) -> dict:
+    rng = random.Random(seed)
+    base: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    for buurt, n in BUURTEN.items():
+        for i in range(n):
+            cell = (AGES[i % 4], SEXES[i % 2])
+            answers = {
+                "veilig": [str(rng.choice((2, 3, 4, 4, 5)))],
+                "vaak": [rng.choice(("soms", "nooit", "nooit"))],
+                "oorzaken": rng.sample(("donker", "verkeer"), rng.randint(1, 2)),
+            }
+            for area in ("GM0344", f"WK{buurt[2:8]}", buurt):
+                base["*"][area][cell] += 1
+                for qid, options in answers.items():
+                    base[qid][area][cell] += 1
+                    for option in options:
+                        chosen[qid][area][(cell, option)] += 1
+    data = results.Aggregates(
+        base=base,
+        chosen=chosen,
+        self_selected={},
+        invited={b: 100 for b in BUURTEN},
+        margins=MARGINS,
+        texts={},
+    )
+    poll = SimpleNamespace(id=uuid.uuid4(), definition=DEFINITION)
+    return results.build(poll, data, 10)
+
+
+def test_rows_carry_exactly_the_shown_figures_and_nothing_hidden():
+    doc = results_document()
+    table = exports.rows(doc, DEFINITION)
+    assert any(r["suppressed"] for r in table) and any(not r["suppressed"] for r in table)
+    hidden_areas = {a["code"] for a in doc["areas"] if a["suppressed"]}
+    assert hidden_areas == {"BU03440111", "BU03440112"}
+    by_question = {q["id"]: q for q in doc["questions"]}
+    assert {r["question_id"] for r in table} == {"veilig", "vaak", "oorzaken"}
+    for row in table:
+        figures = by_question[row["question_id"]]["areas"][row["area_code"]]
+        if row["suppressed"]:
+            assert all(row[c] is None for c in ("n", "percent", "weighted_percent", "mean"))
+            assert all(row[c] is None for c in ("ci_low", "ci_high"))
+            if row["area_code"] in hidden_areas:
+                assert row["respondents"] is None and row["n_effective"] is None
+            continue
+        assert row["area_code"] not in hidden_areas
+        assert row["respondents"] == figures["respondents"]
+        assert row["n_effective"] == figures["effective_n"]
+        if row["option"] == exports.MEAN:
+            assert row["mean"] == figures["mean"] is not None
+            continue
+        option = next(o for o in figures["options"] if o["option"] == row["option"])
+        assert row["n"] == option["count"] is not None
+        for column in ("percent", "weighted_percent", "ci_low", "ci_high"):
+            assert row[column] == option[column]
+    # Every shown option figure of the document is in the table.
+    shown = {
+        (q["id"], code, o["option"])
+        for q in doc["questions"]
+        if "options" in q
+        for code, a in q["areas"].items()
+        for o in a.get("options", [])
+        if o["count"] is not None
+    }
+    assert shown == {
+        (r["question_id"], r["area_code"], r["option"])
+        for r in table
+        if not r["suppressed"] and r["option"] != exports.MEAN
+    }
+
+
+def parse_csv(body: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
+    assert body.startswith(b"\xef\xbb\xbf")
+    text = body.decode("utf-8-sig")
+    head, _, table = text.partition("\r\n\r\n")
+    meta = dict(csv.reader(io.StringIO(head), delimiter=";"))
+    return meta, list(csv.DictReader(io.StringIO(table), delimiter=";"))
+
+
+def test_csv_is_for_dutch_excel_and_hides_what_the_results_hide():
+    doc = results_document()
+    table = exports.rows(doc, DEFINITION)
+    meta = exports.metadata(
+        doc, DEFINITION, municipality="Utrecht", generated_at=datetime(2026, 11, 25, tzinfo=UTC)
+    )
+    head, rows = parse_csv(exports.to_csv(table, meta))
+    assert head["k"] == "10" and head["municipality"] == "Utrecht"
+    assert head["poll"] == "'=Veilig in de buurt"
+    assert len(rows) == len(table) and list(rows[0]) == list(exports.COLUMNS)
+    for parsed, row in zip(rows, table, strict=True):
+        assert parsed["suppressed"] == ("true" if row["suppressed"] else "false")
+        for column in exports.NUMBERS:
+            if row[column] is None:
+                assert parsed[column] == ""
+            else:
+                assert float(parsed[column].replace(",", ".")) == row[column]
+                assert "." not in parsed[column]  # decimal comma
+
+
+def test_xlsx_has_typed_numbers_and_no_hidden_figure():
+    doc = results_document()
+    table = exports.rows(doc, DEFINITION)
+    meta = exports.metadata(
+        doc, DEFINITION, municipality="Utrecht", generated_at=datetime(2026, 11, 25, tzinfo=UTC)
+    )
+    book = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(table, meta)))
+    sheet = book["Resultaten"]
+    header, *values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    assert header == list(exports.COLUMNS)
+    assert len(values) == len(table)
+    for cells, row in zip(values, table, strict=True):
+        parsed = dict(zip(header, cells, strict=True))
+        assert parsed["suppressed"] is row["suppressed"]
+        for column in exports.NUMBERS:
+            assert parsed[column] == row[column]
+    about = dict(book["Over deze cijfers"].iter_rows(values_only=True))
+    assert about["k"] == "10" and about["poll"] == "'=Veilig in de buurt"
+
+
+def test_texts_that_start_a_formula_are_neutralised():
+    doc = results_document()
+    table = exports.rows(doc, DEFINITION)
+    meta = exports.metadata(
+        doc, DEFINITION, municipality="@Utrecht", generated_at=datetime(2026, 11, 25, tzinfo=UTC)
+    )
+    _, rows = parse_csv(exports.to_csv(table, meta))
+    book = openpyxl.load_workbook(io.BytesIO(exports.to_xlsx(table, meta)))
+    cells = [c for row in book["Resultaten"].iter_rows() for c in row] + [
+        c for row in book["Over deze cijfers"].iter_rows() for c in row
+    ]
+    assert all(c.data_type != "f" for c in cells)  # no formula anywhere
+    texts = [v for r in rows for v in r.values()] + [
+        c.value for c in cells if isinstance(c.value, str)
+    ]
+    assert texts and not [t for t in texts if t and t.startswith(("=", "+", "-", "@", "\t"))]
+    assert '\'=HYPERLINK("http://example.invalid","klik")' in texts
+    assert {"'+Vaak", "'-Soms", "'@Nooit", "'=Wijk 01", "'@Utrecht"} <= set(texts)
+    assert exports.neutralise(-1.5) == -1.5 and exports.neutralise("Veilig") == "Veilig"
