@@ -18,7 +18,7 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -117,6 +117,10 @@ ERROR_TABLE: list[tuple[type[Exception], ProblemType]] = [
     (TooManyRequests, ProblemType(429, "too-many-requests", "Too many requests")),
     (
         ServiceUnavailable,
+        ProblemType(503, "service-unavailable", "Service unavailable", {"Retry-After": "5"}),
+    ),
+    (
+        Unavailable,
         ProblemType(503, "service-unavailable", "Service unavailable", {"Retry-After": "5"}),
     ),
 ]

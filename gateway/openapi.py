@@ -104,9 +104,11 @@ def operation(route: Route) -> dict[str, Any]:
         schema: Any = route.response or {"type": "object"}
         if route.many:
             schema = {"type": "array", "items": schema}
-        success["content"] = {"application/json": {"schema": schema}}
+        if route.media_type != "application/json":
+            schema = {"type": "string", "format": "binary"}
+        success["content"] = {route.media_type: {"schema": schema}}
     op["responses"][str(route.success)] = success
-    if route.name == "branding":
+    if route.name in ("branding", "public_timeline"):
         op["responses"]["304"] = {"description": "Not modified (If-None-Match matched)"}
     for status in error_statuses(route):
         op["responses"][str(status)] = {

@@ -1,5 +1,6 @@
 """gateway: the only HTTP face of Buurtpeil — residents' app (/api/v1), municipal staff
-(/admin/v1), operations (/healthz, /readyz, /metrics, /openapi.json).
+(/admin/v1), public open data (/public/v1), operations (/healthz, /readyz, /metrics,
+/openapi.json).
 
 Holds nothing persistent. Every route of the table in ``routing.py`` becomes a nameko ``@http``
 entrypoint here (so metrics count per route); requests are answered from the poll cache or by
@@ -17,6 +18,7 @@ import eventlet
 from kombu import Connection
 from nameko.dependency_providers import Config
 from nameko.events import BROADCAST
+from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ClusterRpcProxy
@@ -53,8 +55,14 @@ class Cors:
 
     def preflight(self, request: Request) -> Response:
         response = Response(status=204)
+        if request.path.startswith("/public/"):  # open data: any origin may read it
+            response.headers["Access-Control-Allow-Origin"] = "*"
+            response.headers["Access-Control-Allow-Methods"] = "GET"
+            response.headers["Access-Control-Allow-Headers"] = "If-None-Match"
+            response.headers["Access-Control-Max-Age"] = "600"
+            return response
         if request.headers.get("Origin") in self.origins:
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
             response.headers["Access-Control-Allow-Headers"] = (
                 "Authorization, Content-Type, Idempotency-Key, If-Match, If-None-Match"
             )
@@ -126,6 +134,7 @@ class GatewayBase:
     panel_rpc = RpcProxy("panel")
     notify_rpc = RpcProxy("notify")
     responses_rpc = RpcProxy("responses")
+    feedback_rpc = RpcProxy("feedback")
     metrics = Metrics()
     log_context = LoggingContext()
 
@@ -176,13 +185,16 @@ class GatewayBase:
             "panel": self.panel_rpc,
             "notify": self.notify_rpc,
             "responses": self.responses_rpc,
+            "feedback": self.feedback_rpc,
         }[service]
-        reply = getattr(proxy, method).call_async(*args, **kwargs)
         try:
+            reply = getattr(proxy, method).call_async(*args, **kwargs)
             with eventlet.Timeout(self.state.rpc_timeout):
                 return reply.result()
         except eventlet.Timeout:
             raise ServiceUnavailable(f"the {service} service did not answer in time") from None
+        except UnknownService:  # no consumer on its RPC queue: not running (or not yet)
+            raise ServiceUnavailable(f"the {service} service is not running") from None
 
     def readiness(self) -> dict[str, bool]:
         checks = {"poll_cache": self.open_polls.warm}
@@ -195,6 +207,7 @@ class GatewayBase:
         for service, probe in (
             ("polls", ("list_templates", "veiligheidsgevoel")),
             ("panel", ("list_municipalities",)),
+            ("feedback", ("loop_figures", "GM0000")),  # its own tables only, no panel call
         ):
             try:
                 with eventlet.Timeout(2):

@@ -208,10 +208,12 @@ def wait_for(
 def api(
     container_factory: Any, service_config: Callable[..., dict[str, Any]], jwt_keys: dict[str, Any]
 ) -> Any:
-    """polls, panel and the gateway running; an HTTP client for the gateway."""
+    """polls, panel, responses, notify, feedback and the gateway running; an HTTP client for
+    the gateway."""
     import requests
 
     from gateway.service import GatewayService
+    from services.feedback.service import FeedbackService
     from services.notify.service import NotifyService
     from services.panel.service import PanelService
     from services.polls.service import PollsService
@@ -227,6 +229,7 @@ def api(
         NotifyService,
         service_config("notify", OUTBOX_POLL_INTERVAL=0.1, DISPATCH_POLL_INTERVAL=0.2),
     ).start()
+    container_factory(FeedbackService, service_config("feedback", OUTBOX_POLL_INTERVAL=0.1)).start()
     port = free_port()
     gateway_config = service_config(
         "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10

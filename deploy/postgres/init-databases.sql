@@ -6,5 +6,4 @@ CREATE DATABASE buurtpeil_polls;
 CREATE DATABASE buurtpeil_panel;
 CREATE DATABASE buurtpeil_notify;
 CREATE DATABASE buurtpeil_responses;
--- For services/feedback (issue 6).
 CREATE DATABASE buurtpeil_feedback;

@@ -55,7 +55,14 @@ class Unauthorized(BuurtpeilError):
     code = "unauthorized"
 
 
-EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized)
+@deserialize_to_instance
+class Unavailable(BuurtpeilError):
+    """A service this one needs did not answer (not running, or not in time): try again."""
+
+    code = "unavailable"
+
+
+EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized, Unavailable)
 
 
 def invalid(field: str, code: str, message: str) -> InvalidInput:

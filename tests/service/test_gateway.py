@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from gateway.routes import ROUTES
 from services.common import tokens
+from services.common.errors import NotFound
 from tests.conftest import wait_for
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
@@ -22,7 +23,9 @@ PROBLEM = "application/problem+json"
 @pytest.fixture
 def world(api, service_config):
     """Utrecht and Amersfoort (with Utrecht's areas under another code, for isolation tests),
-    an admin token for each, and a poll and a staff account in each."""
+    an admin token for each, and in each a staff account and an open poll with draft feedback
+    and a measure (open, so responses and feedback know it; in Utrecht put to wijk Oost only,
+    so the residents of West in the tests below do not see it)."""
     config = service_config("panel")
     with ClusterRpcProxy(config) as rpc:
         for code, name in ((UTRECHT, "Utrecht"), (AMERSFOORT, "Amersfoort")):
@@ -30,7 +33,15 @@ def world(api, service_config):
         rpc.panel.import_areas(UTRECHT, utrecht_files())
         objects = {}
         for code in (UTRECHT, AMERSFOORT):
-            poll = rpc.polls.create_poll(code, {"template_id": "veiligheidsgevoel"})
+            audience = (
+                {"kind": "areas", "area_codes": ["WK034403"]}
+                if code == UTRECHT
+                else {"kind": "municipality"}
+            )
+            poll = rpc.polls.create_poll(
+                code, {"template_id": "veiligheidsgevoel", "audience": audience}
+            )
+            rpc.polls.publish_poll(code, poll["id"])
             staff = rpc.panel.invite_staff(
                 code, {"email": f"medewerker@{code}.nl", "role": "viewer"}
             )
@@ -40,10 +51,36 @@ def world(api, service_config):
                 "template": "veiligheidsgevoel",
                 "municipality": code,
             }
+        for code, found in objects.items():
+            once_known(rpc.responses.results, code, found["poll"], 10)
+            once_known(
+                rpc.feedback.save_draft,
+                code,
+                found["poll"],
+                example_body(FEEDBACK_DRAFT),
+                "redactie@test.nl",
+            )
+            measure = rpc.feedback.add_measure(code, found["poll"], example_body(NEW_MEASURE))
+            found["measure"] = measure["measure_id"]
     return {
         "objects": objects,
         "admin": {c: api.staff_token(c, "admin") for c in (UTRECHT, AMERSFOORT)},
     }
+
+
+def once_known(call, *args):
+    """``call(*args)`` once the service has heard of the poll (events arrive asynchronously)."""
+
+    def attempt():
+        try:
+            return call(*args) or True
+        except NotFound:
+            return None
+
+    return wait_for(attempt, message=f"{call} knowing the poll")
+
+
+FEEDBACK_DRAFT, NEW_MEASURE = "save_feedback", "add_measure"
 
 
 def example_body(route):
@@ -51,7 +88,15 @@ def example_body(route):
     return {
         "update_poll": {"reminder_after_hours": [24]},
         "change_staff": {"role": "editor"},
-    }.get(route.name, {})
+        FEEDBACK_DRAFT: {
+            "title": "Wat we hoorden",
+            "heard": "Meer licht gevraagd.",
+            "plan": "Meer lantaarns.",
+        },
+        NEW_MEASURE: {"title": "Lantaarns", "owner": "Openbare Ruimte"},
+        "update_measure": {"owner": "Team Veiligheid"},
+        "change_measure_status": {"status": "in_progress"},
+    }.get(getattr(route, "name", route), {})
 
 
 def fill(path, objects):
@@ -65,7 +110,7 @@ TENANT_ROUTES = [r for r in ROUTES if r.auth == "staff" and r.resource and r.ten
 
 def test_the_route_table_has_tenant_scoped_routes_to_check():
     # Guards the generated test below against silently checking nothing.
-    assert {r.resource for r in TENANT_ROUTES} == {"poll", "staff"}
+    assert {r.resource for r in TENANT_ROUTES} == {"poll", "staff", "measure"}
     assert len(TENANT_ROUTES) >= 6
 
 

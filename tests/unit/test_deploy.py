@@ -32,9 +32,7 @@ OPERATIONS = ROOT / "docs" / "operations.md"
 
 # Metrics that alerts.yml and the dashboard already use but whose code comes with a later
 # issue. When the code exports one, remove it here (test_arrives_later_is_still_later says so).
-ARRIVES_LATER = {
-    "buurtpeil_feedback_overdue_polls": "issue 6 (services/feedback)",
-}
+ARRIVES_LATER: dict[str, str] = {}  # metric name → the issue that brings its code
 # Runbook sections that alerts link to and docs/operations.md does not have yet.
 RUNBOOKS_TO_WRITE: set[str] = set()  # anchors an alert may name before its runbook exists
 # Metrics of systems outside Buurtpeil: RabbitMQ's prometheus plugin.
@@ -54,6 +52,10 @@ DASHBOARD_METRICS = {
     "buurtpeil_fanout_write_seconds",
     "buurtpeil_responses_total",
     "buurtpeil_aggregation_lag_seconds",
+    "buurtpeil_feedback_overdue_polls",
+    "buurtpeil_feedback_share_published",
+    "buurtpeil_feedback_median_days_to_publish",
+    "buurtpeil_feedback_share_useful",
 }
 RABBITMQ_PROMETHEUS_PORT = 15692
 

@@ -1,0 +1,48 @@
+"""The polls feedback knows about, kept from ``poll_published`` and ``poll_closed``.
+
+The two events arrive on separate queues, so a ``poll_closed`` can overtake its
+``poll_published`` (a retry, a slow consumer). It then raises, which rolls back its claim, and
+the retry (through the delay queues) finds the poll.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from services.feedback.models import Poll
+
+
+class PollNotYetKnown(RuntimeError):
+    """poll_closed before poll_published: retried later."""
+
+
+def apply_poll_published(session: Session, payload: dict[str, Any]) -> None:
+    audience = payload.get("audience") or {}
+    values = {
+        "municipality_code": payload["municipality_code"],
+        "title": (payload.get("definition") or {}).get("title") or "",
+        "audience_kind": audience.get("kind", "municipality"),
+        "area_codes": list(audience.get("area_codes") or []),
+        "published_at": datetime.fromisoformat(payload["published_at"]),
+    }
+    session.execute(
+        insert(Poll)
+        .values(id=uuid.UUID(payload["poll_id"]), closed_at=None, **values)
+        .on_conflict_do_update(index_elements=["id"], set_=values)
+    )
+
+
+def apply_poll_closed(session: Session, payload: dict[str, Any]) -> None:
+    updated = session.execute(
+        sa.update(Poll)
+        .where(Poll.id == uuid.UUID(payload["poll_id"]))
+        .values(closed_at=datetime.fromisoformat(payload["closed_at"]))
+    ).rowcount
+    if not updated:
+        raise PollNotYetKnown(f"poll {payload['poll_id']} closed before feedback saw it published")

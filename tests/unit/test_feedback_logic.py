@@ -1,0 +1,426 @@
+"""feedback's pure logic: measure transitions, input validation, feed order, reaction
+suppression (with the secondary rule), medians, overdue dates, key-figure snapshots, clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.common.clock import Clock, ClockNotAdjustable
+from services.common.errors import Conflict, InvalidInput
+from services.common.validation import load
+from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue
+from services.feedback.reactions import AreaCount, hidden_areas, reactor_key, summarize
+from services.feedback.schemas import FeedbackDraftIn, MeasureIn, MeasureUpdate, StatusChangeIn
+
+T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def fields_of(exc: InvalidInput) -> list[str]:
+    return [e["field"] for e in exc.errors]
+
+
+# --- transitions ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "current, target",
+    [
+        ("planned", "in_progress"),
+        ("planned", "done"),
+        ("planned", "dropped"),
+        ("in_progress", "done"),
+        ("in_progress", "dropped"),
+    ],
+)
+def test_allowed_transitions(current, target):
+    measures.check_transition(current, target, "omdat")
+
+
+@pytest.mark.parametrize(
+    "current, target",
+    [
+        ("in_progress", "planned"),
+        ("in_progress", "in_progress"),
+        ("done", "in_progress"),
+        ("done", "dropped"),
+        ("dropped", "planned"),
+        ("dropped", "done"),
+        ("planned", "planned"),
+    ],
+)
+def test_refused_transitions(current, target):
+    with pytest.raises(Conflict) as caught:
+        measures.check_transition(current, target, "note")
+    assert caught.value.errors[0]["code"] == "invalid_transition"
+    assert caught.value.errors[0]["field"] == "status"
+
+
+def test_dropping_needs_a_reason():
+    with pytest.raises(InvalidInput) as caught:
+        measures.check_transition("planned", "dropped", None)
+    assert fields_of(caught.value) == ["note"]
+
+
+def test_area_codes_must_belong_to_the_municipality():
+    measures.check_area_codes(["WK034401", "BU03440111"], "GM0344")
+    with pytest.raises(InvalidInput) as caught:
+        measures.check_area_codes(["WK034401", "BU03630000"], "GM0344")
+    assert fields_of(caught.value) == ["area_codes[1]"]
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def test_draft_validation_names_each_field():
+    with pytest.raises(InvalidInput) as caught:
+        load(
+            FeedbackDraftIn(),
+            {
+                "title": "   ",
+                "heard": "x" * 5001,
+                "key_figures": [{"question_id": "q", "area_code": "Utrecht"}],
+            },
+        )
+    assert set(fields_of(caught.value)) == {
+        "title",
+        "heard",
+        "plan",
+        "key_figures[0].area_code",
+    }
+
+
+def test_draft_defaults_and_stripping():
+    data = load(FeedbackDraftIn(), {"title": "  Licht  ", "heard": "a", "plan": "b"})
+    assert data == {
+        "title": "Licht",
+        "heard": "a",
+        "plan": "b",
+        "not_followed": None,
+        "key_figures": [],
+        "notify_all_invitees": False,
+    }
+    with pytest.raises(InvalidInput) as caught:
+        load(FeedbackDraftIn(), {**data, "key_figures": [{"question_id": "q"}] * 11})
+    assert fields_of(caught.value) == ["key_figures"]
+
+
+def test_measure_validation():
+    with pytest.raises(InvalidInput) as caught:
+        load(MeasureIn(), {"title": "Lampen", "expected_date": "31-12-2026", "area_codes": ["X"]})
+    assert set(fields_of(caught.value)) == {"owner", "expected_date", "area_codes[0]"}
+    ok = load(
+        MeasureIn(), {"title": "Lampen", "owner": "Stadsbeheer", "expected_date": "2026-12-31"}
+    )
+    assert ok["expected_date"].isoformat() == "2026-12-31" and ok["area_codes"] == []
+    assert load(MeasureUpdate(), {"owner": "Wijkteam"}) == {"owner": "Wijkteam"}
+    with pytest.raises(InvalidInput) as caught:
+        load(MeasureUpdate(), {"title": " "})
+    assert fields_of(caught.value) == ["title"]
+    with pytest.raises(InvalidInput) as caught:
+        load(StatusChangeIn(), {"status": "finished", "note": None})
+    assert fields_of(caught.value) == ["status"]
+
+
+def test_key_figure_areas_default_to_the_gemeente_and_stay_inside_it():
+    assert keyfigures.check_areas([{"question_id": "q", "area_code": None}], "GM0344") == [
+        {"question_id": "q", "area_code": "GM0344"}
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        keyfigures.check_areas([{"question_id": "q", "area_code": "WK036301"}], "GM0344")
+    assert fields_of(caught.value) == ["key_figures[0].area_code"]
+
+
+RESULTS = {
+    "questions": [
+        {
+            "id": "veilig",
+            "type": "likert5",
+            "text": "Hoe veilig?",
+            "options": ["1", "2"],
+            "areas": {
+                "GM0344": {
+                    "respondents": 40,
+                    "options": [
+                        {
+                            "option": "1",
+                            "count": 30,
+                            "percent": 75.0,
+                            "weighted_percent": 71.2,
+                            "ci_low": 60.1,
+                            "ci_high": 80.0,
+                        },
+                        {"option": "2", "count": None, "percent": None},
+                    ],
+                },
+                "WK034401": {"suppressed": True},
+            },
+        },
+        {"id": "tips", "type": "open_text", "text": "Tips?", "areas": {}},
+    ]
+}
+
+
+def test_snapshot_copies_figures_and_suppression_exactly():
+    requests = [
+        {"question_id": "veilig", "area_code": "GM0344"},
+        {"question_id": "veilig", "area_code": "WK034401"},
+        {"question_id": "veilig", "area_code": "BU03440111"},
+    ]
+    whole, wijk, buurt = keyfigures.snapshot(requests, RESULTS)
+    assert whole["n"] == 40 and whole["question"] == "Hoe veilig?" and not whole["suppressed"]
+    assert whole["options"][0] == {
+        "option": "1",
+        "percent": 75.0,
+        "weighted_percent": 71.2,
+        "ci_low": 60.1,
+        "ci_high": 80.0,
+    }
+    assert whole["options"][1] == {"option": "2", "suppressed": True}
+    assert wijk["suppressed"] is True and "n" not in wijk and "options" not in wijk
+    assert buurt["n"] == 0 and buurt["options"] == []
+
+
+def test_snapshot_refuses_unknown_and_open_questions():
+    with pytest.raises(InvalidInput) as caught:
+        keyfigures.snapshot(
+            [
+                {"question_id": "veilig", "area_code": "GM0344"},
+                {"question_id": "nope", "area_code": "GM0344"},
+                {"question_id": "tips", "area_code": "GM0344"},
+            ],
+            RESULTS,
+        )
+    assert fields_of(caught.value) == ["key_figures[1].question_id", "key_figures[2].question_id"]
+    assert [e["code"] for e in caught.value.errors] == ["unknown_question", "no_figures"]
+
+
+def test_summary_is_about_200_characters_cut_at_a_word():
+    short = "We hoorden dat de verlichting tekortschiet."
+    assert lifecycle.summary_of(short) == short
+    long = "woord " * 100
+    summary = lifecycle.summary_of(long)
+    assert len(summary) <= 200 and summary.endswith("woord…")
+
+
+# --- feed ----------------------------------------------------------------------------------
+
+
+def test_feed_puts_my_area_first_and_newest_first_within_each_group():
+    items = [
+        {"id": "old-mine", "published_at": "2026-01-01T00:00:00+00:00", "concerns_my_area": True},
+        {"id": "new-other", "published_at": "2026-03-01T00:00:00+00:00", "concerns_my_area": False},
+        {"id": "new-mine", "published_at": "2026-02-01T00:00:00+00:00", "concerns_my_area": True},
+        {"id": "old-other", "published_at": "2025-12-01T00:00:00+00:00", "concerns_my_area": False},
+    ]
+    assert [i["id"] for i in feed.order_feed(items)] == [
+        "new-mine",
+        "old-mine",
+        "new-other",
+        "old-other",
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind, audience, measure_areas, expected",
+    [
+        ("municipality", [], [], True),
+        ("areas", ["WK034401"], [], True),
+        ("areas", ["BU03440111"], [], True),
+        ("areas", ["BU03440112"], [], False),
+        ("areas", ["WK034402"], ["BU03440111"], True),
+        ("sample", ["WK034402"], ["WK034403"], False),
+    ],
+)
+def test_what_concerns_my_area(kind, audience, measure_areas, expected):
+    assert (
+        feed.concerns(
+            audience_kind=kind,
+            audience_areas=audience,
+            measure_areas=measure_areas,
+            buurt_code="BU03440111",
+            wijk_code="WK034401",
+        )
+        is expected
+    )
+
+
+# --- reactions -----------------------------------------------------------------------------
+
+
+def wijk(code, n):
+    return AreaCount(code, None, n, n)
+
+
+def buurt(code, parent, n):
+    return AreaCount(code, parent, n, 0)
+
+
+def test_small_areas_are_hidden():
+    areas = [wijk("WK034401", 12), wijk("WK034402", 3), wijk("WK034403", 4)]
+    assert hidden_areas(areas, 10, total_shown=True) == {"WK034402", "WK034403"}
+
+
+def test_a_lone_hidden_sibling_takes_the_next_smallest_with_it():
+    areas = [wijk("WK034401", 30), wijk("WK034402", 12), wijk("WK034403", 3), wijk("WK034404", 15)]
+    # Alone, WK034403 = total − the others; hiding 12 as well leaves two unknowns.
+    assert hidden_areas(areas, 10, total_shown=True) == {"WK034403", "WK034402"}
+
+
+def test_secondary_rule_inside_a_wijk_and_under_a_hidden_wijk():
+    areas = [
+        wijk("WK034401", 40),
+        buurt("BU03440101", "WK034401", 20),
+        buurt("BU03440102", "WK034401", 14),
+        buurt("BU03440103", "WK034401", 6),
+        wijk("WK034402", 12),
+        buurt("BU03440201", "WK034402", 12),
+        wijk("WK034403", 9),
+        buurt("BU03440301", "WK034403", 9),
+    ]
+    hidden = hidden_areas(areas, 10, total_shown=True)
+    # WK034403 is small; WK034402 (next smallest wijk) goes with it, and so do their buurten.
+    assert hidden == {
+        "WK034403",
+        "BU03440301",
+        "WK034402",
+        "BU03440201",
+        "BU03440103",
+        "BU03440102",
+    }
+
+
+def test_nothing_is_derivable_by_subtraction():
+    """For every parent shown, never exactly one hidden child (brute force over small cases)."""
+    import itertools
+
+    for counts in itertools.product([0, 2, 5, 11, 25], repeat=3):
+        areas = [wijk(f"WK03440{i}", n) for i, n in enumerate(counts) if n]
+        total = sum(counts)
+        hidden = hidden_areas(areas, 10, total_shown=total >= 10)
+        if total >= 10:
+            assert sum(1 for a in areas if a.code in hidden) != 1, counts
+
+
+def test_summary_for_staff():
+    rows = [("WK034401", "BU03440101", True, "Fijn") for _ in range(8)]
+    rows += [("WK034401", "BU03440102", False, None) for _ in range(4)]
+    rows += [("WK034402", "BU03440201", True, "Geheim") for _ in range(3)]
+    rows += [("WK034403", "BU03440301", False, None) for _ in range(6)]
+    view = summarize(rows, 5)
+    assert (view["n"], view["useful"], view["not_useful"]) == (21, 11, 10)
+    assert view["share_useful"] == pytest.approx(0.524)
+    by_code = {a["area_code"]: a for a in view["per_area"]}
+    assert by_code["WK034401"] == {
+        "area_code": "WK034401",
+        "level": "wijk",
+        "n": 12,
+        "useful": 8,
+        "share_useful": 0.667,
+    }
+    # WK034402 (3) is hidden, and WK034403 (next smallest) with it; inside WK034401 the buurt
+    # of 4 is hidden and the buurt of 8 with it (else 12 − 8 = 4).
+    assert {c for c, a in by_code.items() if a.get("suppressed")} == {
+        "WK034402",
+        "WK034403",
+        "BU03440201",
+        "BU03440301",
+        "BU03440101",
+        "BU03440102",
+    }
+    assert [c["text"] for c in view["comments"]] == ["Fijn"] * 8
+    small = summarize(rows[:4], 5)
+    assert small["suppressed"] and small["useful"] is None and small["share_useful"] is None
+    assert all(a.get("suppressed") for a in small["per_area"]) and small["comments"] == []
+
+
+def test_comments_only_for_shown_wijken_with_k_reactions():
+    rows = [("WK034401", "BU03440101", True, f"c{i}") for i in range(6)]
+    rows += [("WK034402", "BU03440201", True, "x") for _ in range(6)]
+    rows += [("WK034403", "BU03440301", False, "klein") for _ in range(2)]
+    view = summarize(rows, 5)
+    texts = sorted(c["text"] for c in view["comments"])
+    # WK034403 is hidden (2), so the smaller of the others goes too: only one wijk's comments.
+    assert "klein" not in texts and len(texts) == 6
+    assert all(set(c) == {"area_code", "text"} for c in view["comments"])
+
+
+def test_reactor_key_is_stable_and_keyed():
+    assert reactor_key(b"s", "r1") == reactor_key(b"s", "r1")
+    assert reactor_key(b"s", "r1") != reactor_key(b"t", "r1")
+    assert "r1" not in reactor_key(b"s", "r1")
+
+
+# --- loop figures and overdue --------------------------------------------------------------
+
+
+def test_median_days():
+    assert figures.median_days([]) is None
+    assert figures.median_days([(T0, T0 + timedelta(days=3))]) == 3.0
+    pairs = [(T0, T0 + timedelta(days=d)) for d in (1, 10, 4, 7)]
+    assert figures.median_days(pairs) == 5.5
+    assert figures.share(1, 3) == 0.333 and figures.share(0, 0) is None
+
+
+def test_overdue_dates():
+    assert not overdue.is_overdue(None, None, due_days=30, now=T0)
+    assert not overdue.is_overdue(T0, None, due_days=30, now=T0 + timedelta(days=30))
+    assert overdue.is_overdue(T0, None, due_days=30, now=T0 + timedelta(days=30, seconds=1))
+    assert not overdue.is_overdue(
+        T0, T0 + timedelta(days=40), due_days=30, now=T0 + timedelta(days=50)
+    )
+    assert overdue.days_overdue(T0, 30, T0 + timedelta(days=33, hours=5)) == 3
+
+
+def test_reminders_go_to_active_editors_and_admins_only():
+    staff = [
+        {"email": "a@utrecht.nl", "role": "admin", "status": "active"},
+        {"email": "e@utrecht.nl", "role": "editor", "status": "active"},
+        {"email": "v@utrecht.nl", "role": "viewer", "status": "active"},
+        {"email": "d@utrecht.nl", "role": "editor", "status": "disabled"},
+        {"email": "i@utrecht.nl", "role": "editor", "status": "invited"},
+    ]
+    assert overdue.recipients(staff) == ["a@utrecht.nl", "e@utrecht.nl"]
+
+
+def test_reminder_text_is_dutch_and_says_what_and_where():
+    poll = {
+        "poll_id": "p1",
+        "poll_title": "Veilig in de buurt",
+        "closed_at": T0.isoformat(),
+        "due_at": (T0 + timedelta(days=30)).isoformat(),
+        "days_overdue": 4,
+    }
+    subject, body = overdue.reminder_text(poll, admin_url="https://beheer.example/admin/")
+    assert subject == "Terugkoppeling 4 dagen te laat: Veilig in de buurt"
+    assert "4 dagen te laat" in body and "https://beheer.example/admin/polls/p1/feedback" in body
+    assert "31-03-2026" in body
+
+
+# --- clock ---------------------------------------------------------------------------------
+
+
+class FakeContainer:
+    def __init__(self, config):
+        self.config = config
+
+
+def make_clock(config):
+    container = FakeContainer(config)  # bind() keeps only a weak reference
+    clock = Clock().bind(container, "clock")
+    clock.setup()
+    return clock, container
+
+
+def test_clock_moves_only_when_configured_for_tests():
+    clock, _ = make_clock({})
+    with pytest.raises(ClockNotAdjustable):
+        clock.advance(days=31)
+    for value in ("true", "1", "yes"):  # a string from the environment is not enough
+        clock, _ = make_clock({"CLOCK_ADJUSTABLE": value})
+        with pytest.raises(ClockNotAdjustable):
+            clock.advance(days=1)
+    clock, _ = make_clock({"CLOCK_ADJUSTABLE": True})
+    before = clock.now()
+    assert clock.advance(days=31) - before >= timedelta(days=31)
