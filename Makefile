@@ -6,10 +6,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: help install lock migrate run test test-unit test-service lint format clean
+.PHONY: help install lock migrate run demo test test-unit test-service lint format clean
 
 help:
-	@echo "make run          install, migrate, start every service, walk through the loop"
+	@echo "make run          install, migrate, start every service, seed Utrecht and a synthetic"
+	@echo "                  panel (BUURTPEIL_PANEL_SIZE), run the loop on screen, keep serving"
+	@echo "make demo         the same loop once; exits 0 with a one-line summary"
 	@echo "make test         install, then the whole test suite (real RabbitMQ + PostgreSQL)"
 	@echo "make test-unit    only the tests that need neither broker nor database"
 	@echo "make lint         ruff"
@@ -18,6 +20,7 @@ help:
 	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
 	@echo "make bench-fanout notification fan-out (FANOUT_N) against bare encryption"
 	@echo "make bench-intake submissions over HTTP against a bare nameko @http handler"
+	@echo "make bench-results results of a poll with RESULTS_N responses against GROUP BY over them"
 
 install: $(STAMP)
 
@@ -40,6 +43,9 @@ migrate: install
 
 run: install
 	$(BIN)/python -m deploy.local
+
+demo: install
+	$(BIN)/python -m deploy.local --once
 
 test: install
 	$(BIN)/python -m pytest
@@ -67,3 +73,7 @@ bench-fanout: install  ## notification fan-out to FANOUT_N residents vs bare enc
 .PHONY: bench-intake
 bench-intake: install  ## submissions over HTTP vs a bare nameko @http handler
 	$(BIN)/python -m benchmarks.bench_intake
+
+.PHONY: bench-results
+bench-results: install  ## results RPC at RESULTS_N (1,000,000) responses vs GROUP BY over them
+	$(BIN)/python -m benchmarks.bench_results

@@ -1,11 +1,17 @@
 """``make run``: check the broker and database, migrate, start every service of the Procfile,
-walk through what the system can do so far, then keep serving until Ctrl-C.
+seed Utrecht and a synthetic panel, run the whole loop on screen, then keep serving until
+Ctrl-C.
 
     python -m deploy.local [--once]
 
-``--once`` stops after the walkthrough (exit 0 when it succeeded): the e2e test uses it.
-Addresses come from the environment as in each service's config.yml (AMQP_URI,
-POLLS_DATABASE_URL, …).
+``--once`` (``make demo``) stops after the loop and exits 0 when it succeeded. Addresses come
+from the environment as in each service's config.yml (AMQP_URI, POLLS_DATABASE_URL, …);
+BUURTPEIL_PANEL_SIZE sets the synthetic panel (default 2,000).
+
+Development mode: every run starts from empty tables (the databases are migrated, then
+emptied), because the fake push service and the mail catcher start empty too — residents of an
+earlier run would have subscriptions nobody answers. The per-address rate limits are raised:
+the whole synthetic panel joins from 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -75,6 +81,54 @@ def push_port() -> int:
     return int(os.environ.get("PUSH_PORT", "8089"))
 
 
+def mail_port() -> int:
+    """The mail catcher's read API (development only)."""
+    return int(os.environ.get("MAIL_HTTP_PORT", "8025"))
+
+
+def panel_size() -> int:
+    return int(os.environ.get("BUURTPEIL_PANEL_SIZE", "2000"))
+
+
+# The synthetic panel joins from one address; production keeps config.yml's limits.
+DEVELOPMENT_LIMITS = {
+    "RATE_JOIN": "100000/min burst 1000",
+    "RATE_SIGNUP": "100000/min burst 1000",
+    "RATE_VERIFY": "100000/min burst 1000",
+}
+
+
+def empty_tables() -> list[str]:
+    """Empty every table but Alembic's in each service database (development mode)."""
+    import sqlalchemy as sa
+
+    from services.common import migrate
+    from services.common.config import load_service_config
+
+    emptied = []
+    for service in migrate.SERVICES_WITH_DATABASE:
+        engine = sa.create_engine(load_service_config(service)["DATABASE_URL"])
+        try:
+            with engine.begin() as conn:
+                tables = (
+                    conn.execute(
+                        sa.text(
+                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                            "AND tablename <> 'alembic_version'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if tables:
+                    quoted = ", ".join(f'"{t}"' for t in tables)
+                    conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            emptied.append(service)
+        finally:
+            engine.dispose()
+    return emptied
+
+
 def procfile() -> list[tuple[str, str]]:
     entries = []
     for line in PROCFILE.read_text().splitlines():
@@ -94,7 +148,9 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         "SMTP_PORT": smtp_port,
         "PUSH_PORT": str(push_port()),
+        "MAIL_HTTP_PORT": str(mail_port()),
         "PYTHONUNBUFFERED": "1",
+        **{k: os.environ.get(k, v) for k, v in DEVELOPMENT_LIMITS.items()},
     }
     started = []
     for name, command in procfile():
@@ -138,20 +194,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     say("migrating databases")
     migrate.main(["--create"])
+    say(f"development mode: emptied the tables of {', '.join(empty_tables())}")
     say(f"seeding: {', '.join(seed())}")
     processes = start_processes()
     try:
         from deploy.walkthrough import walkthrough
 
-        summary = walkthrough(gateway_url(), f"http://127.0.0.1:{push_port()}", processes)
-        say(summary)
+        outcome = walkthrough(
+            gateway_url(),
+            f"http://127.0.0.1:{push_port()}",
+            f"http://127.0.0.1:{mail_port()}",
+            processes,
+            panel_size(),
+        )
+        say(outcome.summary())
         if args.once:
             return 0
         say(f"serving the API on {gateway_url()} (docs: {gateway_url()}/openapi.json)")
         say(f"staff login: {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
         say(
-            f"metrics: {gateway_url()}/metrics, polls :9101, panel :9102; e-mail: "
-            ".run-smtp.log — Ctrl-C stops everything"
+            f"metrics: {gateway_url()}/metrics, polls :9101, panel :9102, notify :9103, "
+            "responses :9104, feedback :9105"
+        )
+        say(
+            f"e-mail: http://127.0.0.1:{mail_port()}/messages (and .run-smtp.log); pushes: "
+            f"http://127.0.0.1:{push_port()}/deliveries — Ctrl-C stops everything"
         )
         while all(p.poll() is None for _, p in processes):
             time.sleep(0.5)
@@ -160,6 +227,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 0
+    except RuntimeError as exc:  # a step of the loop did not come out as it should
+        print(f"[buurtpeil] the loop failed: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
         stop_processes(processes)
 

@@ -1,20 +1,36 @@
-"""What a local run shows on screen: the platform so far, used over HTTP as the staff's
-dashboard and the residents' app would use it — nothing but the gateway's public API."""
+"""The loop a local run shows on screen, used over HTTP as the staff's dashboard and the
+residents' app would use it — nothing but the gateway's public API, the fake push service (the
+residents' browsers) and the mail catcher (their inboxes):
+
+publish the veiligheidsgevoel template to three wijken → invitations delivered → residents
+answer → results per wijk (weighted, with intervals and suppression) → feedback with two
+measures published → the respondents notified.
+"""
 
 from __future__ import annotations
 
+import json
+import random
 import subprocess
+import threading
 import time
 import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import requests
 
+from deploy import demo_panel
 from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD
-from services.common.pollspec import visible_questions
 
-WIJKEN = ["WK034401", "WK034403", "WK034406"]  # West, Overvecht, Zuid
-RESIDENTS = {"WK034401": "BU03440111", "WK034403": "BU03440311", "WK034406": "BU03440611"}
+MUNICIPALITY = "GM0344"
+WIJKEN = ["WK034401", "WK034403", "WK034407"]  # West, Overvecht, Zuid
+# The centre of the synthetic feeling of safety (1–5) per wijk: the results show a difference.
+FEELING = {"WK034401": 3.9, "WK034403": 2.8, "WK034407": 3.5}
+KEY_QUESTION, OFTEN_QUESTION = "veilig_buurt", "vaak_onveilig"
+FEEDBACK_SUBJECT = "Wat we met uw mening doen"  # notify's Dutch title for feedback
 
 
 def say(message: str) -> None:
@@ -22,9 +38,17 @@ def say(message: str) -> None:
 
 
 class Http:
+    """JSON over HTTP with one session per thread; a status other than ``expect`` raises."""
+
     def __init__(self, base: str):
         self.base = base
-        self.session = requests.Session()
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     def __call__(
         self,
@@ -64,70 +88,107 @@ def wait_until_ready(
     raise RuntimeError(f"the gateway did not become ready within {timeout:.0f} s: {last}")
 
 
+def wait_for(what: str, probe: Any, done: Any, timeout: float = 120, interval: float = 0.5) -> Any:
+    """Call ``probe()`` until ``done(value)``; raise naming ``what`` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"timed out after {timeout:.0f} s waiting for {what} (last: {value})"
+            )
+        time.sleep(interval)
+
+
+class Inboxes:
+    """What reached the residents: decrypted pushes at the fake push service, e-mails at the
+    mail catcher."""
+
+    def __init__(self, push: Http, mail: Http):
+        self.push, self.mail = push, mail
+
+    def pushes(self, kind: str, ref: str, naming: str) -> list[dict[str, Any]]:
+        """Decrypted pushes of ``kind`` about ``ref`` whose text names ``naming``."""
+        found = []
+        for d in self.push("GET", "/deliveries"):
+            payload = d["payload"]
+            if not isinstance(payload, str):
+                continue
+            content = json.loads(payload)
+            if (
+                content.get("type") == kind
+                and ref in (content.get("ref_id"), content.get("poll_id"))
+                and naming in f"{content.get('title')} {content.get('body')}"
+            ):
+                found.append({**content, "subscription": d["subscription"]})
+        return found
+
+    def emails(self, subject_part: str) -> list[dict[str, Any]]:
+        return [m for m in self.mail("GET", "/messages") if subject_part in m["subject"]]
+
+
+@dataclass
+class LoopOutcome:
+    invited: int
+    delivered: int
+    responded: int
+    results_wijken: int
+    feedback_notified: int
+    poll_id: str
+    feedback_id: str
+    respondents: list[demo_panel.Member]
+    audience: list[demo_panel.Member]
+    results: dict[str, Any]
+
+    def summary(self) -> str:
+        return (
+            f"loop: invited={self.invited} delivered={self.delivered} "
+            f"responded={self.responded} results_wijken={self.results_wijken} "
+            f"feedback_notified={self.feedback_notified}"
+        )
+
+
 def walkthrough(
-    base_url: str, push_url: str, processes: list[tuple[str, subprocess.Popen[bytes]]]
-) -> str:
-    http = Http(base_url)
-    push = Http(push_url)
+    base_url: str,
+    push_url: str,
+    mail_url: str,
+    processes: list[tuple[str, subprocess.Popen[bytes]]],
+    panel_size: int,
+    seed: int = 1382,
+) -> LoopOutcome:
+    http, push, mail = Http(base_url), Http(push_url), Http(mail_url)
+    inboxes = Inboxes(push, mail)
+    rng = random.Random(seed)
     wait_until_ready(http, processes)
     say(f"gateway ready at {base_url}")
 
     staff = http("POST", "/admin/v1/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     admin = staff["access_token"]
-    say(
-        f"staff login: {staff['staff']['email']} ({staff['staff']['role']}, "
-        f"{staff['staff']['municipality_code']})"
-    )
-    areas = http("GET", "/admin/v1/areas?level=wijk", admin)
-    say(
-        f"CBS areas: {len(areas)} wijken of Utrecht, e.g. {', '.join(a['name'] for a in areas[:3])}"
-    )
+    say(f"staff login: {staff['staff']['email']} ({staff['staff']['role']}, {MUNICIPALITY})")
+    wijken = {a["code"]: a for a in http("GET", "/admin/v1/areas?level=wijk", admin)}
+    buurten = http("GET", "/admin/v1/areas?level=buurt", admin)
+    say(f"CBS areas: {len(wijken)} wijken and {len(buurten)} buurten of Utrecht")
     templates = http("GET", "/admin/v1/templates", admin)
     say(f"template library: {len(templates)} templates")
-    for t in templates:
-        size = f"{t['question_count']:>2} vragen, ~{t['estimated_minutes']} min"
-        say(f"  {t['id']:<20} {size}  {t['title']}")
 
+    # 1. The panel: residents over the buurten by population.
+    members = demo_panel.profiles(buurten, panel_size, rng, date.today())
+    by_wijk = Counter(m.wijk_code for m in members if m.channel == "webpush")
     batch = http(
-        "POST",
-        "/admin/v1/invitation-batches",
-        admin,
-        expect=201,
-        json={"per_wijk": {w: 1 for w in WIJKEN}},
+        "POST", "/admin/v1/invitation-batches", admin, expect=201, json={"per_wijk": by_wijk}
     )
-    codes = [line.split(",") for line in batch["csv"].splitlines()[1:]]
-    say(f"invitation codes for recruitment letters: {batch['size']} (one per wijk)")
-    residents = []
-    for code, wijk, _ in codes:
-        joined = http(
-            "POST",
-            "/api/v1/join",
-            expect=201,
-            json={
-                "invitation_code": code,
-                "buurt_code": RESIDENTS[wijk],
-                "birth_year": 1975,
-                "sex": "vrouw",
-                "language": "nl",
-                "consent": True,
-            },
-        )
-        residents.append(joined["access_token"])
-        # The app subscribes to Web Push (the fake push service plays the browser) with the
-        # VAPID key the gateway gives, and registers the subscription as a device.
-        key = http("GET", "/api/v1/push/vapid-public-key")["application_server_key"]
-        subscription = push("POST", "/subscribe", expect=201, json={"applicationServerKey": key})
-        device = {
-            "channel": "webpush",
-            "endpoint": subscription["endpoint"],
-            "keys": subscription["keys"],
-        }
-        http("POST", "/api/v1/devices", joined["access_token"], expect=201, json=device)
-        say(
-            f"  resident joined in {joined['resident']['buurt_code']} "
-            f"({joined['resident']['wijk_code']}), Web Push subscribed"
-        )
+    codes = [tuple(line.split(",")[:2]) for line in batch["csv"].splitlines()[1:]]
+    say(
+        f"synthetic panel: {len(members)} residents over {len({m.buurt_code for m in members})} "
+        f"buurten by population ({batch['size']} letter codes + Web Push, "
+        f"{len(members) - batch['size']} open sign-ups by e-mail)"
+    )
+    demo_panel.join_panel(http, push, mail, MUNICIPALITY, members, codes, say)
 
+    # 2. Publish to three wijken; the invitations go out.
+    names = ", ".join(wijken[w]["name"] for w in WIJKEN)
     poll = http(
         "POST",
         "/admin/v1/polls",
@@ -135,99 +196,230 @@ def walkthrough(
         expect=201,
         json={
             "template_id": "veiligheidsgevoel",
-            "reminder_after_hours": [72],
-            "audience": {"kind": "areas", "area_codes": WIJKEN[:2]},
+            "audience": {"kind": "areas", "area_codes": WIJKEN},
         },
     )
-    say(f"draft poll {poll['id']}: {poll['title']!r} for {', '.join(WIJKEN[:2])}")
-    before = push("GET", "/stats")["delivered"]
-    published = http("POST", f"/admin/v1/polls/{poll['id']}/publish", admin)
-    say(
-        f"published: status={published['status']} version={published['version']} "
-        f"hash={published['content_hash'][:12]}…"
+    poll_id = poll["id"]
+    http("POST", f"/admin/v1/polls/{poll_id}/publish", admin)
+    say(f"published {poll['title']!r} to {names}")
+    audience = [m for m in members if m.wijk_code in WIJKEN]
+    summary = wait_for(
+        "the invitations",
+        lambda: http("GET", f"/admin/v1/polls/{poll_id}/deliveries", admin),
+        lambda s: s["invited"] >= len(audience),
     )
-    delivered = wait_delivered(push, before + 2) - before
-    say(f"invitations pushed and decrypted at the push service: {delivered}")
-    visible = wait_visible(http, residents, poll["id"], expected=2)
-    say(
-        f"open poll visible in the app to {visible} of {len(residents)} residents "
-        "(the third lives outside the chosen wijken)"
+    invited = summary["invited"]
+    if invited != len(audience):
+        raise RuntimeError(f"{invited} invited, but {len(audience)} panel members live there")
+    delivered = wait_for(
+        "the invitations to arrive",
+        lambda: reached(inboxes, "invitation", poll_id, poll["title"], poll["title"], members),
+        lambda who: len(who) >= invited,
     )
-    answered = 0
-    for token in residents:
-        if not any(p["poll_id"] == poll["id"] for p in http("GET", "/api/v1/polls", token)):
-            continue
-        detail = http("GET", f"/api/v1/polls/{poll['id']}", token)
-        me = http("GET", "/api/v1/me", token)
+    expect_exactly("invitations", delivered, audience)
+    n_mail = sum(m.channel == "email" for m in audience)
+    say(
+        f"invited {invited} residents; delivered {len(delivered)}, each naming the poll "
+        f"(Web Push, decrypted at the push service: {invited - n_mail}; e-mail: {n_mail})"
+    )
+
+    # 3. Residents answer — older ones more often, so the weighting has work to do.
+    detail = http("GET", f"/api/v1/polls/{poll_id}", audience[0].token)
+    answering = [m for m in audience if rng.random() < demo_panel.ANSWER_PROPENSITY[m.age_band]]
+    answer_sets = {
+        id(m): demo_panel.answers_for(detail["definition"], m, FEELING, rng) for m in answering
+    }
+
+    def answer(m: demo_panel.Member) -> str:
         accepted = http(
             "POST",
-            f"/api/v1/polls/{poll['id']}/responses",
-            token,
+            f"/api/v1/polls/{poll_id}/responses",
+            m.token,
             expect=202,
-            json={"answers": synthetic_answers(detail["definition"], me["wijk_code"])},
+            json={"answers": answer_sets[id(m)]},
             headers={"Idempotency-Key": str(uuid.uuid4())},
         )
-        status = wait_receipt(http, token, accepted["receipt_id"])
-        answered += status == "recorded"
-        say(f"  a resident of {me['wijk_code']} answered: receipt {status}")
-    http("POST", f"/admin/v1/polls/{poll['id']}/close", admin)
-    gone = wait_visible(http, residents, poll["id"], expected=0)
-    say(f"closed: visible to {gone} residents")
-    return (
-        f"polls: templates={len(templates)} joined={len(residents)} published=1 "
-        f"pushed={delivered} visible={visible} answered={answered} after_close={gone}"
+        return accepted["receipt_id"]
+
+    receipts = demo_panel.in_parallel(
+        answering, answer, lambda n, total: say(f"  answers: {n}/{total} accepted")
+    )
+    recorded = wait_for(
+        "the answers to be recorded",
+        lambda: sum(
+            http("GET", f"/api/v1/receipts/{r}", m.token)["status"] == "recorded"
+            for r, m in zip(receipts, answering, strict=True)
+        ),
+        lambda n: n == len(receipts),
+        interval=1,
+    )
+    say(f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%)")
+
+    # 4. Close, and read the results per wijk.
+    http("POST", f"/admin/v1/polls/{poll_id}/close", admin)
+    results = http("GET", f"/admin/v1/polls/{poll_id}/results", admin)
+    respondents = answering  # every accepted answer was recorded (checked above)
+    check_results(results, respondents)
+    shown = print_results(results, wijken)
+
+    # 5. Feedback with two measures; the respondents hear of it.
+    least_safe = max(WIJKEN, key=lambda w: share_often(results, w))
+    feedback = http(
+        "PUT",
+        f"/admin/v1/polls/{poll_id}/feedback",
+        admin,
+        json={
+            "title": "Wat we hoorden over veiligheid, en wat we gaan doen",
+            "heard": (
+                f"{recorded} bewoners van {names} vulden de peiling in. In "
+                f"{wijken[least_safe]['name']} voelen bewoners zich het minst veilig; donkere "
+                "plekken en groepen op straat worden het vaakst genoemd."
+            ),
+            "plan": (
+                "We verbeteren de verlichting op de plekken die u noemde en starten met de "
+                "politie een buurtpreventieteam. Een extra camera plaatsen we niet: daarvoor is "
+                "de overlast volgens de politie niet groot genoeg."
+            ),
+            "key_figures": [{"question_id": KEY_QUESTION}],
+        },
+    )
+    measures = [
+        {
+            "title": f"Betere straatverlichting in {wijken[least_safe]['name']}",
+            "description": "Donkere plekken uit de peiling krijgen ledverlichting.",
+            "area_codes": [least_safe],
+            "owner": "Stadsbeheer",
+            "expected_date": f"{date.today().year + 1}-03-31",
+        },
+        {
+            "title": "Buurtpreventieteam met de politie",
+            "description": "Bewoners lopen met de wijkagent avondrondes.",
+            "area_codes": WIJKEN,
+            "owner": "Openbare Orde en Veiligheid",
+            "expected_date": f"{date.today().year + 1}-06-30",
+        },
+    ]
+    for measure in measures:
+        http(
+            "POST", f"/admin/v1/polls/{poll_id}/feedback/measures", admin, expect=201, json=measure
+        )
+    http("POST", f"/admin/v1/polls/{poll_id}/feedback/publish", admin)
+    feedback_id = feedback["feedback_id"]
+    say(f"feedback published with {len(measures)} measures: {feedback['title']!r}")
+    notified = wait_for(
+        "the feedback notifications",
+        lambda: reached(
+            inboxes, "feedback", feedback_id, feedback["title"], FEEDBACK_SUBJECT, members
+        ),
+        lambda who: len(who) >= len(respondents),
+    )
+    expect_exactly("feedback notifications", notified, respondents)
+    say(
+        f"feedback notifications: {len(notified)}, exactly the {len(respondents)} respondents "
+        f"({sum(m.channel == 'email' for m in respondents)} by e-mail); "
+        f"the {invited - recorded} who did not answer got none"
+    )
+    return LoopOutcome(
+        invited=invited,
+        delivered=len(delivered),
+        responded=recorded,
+        results_wijken=shown,
+        feedback_notified=len(notified),
+        poll_id=poll_id,
+        feedback_id=feedback_id,
+        respondents=respondents,
+        audience=audience,
+        results=results,
     )
 
 
-def wait_visible(
-    http: Http, residents: list[str], poll_id: str, expected: int, timeout: float = 15
-) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = sum(
-            any(p["poll_id"] == poll_id for p in http("GET", "/api/v1/polls", token))
-            for token in residents
-        )
-        if seen == expected or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.2)
+def reached(
+    inboxes: Inboxes,
+    kind: str,
+    ref: str,
+    naming: str,
+    subject: str,
+    members: list[demo_panel.Member],
+) -> list[demo_panel.Member | None]:
+    """The members a notification of ``kind`` about ``ref`` reached, once per message: by
+    decrypted Web Push whose text names ``naming``, or by e-mail with ``subject``."""
+    by_subscription = {m.endpoint.rsplit("/", 1)[-1]: m for m in members if m.endpoint}
+    by_address = {m.email: m for m in members if m.email}
+    found = [by_subscription.get(p["subscription"]) for p in inboxes.pushes(kind, ref, naming)]
+    found += [by_address.get(a) for e in inboxes.emails(subject) for a in e["to"]]
+    return found
 
 
-def wait_delivered(push: Http, expected: int, timeout: float = 30) -> int:
-    """Deliveries the push service decrypted, once ``expected`` arrived (or at the timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        delivered = push("GET", "/stats")["delivered"]
-        if delivered >= expected or time.monotonic() > deadline:
-            return delivered
-        time.sleep(0.2)
+def expect_exactly(what: str, got: list[Any], wanted: list[demo_panel.Member]) -> None:
+    """Each wanted member once, nobody else (a None is a message to no panel member)."""
+    counts = Counter(id(m) for m in got)
+    wanted_ids = {id(m) for m in wanted}
+    missing = len(wanted_ids - set(counts))
+    extra = sum(n for i, n in counts.items() if i not in wanted_ids)
+    twice = sum(n - 1 for i, n in counts.items() if i in wanted_ids and n > 1)
+    if missing or extra or twice:
+        raise RuntimeError(f"{what}: {missing} missing, {extra} to others, {twice} twice")
 
 
-def synthetic_answers(definition: dict[str, Any], wijk: str) -> dict[str, Any]:
-    """A plausible answer set: the required questions that are shown, with the feeling of
-    safety depending on the wijk so the results show a difference."""
-    feeling = {"WK034401": 4, "WK034403": 2}.get(wijk, 3)
-    answers: dict[str, Any] = {}
-    for q in definition["questions"]:
-        if not q.get("required", True) or q["id"] not in visible_questions(definition, answers):
+def check_results(results: dict[str, Any], respondents: list[demo_panel.Member]) -> None:
+    """Every shown area counts exactly who answered there; every area with 1 to k−1
+    respondents is hidden."""
+    truth = Counter(m.buurt_code for m in respondents) + Counter(m.wijk_code for m in respondents)
+    truth[MUNICIPALITY] = len(respondents)
+    k = results["k"]
+    for area in results["areas"]:
+        n = truth.get(area["code"], 0)
+        if area["suppressed"]:
             continue
-        options = [o["id"] for o in q.get("options", []) if not o.get("exclusive")]
-        answers[q["id"]] = {
-            "likert5": feeling,
-            "rating10": feeling * 2,
-            "single_choice": options[:1] and options[0],
-            "multiple_choice": options[:1],
-            "open_text": "Meer licht in het park.",
-            "ranking": options[: q.get("rank_count", len(options))],
-            "location": {"lat": 52.0907, "lon": 5.1214},
-        }[q["type"]]
-    return answers
+        if area["respondents"] != n:
+            raise RuntimeError(f"{area['code']}: results count {area['respondents']}, truth {n}")
+        if 0 < n < k:
+            raise RuntimeError(f"{area['code']}: {n} respondents shown, below k = {k}")
 
 
-def wait_receipt(http: Http, token: str, receipt: str, timeout: float = 20) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        status = http("GET", f"/api/v1/receipts/{receipt}", token)["status"]
-        if status != "accepted" or time.monotonic() > deadline:
-            return status
-        time.sleep(0.2)
+def share_often(results: dict[str, Any], area: str) -> float:
+    """The weighted share answering 'vaak' (often unsafe) in ``area``; 0 when hidden."""
+    question = next(q for q in results["questions"] if q["id"] == OFTEN_QUESTION)
+    for option in (question["areas"].get(area) or {}).get("options", []):
+        if option["option"] == "vaak":
+            return option.get("weighted_percent") or 0.0
+    return 0.0
+
+
+def print_results(results: dict[str, Any], wijken: dict[str, dict[str, Any]]) -> int:
+    """The results per wijk as a table; returns how many wijken are shown (not suppressed)."""
+    often = next(q for q in results["questions"] if q["id"] == OFTEN_QUESTION)
+    areas = {a["code"]: a for a in results["areas"]}
+    say(f"results per wijk: {often['text']!r}")
+    say(
+        f"  weighted to CBS age × sex margins, 95% intervals, (unweighted); k = {results['k']}, "
+        "'–' = hidden"
+    )
+    say(f"  {'':<28} {'n':>5} {'resp.':>6}   {'vaak':<28} (bijna) nooit")
+    shown = 0
+    for code in WIJKEN + sorted(c for c in areas if c.startswith("GM")):
+        area = areas.get(code)
+        name = wijken[code]["name"] if code in wijken else "Gemeente (de drie wijken)"
+        if area is None or area["suppressed"]:
+            say(f"  {name:<28} {'–':>5}")
+            continue
+        shown += code.startswith("WK")
+        options = {o["option"]: o for o in (often["areas"].get(code) or {}).get("options", [])}
+        rate = f"{area['response_rate']:.0f}%" if area.get("response_rate") is not None else "–"
+        say(
+            f"  {name:<28} {area['respondents']:>5} {rate:>6}   "
+            f"{_share(options.get('vaak')):<28} {_share(options.get('bijna_nooit'))}"
+        )
+    buurten = [a for a in results["areas"] if a["level"] == "buurt"]
+    hidden = sum(1 for a in buurten if a["suppressed"])
+    say(f"  buurten: {len(buurten) - hidden} shown, {hidden} hidden (fewer than k respondents)")
+    return shown
+
+
+def _share(option: dict[str, Any] | None) -> str:
+    if not option or option.get("weighted_percent") is None:
+        return "–"
+    return (
+        f"{option['weighted_percent']:4.1f}% [{option['ci_low']:.1f}–{option['ci_high']:.1f}] "
+        f"({option['percent']:.1f}%)"
+    )

@@ -25,22 +25,22 @@ def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess
     )
 
 
-def test_local_run_starts_the_services_and_walks_through_the_platform(
+def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     databases, amqp_uri, clean_databases, tmp_path
 ):
+    """``make demo``: a synthetic panel joins over HTTP; the poll reaches exactly the residents
+    of the three wijken (decrypted pushes naming the poll, e-mails); the answers are counted per
+    area with small areas hidden; feedback reaches exactly the respondents. The runner checks
+    each of these itself and exits non-zero when one does not hold."""
     result = run_local(
         {
             "AMQP_URI": amqp_uri,
-            "POLLS_DATABASE_URL": databases["polls"],
-            "PANEL_DATABASE_URL": databases["panel"],
-            "NOTIFY_DATABASE_URL": databases["notify"],
-            "NOTIFY_METRICS_PORT": "0",
-            "RESPONSES_DATABASE_URL": databases["responses"],
-            "RESPONSES_METRICS_PORT": "0",
+            **{f"{s.upper()}_DATABASE_URL": url for s, url in databases.items()},
+            **{f"{s.upper()}_METRICS_PORT": "0" for s in databases},
+            "BUURTPEIL_PANEL_SIZE": "600",
             "PUSH_PORT": str(free_port()),
+            "MAIL_HTTP_PORT": str(free_port()),
             "VAPID_PRIVATE_KEY_FILE": str(tmp_path / "vapid_private.pem"),
-            "POLLS_METRICS_PORT": "0",
-            "PANEL_METRICS_PORT": "0",
             "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
             "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
             "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
@@ -49,13 +49,19 @@ def test_local_run_starts_the_services_and_walks_through_the_platform(
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    count = len(library())
-    assert f"[buurtpeil] template library: {count} templates" in lines
-    summary = [line for line in lines if line.startswith("[buurtpeil] polls:")]
-    assert summary == [
-        f"[buurtpeil] polls: templates={count} joined=3 published=1 pushed=2 visible=2 "
-        "answered=2 after_close=0"
-    ]
+    assert f"[buurtpeil] template library: {len(library())} templates" in lines
+    summary = [line for line in lines if line.startswith("[buurtpeil] loop:")]
+    assert len(summary) == 1, lines[-30:]
+    figures = dict(pair.split("=") for pair in summary[0].split("loop: ")[1].split())
+    n = {key: int(value) for key, value in figures.items()}
+    assert list(n) == ["invited", "delivered", "responded", "results_wijken", "feedback_notified"]
+    # 600 residents by population: about a quarter live in West, Overvecht and Zuid.
+    assert 100 < n["invited"] < 200
+    assert n["delivered"] == n["invited"]
+    assert 0.4 * n["invited"] < n["responded"] < 0.8 * n["invited"]
+    assert n["feedback_notified"] == n["responded"]
+    assert 0 <= n["results_wijken"] <= 3
+    assert any("buurten:" in line and "hidden" in line for line in lines)
     assert lines[-1] == "[buurtpeil] stopped gateway"
     assert (tmp_path / "jwt_private.pem").stat().st_mode & 0o777 == 0o600
 

@@ -2,7 +2,10 @@
 that keeps every message it accepts in memory, for tests, benchmarks and ``make run``.
 
     sink = SmtpSink(); sink.start(); ... sink.messages  → [email.message.EmailMessage]
-    python -m tests.fakes.smtp_sink --port 2525   (standalone; prints each message)
+    python -m tests.fakes.smtp_sink --port 2525 [--http-port 8025]
+        standalone: prints each message; with --http-port also a read-only mail-catcher API,
+        GET /messages[?to=<address>] → [{"to", "subject", "text", "received"}] as JSON, the
+        way ``make run`` reads verification codes and counts e-mailed notifications.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import json
 import socketserver
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 @dataclass
@@ -96,12 +103,63 @@ class _Server(socketserver.ThreadingTCPServer):
             print(f"[smtp-sink] to {', '.join(recipients)}: {message['Subject']}", flush=True)
 
 
+def _text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    return part.get_content() if part is not None else ""
+
+
+class _CatcherHandler(BaseHTTPRequestHandler):
+    server: _CatcherServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        parts = urlsplit(self.path)
+        if parts.path != "/messages":
+            self._send(404, {"reason": "not found"})
+            return
+        wanted = parse_qs(parts.query).get("to", [None])[0]
+        with self.server.sink.lock:
+            received = list(enumerate(self.server.sink.received))
+        self._send(
+            200,
+            [
+                {
+                    "index": i,
+                    "to": r.recipients,
+                    "subject": str(r.message["Subject"] or ""),
+                    "text": _text_of(r.message),
+                }
+                for i, r in received
+                if wanted is None or wanted in r.recipients
+            ],
+        )
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        return
+
+
+class _CatcherServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], sink: SmtpSink):
+        super().__init__(address, _CatcherHandler)
+        self.sink = sink
+
+
 class SmtpSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, echo: bool = False):
         self.lock = threading.Lock()
         self.received: list[Received] = []
         self.echo = echo
         self._server = _Server((host, port), self)
+        self._catcher: _CatcherServer | None = None
         self.host, self.port = self._server.server_address[:2]
 
     @property
@@ -121,18 +179,30 @@ class SmtpSink:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
+    def serve_http(self, port: int = 0) -> str:
+        """Start the read-only mail-catcher API (GET /messages); returns its base URL."""
+        self._catcher = _CatcherServer((self.host, port), self)
+        threading.Thread(target=self._catcher.serve_forever, daemon=True).start()
+        return f"http://{self.host}:{self._catcher.server_address[1]}"
+
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if self._catcher is not None:
+            self._catcher.shutdown()
+            self._catcher.server_close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.fakes.smtp_sink")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=2525)
+    parser.add_argument("--http-port", type=int, help="also serve GET /messages on this port")
     args = parser.parse_args()
     sink = SmtpSink(args.host, args.port, echo=True)
     print(f"[smtp-sink] listening on {sink.url}", flush=True)
+    if args.http_port:
+        print(f"[smtp-sink] messages at {sink.serve_http(args.http_port)}/messages", flush=True)
     sink._server.serve_forever()
 
 
