@@ -38,10 +38,12 @@ DEAD_DELIVERIES = Counter(
     "Deliveries given up after their last attempt.",
     ["channel"],
 )
-DELIVERY_LAG = Histogram("buurtpeil_delivery_lag_seconds",
-                         "From queued (or released after quiet hours) to sent.",
-                         ["channel", "kind"],
-                         buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600))
+DELIVERY_LAG = Histogram(
+    "buurtpeil_delivery_lag_seconds",
+    "From queued (or released after quiet hours) to sent.",
+    ["channel", "kind"],
+    buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600),
+)
 BATCH_SECONDS = Histogram(
     "buurtpeil_delivery_batch_seconds",
     "Time to send and record one batch of deliveries.",
@@ -213,7 +215,8 @@ def process_batch(
         if outcome.status == "sent":
             updates.append((job.id, "sent", attempts, None))
             DELIVERY_LAG.labels(job.channel, job.kind).observe(
-                (sent_at - job.queued_at).total_seconds())
+                (sent_at - job.queued_at).total_seconds()
+            )
             result.sent += 1
         elif outcome.status == "gone":
             updates.append((job.id, "failed", attempts, outcome.error or "endpoint gone"))

@@ -576,8 +576,13 @@ class NotifyService:
                         sa.select(Poll.id).where(Poll.municipality_code == municipality_code)
                     ),
                 )
-                .values(status="queued", attempts=0, dispatched_at=None, queued_at=now(),
-                        updated_at=now())
+                .values(
+                    status="queued",
+                    attempts=0,
+                    dispatched_at=None,
+                    queued_at=now(),
+                    updated_at=now(),
+                )
                 .execution_options(synchronize_session=False)
             )
             if fields.get("delivery_ids"):
