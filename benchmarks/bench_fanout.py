@@ -23,7 +23,6 @@ import multiprocessing
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -39,7 +38,6 @@ from tests.fakes.push_service import FakePushService
 from tests.support import infra
 from tests.support.notify import poll_payload, publish_event, wait_for_consumer
 
-ROOT = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("FANOUT_N", "100000"))
 PROCESSES = int(os.environ.get("FANOUT_PROCESSES", str(os.cpu_count() or 2)))
 KEYS = 64  # distinct subscription key pairs, cycled: the per-message cost is the same
@@ -138,23 +136,7 @@ def main() -> None:
             "NOTIFY_DISPATCH_POLL_INTERVAL": "0.2",
         }
         for i in range(PROCESSES):
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "nameko",
-                        "run",
-                        "--config",
-                        "services/notify/config.yml",
-                        "services.notify.service:NotifyService",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    stdout=(workdir / f"notify-{i}.log").open("wb"),
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            processes.append(infra.nameko_run("notify", env, workdir / f"notify-{i}.log"))
         wait_for_consumer(amqp_uri, "evt-polls-poll_published--notify.on_poll_published")
         wait_for_consumer(amqp_uri, "notify.deliveries")
         time.sleep(1)

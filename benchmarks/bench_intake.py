@@ -48,7 +48,6 @@ from tests.support.answers import minimal_answers
 from tests.support.gateway import free_port
 from tests.support.notify import wait_for_consumer
 
-ROOT = Path(__file__).resolve().parents[1]
 SECONDS = float(os.environ.get("INTAKE_SECONDS", "20"))
 CLIENTS = int(os.environ.get("INTAKE_CLIENTS", "32"))
 CLIENT_PROCESSES = int(os.environ.get("INTAKE_CLIENT_PROCESSES", "2"))
@@ -374,20 +373,9 @@ def main() -> None:
         "VAPID_PRIVATE_KEY_FILE": str(work / "vapid.pem"),
         "RATE_TOKEN": "100000/min burst 100000",
     }
-    commands = {
-        "polls": "services/polls/config.yml services.polls.service:PollsService",
-        "responses": "services/responses/config.yml services.responses.service:ResponsesService",
-        "gateway": "gateway/config.yml gateway.service:GatewayService",
-    }
     processes = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "nameko", "run", "--config", *command.split()],
-            cwd=ROOT,
-            env=env,
-            stdout=(work / f"{name}.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        for name, command in commands.items()
+        name: infra.nameko_run(name, env, work / f"{name}.log")
+        for name in ("polls", "responses", "gateway")
     }
     try:
         wait_for_consumer(amqp_uri, "rpc-polls")

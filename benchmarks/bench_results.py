@@ -28,7 +28,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -49,7 +48,6 @@ from services.responses.models import AreaMargins, Poll
 from tests.support import infra
 from tests.support.notify import wait_for_consumer
 
-ROOT = Path(__file__).resolve().parents[1]
 N = int(os.environ.get("RESULTS_N", "1000000"))
 CALLS = int(os.environ.get("RESULTS_CALLS", "100"))
 COLD_CALLS = int(os.environ.get("RESULTS_COLD_CALLS", "10"))
@@ -460,26 +458,15 @@ def main() -> None:
             f"{counters[1]} respondent rows in {time.perf_counter() - started:.0f} s"
         )
 
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "nameko",
-                "run",
-                "--config",
-                "services/responses/config.yml",
-                "services.responses.service:ResponsesService",
-            ],
-            cwd=ROOT,
-            env={
-                **os.environ,
+        process = infra.nameko_run(
+            "responses",
+            {
                 "AMQP_URI": amqp_uri,
                 "RESPONSES_DATABASE_URL": url,
                 "RESPONSES_METRICS_PORT": "0",
                 "LOG_LEVEL": "WARNING",
             },
-            stdout=(work / "responses.log").open("wb"),
-            stderr=subprocess.STDOUT,
+            work / "responses.log",
         )
         wait_for_consumer(amqp_uri, "rpc-responses")
         bump = sa.text("UPDATE polls SET results_version = results_version + 1 WHERE id = :p")

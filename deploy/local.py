@@ -105,28 +105,14 @@ def empty_tables() -> list[str]:
     from services.common import migrate
     from services.common.config import load_service_config
 
-    emptied = []
     for service in migrate.SERVICES_WITH_DATABASE:
         engine = sa.create_engine(load_service_config(service)["DATABASE_URL"])
         try:
             with engine.begin() as conn:
-                tables = (
-                    conn.execute(
-                        sa.text(
-                            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                            "AND tablename <> 'alembic_version'"
-                        )
-                    )
-                    .scalars()
-                    .all()
-                )
-                if tables:
-                    quoted = ", ".join(f'"{t}"' for t in tables)
-                    conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
-            emptied.append(service)
+                migrate.empty_tables(conn)
         finally:
             engine.dispose()
-    return emptied
+    return list(migrate.SERVICES_WITH_DATABASE)
 
 
 def procfile() -> list[tuple[str, str]]:

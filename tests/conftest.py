@@ -74,24 +74,7 @@ def clean_databases(engines: dict[str, sa.Engine]) -> None:
     """Empty every table (but alembic's) of every service database before the test."""
     for engine in engines.values():
         with engine.begin() as conn:
-            tables = (
-                conn.execute(
-                    sa.text(
-                        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                        "AND tablename <> 'alembic_version'"
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            if tables:
-                conn.execute(
-                    sa.text(
-                        "TRUNCATE "
-                        + ", ".join(f'"{t}"' for t in tables)
-                        + " RESTART IDENTITY CASCADE"
-                    )
-                )
+            migrate.empty_tables(conn)
 
 
 @pytest.fixture

@@ -60,6 +60,23 @@ def drop_database(url: str) -> None:
         admin.dispose()
 
 
+def empty_tables(conn: sa.Connection) -> None:
+    """Empty every table but Alembic's (tests between cases; ``make run`` in development)."""
+    tables = (
+        conn.execute(
+            sa.text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if tables:
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
 def upgrade(service: str, url: str, *, create: bool = False) -> None:
     if create:
         create_database(url)

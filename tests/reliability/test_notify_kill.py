@@ -4,37 +4,21 @@ push service replaces the first copy instead of showing two)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import sqlalchemy as sa
 
 from tests.conftest import wait_for
+from tests.support import infra
 from tests.support.notify import add_resident, poll_payload, publish_event, wait_for_consumer
 
-ROOT = Path(__file__).resolve().parents[2]
 RESIDENTS = 1500
 
 
 def start_notify(env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nameko",
-            "run",
-            "--config",
-            "services/notify/config.yml",
-            "services.notify.service:NotifyService",
-        ],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    return infra.nameko_run("notify", env, log, mode="ab")
 
 
 def test_kill_9_mid_batch_loses_nobody(

@@ -11,10 +11,14 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import quote
 
 import requests
 
+ROOT = Path(__file__).resolve().parents[2]
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
 AMQP_USER = os.environ.get("TEST_AMQP_USER", "guest")
@@ -29,6 +33,26 @@ def port_open(hostport: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def nameko_run(
+    service: str, env: Mapping[str, str], log: Path, *, mode: str = "wb"
+) -> subprocess.Popen[bytes]:
+    """One of our services as ``make run`` and production start it (its line in deploy/Procfile),
+    in an OS process of its own — for kill -9 tests and benchmarks. ``env`` is added to this
+    process's environment; output goes to ``log``."""
+    from deploy.local import procfile
+
+    command = dict(procfile())[service].split()
+    if command[0] != "nameko":
+        raise ValueError(f"{service} is not a nameko service in deploy/Procfile")
+    return subprocess.Popen(  # noqa: S603 - our own Procfile
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log.open(mode),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _mgmt_available() -> bool:

@@ -3,11 +3,9 @@ submitting over HTTP from several clients, and the checks that stored = accepted
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,9 +22,9 @@ from kombu.exceptions import ChannelError
 
 from services.common import tokens
 from services.responses.intake import UNKNOWN, answer_options
+from tests.support import infra
 from tests.support.answers import minimal_answers
 
-ROOT = Path(__file__).resolve().parents[2]
 GM = "GM0344"
 BUURTEN = ("BU03440111", "BU03440112", "BU03440211", "BU03440312")
 AGE_BANDS = ("15_24", "25_44", "45_64", "65_plus", None)
@@ -35,21 +33,7 @@ SEXES = ("man", "vrouw", None)
 
 def start_responses(env: dict[str, str], log: Path) -> subprocess.Popen:
     """``nameko run`` of the responses service, as in production, in a process of its own."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "nameko",
-            "run",
-            "--config",
-            "services/responses/config.yml",
-            "services.responses.service:ResponsesService",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "LOG_LEVEL": "WARNING", **env},
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    return infra.nameko_run("responses", {"LOG_LEVEL": "WARNING", **env}, log, mode="ab")
 
 
 class ResponsesProcesses:
