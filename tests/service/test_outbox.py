@@ -92,7 +92,13 @@ def test_relay_killed_between_publish_and_mark_publishes_again_and_consumer_appl
     wait_for(lambda: deliveries, message="the event published by the killed relay")
     assert pending(engine) == 1  # killed before marking: still pending
 
-    published = outbox.relay_pending(engine, ConfirmingPublisher(amqp_uri), service="polls")
+    # PostgreSQL ends the killed relay's session — and with it its advisory lock — when it
+    # notices the closed connection, a moment after the kill; until then the relay yields (0).
+    publisher = ConfirmingPublisher(amqp_uri)
+    published = wait_for(
+        lambda: outbox.relay_pending(engine, publisher, service="polls"),
+        message="the relay lock, released with the killed relay's session",
+    )
     assert published == 1
     assert pending(engine) == 0
     wait_for(lambda: len(deliveries) == 2, message="the second publication")
