@@ -168,10 +168,18 @@ def stop_processes(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None
         say(f"stopped {name}")
 
 
+def stop_on_signal(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.local")
     parser.add_argument("--once", action="store_true", help="exit after the walkthrough")
     args = parser.parse_args(argv)
+    # Ctrl-C, and SIGTERM (a process manager, a test), stop every process we started. SIGINT
+    # is set explicitly because a shell starts background jobs with it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, stop_on_signal)
 
     if not check_dependencies():
         return 2

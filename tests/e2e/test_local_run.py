@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from deploy.local import procfile
 from services.polls.library import library
 from tests.support.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def local_env(databases: dict[str, str], amqp_uri: str, tmp_path: Path) -> dict[str, str]:
+    """The runner pointed at this test's databases and vhost, on free ports, with its keys in
+    ``tmp_path``."""
+    return {
+        "AMQP_URI": amqp_uri,
+        **{f"{s.upper()}_DATABASE_URL": url for s, url in databases.items()},
+        **{f"{s.upper()}_METRICS_PORT": "0" for s in databases},
+        "PUSH_PORT": str(free_port()),
+        "MAIL_HTTP_PORT": str(free_port()),
+        "VAPID_PRIVATE_KEY_FILE": str(tmp_path / "vapid_private.pem"),
+        "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
+        "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
+        "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
+        "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt_public.pem"),
+    }
 
 
 def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
@@ -32,21 +54,7 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     of the three wijken (decrypted pushes naming the poll, e-mails); the answers are counted per
     area with small areas hidden; feedback reaches exactly the respondents. The runner checks
     each of these itself and exits non-zero when one does not hold."""
-    result = run_local(
-        {
-            "AMQP_URI": amqp_uri,
-            **{f"{s.upper()}_DATABASE_URL": url for s, url in databases.items()},
-            **{f"{s.upper()}_METRICS_PORT": "0" for s in databases},
-            "BUURTPEIL_PANEL_SIZE": "600",
-            "PUSH_PORT": str(free_port()),
-            "MAIL_HTTP_PORT": str(free_port()),
-            "VAPID_PRIVATE_KEY_FILE": str(tmp_path / "vapid_private.pem"),
-            "GATEWAY_ADDRESS": f"127.0.0.1:{free_port()}",
-            "SMTP_URL": f"smtp://127.0.0.1:{free_port()}",
-            "JWT_PRIVATE_KEY_FILE": str(tmp_path / "jwt_private.pem"),
-            "JWT_PUBLIC_KEY_FILE": str(tmp_path / "jwt_public.pem"),
-        }
-    )
+    result = run_local({**local_env(databases, amqp_uri, tmp_path), "BUURTPEIL_PANEL_SIZE": "600"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert f"[buurtpeil] template library: {len(library())} templates" in lines
@@ -76,3 +84,44 @@ def test_local_run_says_in_one_line_what_is_missing(databases):
     assert complaint == [
         "RabbitMQ is not reachable on 127.0.0.1:1; start it with: rabbitmq-server -detached"
     ]
+
+
+def test_ctrl_c_stops_every_process(databases, amqp_uri, clean_databases, tmp_path):
+    """``make run`` keeps serving after the loop; Ctrl-C (SIGINT) stops it and every process
+    it started, and it exits 0."""
+    env = {
+        **os.environ,
+        **local_env(databases, amqp_uri, tmp_path),
+        "BUURTPEIL_PANEL_SIZE": "60",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if "Ctrl-C stops everything" in line:
+                break
+        assert any(line.startswith("[buurtpeil] loop:") for line in lines), lines[-20:]
+        children = [
+            int(match.group(1))
+            for line in lines
+            if (match := re.search(r"started \w+ \(pid (\d+)", line))
+        ]
+        assert len(children) == len(procfile())
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, rest
+    for pid in children:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    assert rest.splitlines()[-1] == "[buurtpeil] stopped gateway"
