@@ -65,16 +65,18 @@ Rules (k = the municipality's minimum, default 10, never below 5)
    first (a hidden 0 next to a known total of 0 protects nothing). A line whose shown total is 0
    holds known zeros only and is left alone. A row total is only ever suppressed with its whole
    row ("secondary_area"); other cells one by one ("secondary_cell"); a multiple-choice option
-   and its complement together. Among the candidates the cheapest kind goes first (a cell, then
-   a question's row, then a whole area; ``_Grid.cost``), then the smallest.
+   and its complement together. Among the candidates the lowest level goes first (a buurt's
+   cell, then a wijk's, then the gemeente's: buurt detail gives way before the wijk figures,
+   which matter most), then the cheapest kind (a cell, then a question's row, then a whole
+   area; ``_Grid.cost``), then the smallest.
 5. Audit. Line rules stop subtraction along one line, but relations combined can still pin a
    cell: two suppressed "rectangles" joined by one cell (exact elimination over all relations
    finds it), or a rectangle whose other corners are 0 (bounds find it: counts are ≥ 0). The
    audit plays that reader: it alternates bound propagation and exact integer Gauss–Jordan
    elimination until neither learns anything new. Any suppressed cell in 1..k-1 it pins down
-   gets one more cell suppressed on a relation through it (the smallest shown non-zero cell
-   there, or on the nearest relation that has a shown cell), rule 4 runs again, and so does
-   the audit.
+   gets one more cell suppressed on a relation through it (in the order of rule 4: lowest
+   level, cheapest kind, non-zero, smallest; or on the nearest relation that has a shown
+   cell), rule 4 runs again, and so does the audit.
 
 Termination: every step of 4 and 5 suppresses at least one cell that was shown, and there are
 finitely many cells. A cell can only be pinned to a non-zero value through relations that reach
@@ -380,6 +382,7 @@ class _Grid:
         asked: Mapping[str, Asked] | None = None,
     ) -> None:
         self.k = k
+        self.depth = _depths(hierarchy)  # area → 0 gemeente, 1 wijk, 2 buurt (deeper: higher)
         self.values: list[int] = []
         self.kind: list[int] = []
         self.partner: list[int] = []  # option ↔ complement, else -1
@@ -714,7 +717,16 @@ class _Grid:
                 if enough:
                     pick = min(enough, key=self._smallest)
                 else:
-                    pick = max(shown, key=lambda b: (self.free(b), -self.cost(b), values[b], -b))
+                    pick = max(
+                        shown,
+                        key=lambda b: (
+                            self.free(b),
+                            self.depth.get(self.area[b], 0),
+                            -self.cost(b),
+                            values[b],
+                            -b,
+                        ),
+                    )
             self.add(pick, self._reason_for(pick))
             # A derived cell hidden here leaves one of its other relations with one unknown,
             # which then hides a cell, usually a row: settle those first, so that the lines
@@ -729,11 +741,13 @@ class _Grid:
                     queued.add(other)
             self.changed.clear()
 
-    def _smallest(self, cell: int) -> tuple[bool, int, bool, int, int]:
-        """Sort key of the secondary picks: free derived cells first, then the cheapest kind
-        (``cost``), non-zero before zero, then the smallest."""
+    def _smallest(self, cell: int) -> tuple[bool, int, int, bool, int, int]:
+        """Sort key of the secondary picks: free derived cells first, then the lowest level
+        (buurt before wijk before gemeente: buurt detail gives way before the wijk figures),
+        then the cheapest kind (``cost``), non-zero before zero, then the smallest."""
         return (
             not self.free(cell),
+            -self.depth.get(self.area[cell], 0),
             self.cost(cell),
             self.values[cell] == 0,
             self.values[cell],
@@ -845,6 +859,19 @@ def _count(value: object, area: str, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"area {area!r}: {what} must be a count (int ≥ 0), not {value!r}")
     return value
+
+
+def _depths(hierarchy: Hierarchy) -> dict[str, int]:
+    """Area → its number of ancestors (gemeente 0, wijk 1, buurt 2); a cycle stops the count
+    (and is refused when the tables are built)."""
+    depth: dict[str, int] = {}
+    for code in hierarchy.parent:
+        seen, up = {code}, hierarchy.parent.get(code)
+        while up is not None and up not in seen:
+            seen.add(up)
+            up = hierarchy.parent.get(up)
+        depth[code] = len(seen) - 1
+    return depth
 
 
 def _table_ancestor(code: str, hierarchy: Hierarchy, index: Mapping[str, int]) -> int | None:
