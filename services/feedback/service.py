@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 import eventlet
@@ -30,6 +28,7 @@ from nameko.rpc import RpcProxy, rpc
 from prometheus_client import Gauge
 from sqlalchemy.orm import Session
 
+from services.common.cache import StaleTolerantCache
 from services.common.clock import Clock
 from services.common.consumers import event_handler
 from services.common.db import Database
@@ -76,28 +75,14 @@ SHARE_USEFUL = Gauge(
 
 class SettingsCache(DependencyProvider):
     """Municipal settings from panel, kept ``PANEL_CACHE_SECONDS`` per process; the last value
-    is used while panel does not answer."""
+    is used while panel does not answer (no default: k and the due days must be the
+    municipality's own)."""
 
     def setup(self) -> None:
-        self.ttl = float(self.container.config.get("PANEL_CACHE_SECONDS", 60))
-        self.values: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.cache = StaleTolerantCache(float(self.container.config.get("PANEL_CACHE_SECONDS", 60)))
 
-    def get(self, code: str, fetch: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        hit = self.values.get(code)
-        if hit and time.monotonic() - hit[0] < self.ttl:
-            return hit[1]
-        try:
-            value = fetch()
-        except Exception:
-            if hit:
-                log.warning("panel did not give the settings of %s; using the last ones", code)
-                return hit[1]
-            raise
-        self.values[code] = (time.monotonic(), value)
-        return value
-
-    def get_dependency(self, worker_ctx: Any) -> SettingsCache:
-        return self
+    def get_dependency(self, worker_ctx: Any) -> StaleTolerantCache:
+        return self.cache
 
 
 def gauge_value(value: float | None) -> float:

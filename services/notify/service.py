@@ -29,6 +29,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client import Histogram
 
 from services.common.amqp import ConfirmingPublisher
+from services.common.cache import StaleTolerantCache
 from services.common.consumers import event_handler, work_consumer
 from services.common.db import Database, make_engine
 from services.common.deadletter import publish_delayed
@@ -69,25 +70,18 @@ class Municipalities:
 
     def __init__(self, config: dict[str, Any], ttl: float = 60):
         self.config = {"AMQP_URI": config["AMQP_URI"]}
-        self.ttl = ttl
-        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._cache = StaleTolerantCache(ttl)
 
     def _get(self, kind: str, code: str) -> dict[str, Any]:
-        hit = self._cache.get((kind, code))
-        if hit and time.monotonic() - hit[0] < self.ttl:
-            return hit[1]
-        try:
+        def fetch() -> dict[str, Any]:
             with ClusterRpcProxy(self.config, timeout=5) as cluster:
-                value = getattr(cluster.panel, f"get_{kind}")(code)
-        except Exception as exc:  # noqa: BLE001 - fall back to the defaults, and say so
-            log.warning("panel did not give the %s of %s (%s); using defaults", kind, code, exc)
-            value = (
-                hit[1]
-                if hit
-                else (DEFAULT_SETTINGS if kind == "settings" else default_branding(code))
-            )
-        self._cache[(kind, code)] = (time.monotonic(), value)
-        return value
+                return getattr(cluster.panel, f"get_{kind}")(code)
+
+        return self._cache.get(
+            (kind, code),
+            fetch,
+            fallback=lambda: DEFAULT_SETTINGS if kind == "settings" else default_branding(code),
+        )
 
     def settings(self, code: str) -> dict[str, Any]:
         return self._get("settings", code)
