@@ -45,7 +45,7 @@ from services.common import migrate, tokens
 from services.notify import webpush
 from tests.support import infra
 from tests.support.answers import minimal_answers
-from tests.support.gateway import free_port
+from tests.support.gateway import free_port, issue_resident_token
 from tests.support.notify import wait_for_consumer
 
 SECONDS = float(os.environ.get("INTAKE_SECONDS", "20"))
@@ -390,23 +390,13 @@ def main() -> None:
         needed = int(SECONDS * 3000)
         bodies = []
         for i in range(needed):
-            token = tokens.issue_token(
+            token = issue_resident_token(
                 key,
-                typ=tokens.RESIDENT_ACCESS,
-                subject=str(uuid.uuid4()),
-                issuer="buurtpeil",
-                audience="buurtpeil-app",
-                ttl_seconds=900,
+                municipality=GM,
+                buurt=f"BU0344{i % 10 + 1:02d}11",
+                age_band=("15_24", "25_44", "45_64", "65_plus")[i % 4],
+                sex=("man", "vrouw")[i % 2],
                 key_id=kid,
-                claims={
-                    "mun": GM,
-                    "wijk": f"WK0344{i % 10 + 1:02d}",
-                    "buurt": f"BU0344{i % 10 + 1:02d}11",
-                    "lang": "nl",
-                    "age_band": ("15_24", "25_44", "45_64", "65_plus")[i % 4],
-                    "sex": ("man", "vrouw")[i % 2],
-                    "self_selected": False,
-                },
             )
             bodies.append(
                 (

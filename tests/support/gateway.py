@@ -68,14 +68,32 @@ def resident_token(
     sex: str | None = None,
 ) -> str:
     """A resident token as panel would issue it, for a resident panel need not know about."""
+    return issue_resident_token(
+        api.private_key, municipality=municipality, buurt=buurt, age_band=age_band, sex=sex
+    )
+
+
+def issue_resident_token(
+    private_key: Any,
+    *,
+    municipality: str,
+    buurt: str,
+    age_band: str | None = None,
+    sex: str | None = None,
+    self_selected: bool = False,
+    key_id: str | None = None,
+) -> str:
+    """The token panel issues a resident (the format is the contract), signed with
+    ``private_key``: for tests and benchmarks whose residents panel need not know about.
+    ``key_id`` spares computing it per token when issuing many."""
     return tokens.issue_token(
-        api.private_key,
+        private_key,
         typ=tokens.RESIDENT_ACCESS,
         subject=str(uuid.uuid4()),
         issuer="buurtpeil",
         audience="buurtpeil-app",
         ttl_seconds=900,
-        key_id=tokens.key_id(api.private_key.public_key()),
+        key_id=key_id or tokens.key_id(private_key.public_key()),
         claims={
             "mun": municipality,
             "wijk": f"WK{buurt[2:8]}",
@@ -83,7 +101,7 @@ def resident_token(
             "lang": "nl",
             "age_band": age_band,
             "sex": sex,
-            "self_selected": False,
+            "self_selected": self_selected,
         },
     )
 

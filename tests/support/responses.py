@@ -24,6 +24,7 @@ from services.common import tokens
 from services.responses.intake import UNKNOWN, answer_options
 from tests.support import infra
 from tests.support.answers import minimal_answers
+from tests.support.gateway import issue_resident_token
 
 GM = "GM0344"
 BUURTEN = ("BU03440111", "BU03440112", "BU03440211", "BU03440312")
@@ -128,23 +129,14 @@ class Submitters:
         base_answers = minimal_answers(self.poll["definition"])
         while not self._stop.is_set() and self.sent < self.limit:
             buurt = rng.choice(BUURTEN)
-            token = tokens.issue_token(
+            token = issue_resident_token(
                 self.private_key,
-                typ=tokens.RESIDENT_ACCESS,
-                subject=str(uuid.uuid4()),
-                issuer="buurtpeil",
-                audience="buurtpeil-app",
-                ttl_seconds=900,
+                municipality=GM,
+                buurt=buurt,
+                age_band=rng.choice(AGE_BANDS),
+                sex=rng.choice(SEXES),
+                self_selected=rng.random() < 0.1,
                 key_id=kid,
-                claims={
-                    "mun": GM,
-                    "wijk": f"WK{buurt[2:8]}",
-                    "buurt": buurt,
-                    "lang": "nl",
-                    "age_band": rng.choice(AGE_BANDS),
-                    "sex": rng.choice(SEXES),
-                    "self_selected": rng.random() < 0.1,
-                },
             )
             answers = {**base_answers, "veilig_buurt": rng.randint(1, 5)}
             try:
