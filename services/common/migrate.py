@@ -60,18 +60,21 @@ def drop_database(url: str) -> None:
         admin.dispose()
 
 
-def empty_tables(conn: sa.Connection) -> None:
-    """Empty every table but Alembic's (tests between cases; ``make run`` in development)."""
-    tables = (
+def service_tables(conn: sa.Connection) -> list[str]:
+    """The tables of a service database, Alembic's bookkeeping left out."""
+    return list(
         conn.execute(
             sa.text(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"
+                "AND tablename <> 'alembic_version' ORDER BY tablename"
             )
-        )
-        .scalars()
-        .all()
+        ).scalars()
     )
+
+
+def empty_tables(conn: sa.Connection) -> None:
+    """Empty every table but Alembic's (tests between cases; ``make run`` in development)."""
+    tables = service_tables(conn)
     if tables:
         quoted = ", ".join(f'"{t}"' for t in tables)
         conn.execute(sa.text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))

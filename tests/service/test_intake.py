@@ -17,6 +17,7 @@ from services.common.amqp import ConfirmingPublisher
 from services.common.deadletter import show
 from services.responses.service import INTAKE_QUEUE, intake_queue
 from tests.conftest import wait_for
+from tests.support import infra
 from tests.support.answers import minimal_answers as answers_for
 from tests.support.gateway import resident_token
 from tests.support.panel import UTRECHT, profile, utrecht_files
@@ -129,24 +130,9 @@ def test_idempotent_submission_receipts_and_one_response_per_resident(api, votin
     assert counts == {"GM0344": 1, "WK034401": 1, "BU03440111": 1}
 
     resident_id = api.request("GET", "/api/v1/me", token=token).json()["resident_id"]
-    wait_for(lambda: no_trace(engine, resident_id), message="no resident id in responses")
-
-
-def no_trace(engine, needle):
-    with engine.connect() as conn:
-        tables = conn.execute(
-            sa.text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = "
-                "'public' AND tablename <> 'alembic_version'"
-            )
-        ).scalars()
-        return all(
-            conn.execute(
-                sa.text(f'SELECT count(*) FROM "{t}" x WHERE x::text LIKE :n'), {"n": f"%{needle}%"}
-            ).scalar()
-            == 0
-            for t in list(tables)
-        )
+    wait_for(
+        lambda: not infra.tables_holding(engine, resident_id), message="no resident id in responses"
+    )
 
 
 def test_invalid_answers_name_the_question(api, voting):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import uuid
 
 import pytest
-import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.common import tokens
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from services.panel.service import PanelService
 from tests.conftest import wait_for
+from tests.support import infra
 from tests.support.listeners import recorder
 from tests.support.panel import UTRECHT, profile, seed_utrecht, utrecht_files
 
@@ -152,24 +152,9 @@ def test_join_refresh_move_and_leave(panel, events, engines):
 
 def assert_no_trace(engine, *needles):
     """No column of any panel table (outbox aside: it carries the events) holds a needle."""
-    with engine.connect() as conn:
-        tables = (
-            conn.execute(
-                sa.text(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                    "AND tablename NOT IN ('outbox', 'alembic_version')"
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for table in tables:
-            for needle in needles:
-                hits = conn.execute(
-                    sa.text(f'SELECT count(*) FROM "{table}" t WHERE t::text ILIKE :n'),
-                    {"n": f"%{needle}%"},
-                ).scalar()
-                assert hits == 0, f"{table} still holds {needle}"
+    for needle in needles:
+        tables = infra.tables_holding(engine, needle, skip=("outbox",))
+        assert tables == [], f"{', '.join(tables)} still hold {needle}"
 
 
 def test_open_signup_by_email_is_self_selected_and_erasable(panel, smtp_sink, engines):

@@ -14,9 +14,11 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import requests
+import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[2]
 PG_BASE = os.environ.get("TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -53,6 +55,23 @@ def nameko_run(
         stdout=log.open(mode),
         stderr=subprocess.STDOUT,
     )
+
+
+def tables_holding(engine: Any, needle: str, *, skip: tuple[str, ...] = ()) -> list[str]:
+    """The tables of a service database (but ``skip``) with a row whose text holds ``needle``,
+    case-insensitively — for erasure and pseudonymity checks."""
+    from services.common.migrate import service_tables
+
+    with engine.connect() as conn:
+        return [
+            table
+            for table in service_tables(conn)
+            if table not in skip
+            and conn.execute(
+                sa.text(f'SELECT count(*) FROM "{table}" t WHERE t::text ILIKE :n'),
+                {"n": f"%{needle}%"},
+            ).scalar()
+        ]
 
 
 def _mgmt_available() -> bool:
