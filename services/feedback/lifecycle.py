@@ -266,14 +266,18 @@ def check_can_publish(session: Session, *, municipality_code: str, poll_id: str)
     """Before refreshing the key figures: a draft exists and the poll has closed."""
     feedback = get_feedback(session, municipality_code=municipality_code, poll_id=poll_id)
     if feedback.status == "draft":
-        poll = session.get(Poll, feedback.poll_id)
-        if poll is None or poll.closed_at is None:
-            raise conflict(
-                "poll_not_closed",
-                "the poll must be closed before its feedback can be published",
-                "poll_id",
-            )
+        _require_closed(session, feedback)
     return feedback
+
+
+def _require_closed(session: Session, feedback: Feedback) -> None:
+    poll = session.get(Poll, feedback.poll_id)
+    if poll is None or poll.closed_at is None:
+        raise conflict(
+            "poll_not_closed",
+            "the poll must be closed before its feedback can be published",
+            "poll_id",
+        )
 
 
 def publish(
@@ -293,13 +297,7 @@ def publish(
     )
     if feedback.status == "published":
         return feedback
-    poll = session.get(Poll, feedback.poll_id)
-    if poll is None or poll.closed_at is None:
-        raise conflict(
-            "poll_not_closed",
-            "the poll must be closed before its feedback can be published",
-            "poll_id",
-        )
+    _require_closed(session, feedback)  # checked again: this is the transaction that counts
     if key_figures is not None:
         feedback.key_figures = key_figures
     feedback.status = "published"
