@@ -134,6 +134,8 @@ def main() -> None:
             "SMTP_URL": "smtp://127.0.0.1:9",
             "LOG_LEVEL": "WARNING",
             "NOTIFY_DISPATCH_POLL_INTERVAL": "0.2",
+            "BUURTPEIL_ENV": "development",
+            "PUSH_DEVELOPMENT_ORIGINS": push.origin,
         }
         for i in range(PROCESSES):
             processes.append(infra.nameko_run("notify", env, workdir / f"notify-{i}.log"))

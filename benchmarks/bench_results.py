@@ -197,8 +197,9 @@ FROM answered GROUP BY question_id, area_code, age_band, sex, self_selected
 """
 
 
-def copy_responses(engine: sa.Engine, poll_id: uuid.UUID, rows) -> tuple[int, int]:
-    """COPY responses (and open texts) in chunks; returns (responses, open texts)."""
+def copy_responses(engine: sa.Engine, poll_id: uuid.UUID, rows, start: int = 0) -> tuple[int, int]:
+    """COPY responses (and open texts) in chunks; returns (responses, open texts). ``start``:
+    responses already stored for the poll (their respondent keys are taken)."""
     count = texts = 0
     today = date.today().isoformat()
     raw = engine.raw_connection()
@@ -231,7 +232,7 @@ def copy_responses(engine: sa.Engine, poll_id: uuid.UUID, rows) -> tuple[int, in
                 (
                     uuid.uuid4(),
                     poll_id,
-                    f"{count:064x}",
+                    f"{start + count:064x}",
                     wijk,
                     buurt,
                     age or "",
@@ -288,6 +289,26 @@ def add_poll(session: Session, poll_id: uuid.UUID, poll: dict[str, Any]) -> None
     session.flush()
 
 
+def submission(poll_id: uuid.UUID, person: tuple) -> dict[str, Any]:
+    """One respondent of ``respondents`` as the gateway puts it on the intake queue."""
+    buurt, wijk, age, sex, self_selected, answers = person
+    return {
+        "receipt_id": str(uuid.uuid4()),
+        "poll_id": str(poll_id),
+        "resident": {
+            "id": str(uuid.uuid4()),
+            "municipality_code": GM,
+            "wijk_code": wijk,
+            "buurt_code": buurt,
+            "age_band": age,
+            "sex": sex,
+            "self_selected": self_selected,
+        },
+        "answers": answers,
+        "submitted_at": datetime.now(UTC).isoformat(),
+    }
+
+
 def check_seeding_matches_intake(engine: sa.Engine, records, poll: dict[str, Any]) -> None:
     """Record a sample through intake.record_batch; the seeding SQL must give the same rows."""
     recorded, seeded = uuid.uuid4(), uuid.uuid4()
@@ -295,24 +316,7 @@ def check_seeding_matches_intake(engine: sa.Engine, records, poll: dict[str, Any
     with Session(engine) as session, session.begin():
         add_poll(session, recorded, poll)
         add_poll(session, seeded, poll)
-        submissions = [
-            {
-                "receipt_id": str(uuid.uuid4()),
-                "poll_id": str(recorded),
-                "resident": {
-                    "id": str(uuid.uuid4()),
-                    "municipality_code": GM,
-                    "wijk_code": wijk,
-                    "buurt_code": buurt,
-                    "age_band": age,
-                    "sex": sex,
-                    "self_selected": self_selected,
-                },
-                "answers": answers,
-                "submitted_at": datetime.now(UTC).isoformat(),
-            }
-            for buurt, wijk, age, sex, self_selected, answers in sample
-        ]
+        submissions = [submission(recorded, person) for person in sample]
         for i in range(0, len(submissions), 500):
             intake.record_batch(
                 session,
@@ -359,22 +363,21 @@ def naive_aggregates(session: Session, poll: Poll) -> results.Aggregates:
     over the raw responses (the open answers and invitations are read as ours does)."""
     params = {"poll_id": poll.id, "gm": GM}
     base: dict = defaultdict(lambda: defaultdict(dict))
-    self_selected: dict[str, int] = defaultdict(int)
     for qid, buurt, age, sex, selected, n in session.execute(
         sa.text(RESPONDENTS_SELECT.replace(*BY_BUURT)), params
     ):
+        stratum = (age, sex, "self_selected" if selected else "panel")
         for area in (GM, f"WK{buurt[2:8]}", buurt):
             cells = base[qid][area]
-            cells[(age, sex)] = cells.get((age, sex), 0) + n
-            if qid == "*" and selected:
-                self_selected[area] += n
+            cells[stratum] = cells.get(stratum, 0) + n
     chosen: dict = defaultdict(lambda: defaultdict(dict))
-    for qid, option, buurt, age, sex, _selected, n in session.execute(
+    for qid, option, buurt, age, sex, selected, n in session.execute(
         sa.text(COUNTS_SELECT.replace(*BY_BUURT)), params
     ):
+        stratum = (age, sex, "self_selected" if selected else "panel")
         for area in (GM, f"WK{buurt[2:8]}", buurt):
             cells = chosen[qid][area]
-            cells[((age, sex), option)] = cells.get(((age, sex), option), 0) + n
+            cells[(stratum, option)] = cells.get((stratum, option), 0) + n
     texts: dict = defaultdict(dict)
     for qid, wijk, total, text in session.execute(
         sa.text(results.TEXTS_SQL.replace("%(poll_id)s", ":p").replace("%(shown)s", ":s")),
@@ -386,13 +389,14 @@ def naive_aggregates(session: Session, poll: Poll) -> results.Aggregates:
             sa.text("SELECT area_code, n FROM invited WHERE poll_id = :p"), {"p": poll.id}
         ).all()
     )
+    year, margins = results.latest_margins(session, GM)
     return results.Aggregates(
         base=base,
         chosen=chosen,
-        self_selected=dict(self_selected),
         invited=invited,
-        margins=results.latest_margins(session, GM),
+        margins=margins,
         texts=texts,
+        margins_year=year,
     )
 
 
@@ -424,6 +428,48 @@ def percentile(values: list[float], q: float) -> float:
 # --------------------------------------------------------------------------- the run
 
 
+def seed(
+    engine: sa.Engine, records: list[cbs.AreaRecord], payload: dict[str, Any], poll: dict, n: int
+) -> uuid.UUID:
+    """A published poll with ``n`` responses and their counters, Utrecht's margins; checked
+    against intake first. Returns the poll's id."""
+    started = time.perf_counter()
+    check_seeding_matches_intake(engine, records, poll)
+    poll_id = uuid.uuid4()
+    with Session(engine) as session, session.begin():
+        add_poll(session, poll_id, poll)
+        session.execute(
+            sa.insert(AreaMargins),
+            [{"municipality_code": GM, "year": payload["year"], **a} for a in payload["areas"]],
+        )
+    stored, texts = copy_responses(engine, poll_id, respondents(n, records, poll, SEED))
+    with Session(engine) as session, session.begin():
+        seed_counters(session, poll_id)
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
+        counters = conn.execute(
+            sa.text("SELECT (SELECT count(*) FROM counts), (SELECT count(*) FROM respondents)")
+        ).one()
+    print(
+        f"  seeded {stored} responses ({texts} open answers), {counters[0]} count rows and "
+        f"{counters[1]} respondent rows in {time.perf_counter() - started:.0f} s"
+    )
+    return poll_id
+
+
+def tear_down(process: Any, engine: sa.Engine, url: str, vhost: str) -> None:
+    """Stop the responses process, drop the benchmark's database and vhost."""
+    if process is not None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    engine.dispose()
+    migrate.drop_database(url)
+    infra.delete_vhost(vhost)
+
+
 def main() -> None:
     url = f"{PG}/buurtpeil_bench_results"
     migrate.drop_database(url)
@@ -436,28 +482,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-results-"))
     process = None
     try:
-        started = time.perf_counter()
-        check_seeding_matches_intake(engine, records, poll)
-        poll_id = uuid.uuid4()
-        with Session(engine) as session, session.begin():
-            add_poll(session, poll_id, poll)
-            session.execute(
-                sa.insert(AreaMargins),
-                [{"municipality_code": GM, "year": payload["year"], **a} for a in payload["areas"]],
-            )
-        stored, texts = copy_responses(engine, poll_id, respondents(N, records, poll, SEED))
-        with Session(engine) as session, session.begin():
-            seed_counters(session, poll_id)
-        with engine.connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("VACUUM ANALYZE"))
-            counters = conn.execute(
-                sa.text("SELECT (SELECT count(*) FROM counts), (SELECT count(*) FROM respondents)")
-            ).one()
-        print(
-            f"  seeded {stored} responses ({texts} open answers), {counters[0]} count rows and "
-            f"{counters[1]} respondent rows in {time.perf_counter() - started:.0f} s"
-        )
-
+        poll_id = seed(engine, records, payload, poll, N)
         process = infra.nameko_run(
             "responses",
             {
@@ -465,6 +490,9 @@ def main() -> None:
                 "RESPONSES_DATABASE_URL": url,
                 "RESPONSES_METRICS_PORT": "0",
                 "LOG_LEVEL": "WARNING",
+                # Each "fresh" read below must compute: no previous document served meanwhile
+                # (bench_results_live measures reads while answers arrive).
+                "RESULTS_REFRESH_IN_BACKGROUND": "false",
             },
             work / "responses.log",
         )
@@ -493,15 +521,7 @@ def main() -> None:
                 naive_doc = results.build(row, naive_aggregates(session, row), K)
             naive.append(time.perf_counter() - t)
     finally:
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        engine.dispose()
-        migrate.drop_database(url)
-        infra.delete_vhost(vhost)
+        tear_down(process, engine, url, vhost)
 
     diff = differences(ours, json.loads(json.dumps(naive_doc)))
     shown = sum(1 for a in ours["areas"] if not a["suppressed"])

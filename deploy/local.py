@@ -6,11 +6,14 @@ Ctrl-C.
 
 ``--once`` (``make demo``) stops after the loop and exits 0 when it succeeded. Addresses come
 from the environment as in each service's config.yml (AMQP_URI, POLLS_DATABASE_URL, …);
-BUURTPEIL_PANEL_SIZE sets the synthetic panel (default 2,000).
+BUURTPEIL_PANEL_SIZE sets the synthetic panel (default 2,000). The gateway runs as one process
+per core on one port (GATEWAY_PROCESSES to choose), sharing its state through Redis.
 
-Development mode: every run starts from empty tables (the databases are migrated, then
-emptied), because the fake push service and the mail catcher start empty too — residents of an
-earlier run would have subscriptions nobody answers. The per-address rate limits are raised:
+Development mode (``BUURTPEIL_ENV=development`` for every process it starts: development
+secrets and keys allowed, notify may push to the fake push service over http): every run
+starts from empty tables (the databases are migrated, then emptied), because the fake push
+service and the mail catcher start empty too — residents of an earlier run would have
+subscriptions nobody answers. The per-address rate limits are raised:
 the whole synthetic panel joins from 127.0.0.1.
 """
 
@@ -37,6 +40,7 @@ START_HINT = {
     "RabbitMQ": "start it with: rabbitmq-server -detached",
     "PostgreSQL": "start it with: pg_ctlcluster --skip-systemctl-redirect "
     "$(ls /etc/postgresql) main start",
+    "Redis": "start it with: redis-server --daemonize yes --bind 127.0.0.1 --save ''",
 }
 
 
@@ -56,12 +60,14 @@ def check_dependencies() -> bool:
     from services.common.config import load_service_config
 
     config = load_service_config("polls")
-    amqp = urlparse(config["AMQP_URI"])
+    amqp = urlparse(config["AMQP_URI"].split(";")[0])  # the first of the broker's nodes
     pg = make_url(config["DATABASE_URL"])
+    redis = urlparse(str(load_service_config("gateway")["REDIS_URL"]))
     ok = True
     for name, host, port in (
         ("RabbitMQ", amqp.hostname or "127.0.0.1", amqp.port or 5672),
         ("PostgreSQL", pg.host or "127.0.0.1", pg.port or 5432),
+        ("Redis", redis.hostname or "127.0.0.1", redis.port or 6379),
     ):
         if not reachable(host, port):
             print(f"{name} is not reachable on {host}:{port}; {START_HINT[name]}", file=sys.stderr)
@@ -124,6 +130,21 @@ def procfile() -> list[tuple[str, str]]:
     return entries
 
 
+def gateway_processes() -> int:
+    """One gateway process per core, all on one port (each binds it with SO_REUSEPORT)."""
+    return int(os.environ.get("GATEWAY_PROCESSES", "0")) or os.cpu_count() or 1
+
+
+def replicated(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The Procfile's entries, the gateway's repeated as gateway-1 … gateway-N."""
+    count = gateway_processes()
+    return [
+        (f"{name}-{i}" if name == "gateway" and count > 1 else name, command)
+        for name, command in entries
+        for i in range(1, (count if name == "gateway" else 1) + 1)
+    ]
+
+
 def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
     from services.common.config import load_service_config
 
@@ -137,9 +158,13 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
         "MAIL_HTTP_PORT": str(mail_port()),
         "PYTHONUNBUFFERED": "1",
         **{k: os.environ.get(k, v) for k, v in DEVELOPMENT_LIMITS.items()},
+        # Development defaults (secrets, .keys/) are allowed, and notify may push to the
+        # local fake push service over http (services/common/environment.py).
+        "BUURTPEIL_ENV": "development",
+        "PUSH_DEVELOPMENT_ORIGINS": f"http://127.0.0.1:{push_port()}",
     }
     started = []
-    for name, command in procfile():
+    for name, command in replicated(procfile()):
         log = open(ROOT / f".run-{name}.log", "wb")  # noqa: SIM115 - kept open for the child
         argv = [string.Template(word).safe_substitute(env) for word in command.split()]
         process = subprocess.Popen(  # noqa: S603 - commands come from our own Procfile
@@ -204,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(outcome.summary())
         if args.once:
             return 0
+        from deploy.walkthrough import VISITOR_WIJK, visitor_letter_code
+
+        say(f"resident app: {gateway_url()}/app/GM0344/")
+        say(f"staff dashboard: {gateway_url()}/staff/")
+        say(f"letter code to join with: {visitor_letter_code(gateway_url())}")
+        say(f"(it joins a buurt of wijk {VISITOR_WIJK} only, as a letter's code would)")
         say(f"serving the API on {gateway_url()} (docs: {gateway_url()}/openapi.json)")
         say(f"staff login: {ADMIN_EMAIL} / {ADMIN_PASSWORD}")
         say(

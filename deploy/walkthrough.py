@@ -37,6 +37,9 @@ def say(message: str) -> None:
     print(f"[buurtpeil] {message}", flush=True)
 
 
+READ_RETRY_SECONDS = 300
+
+
 class Http:
     """JSON over HTTP with one session per thread; a status other than ``expect`` raises."""
 
@@ -60,9 +63,20 @@ class Http:
         **kwargs: Any,
     ) -> Any:
         headers = {**(headers or {}), **({"Authorization": f"Bearer {token}"} if token else {})}
-        response = self.session.request(
-            method, self.base + path, headers=headers, timeout=30, **kwargs
-        )
+        deadline = time.monotonic() + READ_RETRY_SECONDS
+        while True:
+            response = self.session.request(
+                method, self.base + path, headers=headers, timeout=30, **kwargs
+            )
+            # A read the API answers "come back later" (results being computed): as documented,
+            # after Retry-After, for a while.
+            later = response.headers.get("Retry-After")
+            if not (method == "GET" and response.status_code == 503 and later):
+                break
+            if time.monotonic() > deadline:
+                break
+            say(f"  {path}: {response.json().get('detail', 'not ready')}; again in {later} s")
+            time.sleep(float(later))
         if response.status_code != expect:
             raise RuntimeError(f"{method} {path} → {response.status_code}: {response.text[:500]}")
         return response.json() if response.content else None
@@ -167,6 +181,10 @@ def walkthrough(
     staff = http("POST", "/admin/v1/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD})
     admin = staff["access_token"]
     say(f"staff login: {staff['staff']['email']} ({staff['staff']['role']}, {MUNICIPALITY})")
+    # Quiet hours (21:00-08:00 by default) would hold every push of a run at night: a demo
+    # shows the loop now, so its municipality has none; a real one keeps them.
+    http("PATCH", "/admin/v1/settings", admin, json={"quiet_hours": None})
+    say("quiet hours off for this demo (a municipality's default is 21:00-08:00)")
     wijken = {a["code"]: a for a in http("GET", "/admin/v1/areas?level=wijk", admin)}
     buurten = http("GET", "/admin/v1/areas?level=buurt", admin)
     say(f"CBS areas: {len(wijken)} wijken and {len(buurten)} buurten of Utrecht")
@@ -423,3 +441,23 @@ def _share(option: dict[str, Any] | None) -> str:
         f"{option['weighted_percent']:4.1f}% [{option['ci_low']:.1f}–{option['ci_high']:.1f}] "
         f"({option['percent']:.1f}%)"
     )
+
+
+# A letter code joins only to a buurt of its own wijk: the visitor's code is for this one.
+VISITOR_WIJK = "WK034401"
+
+
+def visitor_letter_code(base_url: str) -> str:
+    """A fresh letter code, so whoever runs ``make run`` can join Utrecht's app in a browser."""
+    http = Http(base_url)
+    admin = http(
+        "POST", "/admin/v1/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )["access_token"]
+    batch = http(
+        "POST",
+        "/admin/v1/invitation-batches",
+        admin,
+        expect=201,
+        json={"per_wijk": {VISITOR_WIJK: 1}},
+    )
+    return batch["csv"].splitlines()[1].split(",")[0]

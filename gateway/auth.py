@@ -1,5 +1,8 @@
 """Who is calling: bearer tokens verified locally with the panel's public key(s), and roles.
 
+Every access token names its session (``sid``, a refresh-token family); a session on the
+revoked list (``revocations.py``, in memory) is refused like an invalid token: 401.
+
 Staff are always scoped by the municipality in their verified token, never by an id in the
 path or body; the platform admin (no municipality) may only use the platform routes.
 """
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.errors import AuthenticationRequired, Forbidden
+from gateway.revocations import RevokedSessions
 from services.common import tokens
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
@@ -33,6 +37,7 @@ class Authenticator:
         self.public_keys = public_keys
         self.issuer = issuer
         self.audiences = {"resident": resident_audience, "staff": staff_audience}
+        self.revoked = RevokedSessions()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Authenticator:
@@ -58,14 +63,12 @@ class Authenticator:
                 audience=self.audiences[kind],
             )
         except tokens.TokenError as exc:
-            raise AuthenticationRequired(
-                f"the access token was refused ({exc.reason})",
-                headers={
-                    "WWW-Authenticate": f'Bearer realm="buurtpeil", '
-                    f'error="invalid_token", '
-                    f'error_description="{exc.reason}"'
-                },
-            ) from None
+            raise refused(exc.reason) from None
+        sid = claims.get("sid")
+        if not isinstance(sid, str) or not sid:
+            raise refused(tokens.MISSING_CLAIM)  # a token without a session cannot be revoked
+        if sid in self.revoked:
+            raise refused("revoked")
         return Principal(
             kind=kind,
             subject=claims["sub"],
@@ -73,6 +76,17 @@ class Authenticator:
             role=claims.get("role"),
             claims=claims,
         )
+
+
+def refused(reason: str) -> AuthenticationRequired:
+    return AuthenticationRequired(
+        f"the access token was refused ({reason})",
+        headers={
+            "WWW-Authenticate": f'Bearer realm="buurtpeil", '
+            f'error="invalid_token", '
+            f'error_description="{reason}"'
+        },
+    )
 
 
 def authorize(principal: Principal, role: str | None) -> None:

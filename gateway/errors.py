@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from werkzeug import exceptions as werkzeug_errors
 from werkzeug.wrappers import Response
 
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -113,6 +114,12 @@ ERROR_TABLE: list[tuple[type[Exception], ProblemType]] = [
     (RouteNotFound, ProblemType(404, "not-found", "Not found")),
     (PreconditionFailed, ProblemType(412, "precondition-failed", "Precondition failed")),
     (PayloadTooLarge, ProblemType(413, "payload-too-large", "Payload too large")),
+    # werkzeug's own, raised when it parses a form or reads a body past max_content_length
+    (
+        werkzeug_errors.RequestEntityTooLarge,
+        ProblemType(413, "payload-too-large", "Payload too large"),
+    ),
+    (werkzeug_errors.BadRequest, ProblemType(400, "bad-request", "Bad request")),
     (UnsupportedMediaType, ProblemType(415, "unsupported-media-type", "Unsupported media type")),
     (TooManyRequests, ProblemType(429, "too-many-requests", "Too many requests")),
     (
@@ -146,7 +153,12 @@ def problem_body(exc: Exception) -> tuple[ProblemType, dict[str, Any]]:
         log.error("unexpected error", exc_info=exc)  # the detail stays in our logs
         body["detail"] = "something went wrong on our side; it has been logged"
         return problem, body
-    body["detail"] = getattr(exc, "detail", None) or getattr(exc, "message", None) or str(exc)
+    body["detail"] = (
+        getattr(exc, "detail", None)
+        or getattr(exc, "message", None)
+        or getattr(exc, "description", None)  # werkzeug's
+        or str(exc)
+    )
     errors = getattr(exc, "errors", None)
     if errors:
         body["errors"] = errors

@@ -16,8 +16,8 @@ from typing import Any
 
 from gateway.errors import RouteNotFound
 from gateway.routing import Reply, RequestContext, route
+from gateway.schemas import feedback
 from services.common.errors import NotFound
-from services.feedback import schemas as feedback
 
 STAFF_TAG, RESIDENT_TAG, PUBLIC_TAG = "feedback", "residents", "public"
 MUNICIPALITY_CODE = re.compile(r"^GM\d{4}$")
@@ -55,6 +55,7 @@ def actor(ctx: RequestContext) -> str:
     auth="staff",
     role="viewer",
     summary="Our published polls with the status of their feedback, overdue ones flagged",
+    many=True,
 )
 def list_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "list_feedback", ctx.municipality)
@@ -67,6 +68,7 @@ def list_feedback(ctx: RequestContext) -> Any:
     auth="staff",
     role="viewer",
     summary="Polls closed too long ago without published feedback",
+    many=True,
 )
 def overdue_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "overdue", ctx.municipality)
@@ -204,6 +206,7 @@ def feedback_reactions(ctx: RequestContext) -> Any:
     tag=RESIDENT_TAG,
     auth="resident",
     summary="Published feedback of my municipality, what concerns my buurt or wijk first",
+    many=True,
 )
 def my_feedback(ctx: RequestContext) -> Any:
     claims = ctx.principal.claims

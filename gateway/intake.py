@@ -2,8 +2,10 @@
 draft-ietf-httpapi-idempotency-key-header), signed receipts, and publishing to the responses
 intake queue with publisher confirms.
 
-Idempotency records live in this process's memory for 24 h (bounded): a repeat must reach the
-same gateway process to get the stored answer (sticky sessions by token), otherwise it is
+Idempotency records live in Redis (``sharedstate.py``), so a repeat gets the stored answer
+whichever gateway process it reaches. A record is "in flight" for at most ``IN_FLIGHT_TTL``
+seconds (a process killed mid-request does not block the key for long), then done for 24 h.
+When Redis does not answer, a submission goes ahead without a record: a repeat is then
 absorbed downstream — responses keeps one response per resident and poll and rejects the
 second with ``already_answered``.
 """
@@ -13,68 +15,99 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-import time
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.sharedstate import SharedState
 from services.common.amqp import GroupConfirmPublisher
-from services.responses.service import INTAKE_QUEUE, intake_queue
+from services.common.intake import INTAKE_QUEUE, intake_queue
 
 IDEMPOTENCY_TTL = 24 * 3600
+# Longer than any submission can take (publisher confirm timeout 15 s), short enough that a
+# key whose first request died with its process can be retried within a minute.
+IN_FLIGHT_TTL = 60
 
 
 @dataclass
 class IdempotencyRecord:
     fingerprint: str
-    created: float
     done: bool = False
     status: int = 0
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
 
+    def dumps(self) -> str:
+        return json.dumps(
+            {
+                "fingerprint": self.fingerprint,
+                "done": self.done,
+                "status": self.status,
+                "body": self.body,
+                "headers": self.headers,
+            },
+            separators=(",", ":"),
+            default=str,
+        )
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> IdempotencyRecord:
+        return cls(**json.loads(raw))
+
 
 class IdempotencyStore:
-    def __init__(self, max_entries: int = 200_000):
-        self.max_entries = max_entries
-        self._records: OrderedDict[tuple[str, str], IdempotencyRecord] = OrderedDict()
-        self._lock = threading.Lock()
+    """One record per (scope, key) in Redis, shared by every gateway process."""
+
+    STORE = "idempotency"
+
+    def __init__(self, shared: SharedState):
+        self.shared = shared
+
+    def _key(self, scope: str, key: str) -> str:
+        return self.shared.key("idem", scope, key)
 
     def begin(self, scope: str, key: str, fingerprint: str) -> tuple[str, IdempotencyRecord | None]:
         """("new", None) to go ahead; ("replay", record), ("conflict", None) for a different
-        body, ("in_flight", None) while the first request runs."""
-        now = time.monotonic()
-        with self._lock:
-            record = self._records.get((scope, key))
-            if record is not None and now - record.created > IDEMPOTENCY_TTL:
-                del self._records[(scope, key)]
-                record = None
-            if record is None:
-                self._records[(scope, key)] = IdempotencyRecord(fingerprint, now)
-                while len(self._records) > self.max_entries:
-                    self._records.popitem(last=False)
+        body, ("in_flight", None) while the first request runs. Without Redis: ("new", None)."""
+        claim = IdempotencyRecord(fingerprint).dumps()
+
+        def claim_or_read() -> tuple[str, IdempotencyRecord | None]:
+            # SET NX GET (Redis >= 7.0): claims the key, or returns what holds it — atomically.
+            existing = self.shared.client.set(
+                self._key(scope, key), claim, nx=True, get=True, ex=IN_FLIGHT_TTL
+            )
+            if existing is None:
                 return "new", None
+            record = IdempotencyRecord.loads(existing)
             if record.fingerprint != fingerprint:
                 return "conflict", None
             return ("replay", record) if record.done else ("in_flight", None)
 
-    def finish(self, scope: str, key: str, status: int, body: Any, headers: dict[str, str]) -> None:
-        with self._lock:
-            record = self._records.get((scope, key))
-            if record is not None:
-                record.done, record.status, record.body, record.headers = (
-                    True,
-                    status,
-                    body,
-                    headers,
-                )
+        return self.shared.call(self.STORE, claim_or_read, lambda: ("new", None))
+
+    def finish(
+        self,
+        scope: str,
+        key: str,
+        fingerprint: str,
+        *,
+        status: int,
+        body: Any,
+        headers: dict[str, str],
+    ) -> None:
+        """The answer to replay for this key (and this body) for ``IDEMPOTENCY_TTL``."""
+        record = IdempotencyRecord(fingerprint, True, status, body, headers).dumps()
+        self.shared.call(
+            self.STORE,
+            lambda: self.shared.client.set(self._key(scope, key), record, ex=IDEMPOTENCY_TTL),
+            lambda: None,
+        )
 
     def forget(self, scope: str, key: str) -> None:
         """The request failed before anything was accepted: a retry may go ahead."""
-        with self._lock:
-            self._records.pop((scope, key), None)
+        self.shared.call(
+            self.STORE, lambda: self.shared.client.delete(self._key(scope, key)), lambda: 0
+        )
 
 
 def fingerprint(body: Any) -> str:
@@ -84,22 +117,26 @@ def fingerprint(body: Any) -> str:
 
 
 class Receipts:
-    """Receipt ids the resident can show later: ``<uuid>.<tag>``, the tag an HMAC, so the
-    gateway can say "accepted" for its own receipts without storing them."""
+    """Receipt ids the resident can show later: ``<uuid>.<tag>``, the tag an HMAC of the id and
+    the resident who submitted, so the gateway can say "accepted" for its own receipts without
+    storing them, and only to that resident (anyone else: no such receipt)."""
 
     def __init__(self, secret: str):
         self.secret = secret.encode()
 
-    def issue(self) -> tuple[str, str]:
+    def issue(self, holder: str) -> tuple[str, str]:
         receipt = str(uuid.uuid4())
-        return receipt, f"{receipt}.{self._tag(receipt)}"
+        return receipt, f"{receipt}.{self._tag(receipt, holder)}"
 
-    def verify(self, token: str) -> str | None:
+    def verify(self, token: str, holder: str) -> str | None:
         receipt, _, tag = str(token).partition(".")
-        return receipt if tag and hmac.compare_digest(tag, self._tag(receipt)) else None
+        if not tag or not tag.isascii():  # compare_digest takes ASCII strings only
+            return None
+        return receipt if hmac.compare_digest(tag, self._tag(receipt, holder)) else None
 
-    def _tag(self, receipt: str) -> str:
-        return hmac.new(self.secret, receipt.encode(), hashlib.sha256).hexdigest()[:16]
+    def _tag(self, receipt: str, holder: str) -> str:
+        message = f"{receipt}|{holder}".encode("utf-8", "surrogatepass")
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()[:16]
 
 
 class IntakePublisher:

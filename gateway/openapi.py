@@ -8,7 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from gateway.errors import ERROR_STATUSES, ERROR_TABLE, INTERNAL
-from gateway.routing import Route
+from gateway.routing import Route, is_json
 from gateway.schemas import Problem
 
 TITLES = {p.status: p.title for _, p in ERROR_TABLE} | {INTERNAL.status: INTERNAL.title}
@@ -16,7 +16,9 @@ TITLES = {p.status: p.title for _, p in ERROR_TABLE} | {INTERNAL.status: INTERNA
 
 def error_statuses(route: Route) -> list[int]:
     """Every error a route can answer with."""
-    statuses = {400, 404, 500, 503}  # malformed input, unknown route/object, ours, a dependency
+    # malformed input, unknown route/object, ours, a dependency; any request: a body over the
+    # limit (413), control characters in a path parameter or query value (422)
+    statuses = {400, 404, 413, 422, 500, 503} | set(route.errors)
     if route.body is not None:
         statuses |= {413, 415, 422}
     if route.query is not None or route.body is not None:
@@ -104,13 +106,22 @@ def operation(route: Route) -> dict[str, Any]:
         schema: Any = route.response or {"type": "object"}
         if route.many:
             schema = {"type": "array", "items": schema}
-        if route.media_type != "application/json":
+        if route.media_type.startswith("text/"):
+            schema = {"type": "string"}
+        elif not is_json(route.media_type):
             schema = {"type": "string", "format": "binary"}
         success["content"] = {route.media_type: {"schema": schema}}
     op["responses"][str(route.success)] = success
     if route.name in ("branding", "public_timeline"):
         op["responses"]["304"] = {"description": "Not modified (If-None-Match matched)"}
+    if route.name == "readyz":  # not ready: the same JSON document, not a problem
+        op["responses"]["503"] = {
+            "description": "Not ready: the checks say which part does not answer",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     for status in error_statuses(route):
+        if str(status) in op["responses"]:
+            continue
         op["responses"][str(status)] = {
             "description": TITLES[status],
             "content": {

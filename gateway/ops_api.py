@@ -20,7 +20,7 @@ def healthz(ctx: RequestContext) -> Any:
     "GET",
     "/readyz",
     tag=TAG,
-    summary="Ready to serve: the broker and every service answer, the poll cache is warm",
+    summary="Ready to serve: the broker and every service answer, the poll cache is synchronised",
 )
 def readyz(ctx: RequestContext) -> Reply:
     checks = ctx.gateway.readiness()
@@ -32,7 +32,13 @@ def readyz(ctx: RequestContext) -> Reply:
     )
 
 
-@route("GET", "/metrics", tag=TAG, summary="Prometheus metrics of the gateway process")
+@route(
+    "GET",
+    "/metrics",
+    tag=TAG,
+    summary="Prometheus metrics of the gateway process",
+    media_type="text/plain",  # the Prometheus text format (version=0.0.4 or 1.0.0)
+)
 def prometheus_metrics(ctx: RequestContext) -> Reply:
     return Reply(generate_latest().decode(), content_type=CONTENT_TYPE_LATEST)
 

@@ -1,17 +1,28 @@
-"""Rate limits as token buckets, in the gateway's memory.
+"""Rate limits shared by every gateway process: moving windows in Redis, kept by the ``limits``
+library (its Redis storage and ``MovingWindowRateLimiter``, one atomic Lua script per hit).
 
-Per process: with N gateway replicas behind a load balancer the effective limit is up to N
-times higher. That is acceptable for abuse protection (login, code guessing), and the panel
-also locks staff accounts after failed logins in its database. A shared store (Redis) can
-replace ``BucketStore`` without changing the callers.
+A rule ``"N/min burst B"`` allows B requests in any window of B·60/N seconds: the burst of a
+token bucket with that rate and burst, and the same rate in the long run; ``"N/min"`` is N
+requests in any minute. When a request is refused, Retry-After says when the oldest request
+of the full window leaves it.
+
+When Redis fails, each process keeps the same windows in its own memory (limits'
+``MemoryStorage``) until Redis answers again: every limit still holds per process, so N
+replicas allow up to N times as much meanwhile (counted in
+``buurtpeil_gateway_redis_unavailable_total{store="ratelimit"}``).
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from gateway.sharedstate import SharedState
 
 
 @dataclass(frozen=True)
@@ -27,34 +38,48 @@ class Limit:
         burst = int(parts[2]) if len(parts) >= 3 and parts[1] == "burst" else max(1, int(rate))
         return cls(rate, burst)
 
+    @property
+    def window_seconds(self) -> int:
+        return max(1, math.ceil(self.burst * 60 / self.per_minute))
 
-class BucketStore:
-    MAX_KEYS = 100_000  # idle buckets are dropped beyond this, oldest first
+    def item(self, rule: str) -> RateLimitItem:
+        return RateLimitItemPerSecond(self.burst, self.window_seconds, namespace=rule)
 
-    def __init__(self, clock=time.monotonic):
-        self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
-        self._lock = threading.Lock()
-        self._clock = clock
 
-    def take(self, name: str, key: str, limit: Limit) -> float | None:
-        """Spend one token; None when allowed, else the seconds until one is available."""
-        now = self._clock()
-        rate = limit.per_minute / 60.0
-        with self._lock:
-            tokens, stamp = self._buckets.get((name, key), (float(limit.burst), now))
-            tokens = min(float(limit.burst), tokens + (now - stamp) * rate)
-            if tokens < 1:
-                self._buckets[(name, key)] = (tokens, now)
-                return (1 - tokens) / rate
-            self._buckets[(name, key)] = (tokens - 1, now)
-            if len(self._buckets) > self.MAX_KEYS:
-                self._evict(now)
-        return None
+class RateLimiter:
+    STORE = "ratelimit"
 
-    def _evict(self, now: float) -> None:
-        oldest = sorted(self._buckets.items(), key=lambda item: item[1][1])
-        for k, _ in oldest[: len(oldest) // 10]:
-            del self._buckets[k]
+    def __init__(self, shared: SharedState, limits: dict[str, Limit]):
+        self.shared = shared
+        self.limits = limits
+        self._items = {rule: limit.item(rule) for rule, limit in limits.items()}
+        redis_storage = RedisStorage(
+            shared.url,
+            connection_pool=shared.client.connection_pool,  # timeouts, no retries
+            key_prefix=shared.key("limits"),
+            wrap_exceptions=True,
+        )
+        self._shared = MovingWindowRateLimiter(redis_storage)
+        self._local = MovingWindowRateLimiter(MemoryStorage())
+
+    def take(self, rule: str, key: str) -> float | None:
+        """Count one request under ``rule`` for ``key``; None when allowed, else the seconds
+        until one more would be. Rules without a configured limit are not limited."""
+        item = self._items.get(rule)
+        if item is None:
+            return None
+        return self.shared.call(
+            self.STORE,
+            lambda: self._take(self._shared, item, key),
+            lambda: self._take(self._local, item, key),
+        )
+
+    @staticmethod
+    def _take(limiter: MovingWindowRateLimiter, item: RateLimitItem, key: str) -> float | None:
+        if limiter.hit(item, key):
+            return None
+        reset_at = limiter.get_window_stats(item, key).reset_time
+        return max(0.0, reset_at - time.time())
 
 
 def retry_after_header(seconds: float) -> str:

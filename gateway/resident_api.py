@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,11 +11,14 @@ from marshmallow import Schema, fields, validate
 from gateway import schemas as out
 from gateway.errors import BadRequest, RouteNotFound, ServiceUnavailable
 from gateway.intake import fingerprint
+from gateway.poll_cache import eligible
 from gateway.routing import Reply, RequestContext, route
+from gateway.schemas import notify, panel
+from services.common import intake as intake_contract
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.pollspec import PollSpecError, validate_answers
-from services.notify import schemas as notify
-from services.panel import schemas as panel
+
+log = logging.getLogger(__name__)
 
 TAG = "residents"
 
@@ -32,6 +36,8 @@ class UnsubscribeQuery(Schema):
     success=201,
     limits=("join",),
     summary="Join the panel with the code from an invitation letter",
+    description="A code is made for a wijk: the buurt must lie in it (else 422 "
+    "`outside_invited_wijk` on `buurt_code` or `location`, and the code stays unused).",
 )
 def join(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "join_with_code", ctx.body), status=201)
@@ -107,6 +113,11 @@ def update_me(ctx: RequestContext) -> Any:
 )
 def leave(ctx: RequestContext) -> Reply:
     ctx.rpc("panel", "leave", ctx.principal.subject)
+    # What the gateway holds under the resident's id goes too: idempotency records and rate
+    # limits in Redis (else 24 h), and this process's invitation lookups (other processes'
+    # expire within 10 minutes).
+    ctx.gateway.state.shared.erase(ctx.principal.subject)
+    ctx.gateway.invitations.forget(ctx.principal.subject)
     return Reply(status=204)
 
 
@@ -177,15 +188,56 @@ def locate(ctx: RequestContext) -> Any:
     response=out.ResidentPollOut,
     many=True,
     summary="Open polls for my buurt",
+    description="The open polls I was invited to (a sample poll only if I was drawn; still "
+    "after I moved) and those whose audience includes where I live now.",
 )
 def my_polls(ctx: RequestContext) -> Any:
+    return [resident_view(p) for p in polls_for_me(ctx)]
+
+
+def invitations_of(ctx: RequestContext, polls: list[dict[str, Any]]) -> dict[str, Any]:
+    """The resident's invitations among ``polls`` (poll id → invited area), from notify.
+    Without notify (503) a listing shows the polls of the resident's area only."""
+    if not polls:
+        return {}
+    return ctx.gateway.invitations.lookup(
+        ctx.principal.subject, [p["poll_id"] for p in polls], ctx.rpc
+    )
+
+
+def polls_for_me(ctx: RequestContext) -> list[dict[str, Any]]:
     claims = ctx.principal.claims
-    return [
-        resident_view(p)
-        for p in ctx.gateway.open_polls.for_resident(
-            claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
-        )
-    ]
+    cache = ctx.gateway.open_polls
+    try:
+        invited = invitations_of(ctx, cache.of_municipality(claims["mun"]))
+    except ServiceUnavailable:
+        log.warning("notify did not answer: listing polls by area only")
+        invited = {}
+    return cache.for_resident(
+        claims["mun"], claims.get("wijk", ""), claims.get("buurt", ""), invited
+    )
+
+
+def poll_for_me(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The open poll of the path if it is meant for the resident (else 404), and their
+    invitation to it (the area it was sent to; None if not invited or notify is down and the
+    poll is not a sample — a sample is only for its drawn residents, so then 503)."""
+    claims = ctx.principal.claims
+    poll = ctx.gateway.open_polls.get(ctx.params["poll_id"])
+    if poll is None or poll["municipality_code"] != claims["mun"]:
+        raise RouteNotFound("no open poll with this id for you")
+    try:
+        invited = invitations_of(ctx, [poll])
+    except ServiceUnavailable:
+        if poll["audience"]["kind"] == "sample":
+            raise
+        log.warning("notify did not answer: poll %s by the resident's area", poll["poll_id"])
+        invited = {}
+    # Decided on the entry read above: a resync may have replaced it meanwhile (the notify
+    # call yields), and the new entry need not compare equal to it.
+    if not eligible(poll, claims["mun"], claims.get("wijk", ""), claims.get("buurt", ""), invited):
+        raise RouteNotFound("no open poll with this id for you")
+    return poll, invited.get(poll["poll_id"])
 
 
 @route(
@@ -198,13 +250,7 @@ def my_polls(ctx: RequestContext) -> Any:
     summary="One open poll, if it is meant for me",
 )
 def poll_detail(ctx: RequestContext) -> Any:
-    claims = ctx.principal.claims
-    poll = ctx.gateway.open_polls.get(ctx.params["poll_id"])
-    if poll is None or poll not in ctx.gateway.open_polls.for_resident(
-        claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
-    ):
-        raise RouteNotFound("no open poll with this id for you")
-    return resident_view(poll)
+    return resident_view(poll_for_me(ctx)[0])
 
 
 def resident_view(poll: dict[str, Any]) -> dict[str, Any]:
@@ -233,6 +279,7 @@ def vapid_public_key(ctx: RequestContext) -> Reply:
     tag=TAG,
     auth="resident",
     summary="My devices that receive notifications",
+    many=True,
 )
 def list_devices(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "list_devices", ctx.principal.subject)
@@ -283,6 +330,7 @@ def notification_preferences(ctx: RequestContext) -> Any:
     tag=TAG,
     query=UnsubscribeQuery,
     limits=("verify",),
+    errors=(401,),  # a link token that is not valid
     summary="Stop e-mail (the one-click link in every e-mail, RFC 8058)",
 )
 def unsubscribe(ctx: RequestContext) -> Any:
@@ -307,7 +355,9 @@ class SubmissionIn(Schema):
     summary="Answer a poll (send an Idempotency-Key); 202 with a receipt",
     description="Repeating a request with the same Idempotency-Key and body gets the same "
     "answer; the same key with another body 422; while the first is still "
-    "running 409; no key 400.",
+    "running 409; no key 400. A poll not meant for me (a sample I was not drawn for) 404. "
+    "An invited resident's answer counts where they were invited, marked recently moved "
+    "if they live elsewhere now.",
 )
 def submit(ctx: RequestContext) -> Reply:
     key = ctx.request.headers.get("Idempotency-Key", "").strip()
@@ -324,7 +374,8 @@ def submit(ctx: RequestContext) -> Reply:
         )
     gateway, claims = ctx.gateway, ctx.principal.claims
     scope = ctx.principal.subject
-    state, record = gateway.idempotency.begin(scope, key, fingerprint(ctx.body))
+    digest = fingerprint(ctx.body)
+    state, record = gateway.idempotency.begin(scope, key, digest)
     if state == "replay":
         return Reply(record.body, status=record.status, headers=record.headers)
     if state == "conflict":
@@ -335,11 +386,7 @@ def submit(ctx: RequestContext) -> Reply:
     if state == "in_flight":
         raise Conflict("a request with this Idempotency-Key is still being processed")
     try:
-        poll = gateway.open_polls.get(ctx.params["poll_id"])
-        if poll is None or poll not in gateway.open_polls.for_resident(
-            claims["mun"], claims.get("wijk", ""), claims.get("buurt", "")
-        ):
-            raise RouteNotFound("no open poll with this id for you")
+        poll, invitation = poll_for_me(ctx)
         try:
             answers = validate_answers(
                 poll["definition"], ctx.body["answers"], location_check=location_check(ctx, poll)
@@ -348,22 +395,21 @@ def submit(ctx: RequestContext) -> Reply:
             raise InvalidInput(
                 "the answers are not valid", [e.as_dict() for e in exc.errors]
             ) from None
-        receipt, token = gateway.receipts.issue()
-        submission = {
-            "receipt_id": receipt,
-            "poll_id": poll["poll_id"],
-            "answers": answers,
-            "submitted_at": datetime.now(UTC).isoformat(),
-            "resident": {
+        receipt, token = gateway.receipts.issue(ctx.principal.subject)
+        submission = intake_contract.submission(
+            receipt_id=receipt,
+            poll_id=poll["poll_id"],
+            answers=answers,
+            submitted_at=datetime.now(UTC),
+            resident={
                 "id": ctx.principal.subject,
                 "municipality_code": claims["mun"],
-                "wijk_code": claims.get("wijk"),
-                "buurt_code": claims.get("buurt"),
+                **answer_area(claims, invitation),
                 "age_band": claims.get("age_band"),
                 "sex": claims.get("sex"),
                 "self_selected": bool(claims.get("self_selected")),
             },
-        }
+        )
         try:
             gateway.intake.publish(submission)
         except Exception as exc:  # noqa: BLE001 - not accepted: say so, nothing is lost
@@ -373,8 +419,22 @@ def submit(ctx: RequestContext) -> Reply:
         raise
     body = {"receipt_id": token, "status": "accepted", "poll_id": poll["poll_id"]}
     headers = {"Location": f"/api/v1/receipts/{token}"}
-    gateway.idempotency.finish(scope, key, 202, body, headers)
+    gateway.idempotency.finish(scope, key, digest, status=202, body=body, headers=headers)
     return Reply(body, status=202, headers=headers)
+
+
+def answer_area(claims: dict[str, Any], invitation: dict[str, Any] | None) -> dict[str, Any]:
+    """Where an answer counts: where its resident was invited (the area is frozen for the
+    poll once invited), flagged ``recently_moved`` when they live elsewhere now; a resident
+    not invited (joined after the poll opened) counts where they live."""
+    here = {"wijk_code": claims.get("wijk"), "buurt_code": claims.get("buurt")}
+    if not invitation or not invitation.get("buurt_code"):
+        return {**here, "recently_moved": False}
+    return {
+        "wijk_code": invitation["wijk_code"],
+        "buurt_code": invitation["buurt_code"],
+        "recently_moved": invitation["buurt_code"] != here["buurt_code"],
+    }
 
 
 def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
@@ -393,9 +453,10 @@ def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
     tag=TAG,
     auth="resident",
     summary="What became of a submission: accepted, recorded, or rejected with the reason",
+    description="Only the resident who submitted can read a receipt; anyone else gets 404.",
 )
 def receipt(ctx: RequestContext) -> Any:
-    receipt_id = ctx.gateway.receipts.verify(ctx.params["receipt_id"])
+    receipt_id = ctx.gateway.receipts.verify(ctx.params["receipt_id"], ctx.principal.subject)
     if receipt_id is None:
         raise RouteNotFound("no such receipt")
     try:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Principal, authorize
@@ -27,10 +28,22 @@ from gateway.errors import (
     UnsupportedMediaType,
     problem_response,
 )
-from gateway.ratelimit import Limit, retry_after_header
+from gateway.ratelimit import retry_after_header
 from services.common.errors import InvalidInput
 from services.common.metrics import HTTP_RESPONSES
-from services.common.validation import flatten_messages
+from services.common.validation import (
+    flatten_messages,
+    json_errors,
+    loaded_errors,
+    single_line_errors,
+    text_error,
+)
+
+# Bodies: every route takes at most MAX_BODY_BYTES (256 KiB by default), a route with
+# ``large_body`` (the area import: KWB CSV + GeoJSON) MAX_LARGE_BODY_BYTES (25 MB). Checked
+# before anything reads the body (werkzeug's max_content_length stops reads past it too).
+DEFAULT_MAX_BODY = 256 * 1024
+DEFAULT_MAX_LARGE_BODY = 25_000_000
 
 
 class JSONText(str):
@@ -70,6 +83,10 @@ class Route:
     tenant_scoped: bool = True
     description: str = ""
     media_type: str = "application/json"  # of the success response (the OpenAPI document)
+    # Statuses the route answers with beyond what error_statuses (gateway/openapi.py) derives
+    # from its declaration, e.g. 401 for a link token that is not valid, 409 for a draft.
+    errors: tuple[int, ...] = ()
+    large_body: bool = False  # may take MAX_LARGE_BODY_BYTES instead of MAX_BODY_BYTES
 
     @property
     def path_params(self) -> list[str]:
@@ -126,27 +143,101 @@ class RequestContext:
         return self.principal.municipality_code
 
 
-def parse_body(request: Request, route: Route, max_bytes: int) -> dict[str, Any]:
-    if route.body is None:
-        return {}
+def body_limit(gateway: Any, route: Route) -> int:
+    return gateway.max_large_body_bytes if route.large_body else gateway.max_body_bytes
+
+
+def limit_body(request: Request, max_bytes: int) -> None:
+    """Before any read of the body: refuse a declared length over ``max_bytes`` (413), and
+    make werkzeug stop any later read (a chunked body, a form) past it."""
+    request.max_content_length = max_bytes
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"the body may be at most {max_bytes} bytes")
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("send the body as application/json")
-    raw = request.get_data(cache=True)
+
+
+_BODY = "buurtpeil.body"  # the parsed body (or why it cannot be), kept in the WSGI environ
+
+
+def read_json(request: Request, max_bytes: int) -> Any:
+    """The body as JSON, read once (the login rate limit reads the e-mail address from it
+    before the route does). Every way a body can be malformed is a 4xx here: over
+    ``max_bytes`` 413; not UTF-8, not JSON, NaN/Infinity, nested too deep for the parser 400.
+    (``load`` then refuses nesting deeper than ``MAX_DEPTH``, control characters and unpaired
+    surrogates with 422 naming the field, for JSON bodies and web forms alike.)"""
+    if _BODY not in request.environ:
+        try:
+            request.environ[_BODY] = (True, _parse_json(request, max_bytes))
+        except Exception as exc:  # noqa: BLE001 - kept, raised again to each reader
+            request.environ[_BODY] = (False, exc)
+    ok, value = request.environ[_BODY]
+    if not ok:
+        raise value
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(request: Request, max_bytes: int) -> Any:
+    if (
+        request.content_length is None
+        and "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    ):  # the WSGI server gives no end to read up to: werkzeug would read nothing
+        raise BadRequest(
+            "send the body with a Content-Length",
+            errors=[{"field": "body", "code": "length_required", "message": "no length"}],
+        )
+    try:
+        raw = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"the body may be at most {max_bytes} bytes") from None
     if len(raw) > max_bytes:  # chunked bodies have no Content-Length
         raise PayloadTooLarge(f"the body may be at most {max_bytes} bytes")
     try:
-        data = json.loads(raw or b"null")
-    except ValueError as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise BadRequest(
-            f"the body is not valid JSON ({exc.msg} at position {exc.pos})",
-            errors=[{"field": "body", "code": "invalid_json", "message": exc.msg}],
+            f"the body is not valid UTF-8 (byte {exc.start})",
+            errors=[{"field": "body", "code": "invalid_utf8", "message": "send UTF-8"}],
         ) from None
-    load(route.body_schema, data, where="body")
-    # The owning service validates again and is the authority; it gets the JSON as sent.
+    try:
+        data = json.loads(text or "null", parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(
+            "the body is nested too deeply",
+            errors=[{"field": "body", "code": "too_deep", "message": "nested too deeply"}],
+        ) from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers of 4,300+ digits
+        message = getattr(exc, "msg", None) or str(exc)
+        position = f" at position {exc.pos}" if hasattr(exc, "pos") else ""
+        raise BadRequest(
+            f"the body is not valid JSON ({message}{position})",
+            errors=[{"field": "body", "code": "invalid_json", "message": message}],
+        ) from None
     return data
+
+
+def parse_body(request: Request, route: Route, max_bytes: int) -> dict[str, Any]:
+    if route.body is None:
+        return {}
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    return read_json(request, max_bytes)
+
+
+def check_text_inputs(params: dict[str, str], query: dict[str, Any]) -> None:
+    """Path parameters and query values with control characters or unpaired surrogates: 422
+    naming them (PostgreSQL refuses a NUL in any text)."""
+    errors = [
+        error
+        for where, values in (("path", params), ("query", query))
+        for name, value in values.items()
+        if isinstance(value, str) and (error := text_error(value, f"{where}.{name}"))
+    ]
+    if errors:
+        raise InvalidInput("the address holds characters that are not allowed", errors)
 
 
 def load(schema: Schema, data: Any, *, where: str) -> dict[str, Any]:
@@ -155,33 +246,38 @@ def load(schema: Schema, data: Any, *, where: str) -> dict[str, Any]:
             f"the {where} must be a JSON object",
             [{"field": where, "code": "invalid_type", "message": "expected an object"}],
         )
+    root = "query" if where == "query" else ""
+    errors = json_errors(data, root=root) or single_line_errors(schema, data, root)
+    if errors:  # strings PostgreSQL cannot store, nesting too deep: before the schema sees it
+        raise InvalidInput(f"the {where} holds values that cannot be stored", errors)
     try:
-        return schema.load(data)
+        loaded = schema.load(data)
     except ValidationError as exc:
         errors = flatten_messages(exc.messages)
-        if where == "query":
-            errors = [{**e, "field": f"query.{e['field']}"} for e in errors]
-        raise InvalidInput(f"invalid {where}", errors) from None
+    else:
+        errors = loaded_errors(loaded)  # values marshmallow takes but PostgreSQL refuses
+        if not errors:
+            return loaded
+    if where == "query":
+        errors = [{**e, "field": f"query.{e['field']}"} for e in errors]
+    raise InvalidInput(f"invalid {where}", errors)
 
 
 def dispatch(gateway: Any, route: Route, request: Request, params: dict[str, str]) -> Response:
     try:
-        principal = None
-        if route.auth is not None:
-            principal = gateway.authenticator.authenticate(
-                request.headers.get("Authorization"), route.auth
-            )
-            authorize(principal, route.role)
-            check_limit(gateway, "token", principal.subject)
-        for rule in route.limits:
-            check_limit(gateway, rule, limit_key(rule, request))
-        body = parse_body(request, route, gateway.max_body_bytes)
-        query = (
-            load(route.query_schema, request.args.to_dict(), where="query") if route.query else {}
+        limit = body_limit(gateway, route)
+        limit_body(request, limit)
+        query = request.args.to_dict()
+        check_text_inputs(params, query)
+        reply = invoke(
+            gateway,
+            route,
+            request,
+            params,
+            authorization=request.headers.get("Authorization"),
+            read_body=lambda: parse_body(request, route, limit),
+            query=query,
         )
-        context = RequestContext(request, route, principal, body, query, params, gateway)
-        result = route.handler(context)
-        reply = result if isinstance(result, Reply) else Reply(body=result, status=route.success)
         response = to_response(reply)
     except Exception as exc:  # noqa: BLE001 - every error becomes problem+json, never a trace
         response = problem_response(exc)
@@ -189,12 +285,47 @@ def dispatch(gateway: Any, route: Route, request: Request, params: dict[str, str
     return gateway.cors.decorate(request, response)
 
 
+def invoke(
+    gateway: Any,
+    route: Route,
+    request: Request,
+    params: dict[str, str],
+    *,
+    authorization: str | None,
+    read_body: Callable[[], Any],
+    query: dict[str, Any],
+) -> Reply:
+    """Everything a route's rules ask of a call, whatever the caller: the token, the role, the
+    rate limits, the body and query schemas, then the handler. The JSON routes (``dispatch``)
+    and the web pages (``web/``, bodies from forms) both come through here; errors raise."""
+    principal = None
+    if route.auth is not None:
+        principal = gateway.authenticator.authenticate(authorization, route.auth)
+        authorize(principal, route.role)
+        check_limit(gateway, "token", principal.subject)
+    for rule in route.limits:
+        check_limit(gateway, rule, limit_key(rule, request))
+    body = read_body() if route.body is not None else {}
+    if route.body is not None:
+        load(route.body_schema, body, where="body")
+    # The owning service validates again and is the authority; it gets the body as sent.
+    query = load(route.query_schema, query, where="query") if route.query else {}
+    context = RequestContext(request, route, principal, body, query, params, gateway)
+    result = route.handler(context)
+    return result if isinstance(result, Reply) else Reply(body=result, status=route.success)
+
+
+def is_json(media_type: str) -> bool:
+    """application/json and the JSON-based media types (application/geo+json, …)."""
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 def to_response(reply: Reply) -> Response:
     if reply.status == 204 or reply.status == 304:
         return Response(status=reply.status, headers=reply.headers)
     if isinstance(reply.body, JSONText):
         payload = str(reply.body)
-    elif reply.content_type == "application/json":
+    elif is_json(reply.content_type) and not isinstance(reply.body, (str, bytes)):
         payload = json.dumps(reply.body, ensure_ascii=False, default=str)
     else:
         payload = reply.body
@@ -207,19 +338,19 @@ def limit_key(rule: str, request: Request) -> str:
     """Per client address; the login rule also per e-mail address (account guessing)."""
     address = request.remote_addr or "unknown"
     if rule == "login" and request.mimetype == "application/json":
-        try:
-            email = str(json.loads(request.get_data(cache=True) or b"{}").get("email", ""))
-        except (ValueError, AttributeError):
+        try:  # bounded: dispatch set the route's body limit before anything read the body
+            email = str(read_json(request, request.max_content_length or 0).get("email", ""))
+        except Exception:  # noqa: BLE001 - a malformed body is refused by the route itself
             email = ""
         return f"{address}|{email.lower()}"
+    if rule == "login" and request.mimetype == "application/x-www-form-urlencoded":
+        return f"{address}|{request.form.get('email', '').lower()}"  # the web's login form
     return address
 
 
 def check_limit(gateway: Any, rule: str, key: str) -> None:
-    limit: Limit | None = gateway.limits.get(rule)
-    if limit is None:
-        return
-    wait = gateway.buckets.take(rule, key, limit)
+    """Shared by every gateway process (Redis; gateway/ratelimit.py)."""
+    wait = gateway.rate_limiter.take(rule, key)
     if wait is not None:
         raise TooManyRequests(
             f"too many requests; try again in {retry_after_header(wait)} s",

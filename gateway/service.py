@@ -6,7 +6,9 @@ Holds nothing persistent. Every route of the table in ``routing.py`` becomes a n
 entrypoint here (so metrics count per route); requests are answered from the poll cache or by
 RPC to the owning service, each call bounded by ``RPC_TIMEOUT`` (503 with Retry-After when a
 service does not answer). Listens to poll_published / poll_closed as a broadcast, to keep its
-cache of open polls.
+cache of open polls, and to sessions_revoked, to keep the list of revoked sessions whose tokens
+it refuses (``revocations.py``); both are read again from their owner at start, after every
+reconnection to the broker and every ``CACHE_RESYNC_INTERVAL`` seconds (``resync.py``).
 """
 
 from __future__ import annotations
@@ -15,26 +17,28 @@ import logging
 from typing import Any
 
 import eventlet
+import eventlet.queue
 from kombu import Connection
 from nameko.dependency_providers import Config
-from nameko.events import BROADCAST
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.standalone.rpc import ClusterRpcProxy
 from werkzeug.wrappers import Request, Response
 
 from gateway.auth import Authenticator
 from gateway.errors import RouteNotFound, ServiceUnavailable, problem_response
 from gateway.intake import IdempotencyStore, IntakePublisher, Receipts
-from gateway.poll_cache import BoundaryCache, OpenPollCache
-from gateway.ratelimit import BucketStore, Limit
+from gateway.poll_cache import BoundaryCache, InvitationCache, OpenPollCache
+from gateway.ratelimit import Limit, RateLimiter
+from gateway.resync import broadcast_handler
 from gateway.routes import ROUTES
-from gateway.routing import Route, dispatch
+from gateway.routing import DEFAULT_MAX_BODY, DEFAULT_MAX_LARGE_BODY, Route, dispatch
+from gateway.sharedstate import SharedState
 from gateway.webserver import http
-from services.common.consumers import event_handler
+from services.common.environment import DevelopmentDefaults
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
+from services.common.rpc import ServiceRpc
+from web import pages as web_pages
 
 log = logging.getLogger(__name__)
 
@@ -71,46 +75,98 @@ class Cors:
 
 
 class GatewayState(DependencyProvider):
-    """Per-process state the routes share: authenticator, rate-limit buckets, CORS, the poll
-    cache (warmed from polls at start, then kept by events)."""
+    """What the routes share: authenticator, CORS, the poll cache (per process: kept by
+    events, read again from polls at start, on reconnection and periodically); rate limits
+    and idempotency records (in Redis, shared by every gateway process)."""
 
     def setup(self) -> None:
         config = self.container.config
         self.authenticator = Authenticator.from_config(config)
-        self.buckets = BucketStore()
+        self.shared = SharedState.from_config(config)
         self.limits = {
             name: Limit.parse(text) for name, text in (config.get("RATE_LIMITS") or {}).items()
         }
+        self.rate_limiter = RateLimiter(self.shared, self.limits)
         self.cors = Cors(str(config.get("CORS_ORIGINS", "")))
-        self.max_body_bytes = int(config.get("MAX_BODY_BYTES", 1_000_000))
-        self.rpc_timeout = float(config.get("RPC_TIMEOUT", 10))
+        self.max_body_bytes = int(config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+        self.max_large_body_bytes = int(config.get("MAX_LARGE_BODY_BYTES", DEFAULT_MAX_LARGE_BODY))
         self.open_polls = OpenPollCache()
+        # Seconds between resyncs of the in-memory copies (gateway/resync.py).
+        self.resync_interval = float(config.get("CACHE_RESYNC_INTERVAL", 30))
+        self.synced = {"poll_cache": False, "revocations": False}  # the last resync succeeded
+        self._kick: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
+        self._connections = 0
         self.boundaries = BoundaryCache()
-        self.idempotency = IdempotencyStore()
+        self.invitations = InvitationCache()
+        self.idempotency = IdempotencyStore(self.shared)
         self.receipts = Receipts(str(config["RECEIPT_SECRET"]))
         self.intake = IntakePublisher(
             config["AMQP_URI"], int(config.get("INTAKE_PUBLISH_CHANNELS", 8))
         )
 
     def start(self) -> None:
-        self.container.spawn_managed_thread(self._warm, identifier="warm_poll_cache")
+        self.container.spawn_managed_thread(self._resync_loop, identifier="resync_caches")
 
     def stop(self) -> None:
         self.intake.close()
+        self.shared.close()
 
     kill = stop
 
-    def _warm(self) -> None:
+    def on_broker_connected(self) -> None:
+        """The broadcast consumer is consuming again (gateway/resync.py): events published
+        while it was away are lost, so the copies are stale until read again."""
+        self._connections += 1
+        if self._connections > 1:
+            log.warning("broker connection restored: resynchronising the caches")
+            self.synced = dict.fromkeys(self.synced, False)
+        self._kick.put(None)
+
+    def _resync_loop(self) -> None:
+        """Read every copy from its owner at start, after each reconnection and every
+        ``resync_interval`` seconds; after a failure again soon (backing off to 10 s)."""
         delay = 0.5
-        while not self.open_polls.warm:
+        while True:
+            ok = self.resync()
             try:
-                with ClusterRpcProxy(self.container.config, timeout=10) as rpc:
-                    self.open_polls.load(rpc.polls.list_open_polls())
-                log.info("poll cache warm: %d open polls", len(self.open_polls))
-            except Exception as exc:  # noqa: BLE001 - polls not up yet: retry
-                log.warning("warming the poll cache failed (%s); retrying", exc)
-                eventlet.sleep(delay)
-                delay = min(delay * 2, 10)
+                self._kick.get(timeout=self.resync_interval if ok else delay)
+                while not self._kick.empty():  # several reconnections: one resync
+                    self._kick.get_nowait()
+            except eventlet.queue.Empty:
+                pass
+            delay = 0.5 if ok else min(delay * 2, 10)
+
+    def resync(self) -> bool:
+        """One resync of every copy; True when all succeeded. ``synced`` says which did (the
+        readiness checks)."""
+        try:
+            with ClusterRpcProxy(self.container.config, timeout=10) as rpc:
+                self._resync_one("poll_cache", lambda: self._load_polls(rpc))
+                self._resync_one(
+                    "revocations",
+                    lambda: self.authenticator.revoked.load(rpc.panel.revoked_sessions()),
+                )
+        except Exception as exc:  # noqa: BLE001 - the broker itself is away
+            log.warning("resynchronising the caches failed (%s); retrying", exc)
+            self.synced = dict.fromkeys(self.synced, False)
+        return all(self.synced.values())
+
+    def _resync_one(self, name: str, load: Any) -> None:
+        try:
+            load()
+            self.synced[name] = True
+        except Exception as exc:  # noqa: BLE001 - the owner not up (yet): retry
+            log.warning("resynchronising %s failed (%s); retrying", name, exc)
+            self.synced[name] = False
+
+    def _load_polls(self, rpc: Any) -> None:
+        self.open_polls.begin_resync()
+        try:
+            self.open_polls.load(rpc.polls.list_open_polls())
+        except BaseException:
+            self.open_polls.abort_resync()
+            raise
+        log.info("poll cache synchronised: %d open polls", len(self.open_polls))
 
     def get_dependency(self, worker_ctx: Any) -> GatewayState:
         return self
@@ -125,18 +181,23 @@ def make_entrypoint(route: Route) -> Any:
     return http(route.method, route.path)(entry)
 
 
+# The services the gateway calls.
+SERVICES = ("polls", "panel", "notify", "responses", "feedback")
+
+
 class GatewayBase:
     name = "gateway"
 
     state = GatewayState()
     config = Config()
-    polls_rpc = RpcProxy("polls")
-    panel_rpc = RpcProxy("panel")
-    notify_rpc = RpcProxy("notify")
-    responses_rpc = RpcProxy("responses")
-    feedback_rpc = RpcProxy("feedback")
+    # Every call to a service: at most RPC_TIMEOUT seconds, else 503 with Retry-After.
+    remote = ServiceRpc(
+        timeout_key="RPC_TIMEOUT", default_timeout=10, unavailable=ServiceUnavailable
+    )
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
+    web_state = web_pages.WebState()
 
     # What routing.dispatch needs from the worker's service instance.
     @property
@@ -144,8 +205,8 @@ class GatewayBase:
         return self.state.authenticator
 
     @property
-    def buckets(self) -> BucketStore:
-        return self.state.buckets
+    def rate_limiter(self) -> RateLimiter:
+        return self.state.rate_limiter
 
     @property
     def limits(self) -> dict[str, Limit]:
@@ -160,12 +221,20 @@ class GatewayBase:
         return self.state.max_body_bytes
 
     @property
+    def max_large_body_bytes(self) -> int:
+        return self.state.max_large_body_bytes
+
+    @property
     def open_polls(self) -> OpenPollCache:
         return self.state.open_polls
 
     @property
     def boundaries(self) -> BoundaryCache:
         return self.state.boundaries
+
+    @property
+    def invitations(self) -> InvitationCache:
+        return self.state.invitations
 
     @property
     def idempotency(self) -> IdempotencyStore:
@@ -180,40 +249,28 @@ class GatewayBase:
         return self.state.intake
 
     def call(self, service: str, method: str, *args: Any, **kwargs: Any) -> Any:
-        proxy = {
-            "polls": self.polls_rpc,
-            "panel": self.panel_rpc,
-            "notify": self.notify_rpc,
-            "responses": self.responses_rpc,
-            "feedback": self.feedback_rpc,
-        }[service]
-        try:
-            reply = getattr(proxy, method).call_async(*args, **kwargs)
-            with eventlet.Timeout(self.state.rpc_timeout):
-                return reply.result()
-        except eventlet.Timeout:
-            raise ServiceUnavailable(f"the {service} service did not answer in time") from None
-        except UnknownService:  # no consumer on its RPC queue: not running (or not yet)
-            raise ServiceUnavailable(f"the {service} service is not running") from None
+        if service not in SERVICES:
+            raise KeyError(service)
+        return self.remote.call(service, method, *args, **kwargs)
 
     def readiness(self) -> dict[str, bool]:
-        checks = {"poll_cache": self.open_polls.warm}
+        checks = dict(self.state.synced)
         try:
             with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
                 conn.ensure_connection(max_retries=1)
             checks["broker"] = True
         except Exception:  # noqa: BLE001 - any failure means not ready
             checks["broker"] = False
+        probe_within = self.remote.within(2)
         for service, probe in (
             ("polls", ("list_templates", "veiligheidsgevoel")),
             ("panel", ("list_municipalities",)),
             ("feedback", ("loop_figures", "GM0000")),  # its own tables only, no panel call
         ):
             try:
-                with eventlet.Timeout(2):
-                    getattr(getattr(self, f"{service}_rpc"), probe[0])(*probe[1:])
+                probe_within.call(service, *probe)
                 checks[service] = True
-            except (Exception, eventlet.Timeout):  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - not answering in time is not ready too
                 checks[service] = False
         return checks
 
@@ -228,21 +285,30 @@ class GatewayBase:
             request, problem_response(RouteNotFound(f"no route {request.method} /{path}"))
         )
 
-    @event_handler("polls", "poll_published", handler_type=BROADCAST, reliable_delivery=False)
+    @broadcast_handler("polls", "poll_published")
     def on_poll_published(self, event: Any) -> None:
         self.state.open_polls.published(event.payload)
 
-    @event_handler("polls", "poll_closed", handler_type=BROADCAST, reliable_delivery=False)
+    @broadcast_handler("polls", "poll_closed")
     def on_poll_closed(self, event: Any) -> None:
         self.state.open_polls.closed(event.payload["poll_id"])
 
+    @broadcast_handler("panel", "sessions_revoked")
+    def on_sessions_revoked(self, event: Any) -> None:
+        self.state.authenticator.revoked.add(
+            event.payload["session_ids"], event.payload["expires_at"]
+        )
+
 
 def build_service() -> type:
-    """One nameko entrypoint per route of the table, named after the route."""
-    clashes = [r.name for r in ROUTES if hasattr(GatewayBase, r.name)]
+    """One nameko entrypoint per route of the table, named after the route, and one per page
+    of the web apps (``web/``, mounted here: the pages call the same route functions)."""
+    pages = web_pages.entrypoints()
+    clashes = [n for n in [r.name for r in ROUTES] + list(pages) if hasattr(GatewayBase, n)]
     if clashes:  # a route named like a dependency would silently replace it
         raise RuntimeError(f"route names clash with the gateway's attributes: {clashes}")
-    return type("GatewayService", (GatewayBase,), {r.name: make_entrypoint(r) for r in ROUTES})
+    entrypoints = {r.name: make_entrypoint(r) for r in ROUTES}
+    return type("GatewayService", (GatewayBase,), {**entrypoints, **pages})
 
 
 GatewayService = build_service()

@@ -3,17 +3,16 @@ token; an id in the path of another municipality's object answers 404."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import base64
+from datetime import datetime
 from typing import Any
 
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
 from gateway.routing import JSONText, Reply, RequestContext, route
-from services.common.errors import Conflict
-from services.notify import schemas as notify
-from services.panel import schemas as panel
-from services.polls import schemas as polls
-from services.responses import exports
+from gateway.schemas import notify, panel, polls
+from services.common.errors import Conflict, InvalidInput, NotFound
+from services.common.suppression import Hierarchy, suppress_areas
 
 STAFF, POLLS, PLATFORM = "staff", "polls", "platform"
 
@@ -32,6 +31,22 @@ STAFF, POLLS, PLATFORM = "staff", "polls", "platform"
 )
 def login(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "staff_login", ctx.body)
+
+
+@route(
+    "POST",
+    "/admin/v1/token/refresh",
+    tag=STAFF,
+    body=panel.RefreshIn,
+    response=out.StaffSessionOut,
+    limits=("refresh",),
+    summary="Exchange a staff refresh token for a new access and refresh token (rotation)",
+    description="Staff access tokens live 15 minutes. A refresh token used twice ends its "
+    "session (401); a disabled account or a changed role has no session left (401: sign in "
+    "again).",
+)
+def staff_token_refresh(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "staff_refresh", ctx.body)
 
 
 @route(
@@ -57,6 +72,7 @@ def accept_invite(ctx: RequestContext) -> Any:
     auth="staff",
     role="platform_admin",
     summary="All municipalities (platform administrator)",
+    many=True,
 )
 def municipalities(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "list_municipalities")
@@ -152,6 +168,7 @@ def update_settings(ctx: RequestContext) -> Any:
     auth="staff",
     role="admin",
     body=panel.AreaImportIn,
+    large_body=True,
     summary="Import CBS wijken and buurten (KWB CSV + GeoJSON)",
 )
 def import_areas(ctx: RequestContext) -> Any:
@@ -173,6 +190,118 @@ def list_areas(ctx: RequestContext) -> Any:
     return ctx.rpc(
         "panel", "list_areas", ctx.municipality, ctx.query.get("level"), ctx.query.get("year")
     )
+
+
+# --- regions (issue 13) ---------------------------------------------------------------------
+
+
+@route(
+    "GET",
+    "/admin/v1/regions",
+    tag=STAFF,
+    auth="staff",
+    role="viewer",
+    query=out.RegionQuery,
+    response=out.RegionOut,
+    many=True,
+    summary="Our own regions (named sets of buurten), current versions",
+)
+def list_regions(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "list_regions", ctx.municipality, ctx.query.get("archived", False))
+
+
+@route(
+    "POST",
+    "/admin/v1/regions",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    body=panel.RegionIn,
+    response=out.RegionOut,
+    success=201,
+    summary="Define a region from a list of buurt codes",
+    description="422 when a buurt is not ours, or when the region would give a small group "
+    "away: it differs from a wijk, the gemeente or another region only by buurten with too "
+    "few inhabitants (the problem names the region, the other area and the buurten).",
+)
+def create_region(ctx: RequestContext) -> Reply:
+    region = ctx.rpc(
+        "panel", "create_region", ctx.municipality, ctx.body, ctx.principal.claims.get("email")
+    )
+    return Reply(region, status=201)
+
+
+@route(
+    "POST",
+    "/admin/v1/regions/import",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    body=panel.RegionImportIn,
+    response=out.RegionProposalOut,
+    many=True,
+    large_body=True,
+    summary="Propose regions from GeoJSON polygons (nothing is stored)",
+    description="Per feature (properties.name), the buurten whose area lies mostly inside it, "
+    "with their shares, and those that touch it but lie mostly outside. Confirm a proposal "
+    "by POSTing its name and buurt_codes to /admin/v1/regions.",
+)
+def propose_regions(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "propose_regions", ctx.municipality, ctx.body)
+
+
+@route(
+    "GET",
+    "/admin/v1/regions/<region_code>",
+    tag=STAFF,
+    auth="staff",
+    role="viewer",
+    query=out.RegionVersionQuery,
+    response=out.RegionOut,
+    resource="region",
+    summary="One region: its current version, or ?version=N",
+)
+def get_region(ctx: RequestContext) -> Any:
+    return ctx.rpc(
+        "panel", "get_region", ctx.municipality, ctx.params["region_code"], ctx.query.get("version")
+    )
+
+
+@route(
+    "PATCH",
+    "/admin/v1/regions/<region_code>",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    body=panel.RegionUpdate,
+    response=out.RegionOut,
+    resource="region",
+    summary="Change name or buurten: a new version (polls keep theirs)",
+    description="422 as for creating a region.",
+)
+def update_region(ctx: RequestContext) -> Any:
+    return ctx.rpc(
+        "panel",
+        "update_region",
+        ctx.municipality,
+        ctx.params["region_code"],
+        ctx.body,
+        ctx.principal.claims.get("email"),
+    )
+
+
+@route(
+    "DELETE",
+    "/admin/v1/regions/<region_code>",
+    tag=STAFF,
+    auth="staff",
+    role="admin",
+    response=out.RegionOut,
+    resource="region",
+    summary="Archive a region: no new poll can use it (published polls keep theirs)",
+)
+def archive_region(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "archive_region", ctx.municipality, ctx.params["region_code"])
 
 
 @route(
@@ -212,6 +341,7 @@ def create_invitation_batch(ctx: RequestContext) -> Reply:
     auth="staff",
     role="viewer",
     summary="Invitation batches with how many codes were used",
+    many=True,
 )
 def list_invitation_batches(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "list_invitation_batches", ctx.municipality)
@@ -227,6 +357,45 @@ def list_invitation_batches(ctx: RequestContext) -> Any:
 )
 def composition(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "panel_composition", ctx.municipality)
+
+
+@route(
+    "GET",
+    "/admin/v1/audience/reach",
+    tag=STAFF,
+    auth="staff",
+    role="viewer",
+    query=out.ReachQuery,
+    response=out.ReachOut,
+    summary="How many panel members an audience would invite if published now",
+    description="The same eligibility as publishing (consent, the monthly invitation cap); "
+    "a sample counts at most sample_size per area. A count of 1 to k-1 is hidden "
+    "(members null, suppressed true), like every small figure.",
+)
+def audience_reach(ctx: RequestContext) -> Any:
+    query = ctx.query
+    codes = [c for c in query["area_codes"].split(",") if c]
+    kind = query["kind"]
+    audience = {
+        "kind": kind,
+        "area_codes": codes if kind != "municipality" else [],
+        "sample_size": query.get("sample_size"),
+    }
+    if kind == "sample" and not audience["sample_size"]:
+        raise InvalidInput(
+            "a sample needs a sample_size",
+            [
+                {
+                    "field": "query.sample_size",
+                    "code": "required",
+                    "message": "a sample needs a sample_size",
+                }
+            ],
+        )
+    k = ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
+    members = ctx.rpc("notify", "audience_reach", ctx.municipality, audience)
+    hidden = bool(suppress_areas({"audience": members}, Hierarchy({"audience": None}), k))
+    return {"members": None if hidden else members, "suppressed": hidden, "k": k}
 
 
 @route(
@@ -400,9 +569,17 @@ def if_match_version(header: str | None) -> int | None:
     response=out.PollOut,
     resource="poll",
     summary="Publish: open now, or at opens_at (idempotent)",
+    description="The regions the audience names (region_codes) are frozen at their current "
+    "versions; 422 when one is unknown or archived.",
 )
 def publish_poll(ctx: RequestContext) -> Any:
-    return ctx.rpc("polls", "publish_poll", ctx.municipality, ctx.params["poll_id"])
+    poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
+    codes = (poll.get("audience") or {}).get("region_codes") or []
+    if not codes or poll.get("status") != "draft":
+        return ctx.rpc("polls", "publish_poll", ctx.municipality, ctx.params["poll_id"])
+    # The regions' current versions, frozen into the poll (its results keep them).
+    regions = ctx.rpc("panel", "regions_for_poll", ctx.municipality, codes)
+    return ctx.rpc("polls", "publish_poll", ctx.municipality, ctx.params["poll_id"], regions)
 
 
 @route(
@@ -458,6 +635,7 @@ def delivery_summary(ctx: RequestContext) -> Any:
     auth="staff",
     role="admin",
     summary="Notifications given up after their last attempt",
+    many=True,
 )
 def dead_deliveries(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "list_dead_deliveries", ctx.municipality)
@@ -480,31 +658,58 @@ def replay_dead_deliveries(ctx: RequestContext) -> Any:
     "GET",
     "/admin/v1/polls/<poll_id>/results",
     tag=POLLS,
+    query=out.ResultsQuery,
     auth="staff",
     role="viewer",
     resource="poll",
     summary="Results per question for the gemeente, each wijk and buurt: counts, weighted "
     "percentages with 95% intervals, response rates; small cells suppressed",
+    errors=(409,),  # the poll was never opened
 )
 def poll_results(ctx: RequestContext) -> Any:
     # As JSON text: responses caches the encoded document; it is passed on, not re-encoded.
-    _, k = _opened(ctx)
-    return JSONText(
-        ctx.rpc("responses", "results_json", ctx.municipality, ctx.params["poll_id"], k)
-    )
+    return JSONText(_from_responses(ctx, "results_json", None, ctx.query["respondents"]))
 
 
-def _opened(ctx: RequestContext) -> tuple[dict[str, Any], int]:
-    """The poll, if it has opened, and the municipality's minimum cell size."""
-    poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
-    if poll["status"] in ("draft", "scheduled"):
+def _from_responses(ctx: RequestContext, method: str, *args: Any) -> Any:
+    """One RPC: responses knows the polls that opened and each municipality's minimum cell
+    size. Only when it does not know the poll is polls asked whether it exists and is ours
+    (404 otherwise) but has not opened yet (409)."""
+    try:
+        return ctx.rpc("responses", method, ctx.municipality, ctx.params["poll_id"], *args)
+    except NotFound:
+        poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
+        if poll["status"] in ("draft", "scheduled"):
+            raise Conflict("this poll has not opened yet: there are no results") from None
+        raise
+
+
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/trend",
+    tag=POLLS,
+    query=out.ResultsQuery,
+    auth="staff",
+    role="viewer",
+    resource="poll",
+    summary="The poll and the earlier waves of its series: per question and area the weighted "
+    "share per wave with its 95% interval, and the change between waves with its interval "
+    "and significance (docs/methods.md, Trends)",
+    errors=(409,),  # the poll was never opened
+)
+def poll_trend(ctx: RequestContext) -> Any:
+    # The waves that opened, compared where their results live (responses): each wave's
+    # released document, read like any results read.
+    waves = ctx.rpc("polls", "series", ctx.municipality, ctx.params["poll_id"])
+    this = next((w for w in waves if w["id"] == ctx.params["poll_id"]), None)
+    if this is not None and this["status"] in ("draft", "scheduled"):
         raise Conflict("this poll has not opened yet: there are no results")
-    return poll, ctx.rpc("panel", "get_settings", ctx.municipality)["min_cell_size"]
-
-
-def _results(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any]]:
-    poll, k = _opened(ctx)
-    return poll, ctx.rpc("responses", "results", ctx.municipality, ctx.params["poll_id"], k)
+    opened = [
+        {"poll_id": w["id"], "wave": w["wave"]}
+        for w in waves
+        if w["status"] not in ("draft", "scheduled")
+    ]
+    return ctx.rpc("responses", "trend", ctx.municipality, opened, ctx.query["respondents"])
 
 
 EXPORT_TYPES = {
@@ -514,19 +719,13 @@ EXPORT_TYPES = {
 
 
 def _export(ctx: RequestContext, fmt: str) -> Reply:
-    """The results page as a table (services/responses/exports.py): the same suppressed
-    figures, nothing more."""
-    poll, found = _results(ctx)
-    municipality = ctx.rpc("panel", "get_branding", ctx.municipality)["name"]
-    generated = datetime.now(UTC)
-    table = exports.rows(found, poll["definition"])
-    meta = exports.metadata(
-        found, poll["definition"], municipality=municipality, generated_at=generated
-    )
-    body = exports.to_csv(table, meta) if fmt == "csv" else exports.to_xlsx(table, meta)
-    filename = f"buurtpeil-resultaten-{found['poll_id']}-{generated:%Y-%m-%d}.{fmt}"
+    """The results page as a table, rendered by responses (services/responses/exports.py):
+    the same suppressed figures, nothing more."""
+    file = _from_responses(ctx, "results_export", ctx.query["respondents"], fmt)
+    generated = datetime.fromisoformat(file["generated_at"])
+    filename = f"buurtpeil-resultaten-{file['poll_id']}-{generated:%Y-%m-%d}.{fmt}"
     return Reply(
-        body,
+        base64.b64decode(file["body"]),
         content_type=EXPORT_TYPES[fmt],
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -539,12 +738,14 @@ def _export(ctx: RequestContext, fmt: str) -> Reply:
     "GET",
     "/admin/v1/polls/<poll_id>/results.csv",
     tag=POLLS,
+    query=out.ResultsQuery,
     auth="staff",
     role="viewer",
     resource="poll",
     media_type="text/csv",
     summary="The results as CSV for Dutch Excel (UTF-8 with BOM, ';', decimal comma), one row "
     "per question, area and option; suppressed cells empty and marked",
+    errors=(409,),  # the poll was never opened
 )
 def poll_results_csv(ctx: RequestContext) -> Reply:
     return _export(ctx, "csv")
@@ -554,12 +755,14 @@ def poll_results_csv(ctx: RequestContext) -> Reply:
     "GET",
     "/admin/v1/polls/<poll_id>/results.xlsx",
     tag=POLLS,
+    query=out.ResultsQuery,
     auth="staff",
     role="viewer",
     resource="poll",
     media_type=EXPORT_TYPES["xlsx"],
     summary="The results as XLSX: the same table with typed numbers, and a sheet about the "
     "figures; suppressed cells empty and marked",
+    errors=(409,),  # the poll was never opened
 )
 def poll_results_xlsx(ctx: RequestContext) -> Reply:
     return _export(ctx, "xlsx")

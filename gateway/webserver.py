@@ -3,6 +3,10 @@
 eventlet's WSGI server writes a response's headers and body in separate sends; with Nagle's
 algorithm the body then waits for the client's delayed ACK (up to 40 ms on Linux) — measured
 here: 16 ms per /healthz and 70 ms per submission sequentially before, see docs/benchmarks.md.
+
+Several gateway processes can listen on one port (``make run`` starts one per core): nameko's
+``eventlet.listen`` sets SO_REUSEPORT, and the kernel spreads connections over the processes
+(tests/service/test_gateway_shared_state.py checks it).
 """
 
 from __future__ import annotations

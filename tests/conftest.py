@@ -31,6 +31,82 @@ from services.common.config import load_service_config  # noqa: E402
 from tests.support import infra  # noqa: E402
 
 RUN_ID = f"{os.getpid()}_{uuid.uuid4().hex[:6]}"
+# Redis is shared with colleagues' runs: every key this run makes starts with REDIS_PREFIX
+# (each test adds a part of its own); processes the tests start inherit it.
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_PREFIX = f"bp_test_{RUN_ID}"
+os.environ["REDIS_URL"] = REDIS_URL
+os.environ["REDIS_KEY_PREFIX"] = REDIS_PREFIX
+# The tests run on development defaults (services/common/environment.py refuses them in any
+# other mode), and push to the fake push service on a port of its choosing.
+os.environ["BUURTPEIL_ENV"] = "development"
+os.environ["PUSH_DEVELOPMENT_ORIGINS"] = "http://127.0.0.1:*"
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault suite's one line per fault (tests/support/faults.py), also when captured."""
+    from tests.support.faults import FAULT_LINES
+
+    if LEAKED_LISTENERS:
+        terminalreporter.section("greenthreads left waiting on closed descriptors")
+        for line in LEAKED_LISTENERS:
+            terminalreporter.write_line(line)
+    if FAULT_LINES:
+        terminalreporter.section("faults")
+        for line in FAULT_LINES:
+            terminalreporter.write_line(line)
+
+
+# Tests after which a greenthread was found waiting on a file descriptor that is closed, or
+# that is something else by now (see the hook below): printed at the end of the run.
+LEAKED_LISTENERS: list[str] = []
+_LISTENED: dict[int, tuple[int, tuple[int, int] | None]] = {}  # id(listener) → (fd, identity)
+
+
+def _identity(fileno: int) -> tuple[int, int] | None:
+    try:
+        stat = os.fstat(fileno)
+    except OSError:
+        return None
+    return (stat.st_dev, stat.st_ino)
+
+
+def _stale_listeners() -> list[int]:
+    """eventlet hub listeners whose file descriptor was closed (and perhaps reused) under
+    them. epoll forgets a closed descriptor, so such a greenthread never wakes, and the hub
+    keeps the number: the next non-green user of that number (``subprocess``'s pipes) fails
+    with "Second simultaneous read on fileno N" — which turned 33 tests of one CI run into
+    errors."""
+    if "eventlet" not in sys.modules:
+        return []
+    from eventlet import hubs
+
+    hub = hubs.get_hub()
+    stale, seen = set(), {}
+    for bucket in (*hub.listeners.values(), *hub.secondaries.values()):
+        for fileno, listeners in list(bucket.items()):
+            for listener in listeners if isinstance(listeners, list) else [listeners]:
+                identity = _identity(fileno)
+                first = _LISTENED.get(id(listener), (fileno, identity))
+                seen[id(listener)] = first
+                if identity is None or first != (fileno, identity):
+                    stale.add(fileno)
+    _LISTENED.clear()
+    _LISTENED.update(seen)
+    return sorted(stale)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    yield
+    stale = _stale_listeners()
+    if stale:
+        from eventlet import hubs
+
+        # Wake them (their descriptor is gone) so the number is free for whoever has it now.
+        for fileno in stale:
+            hubs.get_hub().mark_as_reopened(fileno)
+        LEAKED_LISTENERS.append(f"{item.nodeid}: descriptors {stale}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -88,6 +164,35 @@ def amqp_uri() -> Iterator[str]:
     infra.delete_vhost(name)
 
 
+def delete_redis_keys(prefix: str) -> None:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(REDIS_URL, socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        client.close()
+    except redis.RedisError:
+        pass  # Redis down: nothing of ours to delete (the keys expire in any case)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def redis_keys_of_this_run() -> Iterator[None]:
+    """Whatever this run's processes left in Redis (e.g. the local runner's) is deleted."""
+    yield
+    delete_redis_keys(REDIS_PREFIX)
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A Redis key prefix for this test alone (rate-limit windows and idempotency records
+    start empty); its keys are deleted afterwards."""
+    prefix = f"{REDIS_PREFIX}_{uuid.uuid4().hex[:8]}"
+    yield prefix
+    delete_redis_keys(f"{prefix}:")
+
+
 @pytest.fixture
 def container_factory(amqp_uri: str, container_factory: Any) -> Any:
     """nameko's factory, set up after the vhost so containers die before the vhost goes."""
@@ -140,8 +245,9 @@ def service_config(
     clean_databases: None,
     jwt_keys: dict[str, Any],
     smtp_sink: Any,
+    redis_prefix: str,
 ) -> Callable[..., dict[str, Any]]:
-    """The service's own config.yml, pointed at this test's database and vhost."""
+    """The service's own config.yml, pointed at this test's database, vhost and Redis keys."""
 
     def make(service: str, **overrides: Any) -> dict[str, Any]:
         config = load_service_config(service)
@@ -154,6 +260,8 @@ def service_config(
             JWT_PUBLIC_KEY_FILE=jwt_keys["public"],
             SMTP_URL=smtp_sink.url,
             VAPID_PRIVATE_KEY_FILE=jwt_keys["vapid"],
+            REDIS_URL=REDIS_URL,
+            REDIS_KEY_PREFIX=redis_prefix,
         )
         if service in databases:
             config["DATABASE_URL"] = databases[service]
@@ -188,8 +296,17 @@ def wait_for(
 
 
 @pytest.fixture
+def gateway_overrides() -> dict[str, Any]:
+    """Config the ``api`` fixture's gateway gets on top of its own (a module may override)."""
+    return {}
+
+
+@pytest.fixture
 def api(
-    container_factory: Any, service_config: Callable[..., dict[str, Any]], jwt_keys: dict[str, Any]
+    container_factory: Any,
+    service_config: Callable[..., dict[str, Any]],
+    jwt_keys: dict[str, Any],
+    gateway_overrides: dict[str, Any],
 ) -> Any:
     """polls, panel, responses, notify, feedback and the gateway running; an HTTP client for
     the gateway."""
@@ -215,7 +332,7 @@ def api(
     container_factory(FeedbackService, service_config("feedback", OUTBOX_POLL_INTERVAL=0.1)).start()
     port = free_port()
     gateway_config = service_config(
-        "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10
+        "gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10, **gateway_overrides
     )
     container_factory(GatewayService, gateway_config).start()
     client = Api(f"http://127.0.0.1:{port}", jwt_keys["private_key"], requests.Session())

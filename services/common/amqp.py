@@ -22,7 +22,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from amqp import Message
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Connection, Exchange, Producer
+from kombu.exceptions import OperationalError
+
+# What publishing, acking or requeueing raises when the broker connection is gone.
+BROKER_GONE = (OperationalError, AmqpConnectionError, ConnectionError, OSError)
 
 log = logging.getLogger(__name__)
 JSON = "application/json"
@@ -42,8 +47,24 @@ def events_exchange(source: str) -> Exchange:
     return Exchange(f"{source}.events", type="topic", durable=True, auto_delete=False)
 
 
+class PublishReturned(Exception):  # noqa: N818 - named for the AMQP method, basic.return
+    """A ``mandatory`` message the broker could not route to any queue (basic.return): it was
+    confirmed, but nobody will ever receive it."""
+
+    def __init__(self, reply_code: int, reply_text: str, exchange: str, routing_key: str):
+        super().__init__(
+            f"returned by the broker: {reply_code} {reply_text} "
+            f"(exchange {exchange!r}, routing key {routing_key!r})"
+        )
+        self.reply_code, self.reply_text = reply_code, reply_text
+        self.exchange, self.routing_key = exchange, routing_key
+
+
 class ConfirmingPublisher:
     """A producer on its own connection; ``publish`` returns once the broker confirmed.
+
+    With ``mandatory=True`` a message no queue is bound for raises :class:`PublishReturned`
+    (RabbitMQ sends basic.return before the confirm, so it is known by then).
 
     Safe to share between greenthreads: publishes take turns on the one channel (a confirm
     must be read by the thread that waits for it).
@@ -54,13 +75,21 @@ class ConfirmingPublisher:
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
+        self._returned: PublishReturned | None = None
 
     def _ensure(self) -> Producer:
         if self._producer is None:
             self._connection = connect(self.amqp_uri)
             self._connection.ensure_connection(max_retries=3)
-            self._producer = Producer(self._connection.channel())
+            channel = self._connection.channel()
+            channel.events["basic_return"].add(self._on_return)
+            self._producer = Producer(channel)
         return self._producer
+
+    def _on_return(self, exc: Any, exchange: str, routing_key: str, message: Any) -> None:
+        code = getattr(exc, "reply_code", None) or 312  # NO_ROUTE
+        text = getattr(exc, "reply_text", None) or str(exc)
+        self._returned = PublishReturned(code, text, exchange, routing_key)
 
     def publish(
         self,
@@ -93,6 +122,7 @@ class ConfirmingPublisher:
         **properties: Any,
     ) -> None:
         producer = self._ensure()
+        self._returned = None
         try:
             producer.publish(
                 json.dumps(body, separators=(",", ":"), default=str),
@@ -109,6 +139,9 @@ class ConfirmingPublisher:
         except Exception:
             self._close()  # a broken channel is never reused
             raise
+        if self._returned is not None:  # the channel is fine: only this message went nowhere
+            returned, self._returned = self._returned, None
+            raise returned
 
     def close(self) -> None:
         with self._lock:

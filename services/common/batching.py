@@ -4,21 +4,30 @@ messages, for the high-volume intake path (nameko's consumers take one message p
 The loop runs in a managed thread of the service container:
 
 - it collects up to ``batch_size`` messages, or what arrived within ``max_wait`` seconds;
-- a message that ``validate`` refuses goes to the dead-letter queue at once;
+- a message that cannot be decoded (not JSON, another content type) or that ``validate``
+  refuses goes to the dead-letter queue at once, and the loop goes on;
 - ``handle(bodies)`` runs; on success every message of the batch is acked (multiple=True);
+  the positions it returns are messages to try again later (e.g. a submission for a poll the
+  service has not heard of yet): each goes back to the queue after a backoff through the
+  retry mechanism of ``deadletter.RetryPolicy`` — to the dead-letter queue after its last
+  attempt — before the batch is acked;
 - if the database is down, nothing is acked and the batch is tried again after a backoff —
   the messages stay on the queue, so nothing accepted is lost;
 - if the broker connection dies (even between commit and ack), the loop reconnects and the
   unacked messages come again: ``handle`` must be idempotent, and is;
 - if the batch fails for another reason, it is split in halves and each tried again, so one
-  poison message ends in the dead-letter queue and the rest is recorded.
+  poison message ends in the dead-letter queue and the rest is recorded;
+- if the batch exceeds its time limit (the handler sets it in the database: PostgreSQL cancels
+  the statement, ``timed_out``), it is split in halves too, since smaller batches are quicker
+  and hold their locks for less; one message that exceeds it alone is tried again after a
+  backoff like a database outage — never dead-lettered for being slow.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kombu import Connection, Consumer, Queue
@@ -26,7 +35,8 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.exc import DBAPIError
 
 from services.common.amqp import connect
-from services.common.deadletter import RetryPolicy
+from services.common.clock import Clock
+from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy, attempt_of, retention_from
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +59,28 @@ def transient(exc: BaseException) -> bool:
     return isinstance(exc, (ConnectionError, OSError))
 
 
+def timed_out(exc: BaseException) -> bool:
+    """PostgreSQL cancelled a statement of the batch (``statement_timeout``: the batch's time
+    limit, or an operator's cancel)."""
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "pgcode", None) == QUERY_CANCELED
+
+
+QUERY_CANCELED = "57014"
+
+
+def unfinished(batch: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """What follows the last acked message of ``batch``: acks are ``multiple``, so everything
+    before an acked message is acked too (in a batch's order, which is the channel's)."""
+    done = max((i for i, (_, message) in enumerate(batch) if message.acknowledged), default=-1)
+    return batch[done + 1 :]
+
+
 class BatchLoop:
     def __init__(
         self,
         amqp_uri: str,
         queue: Queue,
-        handle: Callable[[list[Any]], None],
+        handle: Callable[[list[Any]], Sequence[int] | None],
         *,
         validate: Callable[[Any], str | None],
         retry: RetryPolicy,
@@ -92,7 +118,11 @@ class BatchLoop:
         channel = conn.channel()
         channel.basic_qos(0, self.batch_size * 2, False)
         consumer = Consumer(
-            channel, queues=[self.queue], callbacks=[self._collect], accept=["json"]
+            channel,
+            queues=[self.queue],
+            callbacks=[self._collect],
+            accept=["json"],
+            on_decode_error=self._undecodable,
         )
         consumer.consume()
         self._pending = []
@@ -117,6 +147,22 @@ class BatchLoop:
                 batch, self._pending = self._pending, []
                 self._process(batch)
 
+    def _undecodable(self, message: Any, exc: Exception) -> None:
+        """Not JSON, or a content type we do not accept: it can never be recorded. Without
+        this kombu raised from ``drain_events``, the loop reconnected and got it again, for
+        ever — nothing behind it was recorded."""
+        raw = message.body
+        body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        log.error("dead-lettering an undecodable intake message: %s", exc)
+        self.retry.dead_letter(
+            self.queue.name,
+            {"undecodable": body[:100_000], "content_type": message.content_type},
+            message.headers,
+            reason="undecodable",
+            error=repr(exc)[:1000],
+        )
+        _ack(message)
+
     def _collect(self, body: Any, message: Any) -> None:
         problem = self.validate(body)
         if problem:
@@ -130,6 +176,10 @@ class BatchLoop:
     def _process(self, batch: list[tuple[Any, Any]]) -> None:
         backoff = 0.5
         while not self._stopping:
+            # After a split, the halves before the failure are recorded and acked already.
+            batch = unfinished(batch)
+            if not batch:
+                return
             try:
                 self._attempt(batch)
                 return
@@ -142,8 +192,14 @@ class BatchLoop:
 
     def _attempt(self, batch: list[tuple[Any, Any]]) -> None:
         try:
-            self.handle([body for body, _ in batch])
+            later = self.handle([body for body, _ in batch]) or ()
         except Exception as exc:  # noqa: BLE001
+            if timed_out(exc) and len(batch) > 1:
+                log.warning("an intake batch of %d exceeded its time limit; split", len(batch))
+                middle = len(batch) // 2
+                self._attempt(batch[:middle])
+                self._attempt(batch[middle:])
+                return
             if transient(exc):
                 raise
             if len(batch) == 1:
@@ -162,23 +218,43 @@ class BatchLoop:
             self._attempt(batch[:middle])
             self._attempt(batch[middle:])
             return
+        for position in sorted(set(later)):  # republished (confirmed) before the ack
+            body, message = batch[position]
+            attempt = attempt_of(message.headers)
+            if attempt >= self.retry.max_attempts:
+                self.retry.dead_letter(
+                    self.queue.name,
+                    body,
+                    message.headers,
+                    reason="max_attempts",
+                    error="still not recordable after the last retry",
+                )
+            else:
+                self.retry.retry_later(self.queue.name, body, message.headers, attempt)
         _ack(batch[-1][1], multiple=True)  # every message of this channel up to the last
 
 
 class BatchConsumer(DependencyProvider):
-    """Runs a BatchLoop in the service container. ``handler_factory(config)`` returns the
+    """Runs a BatchLoop in the service container. ``handler_factory(config, now)`` returns the
     function that records a list of bodies (plain code with its own engine: no nameko worker
-    is involved). Config: ``AMQP_URI``, ``INTAKE_BATCH_SIZE``, ``INTAKE_MAX_WAIT``."""
+    is involved); ``now`` is the service's ``Clock`` (the service must have one).
+    Config: ``AMQP_URI``, ``INTAKE_BATCH_SIZE``, ``INTAKE_MAX_WAIT``, and
+    ``RETRY_DELAYS``/``MAX_ATTEMPTS`` for messages ``handle`` asks to try again later."""
 
     def __init__(
         self,
         queue: Queue,
-        handler_factory: Callable[[dict[str, Any]], Any],
+        handler_factory: Callable[[dict[str, Any], Callable[[], Any]], Any],
         validate: Callable[[Any], str | None],
+        *,
+        personal: bool = False,
     ):
+        """``personal``: the messages hold personal data, so their dead letters expire after
+        ``DEAD_LETTER_RETENTION`` (deadletter.py)."""
         self.queue = queue
         self.handler_factory = handler_factory
         self.validate = validate
+        self.personal = personal
         self.loop: BatchLoop | None = None
 
     def start(self) -> None:
@@ -186,9 +262,15 @@ class BatchConsumer(DependencyProvider):
         self.loop = BatchLoop(
             config["AMQP_URI"],
             self.queue,
-            self.handler_factory(config),
+            self.handler_factory(config, Clock.of(self.container).now),
             validate=self.validate,
-            retry=RetryPolicy(config["AMQP_URI"]),
+            retry=RetryPolicy(
+                config["AMQP_URI"],
+                delays=[float(d) for d in config.get("RETRY_DELAYS") or DEFAULT_DELAYS],
+                max_attempts=int(config["MAX_ATTEMPTS"]) if config.get("MAX_ATTEMPTS") else None,
+                retention=retention_from(config),
+                personal=self.personal,
+            ),
             batch_size=int(config.get("INTAKE_BATCH_SIZE", 500)),
             max_wait=float(config.get("INTAKE_MAX_WAIT", 0.05)),
         )

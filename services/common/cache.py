@@ -42,3 +42,7 @@ class StaleTolerantCache:
             value = hit[1] if hit else fallback()  # type: ignore[misc]
         self._values[key] = (time.monotonic(), value)
         return value
+
+    def forget(self, key: Hashable) -> None:
+        """Drop ``key``'s value: the next ``get`` fetches it (after the owner changed it)."""
+        self._values.pop(key, None)

@@ -1,38 +1,63 @@
-"""``@event_handler(source, event)``: nameko's event handler, made safe for domain events.
+"""``@idempotent_handler(source, event)``: the one way a service handles a domain event.
 
-What it adds to nameko's own ``EventHandler``:
+It is nameko's event handler, made safe for domain events (``DomainEventHandler``):
 
 * the queue is a durable quorum queue (replicated on a RabbitMQ cluster);
 * the envelope and payload are validated against the event catalogue before a worker starts;
   a message that does not fit goes straight to the dead-letter queue (never silently dropped);
-* the handler receives a :class:`~services.common.events.DomainEvent`;
 * a handler that raises is retried with exponential backoff and jitter through the delay
   queues, and dead-lettered after a bounded number of attempts (see ``deadletter.py``) —
   instead of nameko's default of acking (message lost) or requeueing (hot loop);
-* outcomes are counted in ``buurtpeil_events_consumed_total``.
+* outcomes are counted in ``buurtpeil_events_consumed_total``;
 
-Idempotency stays the handler's job, in its own transaction: ``claim_event(session, event,
-handler)`` from ``outbox.py``.
+and idempotent: the handler method is called as ``handler(self, session, event)`` inside one
+transaction of the service's ``Database``, after the event was claimed in that transaction
+under ``<service>.<event>`` (``claim_event`` in ``outbox.py``: a row in ``processed_events``).
+A redelivered or replayed event finds its claim and the method is not called; a method that
+raises rolls its claim back with everything else, so the retry applies the event afresh —
+which is how a handler waits for an event that should have come first (raise until it has).
+Work that must follow the commit (waking a loop) goes through ``db.after_commit``.
 
-Config: ``RETRY_DELAYS`` (list of seconds, default 1, 5, 30, 120, 600) and ``MAX_ATTEMPTS``.
+``@event_handler(source, event)`` is the same entrypoint without the claim and transaction, for
+listeners that keep nothing (tests); the gateway's broadcasts are in ``gateway/resync.py``.
+
+Config: ``RETRY_DELAYS`` (list of seconds, default 1, 5, 30, 120, 600), ``MAX_ATTEMPTS`` and
+``DEAD_LETTER_RETENTION`` (seconds a dead letter holding personal data is kept; 14 days).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from kombu import Queue
 from nameko.events import SERVICE_POOL, EventHandler
 from nameko.extensions import SharedExtension
 from nameko.messaging import Consumer
+from sqlalchemy.orm import Session
 
-from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy
-from services.common.events import EventValidationError, parse_envelope
+from services.common.amqp import BROKER_GONE
+from services.common.db import WorkerDatabase
+from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy, retention_from
+from services.common.events import DomainEvent, EventValidationError, parse_envelope
 from services.common.metrics import EVENTS_CONSUMED
+from services.common.outbox import claim_event
 
 log = logging.getLogger(__name__)
+
+
+def settle(action: Any, message: Any, queue: str) -> None:
+    """Ack or requeue a message. With the broker connection gone this raises, and nameko stops
+    the whole container for an error in a worker's result handling (notify died so in the
+    fault suite's broker restart); the message is redelivered after the reconnection instead
+    (handlers are idempotent), so only log it."""
+    try:
+        action(message)
+    except BROKER_GONE as exc:
+        log.warning("%s: could not settle a message (%s); it comes again", queue, exc)
 
 
 class RetryPolicyProvider(SharedExtension):
@@ -45,6 +70,7 @@ class RetryPolicyProvider(SharedExtension):
             config["AMQP_URI"],
             delays=[float(d) for d in delays],
             max_attempts=int(config["MAX_ATTEMPTS"]) if config.get("MAX_ATTEMPTS") else None,
+            retention=retention_from(config),
         )
 
     def stop(self) -> None:
@@ -105,7 +131,7 @@ class DomainEventHandler(EventHandler):
     ) -> tuple[Any, Any]:
         if exc_info is None:
             self._count("handled")
-            self.queue_consumer.ack_message(message)
+            settle(self.queue_consumer.ack_message, message, self.queue.name)
             return result, exc_info
         try:
             outcome = self.retry_policy.policy.handle_failure(
@@ -113,11 +139,11 @@ class DomainEventHandler(EventHandler):
             )
         except Exception:  # noqa: BLE001 - broker trouble: leave the message to be redelivered
             log.exception("could not schedule a retry for %s; requeueing", self.queue.name)
-            self.queue_consumer.requeue_message(message)
+            settle(self.queue_consumer.requeue_message, message, self.queue.name)
             return result, exc_info
         log.warning("%s handler failed (%s): %s", self.event_type, outcome, exc_info[1])
         self._count(outcome)
-        self.queue_consumer.ack_message(message)
+        settle(self.queue_consumer.ack_message, message, self.queue.name)
         return result, exc_info
 
     def _count(self, outcome: str) -> None:
@@ -125,6 +151,69 @@ class DomainEventHandler(EventHandler):
 
 
 event_handler = DomainEventHandler.decorator
+
+T = TypeVar("T")
+
+
+class IdempotentEventHandler(DomainEventHandler):
+    """The entrypoint of ``@idempotent_handler``. One per event type and service: the claim is
+    named after both (``claim_name``), so a second handler of the same event in the same
+    service would find the first one's claims — refused when the container is set up."""
+
+    def setup(self) -> None:
+        super().setup()
+        twins = sorted(
+            e.method_name
+            for e in self.container.entrypoints
+            if isinstance(e, IdempotentEventHandler) and e.event_type == self.event_type
+        )
+        if len(twins) > 1:
+            raise RuntimeError(
+                f"{self.container.service_name} handles {self.event_type} in {twins}: "
+                "one idempotent handler per event and service (they would share a claim)"
+            )
+
+
+def claim_name(service: str, event: str) -> str:
+    """The handler's name in ``processed_events``: ``<service>.<event>`` (e.g.
+    ``notify.poll_published``), the names the hand-written claims used before."""
+    return f"{service}.{event}"
+
+
+def idempotent_handler(
+    source_service: str, event_type: str, **kwargs: Any
+) -> Callable[[Callable[[Any, Session, DomainEvent], T]], Callable[[Any, DomainEvent], T | None]]:
+    """Decorate ``handler(self, session, event)``: claimed, in one transaction, once per event.
+
+    The worker returns what the handler returned, or None for an event already applied."""
+
+    def decorate(
+        handler: Callable[[Any, Session, DomainEvent], T],
+    ) -> Callable[[Any, DomainEvent], T | None]:
+        @functools.wraps(handler)
+        def handle(service: Any, event: DomainEvent) -> T | None:
+            claim = claim_name(type(service).name, event.name)
+
+            def apply(session: Session) -> T | None:
+                if not claim_event(session, event, claim):
+                    return None  # applied before: a redelivery or a replay
+                return handler(service, session, event)
+
+            return _database_of(service).run(apply)
+
+        return IdempotentEventHandler.decorator(source_service, event_type, **kwargs)(handle)
+
+    return decorate
+
+
+def _database_of(service: Any) -> WorkerDatabase:
+    found = [v for v in vars(service).values() if isinstance(v, WorkerDatabase)]
+    if len(found) != 1:
+        raise RuntimeError(
+            f"{type(service).__name__}: an idempotent handler needs exactly one Database "
+            f"dependency (found {len(found)})"
+        )
+    return found[0]
 
 
 class WorkConsumer(Consumer):
@@ -161,7 +250,7 @@ class WorkConsumer(Consumer):
         self, message: Any, body: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None
     ) -> tuple[Any, Any]:
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            settle(self.queue_consumer.ack_message, message, self.queue.name)
             return result, exc_info
         try:
             outcome = self.retry_policy.policy.handle_failure(
@@ -169,10 +258,10 @@ class WorkConsumer(Consumer):
             )
         except Exception:  # noqa: BLE001 - broker trouble: leave the message to be redelivered
             log.exception("could not schedule a retry for %s; requeueing", self.queue.name)
-            self.queue_consumer.requeue_message(message)
+            settle(self.queue_consumer.requeue_message, message, self.queue.name)
             return result, exc_info
         log.warning("%s worker failed (%s): %s", self.queue.name, outcome, exc_info[1])
-        self.queue_consumer.ack_message(message)
+        settle(self.queue_consumer.ack_message, message, self.queue.name)
         return result, exc_info
 
 

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -81,6 +81,15 @@ def run_in_transaction(
         finally:
             session.close()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def after_commit(session: Session, action: Callable[[], Any]) -> None:
+    """Run ``action()`` once the session's current transaction has committed; never when it
+    rolls back (a rerun after a dropped connection registers it again on its new session).
+
+    For what must see the committed state: waking a loop that reads the rows just written,
+    a log line or metric that counts only what really happened."""
+    event.listen(session, "after_commit", lambda _session: action(), once=True)
 
 
 class WorkerDatabase:

@@ -8,8 +8,13 @@ headers, and the ``buurtpeil_dead_letters_total`` counter goes up. A message tha
 succeed (it does not match the event catalogue) goes to the dead-letter queue at once.
 
 Delay queues are shared by every consumer: one per backoff level, bound to the headers exchange
-``buurtpeil.delay``. Each message carries its own expiry (the level's delay plus up to 25 %
-jitter), so retries of many failures spread out instead of arriving together.
+``buurtpeil.retry``. Each message carries its own expiry (the level's delay plus up to 25 %
+jitter), so retries of many failures spread out instead of arriving together. They are quorum
+queues (per-message TTL since RabbitMQ 3.10) that dead-letter at-least-once, so a retry
+waiting there survives the loss of a cluster node, and is not dropped between the delay queue
+and its target. (Until issue 16 they were classic queues behind ``buurtpeil.delay``; new names,
+because RabbitMQ cannot change a queue's type, and a new exchange, so a retry is never routed
+to an old and a new queue at once. The old ones empty themselves and can then be deleted.)
 
 Operations::
 
@@ -17,6 +22,16 @@ Operations::
     python -m services.common.deadletter replay <queue>.dlq [--limit N]
 
 ``replay`` moves messages back to their original queue with the attempt count reset.
+
+**Retention.** Dead letters of queues that carry personal data — consumers of the events the
+catalogue marks ``personal`` (resident_joined/updated/left, response_recorded) and the
+``responses.intake`` work queue — are published with a per-message TTL (``expiration``),
+``DEAD_LETTER_RETENTION`` seconds (default 14 days): an erased resident's profile or answers do
+not wait in a dead-letter queue for ever. A per-message TTL, not the queue argument
+``x-message-ttl``: a queue's arguments cannot change once declared (redeclaring an existing
+``….dlq`` with another argument fails with PRECONDITION_FAILED), and a per-message TTL needs no
+new queue names and no policy. Messages dead-lettered before have no TTL: see
+docs/operations.md for the one-off policy that expires them.
 """
 
 from __future__ import annotations
@@ -24,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import sys
 import traceback
 from collections.abc import Sequence
@@ -33,6 +49,7 @@ from typing import Any
 from kombu import Exchange, Queue
 
 from services.common.amqp import ConfirmingPublisher, connect
+from services.common.events import CATALOGUE
 from services.common.metrics import DEAD_LETTERS
 
 ATTEMPT_HEADER = "buurtpeil-attempt"
@@ -43,7 +60,22 @@ ORIGIN_HEADER = "buurtpeil-origin-queue"
 FAILED_AT_HEADER = "buurtpeil-failed-at"
 
 DEFAULT_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
-DELAY_EXCHANGE = Exchange("buurtpeil.delay", type="headers", durable=True, auto_delete=False)
+DEFAULT_RETENTION = 14 * 24 * 3600.0  # dead letters holding personal data
+_EVENT_QUEUE = re.compile(r"^evt-[\w]+-(\w+)--")
+
+
+def carries_personal_data(queue: str) -> bool:
+    """Whether a consumer queue (``evt-<source>-<event>--<service>.<method>``) receives an
+    event the catalogue marks personal."""
+    match = _EVENT_QUEUE.match(queue)
+    return bool(match) and getattr(CATALOGUE.get(match.group(1)), "personal", False)
+
+
+def retention_from(config: dict[str, Any]) -> float:
+    return float(config.get("DEAD_LETTER_RETENTION") or DEFAULT_RETENTION)
+
+
+DELAY_EXCHANGE = Exchange("buurtpeil.retry", type="headers", durable=True, auto_delete=False)
 
 
 def dlq_name(queue: str) -> str:
@@ -64,14 +96,20 @@ def dead_letter_queue(queue: str) -> Queue:
 def delay_queue(seconds: float) -> Queue:
     label = f"{int(seconds * 1000)}ms"
     return Queue(
-        f"buurtpeil.delay.{label}",
+        f"buurtpeil.retry.{label}",
         exchange=DELAY_EXCHANGE,
         binding_arguments={"x-match": "all", DELAY_HEADER: label},
         durable=True,
         auto_delete=False,
         # Expired messages go to the default exchange under their own routing key, which is
-        # the name of the queue they failed in.
-        queue_arguments={"x-dead-letter-exchange": ""},
+        # the name of the queue they failed in; at-least-once dead-lettering (it needs
+        # reject-publish overflow) keeps each until its target queue has confirmed it.
+        queue_arguments={
+            "x-queue-type": "quorum",
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        },
     )
 
 
@@ -125,10 +163,22 @@ class RetryPolicy:
         *,
         delays: Sequence[float] = DEFAULT_DELAYS,
         max_attempts: int | None = None,
+        retention: float = DEFAULT_RETENTION,
+        personal: bool = False,
     ):
+        """``retention``: how long a dead letter holding personal data is kept; ``personal``:
+        every queue of this policy holds personal data (else the event queues the catalogue
+        marks personal do)."""
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.delays = tuple(delays)
         self.max_attempts = max_attempts or len(self.delays) + 1
+        self.retention = retention
+        self.personal = personal
+
+    def retention_of(self, queue: str) -> float | None:
+        """The TTL of a dead letter from ``queue``: None (kept until replayed or purged) unless
+        the queue carries personal data."""
+        return self.retention if self.personal or carries_personal_data(queue) else None
 
     def handle_failure(
         self, queue: str, body: Any, headers: dict[str, Any] | None, exc_info: Any
@@ -170,8 +220,14 @@ class RetryPolicy:
             }
         )
         dlq = dead_letter_queue(queue)
+        retention = self.retention_of(queue)
         self.publisher.publish(
-            body, exchange="", routing_key=dlq.name, headers=new_headers, declare=[dlq]
+            body,
+            exchange="",
+            routing_key=dlq.name,
+            headers=new_headers,
+            declare=[dlq],
+            **({"expiration": retention} if retention is not None else {}),
         )
         DEAD_LETTERS.labels(queue, reason).inc()
 

@@ -62,6 +62,13 @@ class Unavailable(BuurtpeilError):
     code = "unavailable"
 
 
+@deserialize_to_instance
+class BeingComputed(Unavailable):
+    """What was asked for is being computed (results of a poll): ask again in a few seconds."""
+
+    code = "being_computed"
+
+
 EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized, Unavailable)
 
 

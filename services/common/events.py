@@ -47,11 +47,26 @@ class EventValidationError(ValueError):
 # --- payload schemas -------------------------------------------------------------------------
 
 
+REGION_CODE = validate.Regexp(r"^RG\d{8}$", error="must be a region code like RG03440001")
+BUURT_CODE = validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code (BU…)")
+
+
+class FrozenRegionSchema(Schema):
+    """A region as a poll froze it at publication (its version then)."""
+
+    code = fields.String(required=True, validate=REGION_CODE)
+    name = fields.String(required=True)
+    version = fields.Integer(required=True, validate=validate.Range(min=1))
+    buurt_codes = fields.List(fields.String(validate=BUURT_CODE), required=True)
+
+
 class AudienceSchema(Schema):
     kind = fields.String(
         required=True, validate=validate.OneOf(["municipality", "areas", "sample"])
     )
     area_codes = fields.List(fields.String(validate=AREA_CODE), load_default=list)
+    region_codes = fields.List(fields.String(validate=REGION_CODE), load_default=list)
+    regions = fields.List(fields.Nested(FrozenRegionSchema), load_default=list)
     sample_size = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     seed = fields.Integer(allow_none=True)
 
@@ -117,6 +132,29 @@ class ResidentLeftV1(Schema):
     left_at = fields.AwareDateTime(required=True)
 
 
+class SessionsRevokedV1(Schema):
+    """Sessions whose access tokens every gateway must refuse from now on (session ids only:
+    the ``sid`` claim of the tokens), until ``expires_at``, when none can be valid any more."""
+
+    session_ids = fields.List(fields.UUID(), required=True, validate=validate.Length(min=1))
+    kind = fields.String(required=True, validate=validate.OneOf(["resident", "staff"]))
+    reason = fields.String(
+        required=True,
+        validate=validate.OneOf(["left", "disabled", "role_changed", "refresh_reused"]),
+    )
+    revoked_at = fields.AwareDateTime(required=True)
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class MunicipalityChangedV1(Schema):
+    """A municipality as other services may know it: its name and minimum cell size (k)."""
+
+    municipality_code = fields.String(required=True, validate=MUNICIPALITY_CODE)
+    name = fields.String(required=True, validate=validate.Length(min=1))
+    min_cell_size = fields.Integer(required=True, validate=validate.Range(min=1))
+    changed_at = fields.AwareDateTime(required=True)
+
+
 class AreaMarginsSchema(Schema):
     code = fields.String(required=True, validate=AREA_CODE)
     level = fields.String(required=True, validate=validate.OneOf(LEVELS))
@@ -155,7 +193,9 @@ class InvitationsSentV1(Schema):
 class ResponseRecordedV1(Schema):
     poll_id = fields.UUID(required=True)
     municipality_code = fields.String(required=True, validate=MUNICIPALITY_CODE)
-    response_id = fields.UUID(required=True)
+    # No longer sent (it linked the resident to their response row); accepted from messages
+    # queued before, so they are not dead-lettered.
+    response_id = fields.UUID(allow_none=True)
     # Carried for notify (reminders, feedback) only; responses never stores it next to answers.
     resident_id = fields.UUID(required=True)
     recorded_at = fields.AwareDateTime(required=True)
@@ -194,9 +234,12 @@ class EventType:
     version: int
     schema: type[Schema]
     description: str
-    # Carries a resident id from a service that must not keep one: the outbox row is deleted
-    # as soon as the event is published instead of being kept for the usual days.
+    # Carries a resident id that no service may keep after publishing: the outbox row is
+    # deleted as soon as the event is published instead of being kept for the usual days.
     forget_when_sent: bool = False
+    # Carries personal data (a resident id, a profile): dead letters of its consumers are
+    # kept only for the dead-letter retention (deadletter.py), not for ever.
+    personal: bool = False
 
     @property
     def exchange(self) -> str:
@@ -226,6 +269,7 @@ CATALOGUE: dict[str, EventType] = {
             1,
             ResidentJoinedV1,
             "A resident joined the panel (after consent); pseudonymous profile only.",
+            personal=True,
         ),
         EventType(
             "panel",
@@ -233,6 +277,7 @@ CATALOGUE: dict[str, EventType] = {
             1,
             ResidentUpdatedV1,
             "A resident changed profile: moved buurt, language, e-mail verified.",
+            personal=True,
         ),
         EventType(
             "panel",
@@ -240,6 +285,24 @@ CATALOGUE: dict[str, EventType] = {
             1,
             ResidentLeftV1,
             "A resident left and was erased; every service drops its projection.",
+            forget_when_sent=True,
+            personal=True,
+        ),
+        EventType(
+            "panel",
+            "sessions_revoked",
+            1,
+            SessionsRevokedV1,
+            "Sessions were ended (account disabled or role changed, resident left, refresh "
+            "token reused); every gateway refuses their access tokens.",
+        ),
+        EventType(
+            "panel",
+            "municipality_changed",
+            1,
+            MunicipalityChangedV1,
+            "A municipality was added or changed its settings: its name and minimum cell size, "
+            "which responses suppresses results with.",
         ),
         EventType(
             "panel",
@@ -262,6 +325,7 @@ CATALOGUE: dict[str, EventType] = {
             ResponseRecordedV1,
             "A submission was stored and counted; marks the invitation answered.",
             forget_when_sent=True,
+            personal=True,
         ),
         EventType(
             "feedback",

@@ -1,11 +1,15 @@
 """E-mail over SMTP, as a nameko dependency: ``self.mail.send(to, subject, text, html=None)``.
 
+Every message of the system is built here, so header values are made safe here: one line each
+(:func:`header_value`), whatever a title or a name contains.
+
 Config: ``SMTP_URL`` (``smtp://host:port``; ``smtps://`` for implicit TLS, ``?starttls=1`` to
 upgrade), ``SMTP_USER``, ``SMTP_PASSWORD``, ``MAIL_FROM``.
 """
 
 from __future__ import annotations
 
+import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -13,6 +17,15 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from nameko.extensions import DependencyProvider
+
+# Line breaks and other control characters have no place in a header value: a title typed with
+# a newline would make every e-mail of it fail (or, unfolded, inject a header).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
+
+
+def header_value(value: str) -> str:
+    """One line of text for a header: control characters (CR, LF, tab, …) become one space."""
+    return " ".join(_CONTROL.sub(" ", str(value)).split())
 
 
 class Mailer:
@@ -30,10 +43,12 @@ class Mailer:
         headers: dict[str, str] | None = None,
     ) -> str:
         message = EmailMessage()
-        message["From"], message["To"], message["Subject"] = self.sender, to, subject
+        message["From"] = header_value(self.sender)
+        message["To"] = header_value(to)
+        message["Subject"] = header_value(subject)
         message["Message-ID"] = make_msgid(domain=self.sender.rsplit("@", 1)[-1].strip(">"))
         for key, value in (headers or {}).items():
-            message[key] = value
+            message[key] = header_value(value)
         message.set_content(text)
         if html:
             message.add_alternative(html, subtype="html")

@@ -31,6 +31,11 @@ OUTBOX_PENDING = Gauge("buurtpeil_outbox_pending", "Outbox rows not yet publishe
 OUTBOX_PUBLISHED = Counter(
     "buurtpeil_outbox_published_total", "Events published from the outbox.", ["service", "event"]
 )
+OUTBOX_RETURNED = Counter(
+    "buurtpeil_outbox_returned_total",
+    "Outbox events the broker returned as unroutable (no queue bound): kept, published again.",
+    ["service", "event"],
+)
 OUTBOX_OLDEST_PENDING = Gauge(
     "buurtpeil_outbox_oldest_pending_seconds",
     "Age of the oldest unpublished outbox row (0 when empty).",

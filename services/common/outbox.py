@@ -9,6 +9,12 @@ absorb the duplicate with :func:`claim_event`, which records (event id, handler)
 
 Only one relay per service publishes at a time (a PostgreSQL advisory lock), so events leave in
 the order they were written even with several replicas running.
+
+Events are published ``mandatory``: one that no queue is bound for (its consumers' queues not
+declared yet, or a binding removed) comes back as basic.return. Confirmed but delivered to
+nobody, it would be lost; instead its row stays pending, is counted
+(``buurtpeil_outbox_returned_total``) and logged, and is published again after a backoff (1 s
+doubling to 5 min) while the rows behind it go on: consumers tolerate events out of order.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
-from services.common.amqp import ConfirmingPublisher, events_exchange
+from services.common.amqp import ConfirmingPublisher, PublishReturned, events_exchange
 from services.common.db import make_engine
 from services.common.events import CATALOGUE, DomainEvent, event_type, make_envelope
 from services.common.logs import CORRELATION_KEY
@@ -33,6 +39,7 @@ from services.common.metrics import (
     OUTBOX_OLDEST_PENDING,
     OUTBOX_PENDING,
     OUTBOX_PUBLISHED,
+    OUTBOX_RETURNED,
 )
 
 log = logging.getLogger(__name__)
@@ -122,33 +129,79 @@ def _lock_key(service: str) -> int:
     return zlib.crc32(f"outbox:{service}".encode())
 
 
+class Returned:
+    """Rows the broker returned as unroutable, held back for a while (per relay process)."""
+
+    FIRST, LONGEST = 1.0, 300.0
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[float, float]] = {}  # row id → (until, last delay)
+
+    def held(self, now: float) -> list[int]:
+        return [i for i, (until, _) in self._held.items() if until > now]
+
+    def hold(self, row_id: int, now: float) -> float:
+        _, last = self._held.get(row_id, (0.0, self.FIRST / 2))
+        delay = min(last * 2, self.LONGEST)
+        self._held[row_id] = (now + delay, delay)
+        return delay
+
+    def forget(self, row_ids: list[int]) -> None:
+        for row_id in row_ids:
+            self._held.pop(row_id, None)
+
+
 def relay_pending(
-    engine: Engine, publisher: ConfirmingPublisher, *, service: str, batch_size: int = 200
+    engine: Engine,
+    publisher: ConfirmingPublisher,
+    *,
+    service: str,
+    batch_size: int = 200,
+    returned: Returned | None = None,
 ) -> int:
     """Publish up to ``batch_size`` pending rows in order; return how many were published.
 
     Rows are marked sent in the same transaction that locked them, after every publish in the
     batch was confirmed. If this process dies before the commit, the rows stay pending and are
-    published again by the next relay: consumers must be (and are) idempotent.
+    published again by the next relay: consumers must be (and are) idempotent. A row the broker
+    returns as unroutable stays pending (held back by ``returned`` for a while, if given).
     """
+    returned = returned if returned is not None else Returned()
     with engine.begin() as conn:
         if not conn.execute(
             sa.select(sa.func.pg_try_advisory_xact_lock(_lock_key(service)))
         ).scalar():
             return 0  # another replica's relay is publishing
-        rows = conn.execute(
-            sa.select(outbox.c.id, outbox.c.event, outbox.c.envelope)
-            .where(outbox.c.sent_at.is_(None))
-            .order_by(outbox.c.id)
-            .limit(batch_size)
-        ).all()
+        query = sa.select(outbox.c.id, outbox.c.event, outbox.c.envelope).where(
+            outbox.c.sent_at.is_(None)
+        )
+        held = returned.held(time.monotonic())
+        if held:
+            query = query.where(outbox.c.id.notin_(held))
+        rows = conn.execute(query.order_by(outbox.c.id).limit(batch_size)).all()
+        sent = []
         for row in rows:
-            publish_envelope(publisher, row.envelope)
-        if rows:
-            mark_sent(conn, [row.id for row in rows])
-            for row in rows:
+            try:
+                publish_envelope(publisher, row.envelope)
+            except PublishReturned as exc:
+                OUTBOX_RETURNED.labels(service, row.event).inc()
+                delay = returned.hold(row.id, time.monotonic())
+                log.warning(
+                    "outbox %s: event %s (%s) %s; kept, published again in %.0f s",
+                    service,
+                    row.envelope.get("event_id"),
+                    row.event,
+                    exc,
+                    delay,
+                )
+                continue
+            sent.append(row)
+        if sent:
+            mark_sent(conn, [row.id for row in sent])
+            returned.forget([row.id for row in sent])
+            for row in sent:
                 OUTBOX_PUBLISHED.labels(service, row.event).inc()
-        return len(rows)
+        return len(sent)
 
 
 def publish_envelope(publisher: ConfirmingPublisher, envelope: dict[str, Any]) -> None:
@@ -164,6 +217,7 @@ def publish_envelope(publisher: ConfirmingPublisher, envelope: dict[str, Any]) -
         headers=headers,
         declare=[exchange],
         message_id=envelope["event_id"],
+        mandatory=True,
     )
 
 
@@ -176,6 +230,22 @@ def mark_sent(conn: Any, ids: list[int]) -> None:
         conn.execute(
             outbox.delete().where(outbox.c.id.in_(ids), outbox.c.event.in_(FORGET_WHEN_SENT))
         )
+
+
+# The events whose payload names a resident (forget_resident looks only at their rows).
+NAMES_A_RESIDENT = [e.name for e in CATALOGUE.values() if "resident_id" in e.schema().fields]
+
+
+def forget_resident(session: Session, resident_id: str) -> int:
+    """Erasure: delete this service's outbox rows whose payload names the resident, sent or
+    not (an unsent one then never leaves). Call it in the transaction that erases the resident,
+    before emitting anything that must still go out."""
+    return session.execute(
+        outbox.delete().where(
+            outbox.c.event.in_(NAMES_A_RESIDENT),
+            outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+        )
+    ).rowcount
 
 
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:
@@ -233,6 +303,7 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stopping = False
         self._last_purge = 0.0
+        self.returned = Returned()
 
     def wake(self) -> None:
         self._wake.set()
@@ -246,7 +317,11 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 published = relay_pending(
-                    self.engine, self.publisher, service=self.service, batch_size=self.batch_size
+                    self.engine,
+                    self.publisher,
+                    service=self.service,
+                    batch_size=self.batch_size,
+                    returned=self.returned,
                 )
                 self._housekeeping()
                 failures = 0

@@ -54,7 +54,11 @@ EMAIL_VERIFY = "verify+email"
 TOKEN_TYPES = (RESIDENT_ACCESS, STAFF_ACCESS, EMAIL_VERIFY)
 
 RESIDENT_ACCESS_TTL = 900  # seconds; the most a resident access token may live
+STAFF_ACCESS_TTL = 900  # seconds; the most a staff access token may live (refresh rotates)
 DEFAULT_LEEWAY = 30  # seconds of clock skew tolerated between issuer and verifier
+# How long a revoked session must stay on the gateways' list: until no access token of it can
+# still be valid (the longest lifetime, the verifier's leeway, a minute of clock skew).
+REVOCATION_KEEP = max(RESIDENT_ACCESS_TTL, STAFF_ACCESS_TTL) + DEFAULT_LEEWAY + 60
 
 # Reasons of TokenError: short codes for logs and metrics, never shown with the token.
 MALFORMED = "malformed"
@@ -166,10 +170,10 @@ def issue_token(
 ) -> str:
     """A signed JWT with iss, aud, sub, iat, nbf, exp, a random jti and typ (header and claim).
 
-    ``claims`` adds application claims (e.g. municipality, roles) but may not replace a
-    registered one. ValueError for an unknown typ, a bad ttl (a resident access token lives at
-    most RESIDENT_ACCESS_TTL seconds) or a reserved claim; TypeError for a key that is not an
-    Ed25519 private key.
+    ``claims`` adds application claims (e.g. municipality, roles, the session id ``sid``) but
+    may not replace a registered one. ValueError for an unknown typ, a bad ttl (an access token
+    lives at most RESIDENT_ACCESS_TTL / STAFF_ACCESS_TTL seconds) or a reserved claim;
+    TypeError for a key that is not an Ed25519 private key.
     """
     if not isinstance(private_key, Ed25519PrivateKey):
         raise TypeError("private_key must be an Ed25519PrivateKey")
@@ -179,6 +183,8 @@ def issue_token(
         raise ValueError("ttl_seconds must be a positive integer")
     if typ == RESIDENT_ACCESS and ttl_seconds > RESIDENT_ACCESS_TTL:
         raise ValueError(f"a resident access token lives at most {RESIDENT_ACCESS_TTL} seconds")
+    if typ == STAFF_ACCESS and ttl_seconds > STAFF_ACCESS_TTL:
+        raise ValueError(f"a staff access token lives at most {STAFF_ACCESS_TTL} seconds")
     for name, value in (("subject", subject), ("issuer", issuer), ("audience", audience)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string")

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.common.areas import in_municipality, level_of
 from services.common.errors import InvalidInput
 
 NO_FIGURES = ("open_text", "location")
 
 
-def level_of(code: str) -> str:
-    return {"GM": "gemeente", "WK": "wijk", "BU": "buurt"}[code[:2]]
-
-
 def check_areas(requests: list[dict[str, Any]], municipality_code: str) -> list[dict[str, Any]]:
     """Default the area to the gemeente; refuse an area of another municipality."""
-    digits = municipality_code[2:]
     out, errors = [], []
     for i, request in enumerate(requests):
         area = request.get("area_code") or municipality_code
-        if area[2:6] != digits:
+        if not in_municipality(area, municipality_code):
             errors.append(
                 {
                     "field": f"key_figures[{i}].area_code",

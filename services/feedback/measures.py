@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.common.areas import in_municipality
 from services.common.errors import InvalidInput, NotFound, invalid
 from services.feedback.lifecycle import Emit, conflict, get_feedback, parse_id
 from services.feedback.models import Feedback, Measure, MeasureNote
@@ -50,7 +51,6 @@ def check_transition(current: str, target: str, note: str | None) -> None:
 
 def check_area_codes(area_codes: list[str], municipality_code: str) -> None:
     """Wijk and buurt codes carry the municipality's four digits (WK0344.., BU0344....)."""
-    digits = municipality_code[2:]
     errors = [
         {
             "field": f"area_codes[{i}]",
@@ -58,7 +58,7 @@ def check_area_codes(area_codes: list[str], municipality_code: str) -> None:
             "message": f"{code} is not an area of {municipality_code}",
         }
         for i, code in enumerate(area_codes)
-        if code[2:6] != digits
+        if not in_municipality(code, municipality_code)
     ]
     if errors:
         raise InvalidInput("an area does not belong to this municipality", errors)

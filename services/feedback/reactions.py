@@ -6,11 +6,14 @@ as ``HMAC-SHA256(secret, resident id)`` — one key per resident, not per feedba
 ``resident_left`` can delete every reaction of theirs with one statement; the secret lives in
 config, not in the database.
 
-Staff see counts per wijk and buurt under the small-cell rule: an area with fewer than k
-reactions is hidden, and where exactly one area under a parent is hidden, the next-smallest
-sibling is hidden too (otherwise parent − shown siblings gives it away). Under a hidden wijk
-every buurt is hidden (their sum would be the wijk). Comments are shown only for wijken with at
-least k reactions that are not hidden, shuffled, without time or resident.
+Staff see, for the gemeente and per wijk and buurt, the number of reactions and how many found
+the feedback useful (and not useful), through the one suppression mechanism every published
+figure goes through (services/common/suppression, docs/suppression.md): a table with the
+options useful / not useful, gemeente ⊃ wijken ⊃ buurten, small cells hidden and whatever would
+give them away by subtraction or bounds. Reactions without a wijk or buurt are a child area of
+their own that is never shown (the reader is modelled as knowing it: the safe side). Comments
+are shown only for wijken whose count is shown (so at least k), shuffled, without time or
+resident.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import hashlib
 import hmac
 import random
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common import suppression
 from services.feedback.lifecycle import get_feedback, get_published
 from services.feedback.models import Reaction
 
@@ -80,96 +83,89 @@ def erase_resident(session: Session, *, resident_id: str, secret: bytes) -> int:
 
 # --- what staff see ---------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class AreaCount:
-    code: str
-    parent: str | None
-    n: int
-    useful: int
-
-
-def hidden_areas(areas: list[AreaCount], k: int, *, total_shown: bool) -> set[str]:
-    """The codes to hide: primary (n < k), secondary within each parent, and the buurten of a
-    hidden wijk. Pure; ``total_shown`` says whether the gemeente's total is shown."""
-    hidden = {a.code for a in areas if a.n < k}
-    wijken = [a for a in areas if a.code.startswith("WK")]
-    if total_shown:
-        hidden |= _secondary(wijken, hidden)
-    else:
-        hidden |= {a.code for a in wijken}
-    buurten_by_wijk: dict[str | None, list[AreaCount]] = defaultdict(list)
-    for a in areas:
-        if a.code.startswith("BU"):
-            buurten_by_wijk[a.parent].append(a)
-    for wijk, buurten in buurten_by_wijk.items():
-        if wijk in hidden or wijk is None:
-            hidden |= {b.code for b in buurten}
-        else:
-            hidden |= _secondary(buurten, hidden)
-    return hidden
-
-
-def _secondary(siblings: list[AreaCount], hidden: set[str]) -> set[str]:
-    """If exactly one sibling is hidden, hide the smallest shown one too."""
-    if sum(1 for s in siblings if s.code in hidden) != 1:
-        return set()
-    shown = sorted((s for s in siblings if s.code not in hidden), key=lambda s: (s.n, s.code))
-    return {shown[0].code} if shown else set()
+USEFUL, NOT_USEFUL = "useful", "not_useful"
+UNKNOWN_AREA = "?"  # suffix of the never-shown child area of reactions without a wijk/buurt
 
 
 def share(useful: int, n: int) -> float | None:
     return round(useful / n, 3) if n else None
 
 
+def reaction_table(
+    rows: list[tuple[str | None, str | None, bool, str | None]], municipality_code: str
+) -> tuple[suppression.Table, suppression.Hierarchy]:
+    """Reactions per area as a suppression table (useful / not useful), exact over the
+    hierarchy: a reaction without a wijk or buurt counts in a never-shown child area."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    parent: dict[str, str | None] = {municipality_code: None}
+    for wijk, buurt, is_useful, _ in rows:
+        w = wijk or municipality_code + UNKNOWN_AREA
+        b = buurt or w + UNKNOWN_AREA
+        parent.setdefault(w, municipality_code)
+        parent.setdefault(b, w)
+        for code in (municipality_code, w, b):
+            counts[code][0 if is_useful else 1] += 1
+    counts.setdefault(municipality_code, [0, 0])
+    table = suppression.Table(
+        "reactions",
+        True,
+        (USEFUL, NOT_USEFUL),
+        {
+            code: suppression.Row(u + nu, {USEFUL: u, NOT_USEFUL: nu})
+            for code, (u, nu) in sorted(counts.items(), key=lambda kv: (len(kv[0]), kv[0]))
+        },
+    )
+    return table, suppression.Hierarchy(parent)
+
+
 def summarize(
-    rows: list[tuple[str | None, str | None, bool, str | None]], k: int
+    rows: list[tuple[str | None, str | None, bool, str | None]],
+    k: int,
+    municipality_code: str = "GM0000",
 ) -> dict[str, Any]:
     """``rows`` = (wijk, buurt, useful, comment) per reaction → the staff view. Pure."""
-    n = len(rows)
-    useful = sum(1 for r in rows if r[2])
-    per: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    parents: dict[str, str | None] = {}
+    table, hierarchy = reaction_table(rows, municipality_code)
+    # Areas are listed because someone there reacted: a reader knows each has at least one.
+    listed = [c for c in table.rows if c != municipality_code]
+    safe = suppression.suppress(table, hierarchy, k, at_least_one=listed)
+    total = safe.rows[municipality_code]
+    per_area = []
+    for code, row in safe.rows.items():
+        if code == municipality_code or code.endswith(UNKNOWN_AREA):
+            continue
+        level = "wijk" if code.startswith("WK") else "buurt"
+        if row.total is None:
+            per_area.append({"area_code": code, "level": level, "suppressed": True})
+            continue
+        useful = row.counts[USEFUL]
+        per_area.append(
+            {
+                "area_code": code,
+                "level": level,
+                "n": row.total,
+                "useful": useful,
+                "not_useful": row.counts[NOT_USEFUL],
+                "share_useful": share(useful, row.total) if useful is not None else None,
+            }
+        )
     comments: dict[str, list[str]] = defaultdict(list)
-    for wijk, buurt, is_useful, comment in rows:
-        for code, parent in ((wijk, None), (buurt, wijk)):
-            if code:
-                per[code][0] += 1
-                per[code][1] += int(is_useful)
-                parents[code] = parent
+    for wijk, _, _, comment in rows:
         if wijk and comment:
             comments[wijk].append(comment)
-    areas = [AreaCount(code, parents[code], c[0], c[1]) for code, c in per.items()]
-    total_shown = n >= k
-    hidden = hidden_areas(areas, k, total_shown=total_shown)
-    per_area = []
-    for a in sorted(areas, key=lambda a: (len(a.code), a.code)):
-        level = "wijk" if a.code.startswith("WK") else "buurt"
-        if a.code in hidden:
-            per_area.append({"area_code": a.code, "level": level, "suppressed": True})
-        else:
-            per_area.append(
-                {
-                    "area_code": a.code,
-                    "level": level,
-                    "n": a.n,
-                    "useful": a.useful,
-                    "share_useful": share(a.useful, a.n),
-                }
-            )
     shown_comments = [
         {"area_code": wijk, "text": text}
         for wijk, texts in comments.items()
-        if wijk not in hidden and per[wijk][0] >= k
+        if safe.rows.get(wijk) and safe.rows[wijk].total
         for text in texts
     ]
     _shuffle(shown_comments)
+    useful = total.counts[USEFUL]
     return {
-        "n": n,
-        "suppressed": not total_shown,
-        "useful": useful if total_shown else None,
-        "not_useful": n - useful if total_shown else None,
-        "share_useful": share(useful, n) if total_shown else None,
+        "n": total.total,
+        "suppressed": total.total is None,
+        "useful": useful,
+        "not_useful": total.counts[NOT_USEFUL],
+        "share_useful": share(useful, total.total) if useful is not None and total.total else None,
         "per_area": per_area,
         "comments": shown_comments,
     }
@@ -184,4 +180,4 @@ def reactions_for_staff(
             Reaction.feedback_id == feedback.id
         )
     ).all()
-    return summarize([tuple(r) for r in rows], k)
+    return summarize([tuple(r) for r in rows], k, municipality_code)

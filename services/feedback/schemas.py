@@ -7,6 +7,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from services.common.validation import MULTILINE
+
 AREA_CODE = validate.Regexp(
     r"^(GM\d{4}|WK\d{6}|BU\d{8})$", error="must be a CBS gemeente, wijk or buurt code"
 )
@@ -43,9 +45,9 @@ class KeyFigureIn(Schema):
 
 class FeedbackDraftIn(Schema):
     title = Text(max_length=120, required=True)
-    heard = Text(max_length=5000, required=True)
-    plan = Text(max_length=5000, required=True)
-    not_followed = Text(max_length=5000, load_default=None, allow_none=True)
+    heard = Text(max_length=5000, required=True, metadata=MULTILINE)
+    plan = Text(max_length=5000, required=True, metadata=MULTILINE)
+    not_followed = Text(max_length=5000, load_default=None, allow_none=True, metadata=MULTILINE)
     key_figures = fields.List(
         fields.Nested(KeyFigureIn), load_default=list, validate=validate.Length(max=10)
     )
@@ -54,7 +56,7 @@ class FeedbackDraftIn(Schema):
 
 class MeasureIn(Schema):
     title = Text(max_length=120, required=True)
-    description = Text(max_length=2000, load_default=None, allow_none=True)
+    description = Text(max_length=2000, load_default=None, allow_none=True, metadata=MULTILINE)
     area_codes = fields.List(
         fields.String(validate=SUB_AREA_CODE), load_default=list, validate=validate.Length(max=200)
     )
@@ -66,7 +68,7 @@ class MeasureUpdate(Schema):
     """The same fields, each optional: only those given change."""
 
     title = Text(max_length=120, nonempty=True)
-    description = Text(max_length=2000, allow_none=True)
+    description = Text(max_length=2000, allow_none=True, metadata=MULTILINE)
     area_codes = fields.List(
         fields.String(validate=SUB_AREA_CODE), validate=validate.Length(max=200)
     )
@@ -76,9 +78,9 @@ class MeasureUpdate(Schema):
 
 class StatusChangeIn(Schema):
     status = fields.String(required=True, validate=validate.OneOf(MEASURE_STATUSES))
-    note = Text(max_length=1000, load_default=None, allow_none=True)
+    note = Text(max_length=1000, load_default=None, allow_none=True, metadata=MULTILINE)
 
 
 class ReactionIn(Schema):
     useful = fields.Boolean(required=True, truthy={True}, falsy={False})
-    comment = Text(max_length=500, load_default=None, allow_none=True)
+    comment = Text(max_length=500, load_default=None, allow_none=True, metadata=MULTILINE)

@@ -20,23 +20,23 @@ import logging
 import math
 from typing import Any
 
-import eventlet
 from nameko.dependency_providers import Config
-from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy, rpc
 from prometheus_client import Gauge
 from sqlalchemy.orm import Session
 
 from services.common.cache import StaleTolerantCache
 from services.common.clock import Clock
-from services.common.consumers import event_handler
+from services.common.consumers import idempotent_handler
 from services.common.db import Database
-from services.common.errors import EXPECTED, Unavailable
+from services.common.environment import DevelopmentDefaults
+from services.common.errors import EXPECTED
+from services.common.events import DomainEvent
 from services.common.logs import LoggingContext
 from services.common.mail import Mail
 from services.common.metrics import Metrics
-from services.common.outbox import Outbox, claim_event
+from services.common.outbox import Outbox
+from services.common.rpc import ServiceRpc, rpc
 from services.common.timers import timer
 from services.common.validation import load
 from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue, projection
@@ -96,32 +96,21 @@ class FeedbackService:
     emit = Outbox()
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
     clock = Clock()
     mail = Mail()
     config = Config()
     settings_cache = SettingsCache()
-    panel_rpc = RpcProxy("panel")
-    responses_rpc = RpcProxy("responses")
+    # Calls to panel and responses. Longer than the gateway's own RPC_TIMEOUT by default, so a
+    # hanging dependency is answered as 503 by the gateway; this only frees the worker.
+    remote = ServiceRpc(timeout_key="DEPENDENCY_TIMEOUT", default_timeout=15)
 
     # --- calls to other services ----------------------------------------------------------
-
-    def _call(self, proxy: Any, service: str, method: str, *args: Any) -> Any:
-        # Longer than the gateway's own RPC_TIMEOUT by default, so a hanging dependency is
-        # answered as 503 by the gateway; this only frees the worker.
-        timeout = float(self.config.get("DEPENDENCY_TIMEOUT", 15))
-        try:
-            reply = getattr(proxy, method).call_async(*args)
-            with eventlet.Timeout(timeout):
-                return reply.result()
-        except eventlet.Timeout:
-            raise Unavailable(f"the {service} service did not answer in time") from None
-        except UnknownService:
-            raise Unavailable(f"the {service} service is not running") from None
 
     def _settings(self, municipality_code: str) -> dict[str, Any]:
         return self.settings_cache.get(
             municipality_code,
-            lambda: self._call(self.panel_rpc, "panel", "get_settings", municipality_code),
+            lambda: self.remote.call("panel", "get_settings", municipality_code),
         )
 
     def _k(self, municipality_code: str) -> int:
@@ -135,13 +124,8 @@ class FeedbackService:
     ) -> list[dict[str, Any]]:
         if not requests:
             return []
-        results = self._call(
-            self.responses_rpc,
-            "responses",
-            "results",
-            municipality_code,
-            poll_id,
-            self._k(municipality_code),
+        results = self.remote.call(
+            "responses", "results", municipality_code, poll_id, self._k(municipality_code)
         )
         return keyfigures.snapshot(requests, results)
 
@@ -150,31 +134,17 @@ class FeedbackService:
 
     # --- events in ------------------------------------------------------------------------
 
-    @event_handler("polls", "poll_published")
-    def on_poll_published(self, event: Any) -> None:
-        def apply(s: Session) -> None:
-            if claim_event(s, event, "feedback.poll_published"):
-                projection.apply_poll_published(s, event.payload)
+    @idempotent_handler("polls", "poll_published")
+    def on_poll_published(self, s: Session, event: DomainEvent) -> None:
+        projection.apply_poll_published(s, event.payload)
 
-        self.db.run(apply)
+    @idempotent_handler("polls", "poll_closed")
+    def on_poll_closed(self, s: Session, event: DomainEvent) -> None:
+        projection.apply_poll_closed(s, event.payload)
 
-    @event_handler("polls", "poll_closed")
-    def on_poll_closed(self, event: Any) -> None:
-        def apply(s: Session) -> None:
-            if claim_event(s, event, "feedback.poll_closed"):
-                projection.apply_poll_closed(s, event.payload)
-
-        self.db.run(apply)
-
-    @event_handler("panel", "resident_left")
-    def on_resident_left(self, event: Any) -> None:
-        secret = self._secret()
-
-        def apply(s: Session) -> None:
-            if claim_event(s, event, "feedback.resident_left"):
-                reacting.erase_resident(s, resident_id=event.payload["resident_id"], secret=secret)
-
-        self.db.run(apply)
+    @idempotent_handler("panel", "resident_left")
+    def on_resident_left(self, s: Session, event: DomainEvent) -> None:
+        reacting.erase_resident(s, resident_id=event.payload["resident_id"], secret=self._secret())
 
     # --- staff ----------------------------------------------------------------------------
 
@@ -443,7 +413,7 @@ class FeedbackService:
                     run=self.db.run,
                     municipality_code=code,
                     overdue=late,
-                    staff=lambda code=code: self._call(self.panel_rpc, "panel", "list_staff", code),
+                    staff=lambda code=code: self.remote.call("panel", "list_staff", code),
                     send=lambda to, subject, body: self.mail.send(", ".join(to), subject, body),
                     admin_url=self.config["ADMIN_APP_URL"],
                     now=now,

@@ -1,19 +1,23 @@
 """Who is told what: the audience of a poll, invitations, and the deliveries for every kind of
 notification — written in the database with INSERT … SELECT, so 100,000 residents cost two
 statements, not 100,000 round trips, and notify's memory does not grow with the audience.
+
+Also what the poll and feedback events change in it (a poll closed, a resident who answered,
+a feedback or measure to tell), the reminders the timer queues, and the gateway's question of
+where a resident was invited. Every function works in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.notify.models import Poll
+from services.notify.models import Delivery, Invitation, Notice, Poll
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 
@@ -117,8 +121,8 @@ _DELIVERIES = """
 
 CONDITIONS = {
     "everyone": "",
-    "answered": "AND i.answered_at IS NOT NULL",
-    "not_answered": "AND i.answered_at IS NULL",
+    "answered": "AND i.answered",
+    "not_answered": "AND NOT i.answered",
 }
 
 
@@ -149,3 +153,162 @@ def invited_per_area(session: Session, poll_id: uuid.UUID) -> list[dict[str, Any
         {"p": poll_id},
     ).all()
     return [{"area_code": code, "invited": n} for code, n in rows]
+
+
+def reach(
+    session: Session,
+    *,
+    municipality_code: str,
+    audience: dict[str, Any],
+    now: datetime,
+    monthly_cap: int,
+) -> int:
+    """How many residents an audience would invite if the poll were published now: the same
+    eligibility (consent, the monthly cap) and areas as ``invite``; for a sample, the sample
+    size per area capped at the residents there. An estimate for staff choosing the audience:
+    residents who join, leave or are invited elsewhere before publishing change it."""
+    codes = audience.get("area_codes") or []
+    params: dict[str, Any] = {
+        "municipality": municipality_code,
+        "month_start": month_start(now),
+        "cap": monthly_cap,
+        "codes": codes,
+    }
+    kind = audience.get("kind", "municipality")
+    if kind == "areas" and not codes:
+        return 0  # no area chosen yet: nobody (publishing refuses it)
+    in_areas = (
+        "AND (r.wijk_code = ANY(:codes) OR r.buurt_code = ANY(:codes))"
+        if codes and kind in ("areas", "sample")
+        else ""
+    )
+    if kind == "sample":
+        area = (
+            "CASE WHEN r.buurt_code = ANY(:codes) THEN r.buurt_code ELSE r.wijk_code END"
+            if codes
+            else "r.municipality_code"
+        )
+        sql = f"""SELECT coalesce(sum(least(n, :sample_size)), 0) FROM (
+                      SELECT {area} AS area, count(*) AS n {_ELIGIBLE} {in_areas}
+                      GROUP BY 1) per_area"""
+        params["sample_size"] = int(audience.get("sample_size") or 0)
+    else:
+        sql = f"SELECT count(*) {_ELIGIBLE} {in_areas}"
+    return int(session.execute(sa.text(sql), params).scalar_one())
+
+
+# Deliveries not sent yet, which an event can still cancel.
+PENDING = ("queued", "deferred", "retrying")
+
+
+class PollNotYetKnown(RuntimeError):
+    """poll_closed before poll_published: retried later through the delay queues."""
+
+
+def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now: datetime) -> None:
+    """poll_closed: the poll stored closed, its pending invitations and reminders cancelled.
+
+    Raises PollNotYetKnown when poll_closed overtook poll_published (separate queues): the
+    rollback takes the handler's claim back and its retry finds the poll — else the poll would
+    be stored open."""
+    closed = session.execute(
+        sa.update(Poll).where(Poll.id == poll_id).values(closed_at=closed_at)
+    ).rowcount
+    if not closed:
+        raise PollNotYetKnown(f"poll {poll_id} closed before notify saw it published")
+    session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.poll_id == poll_id,
+            Delivery.kind.in_(["invitation", "reminder"]),
+            Delivery.status.in_(PENDING),
+        )
+        .values(status="cancelled", updated_at=now)
+    )
+
+
+def mark_answered(
+    session: Session, *, poll_id: uuid.UUID, resident_id: uuid.UUID, now: datetime
+) -> None:
+    """response_recorded: the invitation answered, the resident's pending reminders cancelled.
+    Whether, not when or where: the invitation keeps no link to the response (issue 15)."""
+    session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.poll_id == poll_id,
+            Invitation.resident_id == resident_id,
+            Invitation.answered.is_(False),
+        )
+        .values(answered=True, wijk_code=None, buurt_code=None)
+    )
+    session.execute(
+        sa.update(Delivery)
+        .where(
+            Delivery.poll_id == poll_id,
+            Delivery.resident_id == resident_id,
+            Delivery.kind == "reminder",
+            Delivery.status.in_(PENDING),
+        )
+        .values(status="cancelled", updated_at=now)
+    )
+
+
+def queue_reminders(session: Session, *, now: datetime) -> int:
+    """Each reminder of each open poll once its offset after opening has passed, for invitees
+    who have not answered (``queue_deliveries`` skips those already queued)."""
+    polls = session.scalars(
+        sa.select(Poll).where(
+            Poll.closed_at.is_(None),
+            sa.or_(Poll.closes_at.is_(None), Poll.closes_at > now),
+            sa.func.jsonb_array_length(Poll.reminder_after_hours) > 0,
+        )
+    ).all()
+    queued = 0
+    for poll in polls:
+        for seq, hours in enumerate(sorted(poll.reminder_after_hours), start=1):
+            if poll.opens_at + timedelta(hours=hours) <= now:
+                queued += queue_deliveries(
+                    session,
+                    kind="reminder",
+                    ref_id=poll.id,
+                    poll_id=poll.id,
+                    now=now,
+                    who="not_answered",
+                    seq=seq,
+                )
+    return queued
+
+
+def queue_notice(
+    session: Session,
+    *,
+    kind: str,
+    ref_id: uuid.UUID,
+    poll_id: uuid.UUID,
+    title: str,
+    status: str | None,
+    who: str,
+    now: datetime,
+    seq: int = 0,
+) -> int:
+    """feedback_published / measure_updated: what the notification says, and one delivery per
+    invitee it is for; returns how many were queued."""
+    session.merge(Notice(ref_id=ref_id, kind=kind, poll_id=poll_id, title=title, status=status))
+    session.flush()
+    return queue_deliveries(
+        session, kind=kind, ref_id=ref_id, poll_id=poll_id, now=now, who=who, seq=seq
+    )
+
+
+def invitation_areas(
+    session: Session, *, resident_id: uuid.UUID, poll_ids: list[uuid.UUID]
+) -> dict[str, Any]:
+    """Of these polls, those the resident was invited to, each with the area they were invited
+    in (None once answered)."""
+    rows = session.execute(
+        sa.select(Invitation.poll_id, Invitation.wijk_code, Invitation.buurt_code).where(
+            Invitation.resident_id == resident_id,
+            Invitation.poll_id.in_(poll_ids),
+        )
+    ).all()
+    return {str(p): {"wijk_code": w, "buurt_code": b} for p, w, b in rows}

@@ -6,6 +6,10 @@ failed); ``retry`` (429, 5xx, network: tried again later through the delay queue
 push service's Retry-After when it gave one); ``failed`` (a request the service will never
 accept). After ``max_attempts`` a delivery is ``dead``: counted, listed for operations and
 replayable.
+
+A batch records an outcome only on a delivery that is still waiting to be sent (``queued`` or
+``retrying``, :data:`WAITING`): a delivery cancelled meanwhile (the poll closed, the resident
+answered) stays cancelled, whatever the request in flight answered, and is not retried.
 """
 
 from __future__ import annotations
@@ -43,6 +47,11 @@ DELIVERY_LAG = Histogram(
     "From queued (or released after quiet hours) to sent.",
     ["channel", "kind"],
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600),
+)
+OUTCOMES_DISCARDED = Counter(
+    "buurtpeil_deliveries_outcome_discarded_total",
+    "Outcomes of a batch in flight not recorded: the delivery had been cancelled meanwhile.",
+    ["channel", "outcome"],
 )
 BATCH_SECONDS = Histogram(
     "buurtpeil_delivery_batch_seconds",
@@ -100,6 +109,10 @@ class Outcome:
 
 Sender = Callable[[Job], Outcome]
 
+# The statuses a batch sends from, and so the only ones its outcomes may replace. The others are
+# final (sent, failed, dead, cancelled) or held back (deferred: released by the dispatcher).
+WAITING = ("queued", "retrying")
+
 
 _JOBS = """
 SELECT d.id, d.kind, d.ref_id, d.poll_id, d.resident_id, d.channel, d.endpoint_id,
@@ -111,13 +124,13 @@ LEFT JOIN endpoints e ON e.id = d.endpoint_id
 JOIN residents r ON r.id = d.resident_id
 JOIN polls p ON p.id = d.poll_id
 LEFT JOIN notices n ON n.ref_id = d.ref_id
-WHERE d.id = ANY(:ids) AND d.status IN ('queued', 'retrying')
+WHERE d.id = ANY(:ids) AND d.status = ANY(:waiting)
 """
 
 
 def load_jobs(session: Session, ids: list[int]) -> list[Job]:
     jobs = []
-    for row in session.execute(sa.text(_JOBS), {"ids": ids}).mappings():
+    for row in session.execute(sa.text(_JOBS), {"ids": ids, "waiting": list(WAITING)}).mappings():
         context = (
             {
                 "title": row["poll_title"],
@@ -208,33 +221,52 @@ def process_batch(
     outcomes = list(pool.imap(lambda job: _send(senders, job), to_send))
 
     sent_at = now()
-    updates, pruned = [], []
+    updates: list[Update] = []
+    pruned = []
+    retry_delays: dict[int, float] = {}
     for job, outcome in zip(to_send, outcomes, strict=True):
-        DELIVERIES.labels(job.channel, job.kind, outcome.status).inc()
         attempts = job.attempts + 1
         if outcome.status == "sent":
-            updates.append((job.id, "sent", attempts, None))
+            updates.append(Update(job.id, "sent", attempts, None))
+        elif outcome.status == "gone":
+            updates.append(Update(job.id, "failed", attempts, outcome.error or "endpoint gone"))
+            pruned.append(job.endpoint_id)
+        elif outcome.status == "retry" and attempts < max_attempts:
+            delay = retry_delay(attempts, outcome.retry_after)
+            retry_delays[job.id] = delay
+            updates.append(
+                Update(
+                    job.id, "retrying", attempts, outcome.error, sent_at + timedelta(seconds=delay)
+                )
+            )
+        elif outcome.status == "retry":
+            updates.append(Update(job.id, "dead", attempts, outcome.error))
+        else:
+            updates.append(Update(job.id, "failed", attempts, outcome.error))
+    result.deferred = len(deferred)
+    with session_factory() as session, session.begin():
+        recorded = record(session, updates, deferred, pruned, sent_at)
+    by_id = {job.id: (job, outcome) for job, outcome in zip(to_send, outcomes, strict=True)}
+    for update in updates:
+        job, outcome = by_id[update.id]
+        if update.id not in recorded:  # cancelled while in flight: what it answered is moot
+            OUTCOMES_DISCARDED.labels(job.channel, outcome.status).inc()
+            continue
+        DELIVERIES.labels(job.channel, job.kind, outcome.status).inc()
+        if update.status == "sent":
             DELIVERY_LAG.labels(job.channel, job.kind).observe(
                 (sent_at - job.queued_at).total_seconds()
             )
             result.sent += 1
-        elif outcome.status == "gone":
-            updates.append((job.id, "failed", attempts, outcome.error or "endpoint gone"))
-            pruned.append(job.endpoint_id)
-            result.gone += 1
-        elif outcome.status == "retry" and attempts < max_attempts:
-            updates.append((job.id, "retrying", attempts, outcome.error))
-            result.retry.setdefault(retry_delay(attempts, outcome.retry_after), []).append(job.id)
-        elif outcome.status == "retry":
-            updates.append((job.id, "dead", attempts, outcome.error))
+        elif update.status == "retrying":
+            result.retry.setdefault(retry_delays[update.id], []).append(update.id)
+        elif update.status == "dead":
             DEAD_DELIVERIES.labels(job.channel).inc()
             result.dead += 1
+        elif outcome.status == "gone":
+            result.gone += 1
         else:
-            updates.append((job.id, "failed", attempts, outcome.error))
             result.failed += 1
-    result.deferred = len(deferred)
-    with session_factory() as session, session.begin():
-        record(session, updates, deferred, pruned, sent_at)
     BATCH_SECONDS.observe((now() - started).total_seconds())
     return result
 
@@ -249,32 +281,50 @@ def _send(senders: dict[str, Sender], job: Job) -> Outcome:
         return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
 
 
+@dataclass(frozen=True)
+class Update:
+    id: int
+    status: str
+    attempts: int
+    error: str | None
+    retry_at: datetime | None = None  # when a retrying delivery is due again
+
+
 def record(
     session: Session,
-    updates: list[tuple[int, str, int, str | None]],
+    updates: list[Update],
     deferred: list[tuple[int, datetime]],
     pruned: list[uuid.UUID | None],
     now: datetime,
-) -> None:
-    """All outcomes of a batch in a few statements."""
+) -> set[int]:
+    """All outcomes of a batch in a few statements, each only on a delivery still waiting to
+    be sent (see :data:`WAITING`). Returns the ids whose outcome was recorded."""
+    recorded: set[int] = set()
     if updates:
-        session.execute(
-            sa.text("""
-            UPDATE deliveries d SET status = u.status, attempts = u.attempts,
-                   last_error = u.error, updated_at = :now,
-                   sent_at = CASE WHEN u.status = 'sent' THEN :now ELSE d.sent_at END
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]), CAST(:attempts AS int[]),
-                        CAST(:errors AS text[])) AS u(id, status, attempts, error)
-            WHERE d.id = u.id"""),
-            {
-                "now": now,
-                "ids": [u[0] for u in updates],
-                "statuses": [u[1] for u in updates],
-                "attempts": [u[2] for u in updates],
-                "errors": [u[3] for u in updates],
-            },
+        recorded = set(
+            session.execute(
+                sa.text("""
+                UPDATE deliveries d SET status = u.status, attempts = u.attempts,
+                       last_error = u.error, updated_at = :now, not_before = u.retry_at,
+                       sent_at = CASE WHEN u.status = 'sent' THEN :now ELSE d.sent_at END
+                FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[]),
+                            CAST(:attempts AS int[]), CAST(:errors AS text[]),
+                            CAST(:retry_at AS timestamptz[]))
+                     AS u(id, status, attempts, error, retry_at)
+                WHERE d.id = u.id AND d.status = ANY(:waiting)
+                RETURNING d.id"""),
+                {
+                    "now": now,
+                    "waiting": list(WAITING),
+                    "ids": [u.id for u in updates],
+                    "statuses": [u.status for u in updates],
+                    "attempts": [u.attempts for u in updates],
+                    "errors": [u.error for u in updates],
+                    "retry_at": [u.retry_at for u in updates],
+                },
+            ).scalars()
         )
-        sent = [u[0] for u in updates if u[1] == "sent"]
+        sent = [u.id for u in updates if u.status == "sent" and u.id in recorded]
         if sent:
             session.execute(
                 sa.text(
@@ -288,9 +338,15 @@ def record(
             sa.text("""
             UPDATE deliveries d SET status = 'deferred', not_before = u.until, updated_at = :now
             FROM unnest(CAST(:ids AS bigint[]), CAST(:untils AS timestamptz[])) AS u(id, until)
-            WHERE d.id = u.id"""),
-            {"now": now, "ids": [d[0] for d in deferred], "untils": [d[1] for d in deferred]},
+            WHERE d.id = u.id AND d.status = ANY(:waiting)"""),
+            {
+                "now": now,
+                "waiting": list(WAITING),
+                "ids": [d[0] for d in deferred],
+                "untils": [d[1] for d in deferred],
+            },
         )
     gone = [p for p in pruned if p is not None]
     if gone:
         session.execute(sa.text("DELETE FROM endpoints WHERE id = ANY(:ids)"), {"ids": gone})
+    return recorded

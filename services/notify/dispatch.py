@@ -7,18 +7,28 @@ are no longer queued or retrying, so the duplicate sends nothing. A worker that 
 leaves the message unacked, RabbitMQ hands it to another worker, and only the deliveries not
 yet recorded as sent are sent again (with the same Topic, so a push service replaces rather
 than duplicates what it still holds).
+
+A batch can also be lost for good: its worker fails on every attempt and the message ends in
+``notify.deliveries.dlq``, or a retry message never comes back. Its deliveries keep
+``dispatched_at`` (or wait as ``retrying``) and nothing would ever look at them again, so the
+dispatcher sweeps them now and then (:func:`sweep_stale`): a delivery dispatched longer than
+``DELIVERY_STALE_AFTER`` ago and still queued, or a retry overdue by as much, is dispatched
+again, counting as one attempt; one that has used its attempts becomes ``dead`` — listed for
+operations and replayable like any other.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from kombu import Queue
+from prometheus_client import Counter
 from sqlalchemy import Engine
 
 from services.common.amqp import ConfirmingPublisher
@@ -28,6 +38,13 @@ log = logging.getLogger(__name__)
 
 WORK_QUEUE = "notify.deliveries"
 BATCH_SIZE = 250  # ids per message: big enough to amortise a round trip, small for retries
+SWEPT = Counter(
+    "buurtpeil_deliveries_swept_total",
+    "Deliveries whose batch was lost (dead-lettered, or a retry that never came back): "
+    "dispatched again, or given up as dead.",
+    ["outcome"],
+)
+SWEPT_ERROR = "its batch was lost (dead-lettered or never retried)"
 
 
 def work_queue() -> Queue:
@@ -91,14 +108,61 @@ def release_deferred(engine: Engine, now: datetime) -> int:
         ).rowcount
 
 
+def sweep_stale(
+    engine: Engine, now: datetime, *, stale_after: timedelta, max_attempts: int
+) -> tuple[int, int]:
+    """Deliveries whose batch is gone: queued and dispatched more than ``stale_after`` ago, or
+    retrying and overdue by as much. Each sweep counts as an attempt: dispatched again while
+    attempts are left, else ``dead``. Returns (dispatched again, dead)."""
+    cutoff = now - stale_after
+    with engine.begin() as conn:
+        rows = conn.execute(
+            sa.text("""
+            UPDATE deliveries SET
+                   attempts = attempts + 1,
+                   status = CASE WHEN attempts + 1 >= :max THEN 'dead' ELSE 'queued' END,
+                   dispatched_at = NULL, not_before = NULL, updated_at = :now,
+                   last_error = left(:error || coalesce('; before: ' || last_error, ''), 1000)
+            WHERE (status = 'queued' AND dispatched_at < :cutoff)
+               OR (status = 'retrying' AND coalesce(not_before, updated_at) < :cutoff)
+            RETURNING id, status"""),
+            {"now": now, "cutoff": cutoff, "max": max_attempts, "error": SWEPT_ERROR},
+        ).all()
+    dead = [r.id for r in rows if r.status == "dead"]
+    again = len(rows) - len(dead)
+    if rows:
+        SWEPT.labels("dispatched_again").inc(again)
+        SWEPT.labels("dead").inc(len(dead))
+        log.warning(
+            "swept %d deliveries whose batch was lost: %d dispatched again, %d dead",
+            len(rows),
+            again,
+            len(dead),
+        )
+    return again, len(dead)
+
+
 class Dispatcher:
     """The dispatch loop of one notify process (like the outbox relay: woken after a fan-out,
     polling as a fallback; one process dispatches at a time, by advisory lock)."""
 
-    def __init__(self, engine: Engine, amqp_uri: str, *, poll_interval: float = 1.0):
+    def __init__(
+        self,
+        engine: Engine,
+        amqp_uri: str,
+        *,
+        poll_interval: float = 1.0,
+        sweep_interval: float = 300.0,
+        stale_after: float = 3600.0,
+        max_attempts: int = 6,
+    ):
         self.engine = engine
         self.publisher = ConfirmingPublisher(amqp_uri)
         self.poll_interval = poll_interval
+        self.sweep_interval = sweep_interval
+        self.stale_after = timedelta(seconds=stale_after)
+        self.max_attempts = max_attempts
+        self._next_sweep = 0.0
         self._wake = threading.Event()
         self._stopping = False
 
@@ -136,9 +200,13 @@ class Dispatcher:
         self.publisher.close()
 
     def _drain(self) -> int:
-        from datetime import UTC
-
-        release_deferred(self.engine, datetime.now(UTC))
+        at = datetime.now(UTC)
+        if time.monotonic() >= self._next_sweep:
+            sweep_stale(
+                self.engine, at, stale_after=self.stale_after, max_attempts=self.max_attempts
+            )
+            self._next_sweep = time.monotonic() + self.sweep_interval
+        release_deferred(self.engine, at)
         return dispatch_pending(self.engine, self.publisher)
 
 

@@ -41,6 +41,8 @@ class Resident(Base):
     email: Mapped[str | None] = mapped_column(sa.String(320))
     channel_order: Mapped[list[str]] = mapped_column(JSONB, default=lambda: list(CHANNELS))
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # None: municipality's
+    # When panel changed the profile applied here (the event's time): an older event is
+    # ignored. Preference changes do not touch it.
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (
@@ -100,13 +102,26 @@ class Invitation(Base):
     poll_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     resident_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     municipality_code: Mapped[str] = mapped_column(sa.String(6))
-    wijk_code: Mapped[str] = mapped_column(sa.String(8))
-    buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    # Where the resident was invited: their answer counts there even if they move (the
+    # gateway asks, invitation_areas). Cleared once they answered, with no time kept: an
+    # answered invitation must not be joinable to a response row on area and day.
+    wijk_code: Mapped[str | None] = mapped_column(sa.String(8))
+    buurt_code: Mapped[str | None] = mapped_column(sa.String(10))
     invited_at: Mapped[datetime] = mapped_column(TS)
-    answered_at: Mapped[datetime | None] = mapped_column(TS)
+    answered: Mapped[bool] = mapped_column(default=False, server_default="false")
     reminders_sent: Mapped[int] = mapped_column(default=0)
 
     __table_args__ = (sa.Index("invitations_by_resident", "resident_id", "invited_at"),)
+
+
+class LeftResident(Base):
+    """A tombstone per resident who left: the SHA-256 of their id (no id, nothing else), so a
+    resident_joined/updated that arrives after resident_left cannot re-insert them."""
+
+    __tablename__ = "left_residents"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    left_at: Mapped[datetime] = mapped_column(TS)
 
 
 class Delivery(Base):

@@ -1,9 +1,13 @@
 """notify's copy of the panel: residents (from resident_* events) and their endpoints
 (registered through the gateway). A resident who leaves is dropped with everything notify held
-on them: endpoints, invitations and deliveries."""
+on them: endpoints, invitations and deliveries — and leaves a tombstone (the hash of their id),
+because the events come on separate queues: a resident_joined/updated processed after
+resident_left (a retry, a backlog after a restart) must not bring the resident back. An older
+profile event processed after a newer one does not overwrite it either."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -13,10 +17,25 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.common.errors import NotFound, invalid
-from services.notify.models import CHANNELS, Delivery, Endpoint, Invitation, Resident
+from services.notify.models import CHANNELS, Delivery, Endpoint, Invitation, LeftResident, Resident
 
 
-def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) -> None:
+def id_hash(resident_id: str | uuid.UUID) -> str:
+    return hashlib.sha256(str(resident_id).encode()).hexdigest()
+
+
+def has_left(session: Session, resident_id: str | uuid.UUID) -> bool:
+    return session.get(LeftResident, id_hash(resident_id)) is not None
+
+
+def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) -> bool:
+    """Apply a resident_joined/updated; False when the resident has left (nothing written).
+
+    ``updated_at`` is the event's own time, so an older event never overwrites a newer one."""
+    if has_left(session, payload["resident_id"]):
+        return False
+    at = payload.get("updated_at") or payload.get("joined_at")
+    changed = datetime.fromisoformat(at) if at else now
     values = {
         "id": uuid.UUID(payload["resident_id"]),
         "municipality_code": payload["municipality_code"],
@@ -25,14 +44,16 @@ def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) ->
         "language": payload["language"],
         "consent": payload["consent"],
         "email": payload.get("email"),
-        "updated_at": now,
+        "updated_at": changed,
     }
-    session.execute(
+    written = session.execute(
         insert(Resident)
         .values(**values, channel_order=list(CHANNELS))
-        .on_conflict_do_update(index_elements=["id"], set_=values)
-    )
-    if payload.get("email"):
+        .on_conflict_do_update(
+            index_elements=["id"], set_=values, where=Resident.updated_at <= changed
+        )
+    ).rowcount
+    if written and payload.get("email"):
         session.execute(
             insert(Endpoint)
             .values(
@@ -44,10 +65,14 @@ def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) ->
             )
             .on_conflict_do_nothing()
         )
+    return bool(written)
 
 
-def drop_resident(session: Session, resident_id: str) -> None:
+def drop_resident(session: Session, resident_id: str, left_at: datetime) -> None:
     rid = uuid.UUID(resident_id)
+    session.execute(
+        insert(LeftResident).values(id_hash=id_hash(rid), left_at=left_at).on_conflict_do_nothing()
+    )
     for model in (Endpoint, Invitation, Delivery):
         session.execute(sa.delete(model).where(model.resident_id == rid))
     session.execute(sa.delete(Resident).where(Resident.id == rid))
@@ -58,6 +83,8 @@ def register_device(
 ) -> Endpoint:
     """A Web Push subscription or an FCM token; registering the same one again is a no-op
     (and moves it to this resident, as when a phone changes hands)."""
+    if has_left(session, resident_id):  # a token outliving its resident: keep nothing
+        raise NotFound("no such resident")
     if data["channel"] == "webpush":
         values = {
             "address": data["endpoint"],
@@ -119,6 +146,13 @@ def remove_device(session: Session, *, resident_id: str, device_id: str) -> None
         raise NotFound("no such device")
 
 
+def unsubscribe_email(session: Session, resident_id: uuid.UUID) -> None:
+    """The e-mail footer's one-click link: no more e-mail to this resident."""
+    session.execute(
+        sa.delete(Endpoint).where(Endpoint.resident_id == resident_id, Endpoint.channel == "email")
+    )
+
+
 def set_preferences(
     session: Session, *, resident_id: str, changes: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
@@ -132,5 +166,6 @@ def set_preferences(
         resident.channel_order = order + [c for c in CHANNELS if c not in order]
     if "quiet_hours" in changes:
         resident.quiet_hours = changes["quiet_hours"]
-    resident.updated_at = now
+    # updated_at is the time of the panel profile applied (the order guard of upsert_resident):
+    # a preference change here must not make a later profile event look older.
     return {"channel_order": resident.channel_order, "quiet_hours": resident.quiet_hours}

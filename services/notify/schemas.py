@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from services.panel.schemas import QuietHoursIn  # one shape for a municipality and a resident
+from services.common.municipal import QuietHoursIn  # one shape for a municipality and a resident
 
 B64URL = validate.Regexp(r"^[A-Za-z0-9_-]+={0,2}$", error="must be base64url")
 

@@ -18,9 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import eventlet
+
 from services.common.mail import Mailer
 from services.notify import webpush
 from services.notify.channels import Job, Outcome
+from services.notify.push_endpoints import PushEndpointPolicy
 
 URGENCY = {"invitation": "normal", "reminder": "low", "feedback": "normal", "measure": "low"}
 FEEDBACK_TTL = 7 * 24 * 3600
@@ -50,6 +53,10 @@ def retry_after(value: str | None) -> float | None:
             return None
 
 
+class ReplyTooSlow(TimeoutError):
+    """No complete reply within the time allowed for one request (a slow or dripping host)."""
+
+
 class Connections:
     """Keep-alive HTTP/1.1 connections, a small pool per push-service origin.
 
@@ -57,12 +64,26 @@ class Connections:
     (requests re-reads proxy settings from the environment on every call), and a fan-out is
     CPU-bound. Push services are reached directly; ``proxy`` (host:port) tunnels HTTPS through
     an HTTP proxy with CONNECT where a deployment needs one.
+
+    One request, connecting included, gets ``deadline`` seconds in all (a socket timeout alone
+    lets a reply trickling in a byte at a time hold a batch up for ever), and at most
+    ``max_reply`` octets of a reply are read (a push service answers with a few hundred).
     """
 
-    def __init__(self, *, size: int = 64, timeout: float = 10, proxy: str | None = None):
+    def __init__(
+        self,
+        *,
+        size: int = 64,
+        timeout: float = 10,
+        proxy: str | None = None,
+        deadline: float = 15,
+        max_reply: int = 16384,
+    ):
         self.size = size
-        self.timeout = timeout
+        self.timeout = min(timeout, deadline)
         self.proxy = proxy
+        self.deadline = deadline
+        self.max_reply = max_reply
         self._idle: dict[str, list[http.client.HTTPConnection]] = {}
 
     def _new(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
@@ -85,15 +106,17 @@ class Connections:
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         idle = self._idle.setdefault(key, [])
         conn = idle.pop() if idle else self._new(parts.scheme, parts.netloc)
+        too_slow = ReplyTooSlow(f"no complete reply within {self.deadline:g} s")
         try:
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
+            with eventlet.Timeout(self.deadline, too_slow):
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read(self.max_reply)
         except (OSError, http.client.HTTPException):
             conn.close()
             raise
-        if response.will_close or len(idle) >= self.size:
-            conn.close()
+        if response.will_close or not response.isclosed() or len(idle) >= self.size:
+            conn.close()  # closing, or a reply longer than we read: never reused
         else:
             idle.append(conn)
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
@@ -108,12 +131,21 @@ class WebPushSender:
         timeout: float = 10,
         proxy: str | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        policy: PushEndpointPolicy | None = None,
+        deadline: float = 15,
+        max_reply: int = 16384,
     ):
         self.vapid = vapid
-        self.connections = Connections(size=pool_size, timeout=timeout, proxy=proxy)
+        self.connections = Connections(
+            size=pool_size, timeout=timeout, proxy=proxy, deadline=deadline, max_reply=max_reply
+        )
         self.now = now
+        self.policy = policy or PushEndpointPolicy()
 
     def __call__(self, job: Job) -> Outcome:
+        refused = self.policy.problem(job.address or "")
+        if refused:  # stored before its host left the allow-list: kept, not sent to
+            return Outcome("failed", error=f"endpoint refused: {refused}"[:300])
         body = webpush.encrypt(job.payload(), p256dh=job.p256dh, auth=job.auth)
         headers = {
             **self.vapid.headers(job.address),
@@ -163,6 +195,15 @@ class EmailSender:
     def unsubscribe_token(self, resident_id: str) -> str:
         mac = hmac.new(self.secret, resident_id.encode(), hashlib.sha256).hexdigest()[:32]
         return f"{resident_id}.{mac}"
+
+    def resident_of(self, token: str) -> str | None:
+        """The resident an unsubscribe token was made for, or None. Compared in constant time
+        (``!=`` would tell, by how long it took, how much of a forged MAC was right)."""
+        token = str(token)
+        resident_id = token.split(".", 1)[0]
+        expected = self.unsubscribe_token(resident_id).encode()
+        given = token.encode("utf-8", "backslashreplace")
+        return resident_id if hmac.compare_digest(expected, given) else None
 
     def __call__(self, job: Job) -> Outcome:
         content = job.content()

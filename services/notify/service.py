@@ -17,33 +17,36 @@ import json
 import logging
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
-from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client import Histogram
+from sqlalchemy.orm import Session
 
 from services.common.amqp import ConfirmingPublisher
 from services.common.cache import StaleTolerantCache
-from services.common.consumers import event_handler, work_consumer
-from services.common.db import Database, make_engine
+from services.common.clock import Clock
+from services.common.consumers import idempotent_handler, work_consumer
+from services.common.db import Database, after_commit, make_engine
 from services.common.deadletter import publish_delayed
-from services.common.errors import EXPECTED, NotFound, Unauthorized
+from services.common.environment import DevelopmentDefaults
+from services.common.errors import EXPECTED, NotFound, Unauthorized, invalid
+from services.common.events import DomainEvent
 from services.common.logs import LoggingContext
 from services.common.mail import Mailer
 from services.common.metrics import Metrics
-from services.common.outbox import Outbox, claim_event
+from services.common.municipal import DEFAULT_SETTINGS, default_branding
+from services.common.outbox import Outbox
+from services.common.rpc import RpcCaller, ServiceRpc, rpc
 from services.common.timers import timer
 from services.common.validation import load
-from services.notify import audience, channels, dispatch, projection, schemas, webpush
-from services.notify.models import Delivery, Invitation, Notice, Poll
+from services.notify import audience, channels, deliveries, dispatch, projection, schemas, webpush
+from services.notify.push_endpoints import PushEndpointPolicy
 from services.notify.senders import EmailSender, WebPushSender
-from services.panel.tenants import DEFAULT_SETTINGS, default_branding
 
 log = logging.getLogger(__name__)
 FANOUT_SECONDS = Histogram(
@@ -51,10 +54,6 @@ FANOUT_SECONDS = Histogram(
     "Writing the invitations and deliveries of one published poll.",
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 def valid_batch(body: Any) -> str | None:
@@ -66,16 +65,16 @@ def valid_batch(body: Any) -> str | None:
 
 class Municipalities:
     """Settings and branding from panel, cached for a minute; panel's defaults if it is down
-    (a fan-out must not fail because panel is restarting)."""
+    (a fan-out must not fail because panel is restarting). ``caller``: how to reach panel,
+    given when first needed (the service's ServiceRpc, set up after this)."""
 
-    def __init__(self, config: dict[str, Any], ttl: float = 60):
-        self.config = {"AMQP_URI": config["AMQP_URI"]}
+    def __init__(self, caller: Callable[[], RpcCaller], ttl: float = 60):
+        self._caller = caller
         self._cache = StaleTolerantCache(ttl)
 
     def _get(self, kind: str, code: str) -> dict[str, Any]:
         def fetch() -> dict[str, Any]:
-            with ClusterRpcProxy(self.config, timeout=5) as cluster:
-                return getattr(cluster.panel, f"get_{kind}")(code)
+            return self._caller().call("panel", f"get_{kind}", code)
 
         return self._cache.get(
             (kind, code),
@@ -99,7 +98,8 @@ class Notifier(DependencyProvider):
 
     def setup(self) -> None:
         config = self.container.config
-        self.municipalities = Municipalities(config)
+        remote = ServiceRpc.of(self.container)
+        self.municipalities = Municipalities(remote.outside_worker)
         vapid_key = Path(config["VAPID_PRIVATE_KEY_FILE"]).read_text()
         self.vapid = webpush.Vapid(vapid_key, config["VAPID_SUBJECT"])
         concurrency = int(config.get("DELIVERY_CONCURRENCY", 64))
@@ -120,9 +120,15 @@ class Notifier(DependencyProvider):
             app_url=config["APP_URL"],
             unsubscribe_secret=config["UNSUBSCRIBE_SECRET"],
         )
+        self.push_policy = PushEndpointPolicy.from_config(config)
         self.senders: dict[str, channels.Sender] = {
             "webpush": WebPushSender(
-                self.vapid, pool_size=concurrency, proxy=config.get("PUSH_PROXY") or None
+                self.vapid,
+                pool_size=concurrency,
+                proxy=config.get("PUSH_PROXY") or None,
+                policy=self.push_policy,
+                deadline=float(config.get("PUSH_REQUEST_DEADLINE", 15)),
+                max_reply=int(config.get("PUSH_MAX_REPLY_BYTES", 16384)),
             ),
             "email": self.email,
         }
@@ -135,6 +141,9 @@ class Notifier(DependencyProvider):
                 make_engine(config["DATABASE_URL"], pool_size=2),
                 config["AMQP_URI"],
                 poll_interval=float(config.get("DISPATCH_POLL_INTERVAL", 1.0)),
+                sweep_interval=float(config.get("DELIVERY_SWEEP_INTERVAL", 300)),
+                stale_after=float(config.get("DELIVERY_STALE_AFTER", 3600)),
+                max_attempts=self.max_attempts,
             )
 
     def start(self) -> None:
@@ -213,39 +222,34 @@ class NotifyService:
     db = Database()
     emit = Outbox()
     notifier = Notifier()
+    # panel's settings and branding (Municipalities): a fan-out waits at most this long for them.
+    remote = ServiceRpc(default_timeout=5)
+    clock = Clock()
     config = Config()
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
 
     # --- the audience projection ---------------------------------------------------------
 
-    @event_handler("panel", "resident_joined")
-    def on_resident_joined(self, event: Any) -> None:
-        self._upsert_resident(event, "notify.resident_joined")
+    @idempotent_handler("panel", "resident_joined")
+    def on_resident_joined(self, s: Session, event: DomainEvent) -> None:
+        projection.upsert_resident(s, event.payload, self.clock())
 
-    @event_handler("panel", "resident_updated")
-    def on_resident_updated(self, event: Any) -> None:
-        self._upsert_resident(event, "notify.resident_updated")
+    @idempotent_handler("panel", "resident_updated")
+    def on_resident_updated(self, s: Session, event: DomainEvent) -> None:
+        projection.upsert_resident(s, event.payload, self.clock())
 
-    def _upsert_resident(self, event: Any, handler: str) -> None:
-        def apply(s: Any) -> None:
-            if claim_event(s, event, handler):
-                projection.upsert_resident(s, event.payload, now())
-
-        self.db.run(apply)
-
-    @event_handler("panel", "resident_left")
-    def on_resident_left(self, event: Any) -> None:
-        def apply(s: Any) -> None:
-            if claim_event(s, event, "notify.resident_left"):
-                projection.drop_resident(s, event.payload["resident_id"])
-
-        self.db.run(apply)
+    @idempotent_handler("panel", "resident_left")
+    def on_resident_left(self, s: Session, event: DomainEvent) -> None:
+        projection.drop_resident(
+            s, event.payload["resident_id"], datetime.fromisoformat(event.payload["left_at"])
+        )
 
     # --- polls ---------------------------------------------------------------------------
 
-    @event_handler("polls", "poll_published")
-    def on_poll_published(self, event: Any) -> None:
+    @idempotent_handler("polls", "poll_published")
+    def on_poll_published(self, s: Session, event: DomainEvent) -> None:
         payload = event.payload
         cap = int(
             self.notifier.municipalities.settings(payload["municipality_code"]).get(
@@ -253,128 +257,65 @@ class NotifyService:
             )
         )
         started = time.perf_counter()
+        poll = audience.store_poll(s, payload)
+        at = self.clock()
+        invited = audience.invite(s, poll=poll, now=at, monthly_cap=cap)
+        queued = audience.queue_deliveries(
+            s, kind="invitation", ref_id=poll.id, poll_id=poll.id, now=at
+        )
+        self.emit(
+            s,
+            "invitations_sent",
+            {
+                "poll_id": str(poll.id),
+                "municipality_code": poll.municipality_code,
+                "total": invited,
+                "per_area": audience.invited_per_area(s, poll.id),
+            },
+        )
 
-        def fan_out(s: Any) -> tuple[int, int] | None:
-            if not claim_event(s, event, "notify.poll_published"):
-                return None
-            poll = audience.store_poll(s, payload)
-            at = now()
-            invited = audience.invite(s, poll=poll, now=at, monthly_cap=cap)
-            queued = audience.queue_deliveries(
-                s, kind="invitation", ref_id=poll.id, poll_id=poll.id, now=at
-            )
-            self.emit(
-                s,
-                "invitations_sent",
-                {
-                    "poll_id": str(poll.id),
-                    "municipality_code": poll.municipality_code,
-                    "total": invited,
-                    "per_area": audience.invited_per_area(s, poll.id),
-                },
-            )
-            return invited, queued
-
-        result = self.db.run(fan_out)
-        if result is not None:
+        def done() -> None:
             FANOUT_SECONDS.observe(time.perf_counter() - started)
-            log.info("poll %s: %d invited, %d deliveries queued", payload["poll_id"], *result)
+            log.info("poll %s: %d invited, %d deliveries queued", poll.id, invited, queued)
             self.notifier.wake()
 
-    @event_handler("polls", "poll_closed")
-    def on_poll_closed(self, event: Any) -> None:
-        poll_id = uuid.UUID(event.payload["poll_id"])
+        after_commit(s, done)
 
-        def apply(s: Any) -> None:
-            if not claim_event(s, event, "notify.poll_closed"):
-                return
-            s.execute(
-                sa.update(Poll)
-                .where(Poll.id == poll_id)
-                .values(closed_at=datetime.fromisoformat(event.payload["closed_at"]))
-            )
-            s.execute(
-                sa.update(Delivery)
-                .where(
-                    Delivery.poll_id == poll_id,
-                    Delivery.kind.in_(["invitation", "reminder"]),
-                    Delivery.status.in_(["queued", "deferred", "retrying"]),
-                )
-                .values(status="cancelled", updated_at=now())
-            )
+    @idempotent_handler("polls", "poll_closed")
+    def on_poll_closed(self, s: Session, event: DomainEvent) -> None:
+        audience.close_poll(  # raises while the poll is not known here yet
+            s,
+            poll_id=uuid.UUID(event.payload["poll_id"]),
+            closed_at=datetime.fromisoformat(event.payload["closed_at"]),
+            now=self.clock(),
+        )
 
-        self.db.run(apply)
-
-    @event_handler("responses", "response_recorded")
-    def on_response_recorded(self, event: Any) -> None:
-        payload = event.payload
-
-        def apply(s: Any) -> None:
-            if not claim_event(s, event, "notify.response_recorded"):
-                return
-            key = (uuid.UUID(payload["poll_id"]), uuid.UUID(payload["resident_id"]))
-            s.execute(
-                sa.update(Invitation)
-                .where(
-                    Invitation.poll_id == key[0],
-                    Invitation.resident_id == key[1],
-                    Invitation.answered_at.is_(None),
-                )
-                .values(answered_at=datetime.fromisoformat(payload["recorded_at"]))
-            )
-            s.execute(
-                sa.update(Delivery)
-                .where(
-                    Delivery.poll_id == key[0],
-                    Delivery.resident_id == key[1],
-                    Delivery.kind == "reminder",
-                    Delivery.status.in_(["queued", "deferred", "retrying"]),
-                )
-                .values(status="cancelled", updated_at=now())
-            )
-
-        self.db.run(apply)
+    @idempotent_handler("responses", "response_recorded")
+    def on_response_recorded(self, s: Session, event: DomainEvent) -> None:
+        audience.mark_answered(
+            s,
+            poll_id=uuid.UUID(event.payload["poll_id"]),
+            resident_id=uuid.UUID(event.payload["resident_id"]),
+            now=self.clock(),
+        )
 
     @timer("REMINDER_INTERVAL", 60.0)
     def send_reminders(self) -> int:
         """Queue each reminder once its offset after opening has passed, for invitees who
         have not answered, while the poll is open."""
-        at = now()
-
-        def queue(s: Any) -> int:
-            polls = s.scalars(
-                sa.select(Poll).where(
-                    Poll.closed_at.is_(None),
-                    sa.or_(Poll.closes_at.is_(None), Poll.closes_at > at),
-                    sa.func.jsonb_array_length(Poll.reminder_after_hours) > 0,
-                )
-            ).all()
-            queued = 0
-            for poll in polls:
-                for seq, hours in enumerate(sorted(poll.reminder_after_hours), start=1):
-                    if poll.opens_at + timedelta(hours=hours) <= at:
-                        queued += audience.queue_deliveries(
-                            s,
-                            kind="reminder",
-                            ref_id=poll.id,
-                            poll_id=poll.id,
-                            now=at,
-                            who="not_answered",
-                            seq=seq,
-                        )
-            return queued
-
-        queued = self.db.run(queue)
+        at = self.clock()
+        queued = self.db.run(lambda s: audience.queue_reminders(s, now=at))
         if queued:
             self.notifier.wake()
         return queued
 
     # --- feedback ------------------------------------------------------------------------
 
-    @event_handler("feedback", "feedback_published")
-    def on_feedback_published(self, event: Any) -> None:
+    @idempotent_handler("feedback", "feedback_published")
+    def on_feedback_published(self, s: Session, event: DomainEvent) -> None:
         payload = event.payload
         self._notice(
+            s,
             event,
             "feedback",
             uuid.UUID(payload["feedback_id"]),
@@ -383,11 +324,12 @@ class NotifyService:
             who="everyone" if payload.get("notify_all_invitees") else "answered",
         )
 
-    @event_handler("feedback", "measure_updated")
-    def on_measure_updated(self, event: Any) -> None:
+    @idempotent_handler("feedback", "measure_updated")
+    def on_measure_updated(self, s: Session, event: DomainEvent) -> None:
         payload = event.payload
         seq = int(datetime.fromisoformat(payload["updated_at"]).timestamp())
         self._notice(
+            s,
             event,
             "measure",
             uuid.UUID(payload["measure_id"]),
@@ -399,7 +341,8 @@ class NotifyService:
 
     def _notice(
         self,
-        event: Any,
+        s: Session,
+        event: DomainEvent,
         kind: str,
         ref_id: uuid.UUID,
         title: str,
@@ -408,19 +351,19 @@ class NotifyService:
         who: str,
         seq: int = 0,
     ) -> None:
-        poll_id = uuid.UUID(event.payload["poll_id"])
-
-        def apply(s: Any) -> int:
-            if not claim_event(s, event, f"notify.{event.name}"):
-                return 0
-            s.merge(Notice(ref_id=ref_id, kind=kind, poll_id=poll_id, title=title, status=status))
-            s.flush()
-            return audience.queue_deliveries(
-                s, kind=kind, ref_id=ref_id, poll_id=poll_id, now=now(), who=who, seq=seq
-            )
-
-        if self.db.run(apply):
-            self.notifier.wake()
+        queued = audience.queue_notice(
+            s,
+            kind=kind,
+            ref_id=ref_id,
+            poll_id=uuid.UUID(event.payload["poll_id"]),
+            title=title,
+            status=status,
+            who=who,
+            now=self.clock(),
+            seq=seq,
+        )
+        if queued:
+            after_commit(s, self.notifier.wake)
 
     # --- the channel workers -------------------------------------------------------------
 
@@ -431,7 +374,7 @@ class NotifyService:
             self.db.session_factory,
             body["delivery_ids"],
             senders=n.senders,
-            now=now,
+            now=self.clock,
             municipality_quiet_hours=lambda code: n.municipalities.settings(code).get(
                 "quiet_hours"
             ),
@@ -453,9 +396,15 @@ class NotifyService:
     @rpc(expected_exceptions=EXPECTED)
     def register_device(self, resident_id: str, data: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.DeviceIn(), data)
+        if fields["channel"] == "webpush":
+            refused = self.notifier.push_policy.problem(fields["endpoint"])
+            if refused:
+                raise invalid("endpoint", "push_service_not_allowed", refused)
         return self.db.run(
             lambda s: projection.serialize_device(
-                projection.register_device(s, resident_id=resident_id, data=fields, now=now())
+                projection.register_device(
+                    s, resident_id=resident_id, data=fields, now=self.clock()
+                )
             )
         )
 
@@ -474,7 +423,7 @@ class NotifyService:
         fields = load(schemas.PreferencesIn(), changes)
         return self.db.run(
             lambda s: projection.set_preferences(
-                s, resident_id=resident_id, changes=fields, now=now()
+                s, resident_id=resident_id, changes=fields, now=self.clock()
             )
         )
 
@@ -485,74 +434,62 @@ class NotifyService:
     @rpc(expected_exceptions=EXPECTED)
     def unsubscribe(self, token: str) -> dict[str, bool]:
         """The e-mail footer's one-click link: stop e-mail for this resident."""
-        resident_id = str(token).split(".", 1)[0]
-        if self.notifier.email.unsubscribe_token(resident_id) != token:
+        resident_id = self.notifier.email.resident_of(token)
+        if resident_id is None:
             raise Unauthorized(
                 "this unsubscribe link is not valid",
                 [{"field": "token", "code": "invalid", "message": "unknown link"}],
             )
-        self.db.run(
-            lambda s: s.execute(
-                sa.text("DELETE FROM endpoints WHERE resident_id = :r AND channel = 'email'"),
-                {"r": uuid.UUID(resident_id)},
-            )
-        )
+        self.db.run(lambda s: projection.unsubscribe_email(s, uuid.UUID(resident_id)))
         return {"unsubscribed": True}
 
     # --- for staff and operations --------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def delivery_summary(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
-        def read(s: Any) -> dict[str, Any]:
-            poll = s.get(Poll, _uuid(poll_id))
-            if poll is None:  # not published (yet): nothing sent
-                return {"poll_id": poll_id, "invited": 0, "deliveries": []}
-            if poll.municipality_code != municipality_code:
-                raise NotFound("no such poll")
-            rows = s.execute(
-                sa.select(Delivery.kind, Delivery.channel, Delivery.status, sa.func.count())
-                .where(Delivery.poll_id == poll.id)
-                .group_by(Delivery.kind, Delivery.channel, Delivery.status)
-            ).all()
-            invited = s.scalar(
-                sa.select(sa.func.count())
-                .select_from(Invitation)
-                .where(Invitation.poll_id == poll.id)
-            )
-            return {
-                "poll_id": poll_id,
-                "invited": invited,
-                "deliveries": [
-                    {"kind": k, "channel": c, "status": st, "count": n} for k, c, st, n in rows
-                ],
-            }
+    def invitation_areas(self, resident_id: str, poll_ids: list[str]) -> dict[str, Any]:
+        """For the gateway: of these polls, those the resident was invited to, each with the
+        area they were invited in (None once answered) — a sample poll is open to its drawn
+        residents only, and an answer counts where its resident was invited."""
+        ids = [_uuid(p) for p in poll_ids]
+        if not ids:
+            return {}
+        resident = _uuid(resident_id)
+        return self.db.run(
+            lambda s: audience.invitation_areas(s, resident_id=resident, poll_ids=ids)
+        )
 
-        return self.db.run(read)
+    @rpc(expected_exceptions=EXPECTED)
+    def audience_reach(self, municipality_code: str, audience_spec: dict[str, Any]) -> int:
+        """For staff choosing an audience: how many residents it would invite now (the same
+        eligibility and monthly cap as the fan-out; the gateway hides a count below k)."""
+        cap = int(
+            self.notifier.municipalities.settings(municipality_code).get(
+                "max_invitations_per_month", DEFAULT_SETTINGS["max_invitations_per_month"]
+            )
+        )
+        return self.db.run(
+            lambda s: audience.reach(
+                s,
+                municipality_code=municipality_code,
+                audience=audience_spec,
+                now=self.clock(),
+                monthly_cap=cap,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def delivery_summary(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: deliveries.delivery_summary(
+                s, municipality_code=municipality_code, poll_id=poll_id
+            )
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def list_dead_deliveries(self, municipality_code: str, limit: int = 100) -> list[dict]:
-        def read(s: Any) -> list[dict[str, Any]]:
-            rows = s.execute(
-                sa.select(Delivery)
-                .join(Poll, Poll.id == Delivery.poll_id)
-                .where(Poll.municipality_code == municipality_code, Delivery.status == "dead")
-                .order_by(Delivery.updated_at.desc())
-                .limit(min(limit, 1000))
-            ).scalars()
-            return [
-                {
-                    "delivery_id": d.id,
-                    "kind": d.kind,
-                    "poll_id": str(d.poll_id),
-                    "channel": d.channel,
-                    "attempts": d.attempts,
-                    "last_error": d.last_error,
-                    "updated_at": d.updated_at.isoformat(),
-                }
-                for d in rows
-            ]
-
-        return self.db.run(read)
+        return self.db.run(
+            lambda s: deliveries.list_dead(s, municipality_code=municipality_code, limit=limit)
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def replay_dead_deliveries(
@@ -560,30 +497,14 @@ class NotifyService:
     ) -> dict[str, int]:
         """Queue dead deliveries again (all of this municipality's, or the ids given)."""
         fields = load(schemas.ReplayIn(), data or {})
-
-        def replay(s: Any) -> int:
-            query = (
-                sa.update(Delivery)
-                .where(
-                    Delivery.status == "dead",
-                    Delivery.poll_id.in_(
-                        sa.select(Poll.id).where(Poll.municipality_code == municipality_code)
-                    ),
-                )
-                .values(
-                    status="queued",
-                    attempts=0,
-                    dispatched_at=None,
-                    queued_at=now(),
-                    updated_at=now(),
-                )
-                .execution_options(synchronize_session=False)
+        replayed = self.db.run(
+            lambda s: deliveries.replay_dead(
+                s,
+                municipality_code=municipality_code,
+                delivery_ids=fields.get("delivery_ids"),
+                now=self.clock(),
             )
-            if fields.get("delivery_ids"):
-                query = query.where(Delivery.id.in_(fields["delivery_ids"]))
-            return s.execute(query).rowcount
-
-        replayed = self.db.run(replay)
+        )
         self.notifier.wake()
         return {"replayed": replayed}
 

@@ -1,5 +1,6 @@
-"""Sessions and staff accounts: resident refresh tokens with rotation and reuse detection,
-staff login with argon2id and lock-out, staff invitations and roles.
+"""Sessions and staff accounts: resident and staff refresh tokens with rotation and reuse
+detection (a family is a session; its id is the ``sid`` of its access tokens), the revoked-
+session list the gateways refuse, staff login with argon2id and lock-out, invitations, roles.
 
 Access tokens are issued by ``TokenIssuer`` (service.py) from what these functions return;
 the gateway verifies them with the public key alone.
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from services.common import passwords, tokens
 from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized, invalid
-from services.panel.models import RefreshToken, Resident, Staff
+from services.panel.models import RefreshToken, Resident, RevokedSession, Staff, StaffRefreshToken
 from services.panel.tenants import get_municipality
 
 REFRESH_TTL = timedelta(days=60)
+STAFF_REFRESH_TTL = timedelta(hours=12)  # a working day; the access token lives 15 minutes
 ROLES = ("viewer", "editor", "admin")
 PLATFORM_ADMIN = "platform_admin"
 LOCK_AFTER = 5  # failed logins in a row
@@ -42,25 +44,40 @@ def _verify(password_hash: str | None, password: str) -> bool:
 # --- residents' refresh tokens ---------------------------------------------------------------
 
 
-def start_session(session: Session, *, resident: Resident, now: datetime) -> str:
+def start_session(session: Session, *, resident: Resident, now: datetime) -> tuple[str, str]:
+    """A new session: (refresh token, session id). The family id is the session id: the
+    ``sid`` of every access token the family issues."""
     token, token_hash = tokens.new_refresh_token()
+    family = uuid.uuid4()
     session.add(
         RefreshToken(
             token_hash=token_hash,
-            family_id=uuid.uuid4(),
+            family_id=family,
             resident_id=resident.id,
             issued_at=now,
             expires_at=now + REFRESH_TTL,
         )
     )
-    return token
+    return token, str(family)
 
 
-def rotate(session: Session, *, refresh_token: str, now: datetime) -> tuple[Resident, str]:
-    """Exchange a refresh token for its successor; a reused one revokes its whole family."""
+def rotate(
+    session: Session, *, refresh_token: str, now: datetime, emit: Any = None
+) -> tuple[Resident, str, str]:
+    """Exchange a refresh token for its successor: (resident, refresh token, session id); a
+    reused one revokes its whole family (and its access tokens, when ``emit`` is given)."""
+    return _rotate(
+        session, RefreshToken, "resident", refresh_token=refresh_token, now=now, emit=emit
+    )
+
+
+def _rotate(
+    session: Session, model: Any, kind: str, *, refresh_token: str, now: datetime, emit: Any
+) -> tuple[Any, str, str]:
+    owner = "resident_id" if kind == "resident" else "staff_id"
     record = session.scalars(
-        sa.select(RefreshToken)
-        .where(RefreshToken.token_hash == tokens.hash_refresh_token(refresh_token))
+        sa.select(model)
+        .where(model.token_hash == tokens.hash_refresh_token(refresh_token))
         .with_for_update()
     ).first()
     decision = tokens.rotation_decision(
@@ -69,7 +86,7 @@ def rotate(session: Session, *, refresh_token: str, now: datetime) -> tuple[Resi
         else tokens.RefreshRecord(
             token_hash=record.token_hash,
             family_id=str(record.family_id),
-            resident_id=str(record.resident_id),
+            resident_id=str(getattr(record, owner)),
             expires_at=record.expires_at,
             used_at=record.used_at,
             revoked_at=record.revoked_at,
@@ -78,10 +95,14 @@ def rotate(session: Session, *, refresh_token: str, now: datetime) -> tuple[Resi
     )
     if decision == "reuse_detected":
         session.execute(
-            sa.update(RefreshToken)
-            .where(RefreshToken.family_id == record.family_id, RefreshToken.revoked_at.is_(None))
+            sa.update(model)
+            .where(model.family_id == record.family_id, model.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        if emit is not None:
+            revoke_sessions(
+                session, [record.family_id], kind=kind, reason="refresh_reused", now=now, emit=emit
+            )
         raise Unauthorized(
             "this refresh token was used before; sign in again",
             [
@@ -100,19 +121,125 @@ def rotate(session: Session, *, refresh_token: str, now: datetime) -> tuple[Resi
     record.used_at = now
     successor, successor_hash = tokens.new_refresh_token()
     session.add(
-        RefreshToken(
+        model(
             token_hash=successor_hash,
             family_id=record.family_id,
-            resident_id=record.resident_id,
             issued_at=now,
-            expires_at=now + REFRESH_TTL,
+            expires_at=now + (REFRESH_TTL if kind == "resident" else STAFF_REFRESH_TTL),
+            **{owner: getattr(record, owner)},
         )
     )
-    resident = session.get(Resident, record.resident_id)
-    return resident, successor
+    holder = session.get(Resident if kind == "resident" else Staff, getattr(record, owner))
+    return holder, successor, str(record.family_id)
+
+
+# --- revoked sessions ------------------------------------------------------------------------
+
+
+def revoke_sessions(
+    session: Session,
+    session_ids: list[Any],
+    *,
+    kind: str,
+    reason: str,
+    now: datetime,
+    emit: Any,
+) -> None:
+    """Put sessions on the list every gateway refuses, and tell the gateways (an event, in
+    this transaction). Kept until no access token of theirs can still be valid."""
+    ids = sorted({uuid.UUID(str(i)) for i in session_ids})
+    if not ids:
+        return
+    expires = now + timedelta(seconds=tokens.REVOCATION_KEEP)
+    session.execute(
+        sa.delete(RevokedSession).where(RevokedSession.expires_at < now)
+    )  # the list stays short: nothing on it outlives the access tokens it refuses
+    for sid in ids:
+        session.merge(
+            RevokedSession(
+                session_id=sid, kind=kind, reason=reason, revoked_at=now, expires_at=expires
+            )
+        )
+    emit(
+        session,
+        "sessions_revoked",
+        {
+            "session_ids": [str(i) for i in ids],
+            "kind": kind,
+            "reason": reason,
+            "revoked_at": now.isoformat(),
+            "expires_at": expires.isoformat(),
+        },
+    )
+
+
+def revoke_resident_sessions(
+    session: Session, *, resident_id: str, now: datetime, emit: Any
+) -> None:
+    """Every session of a resident who leaves (call before the rows are erased)."""
+    families = session.scalars(
+        sa.select(RefreshToken.family_id)
+        .where(RefreshToken.resident_id == uuid.UUID(str(resident_id)))
+        .distinct()
+    ).all()
+    revoke_sessions(session, list(families), kind="resident", reason="left", now=now, emit=emit)
+
+
+def revoke_staff_sessions(
+    session: Session, staff: Staff, *, reason: str, now: datetime, emit: Any
+) -> None:
+    """Every session of a staff member: refresh tokens revoked, access tokens refused."""
+    families = session.scalars(
+        sa.select(StaffRefreshToken.family_id)
+        .where(StaffRefreshToken.staff_id == staff.id, StaffRefreshToken.expires_at > now)
+        .distinct()
+    ).all()
+    session.execute(
+        sa.update(StaffRefreshToken)
+        .where(StaffRefreshToken.staff_id == staff.id, StaffRefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    revoke_sessions(session, list(families), kind="staff", reason=reason, now=now, emit=emit)
+
+
+def revoked_sessions(session: Session, *, now: datetime) -> list[dict[str, Any]]:
+    """The list as it stands (for the gateways' resync)."""
+    rows = session.scalars(sa.select(RevokedSession).where(RevokedSession.expires_at >= now)).all()
+    return [{"session_id": str(r.session_id), "expires_at": r.expires_at.isoformat()} for r in rows]
 
 
 # --- staff -----------------------------------------------------------------------------------
+
+
+def start_staff_session(session: Session, *, staff: Staff, now: datetime) -> tuple[str, str]:
+    """A new staff session (login, accepted invitation): (refresh token, session id)."""
+    token, token_hash = tokens.new_refresh_token()
+    family = uuid.uuid4()
+    session.add(
+        StaffRefreshToken(
+            token_hash=token_hash,
+            family_id=family,
+            staff_id=staff.id,
+            issued_at=now,
+            expires_at=now + STAFF_REFRESH_TTL,
+        )
+    )
+    return token, str(family)
+
+
+def rotate_staff(
+    session: Session, *, refresh_token: str, now: datetime, emit: Any
+) -> tuple[Staff, str, str]:
+    """As ``rotate``, for staff; an account no longer active gets no new token."""
+    staff, successor, sid = _rotate(
+        session, StaffRefreshToken, "staff", refresh_token=refresh_token, now=now, emit=emit
+    )
+    if staff is None or staff.status != "active":
+        raise Unauthorized(
+            "sign in again",
+            [{"field": "refresh_token", "code": "revoked", "message": "refresh token revoked"}],
+        )
+    return staff, successor, sid
 
 
 def _hash_secret(value: str) -> str:
@@ -309,8 +436,13 @@ def change_staff(
     staff_id: str,
     changes: dict[str, Any],
     actor_id: str,
+    now: datetime | None = None,
+    emit: Any = None,
 ) -> Staff:
+    """Change a member's role or status. A new role, or a disabled account, ends every
+    session of the member (their tokens carry the old role): they sign in again."""
     staff = get_staff(session, municipality_code=municipality_code, staff_id=staff_id, lock=True)
+    before = (staff.role, staff.status)
     if str(staff.id) == actor_id:
         raise Conflict("you cannot change your own role or status; ask another admin")
     if "role" in changes:
@@ -323,4 +455,9 @@ def change_staff(
         if changes["status"] == "active" and staff.status == "invited":
             raise Conflict("an invited account becomes active when the invitation is accepted")
         staff.status = changes["status"]
+    if emit is not None and (staff.role, staff.status) != before:
+        reason = "disabled" if staff.status == "disabled" else "role_changed"
+        revoke_staff_sessions(
+            session, staff, reason=reason, now=now or datetime.now(UTC), emit=emit
+        )
     return staff

@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import Conflict, NotFound, invalid
 from services.common.events import AGE_BANDS
+from services.common.outbox import forget_resident
+from services.common.suppression import DEFAULT_K, Asked, Hierarchy, Row, Table, suppress_poll
 from services.panel import invitations
 from services.panel.area_store import current_year, get_area, locate
 from services.panel.models import (
@@ -128,11 +130,20 @@ def _new_resident(
     now: datetime,
     self_selected: bool,
     email: str | None = None,
+    wijk_code: str | None = None,
     emit: Any,
 ) -> Resident:
     if not profile.get("consent"):
         raise invalid("consent", "required", "joining needs consent to the privacy statement")
     buurt = resolve_buurt(session, municipality_code, profile)
+    if wijk_code is not None and buurt.parent_code != wijk_code:
+        # The letter went to an address in this wijk (codes are allocated per wijk): a code
+        # cannot be used to join somewhere else.
+        raise invalid(
+            "buurt_code" if profile.get("buurt_code") else "location",
+            "outside_invited_wijk",
+            f"this invitation code is for wijk {wijk_code}: choose a buurt in that wijk",
+        )
     resident = Resident(
         id=uuid.uuid4(),
         municipality_code=municipality_code,
@@ -170,12 +181,22 @@ def join_with_code(
         profile=profile,
         now=now,
         self_selected=False,
+        wijk_code=used.wijk_code,
         emit=emit,
     )
 
 
 def _hash_code(code: str) -> str:
     return hashlib.sha256(code.strip().encode()).hexdigest()
+
+
+class CountedRefusal(Exception):  # noqa: N818 - a carrier, not an error of its own
+    """A refusal whose bookkeeping (a wrong attempt counted) must be committed before the
+    caller gets ``error``: see ``commit_then_refuse`` in the service."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
 
 
 def start_signup(session: Session, *, municipality_code: str, email: str, now: datetime) -> str:
@@ -221,8 +242,9 @@ def finish_signup(
         raise invalid("code", "expired", "request a new code")
     if not secrets.compare_digest(pending.code_hash, _hash_code(code)):
         pending.attempts += 1
-        session.flush()
-        raise invalid("code", "wrong_code", "this code is not right")
+        # Committed although refused: otherwise the count rolls back and the code can be
+        # guessed without limit.
+        raise CountedRefusal(invalid("code", "wrong_code", "this code is not right"))
     pending.used_at = now
     exists = session.scalar(
         sa.select(Resident.id).where(
@@ -281,7 +303,9 @@ def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> No
     """Erase the resident: personal data, tokens and verifications go in this transaction.
 
     ``resident_left`` tells every other service to drop what it holds; responses keep only
-    pseudonymous aggregates.
+    pseudonymous aggregates. The outbox keeps no copy either: the resident's earlier
+    ``resident_joined``/``resident_updated`` rows (profile, e-mail) are deleted here — an unsent
+    one never leaves — and ``resident_left``'s own row is deleted once published.
     """
     resident = get_resident(session, resident_id, lock=True)
     _count_change(session, resident, now, "left")
@@ -297,6 +321,7 @@ def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> No
             )
         )
     )
+    forget_resident(session, str(resident.id))
     emit(
         session,
         "resident_left",
@@ -380,9 +405,18 @@ def composition(session: Session, *, municipality_code: str, now: datetime) -> d
         .group_by(PanelChange.month)
         .order_by(PanelChange.month)
     ).all()
+    municipality = get_municipality(session, municipality_code)
+    k = int((municipality.settings or {}).get("min_cell_size", DEFAULT_K))
     return {
         "municipality_code": municipality_code,
         "year": year,
+        "k": k,
+        "by_wijk": composition_by_wijk(
+            municipality_code,
+            wijken,
+            [(m.wijk_code, age_band(m.birth_year, now.date()), m.sex) for m in members],
+            k,
+        ),
         "members": total,
         "unknown_age": bands.count(None),
         "unknown_sex": sum(1 for s in sexes if s not in ("man", "vrouw")),
@@ -393,6 +427,117 @@ def composition(session: Session, *, municipality_code: str, now: datetime) -> d
             {"month": m.isoformat()[:7], "joined": j, "left": gone} for m, j, gone in changes
         ],
     }
+
+
+# Per wijk the members by age band and by sex: small groups of real people, so they go through
+# the one suppression mechanism (docs/suppression.md) like every figure of a poll's results.
+COMPOSITION_AGE = (*AGE_BANDS[1:], "unknown")
+COMPOSITION_SEX = ("man", "vrouw", "other")
+
+
+def composition_by_wijk(
+    municipality_code: str,
+    wijken: list[Area],
+    members: list[tuple[str | None, str | None, str | None]],
+    k: int,
+) -> list[dict[str, Any]]:
+    """Per area (the gemeente first, then each wijk): members by age band and by sex, each with
+    the CBS share of the population (aged 15 and over for the age bands) beside the members'
+    share and the gap in percentage points. A count of 1 to k-1, and any figure from which
+    one could be worked out, is None (``hidden``); so is a share computed from it.
+
+    Members without a wijk of this year's areas count in the gemeente only (a difference, so
+    the suppression is told: they are an unpublished part of the gemeente's row)."""
+    codes = sorted(w.code for w in wijken)
+    age_rows: dict[str, dict[str, int]] = {c: {} for c in [municipality_code, *codes]}
+    sex_rows: dict[str, dict[str, int]] = {c: {} for c in [municipality_code, *codes]}
+    for wijk, band, sex in members:
+        band = band if band in COMPOSITION_AGE else "unknown"
+        sex = sex if sex in ("man", "vrouw") else "other"
+        for area in (municipality_code, wijk):
+            if area in age_rows:
+                age_rows[area][band] = age_rows[area].get(band, 0) + 1
+                sex_rows[area][sex] = sex_rows[area].get(sex, 0) + 1
+    outside = {
+        o: age_rows[municipality_code].get(o, 0) - sum(age_rows[c].get(o, 0) for c in codes)
+        for o in COMPOSITION_AGE
+    }
+    parent = {municipality_code: None, **{c: municipality_code for c in codes}}
+    if any(outside.values()):
+        # Members in no current wijk: a pseudo-wijk that is never shown but is part of the sum.
+        parent["?"] = municipality_code
+        age_rows["?"] = {o: n for o, n in outside.items() if n}
+        sex_rows["?"] = {
+            o: sex_rows[municipality_code].get(o, 0) - sum(sex_rows[c].get(o, 0) for c in codes)
+            for o in COMPOSITION_SEX
+        }
+    totals = {c: sum(r.values()) for c, r in age_rows.items()}
+    tables = [
+        Table("age", True, COMPOSITION_AGE, {c: Row(totals[c], r) for c, r in age_rows.items()}),
+        Table("sex", True, COMPOSITION_SEX, {c: Row(totals[c], r) for c, r in sex_rows.items()}),
+    ]
+    hidden_unshown = [("*", "?", None)] if "?" in parent else []
+    shown = suppress_poll(
+        tables,
+        Hierarchy(parent),
+        k,
+        respondents=totals,
+        asked={"age": Asked(), "sex": Asked()},
+        hidden=hidden_unshown,
+    )
+    age_table, sex_table = shown.tables
+    areas = {w.code: w for w in wijken}
+    adults_whole = sum(a for a in (_adults(w) for w in wijken) if a is not None)
+
+    def population(code: str, key: str) -> dict[str, int]:
+        chosen = [areas[code]] if code in areas else wijken
+        found = _sum_margins(chosen, key)
+        found.pop("0_14", None)
+        return found
+
+    out = []
+    for code in [municipality_code, *codes]:
+        row_age, row_sex = age_table.rows[code], sex_table.rows[code]
+        total = row_age.total
+        groups = []
+        for kind, row, options in (
+            ("age_band", row_age, COMPOSITION_AGE),
+            ("sex", row_sex, COMPOSITION_SEX),
+        ):
+            pop = population(code, "age" if kind == "age_band" else "sex")
+            pop_total = sum(pop.values())
+            for option in options:
+                count = row.counts.get(option)
+                share = round(100 * count / total, 1) if count is not None and total else None
+                cbs = (
+                    round(100 * pop[option] / pop_total, 1) if option in pop and pop_total else None
+                )
+                groups.append(
+                    {
+                        "kind": kind,
+                        "group": option,
+                        "members": count,
+                        "hidden": count is None,
+                        "share": share,
+                        "cbs_share": cbs,
+                        "gap": round(share - cbs, 1)
+                        if share is not None and cbs is not None
+                        else None,
+                    }
+                )
+        adults = _adults(areas[code]) if code in areas else adults_whole
+        out.append(
+            {
+                "code": code,
+                "level": "wijk" if code in areas else "gemeente",
+                "name": areas[code].name if code in areas else None,
+                "members": total,
+                "hidden": total is None,
+                "population_15_plus": adults,
+                "groups": groups,
+            }
+        )
+    return out
 
 
 def _adults(area: Area) -> int | None:

@@ -182,4 +182,65 @@ class Staff(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(TS)
 
 
+class StaffRefreshToken(Base):
+    """Staff sessions: refresh tokens with rotation and reuse detection, as residents have.
+    ``family_id`` is the session id (``sid``) of every access token the family issues."""
+
+    __tablename__ = "staff_refresh_tokens"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("staff.id", ondelete="CASCADE"), index=True
+    )
+    issued_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime] = mapped_column(TS)
+    used_at: Mapped[datetime | None] = mapped_column(TS)
+    revoked_at: Mapped[datetime | None] = mapped_column(TS)
+
+
+class RevokedSession(Base):
+    """Sessions ended before their access tokens expire (a disabled or demoted staff member,
+    a resident who left, a reused refresh token). Every gateway process holds the list in
+    memory and refuses their tokens; a row is kept until no access token of the session can
+    still be valid (``expires_at``). Session ids only: no resident id is kept here."""
+
+    __tablename__ = "revoked_sessions"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10))  # resident | staff
+    reason: Mapped[str] = mapped_column(sa.String(20))
+    revoked_at: Mapped[datetime] = mapped_column(TS)
+    expires_at: Mapped[datetime] = mapped_column(TS, index=True)
+
+
 target_metadata = [Base.metadata, outbox.metadata]
+
+
+class Region(Base):
+    """A municipality's own region: a named set of its buurten (issue 13). Changing it writes
+    a new ``RegionVersion``; a poll keeps the version it was published with."""
+
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)  # RG + 4 digits + seq
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    version: Mapped[int]  # the current version
+    archived_at: Mapped[datetime | None] = mapped_column(TS)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    updated_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (sa.Index("regions_by_municipality", "municipality_code"),)
+
+
+class RegionVersion(Base):
+    __tablename__ = "region_versions"
+
+    code: Mapped[str] = mapped_column(
+        sa.String(10), sa.ForeignKey("regions.code", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    buurt_codes: Mapped[list[str]] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(TS)
+    created_by: Mapped[str | None] = mapped_column(sa.String(320))

@@ -7,6 +7,8 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
+from services.common.municipal import QuietHoursIn
+from services.common.validation import MULTILINE
 from services.panel.accounts import ROLES
 
 CODE = validate.Regexp(r"^GM\d{4}$", error="must be a CBS municipality code like GM0344")
@@ -31,14 +33,9 @@ class BrandingIn(Schema):
     accent_color = fields.String()
     text_on_primary = fields.String(allow_none=True)
     logo_url = fields.Url(allow_none=True, schemes={"https"})
-    welcome_text = fields.String(validate=validate.Length(max=1000))
+    welcome_text = fields.String(validate=validate.Length(max=1000), metadata=MULTILINE)
     privacy_url = fields.Url(allow_none=True, schemes={"https"})
     contact = fields.Nested(ContactIn)
-
-
-class QuietHoursIn(Schema):
-    start = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$"))
-    end = fields.String(required=True, validate=validate.Regexp(r"^([01]\d|2[0-3]):[0-5]\d$"))
 
 
 class SettingsIn(Schema):
@@ -123,8 +120,12 @@ class StaffChangeIn(Schema):
 
 
 class AreaImportIn(Schema):
-    kwb_csv = fields.String(required=True, validate=validate.Length(min=1, max=5_000_000))
-    buurt_geojson = fields.String(required=True, validate=validate.Length(min=1, max=20_000_000))
+    kwb_csv = fields.String(
+        required=True, validate=validate.Length(min=1, max=5_000_000), metadata=MULTILINE
+    )
+    buurt_geojson = fields.String(
+        required=True, validate=validate.Length(min=1, max=20_000_000), metadata=MULTILINE
+    )
 
 
 class InvitationBatchIn(Schema):
@@ -133,3 +134,24 @@ class InvitationBatchIn(Schema):
         keys=fields.String(validate=validate.Regexp(r"^WK\d{6}$")),
         values=fields.Integer(validate=validate.Range(min=0, max=100_000)),
     )
+
+
+BUURT = validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code (BU…)")
+
+
+class RegionIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    buurt_codes = fields.List(
+        fields.String(validate=BUURT), required=True, validate=validate.Length(min=1, max=1000)
+    )
+
+
+class RegionUpdate(Schema):
+    name = fields.String(validate=validate.Length(min=2, max=200))
+    buurt_codes = fields.List(
+        fields.String(validate=BUURT), validate=validate.Length(min=1, max=1000)
+    )
+
+
+class RegionImportIn(Schema):
+    geojson = fields.String(required=True, validate=validate.Length(min=2, max=20_000_000))

@@ -3,13 +3,15 @@ staff accounts, and the tokens both carry.
 
 RPC (called by the gateway; a staff ``municipality_code`` always comes from the verified token):
 municipalities — create_municipality, list_municipalities, get_branding, update_branding,
-get_settings, update_settings; areas — import_areas, list_areas, locate;
+get_settings, update_settings; areas — import_areas, list_areas, locate; regions —
+list_regions, get_region, create_region, update_region, archive_region, propose_regions,
+regions_for_poll;
 residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
 update_resident, leave; invitation codes — create_invitation_batch, list_invitation_batches;
-panel_composition; staff — staff_login, invite_staff, accept_staff_invite, list_staff,
-change_staff.
+panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,
+list_staff, change_staff; sessions — revoked_sessions.
 Events out (through the outbox): resident_joined, resident_updated, resident_left,
-areas_imported.
+areas_imported, sessions_revoked.
 """
 
 from __future__ import annotations
@@ -20,26 +22,34 @@ from typing import Any
 
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 
 from services.common import tokens
+from services.common.clock import Clock
 from services.common.db import Database
+from services.common.environment import DevelopmentDefaults
 from services.common.errors import EXPECTED, Unauthorized
 from services.common.logs import LoggingContext
 from services.common.mail import Mail
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox
+from services.common.rpc import rpc
 from services.common.validation import load
-from services.panel import accounts, area_store, invitations, members, schemas, tenants, texts
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+from services.panel import (
+    accounts,
+    area_store,
+    invitations,
+    members,
+    regions,
+    schemas,
+    tenants,
+    texts,
+)
 
 
 def commit_then_refuse(db: Any, work: Any) -> Any:
-    """Run ``work`` in a transaction that commits even when it refuses with Unauthorized —
-    for refusals that must leave a trace (failed-login count, a revoked token family)."""
+    """Run ``work`` in a transaction that commits even when it refuses with Unauthorized (or a
+    ``members.CountedRefusal``, whose error is then raised) — for refusals that must leave a
+    trace (failed-login count, a revoked token family, a wrong sign-up code counted)."""
     outcome: dict[str, Any] = {}
 
     def attempt(session: Any) -> None:
@@ -47,6 +57,8 @@ def commit_then_refuse(db: Any, work: Any) -> Any:
             outcome["value"] = work(session)
         except Unauthorized as exc:
             outcome["refused"] = exc
+        except members.CountedRefusal as exc:
+            outcome["refused"] = exc.error
 
     db.run(attempt)
     if "refused" in outcome:
@@ -65,12 +77,12 @@ class TokenIssuer(DependencyProvider):
         self.issuer = config["JWT_ISSUER"]
         self.resident_audience = config["JWT_RESIDENT_AUDIENCE"]
         self.staff_audience = config["JWT_STAFF_AUDIENCE"]
-        self.staff_ttl = int(config.get("STAFF_TOKEN_TTL", 8 * 3600))
+        self.staff_ttl = int(config.get("STAFF_TOKEN_TTL", tokens.STAFF_ACCESS_TTL))
 
     def get_dependency(self, worker_ctx: Any) -> TokenIssuer:
         return self
 
-    def resident(self, resident: Any, refresh_token: str) -> dict[str, Any]:
+    def resident(self, resident: Any, refresh_token: str, sid: str) -> dict[str, Any]:
         access = tokens.issue_token(
             self.key,
             typ=tokens.RESIDENT_ACCESS,
@@ -80,6 +92,7 @@ class TokenIssuer(DependencyProvider):
             ttl_seconds=tokens.RESIDENT_ACCESS_TTL,
             key_id=self.key_id,
             claims={
+                "sid": sid,  # the session (refresh-token family): what revocation names
                 "mun": resident.municipality_code,
                 "buurt": resident.buurt_code,
                 "wijk": resident.wijk_code,
@@ -99,7 +112,7 @@ class TokenIssuer(DependencyProvider):
             "refresh_token": refresh_token,
         }
 
-    def staff(self, staff: Any) -> dict[str, Any]:
+    def staff(self, staff: Any, refresh_token: str, sid: str) -> dict[str, Any]:
         access = tokens.issue_token(
             self.key,
             typ=tokens.STAFF_ACCESS,
@@ -108,12 +121,18 @@ class TokenIssuer(DependencyProvider):
             audience=self.staff_audience,
             ttl_seconds=self.staff_ttl,
             key_id=self.key_id,
-            claims={"mun": staff.municipality_code, "role": staff.role, "email": staff.email},
+            claims={
+                "sid": sid,
+                "mun": staff.municipality_code,
+                "role": staff.role,
+                "email": staff.email,
+            },
         )
         return {
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": self.staff_ttl,
+            "refresh_token": refresh_token,
             "staff": accounts.serialize_staff(staff),
         }
 
@@ -128,6 +147,8 @@ class PanelService:
     config = Config()
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
+    clock = Clock()
 
     # --- municipalities ------------------------------------------------------------------
 
@@ -140,9 +161,10 @@ class PanelService:
                     s,
                     code=fields["code"],
                     name=fields["name"],
-                    now=now(),
+                    now=self.clock(),
                     branding=fields["branding"],
                     settings=fields["settings"],
+                    emit=self.emit,
                 )
             )
         )
@@ -169,7 +191,7 @@ class PanelService:
         fields = load(schemas.BrandingIn(), changes)
         return self.db.run(
             lambda s: tenants.serialize(
-                tenants.update_branding(s, code=municipality_code, changes=fields, now=now())
+                tenants.update_branding(s, code=municipality_code, changes=fields, now=self.clock())
             )
         )
 
@@ -183,7 +205,7 @@ class PanelService:
         return self.db.run(
             lambda s: (
                 tenants.update_settings(
-                    s, code=municipality_code, changes=fields, now=now()
+                    s, code=municipality_code, changes=fields, now=self.clock(), emit=self.emit
                 ).settings
             )
         )
@@ -199,7 +221,7 @@ class PanelService:
                 municipality_code=municipality_code,
                 kwb_csv=fields["kwb_csv"],
                 buurt_geojson=fields["buurt_geojson"],
-                now=now(),
+                now=self.clock(),
                 emit=self.emit,
             )
         )
@@ -227,6 +249,84 @@ class PanelService:
             lambda s: area_store.buurt_boundaries(s, municipality_code=municipality_code)
         )
 
+    # --- regions (issue 13) ---------------------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_regions(self, municipality_code: str, archived: bool = False) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: regions.list_regions(
+                s, municipality_code=municipality_code, archived=archived
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_region(
+        self, municipality_code: str, code: str, version: int | None = None
+    ) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: regions.get_region(
+                s, municipality_code=municipality_code, code=code, version=version
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_region(
+        self, municipality_code: str, data: dict[str, Any], created_by: str | None = None
+    ) -> dict[str, Any]:
+        fields = load(schemas.RegionIn(), data)
+        return self.db.run(
+            lambda s: regions.create_region(
+                s,
+                municipality_code=municipality_code,
+                data=fields,
+                now=self.clock(),
+                created_by=created_by,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def update_region(
+        self,
+        municipality_code: str,
+        code: str,
+        changes: dict[str, Any],
+        created_by: str | None = None,
+    ) -> dict[str, Any]:
+        fields = load(schemas.RegionUpdate(), changes)
+        return self.db.run(
+            lambda s: regions.update_region(
+                s,
+                municipality_code=municipality_code,
+                code=code,
+                changes=fields,
+                now=self.clock(),
+                created_by=created_by,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def archive_region(self, municipality_code: str, code: str) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: regions.archive_region(
+                s, municipality_code=municipality_code, code=code, now=self.clock()
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def propose_regions(self, municipality_code: str, data: dict[str, Any]) -> list[dict]:
+        fields = load(schemas.RegionImportIn(), data)
+        return self.db.run(
+            lambda s: regions.propose_from_geojson(
+                s, municipality_code=municipality_code, geojson=fields["geojson"]
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def regions_for_poll(self, municipality_code: str, codes: list[str]) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: regions.for_poll(s, municipality_code=municipality_code, codes=codes)
+        )
+
     # --- residents -----------------------------------------------------------------------
 
     @rpc(expected_exceptions=EXPECTED)
@@ -236,12 +336,12 @@ class PanelService:
 
         def join(s: Any) -> dict[str, Any]:
             resident = members.join_with_code(
-                s, code=code, profile=fields, now=now(), emit=self.emit
+                s, code=code, profile=fields, now=self.clock(), emit=self.emit
             )
-            refresh = accounts.start_session(s, resident=resident, now=now())
+            refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
             return {
-                "resident": members.serialize(resident, now()),
-                **self.issuer.resident(resident, refresh),
+                "resident": members.serialize(resident, self.clock()),
+                **self.issuer.resident(resident, refresh, sid),
             }
 
         return self.db.run(join)
@@ -254,7 +354,10 @@ class PanelService:
 
         def start(s: Any) -> tuple[str, Any, str]:
             code = members.start_signup(
-                s, municipality_code=fields["municipality_code"], email=fields["email"], now=now()
+                s,
+                municipality_code=fields["municipality_code"],
+                email=fields["email"],
+                now=self.clock(),
             )
             m = tenants.get_municipality(s, fields["municipality_code"])
             return code, m, m.branding["app_name"]
@@ -281,33 +384,36 @@ class PanelService:
                 email=email,
                 code=code,
                 profile=fields,
-                now=now(),
+                now=self.clock(),
                 emit=self.emit,
             )
-            refresh = accounts.start_session(s, resident=resident, now=now())
+            refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
             return {
-                "resident": members.serialize(resident, now()),
-                **self.issuer.resident(resident, refresh),
+                "resident": members.serialize(resident, self.clock()),
+                **self.issuer.resident(resident, refresh, sid),
             }
 
-        return self.db.run(finish)
+        # A wrong code is counted (at most VERIFY_ATTEMPTS per code) although refused.
+        return commit_then_refuse(self.db, finish)
 
     @rpc(expected_exceptions=EXPECTED)
     def refresh(self, data: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.RefreshIn(), data)
 
         def rotate(s: Any) -> dict[str, Any]:
-            resident, successor = accounts.rotate(
-                s, refresh_token=fields["refresh_token"], now=now()
+            resident, successor, sid = accounts.rotate(
+                s, refresh_token=fields["refresh_token"], now=self.clock(), emit=self.emit
             )
-            return self.issuer.resident(resident, successor)
+            return self.issuer.resident(resident, successor, sid)
 
         # A detected reuse revokes the family although the call is refused.
         return commit_then_refuse(self.db, rotate)
 
     @rpc(expected_exceptions=EXPECTED)
     def get_resident(self, resident_id: str) -> dict[str, Any]:
-        return self.db.run(lambda s: members.serialize(members.get_resident(s, resident_id), now()))
+        return self.db.run(
+            lambda s: members.serialize(members.get_resident(s, resident_id), self.clock())
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def update_resident(self, resident_id: str, changes: dict[str, Any]) -> dict[str, Any]:
@@ -315,16 +421,30 @@ class PanelService:
         return self.db.run(
             lambda s: members.serialize(
                 members.update_resident(
-                    s, resident_id=resident_id, changes=fields, now=now(), emit=self.emit
+                    s, resident_id=resident_id, changes=fields, now=self.clock(), emit=self.emit
                 ),
-                now(),
+                self.clock(),
             )
         )
 
     @rpc(expected_exceptions=EXPECTED)
     def leave(self, resident_id: str) -> dict[str, Any]:
-        self.db.run(lambda s: members.leave(s, resident_id=resident_id, now=now(), emit=self.emit))
+        def leave(s: Any) -> None:
+            # Every gateway refuses the resident's access tokens from now on.
+            accounts.revoke_resident_sessions(
+                s, resident_id=resident_id, now=self.clock(), emit=self.emit
+            )
+            members.leave(s, resident_id=resident_id, now=self.clock(), emit=self.emit)
+
+        self.db.run(leave)
         return {"left": True}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def revoked_sessions(self) -> list[dict[str, Any]]:
+        """Sessions every gateway must refuse (``session_id``, ``expires_at``): the gateway
+        reads it at start, after a reconnection and periodically (sessions_revoked events in
+        between)."""
+        return self.db.run(lambda s: accounts.revoked_sessions(s, now=self.clock()))
 
     # --- recruitment and composition -----------------------------------------------------
 
@@ -337,7 +457,7 @@ class PanelService:
             lambda s: invitations.create_batch(
                 s,
                 municipality_code=municipality_code,
-                now=now(),
+                now=self.clock(),
                 created_by=created_by,
                 total=fields.get("total"),
                 per_wijk=fields.get("per_wijk"),
@@ -353,7 +473,7 @@ class PanelService:
     @rpc(expected_exceptions=EXPECTED)
     def panel_composition(self, municipality_code: str) -> dict[str, Any]:
         return self.db.run(
-            lambda s: members.composition(s, municipality_code=municipality_code, now=now())
+            lambda s: members.composition(s, municipality_code=municipality_code, now=self.clock())
         )
 
     # --- staff ---------------------------------------------------------------------------
@@ -363,8 +483,26 @@ class PanelService:
         fields = load(schemas.LoginIn(), data)
         # A failed attempt is counted (lock-out) although the call is refused.
         return commit_then_refuse(
-            self.db, lambda s: self.issuer.staff(accounts.login(s, now=now(), **fields))
+            self.db, lambda s: self._staff_session(s, accounts.login(s, now=self.clock(), **fields))
         )
+
+    def _staff_session(self, s: Any, staff: Any) -> dict[str, Any]:
+        refresh, sid = accounts.start_staff_session(s, staff=staff, now=self.clock())
+        return self.issuer.staff(staff, refresh, sid)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def staff_refresh(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Rotate a staff refresh token (reuse revokes the session; a disabled account or a
+        changed role has no session left to refresh)."""
+        fields = load(schemas.RefreshIn(), data)
+
+        def rotate(s: Any) -> dict[str, Any]:
+            staff, successor, sid = accounts.rotate_staff(
+                s, refresh_token=fields["refresh_token"], now=self.clock(), emit=self.emit
+            )
+            return self.issuer.staff(staff, successor, sid)
+
+        return commit_then_refuse(self.db, rotate)
 
     @rpc(expected_exceptions=EXPECTED)
     def invite_staff(self, municipality_code: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -372,7 +510,7 @@ class PanelService:
 
         def invite(s: Any) -> tuple[dict[str, Any], str, Any]:
             staff, token = accounts.invite_staff(
-                s, municipality_code=municipality_code, now=now(), **fields
+                s, municipality_code=municipality_code, now=self.clock(), **fields
             )
             return (
                 accounts.serialize_staff(staff),
@@ -401,10 +539,11 @@ class PanelService:
     def accept_staff_invite(self, data: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.AcceptInviteIn(), data)
         return self.db.run(
-            lambda s: self.issuer.staff(
+            lambda s: self._staff_session(
+                s,
                 accounts.accept_invite(
-                    s, token=fields["token"], password=fields["password"], now=now()
-                )
+                    s, token=fields["token"], password=fields["password"], now=self.clock()
+                ),
             )
         )
 
@@ -430,6 +569,8 @@ class PanelService:
                     staff_id=staff_id,
                     changes=fields,
                     actor_id=actor_id,
+                    now=self.clock(),
+                    emit=self.emit,
                 )
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,32 +18,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.common.errors import Conflict, InvalidInput, NotFound, invalid
+from services.common.municipal import DEFAULT_SETTINGS, default_branding
 from services.panel.models import Municipality
 
+Emit = Callable[[Session, str, dict[str, Any]], Any]  # the service's Outbox
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 WCAG_AA = 4.5
 MIN_CELL_FLOOR = 5  # results never show cells smaller than this, whatever a municipality sets
-
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "min_cell_size": 10,
-    "default_channels": ["webpush", "fcm", "email"],
-    "quiet_hours": {"start": "21:00", "end": "08:00"},
-    "max_invitations_per_month": 4,
-    "feedback_due_days": 30,
-}
-
-
-def default_branding(name: str) -> dict[str, Any]:
-    return {
-        "app_name": f"Buurtpeil {name}",
-        "primary_color": "#1F4E79",
-        "accent_color": "#F2A900",
-        "text_on_primary": None,  # None: the more legible of white and black
-        "logo_url": None,
-        "welcome_text": f"Welkom bij het inwonerpanel van {name}. Uw mening telt in uw buurt.",
-        "privacy_url": None,
-        "contact": {"email": None, "phone": None, "url": None},
-    }
 
 
 def relative_luminance(hex_colour: str) -> float:
@@ -126,6 +108,7 @@ def create_municipality(
     now: datetime,
     branding: dict[str, Any] | None = None,
     settings: dict[str, Any] | None = None,
+    emit: Emit | None = None,
 ) -> Municipality:
     if session.get(Municipality, code) is not None:
         raise Conflict(f"municipality {code} exists already")
@@ -139,6 +122,7 @@ def create_municipality(
     )
     session.add(municipality)
     session.flush()
+    announce(session, municipality, emit)
     return municipality
 
 
@@ -158,13 +142,36 @@ def update_branding(
 
 
 def update_settings(
-    session: Session, *, code: str, changes: dict[str, Any], now: datetime
+    session: Session,
+    *,
+    code: str,
+    changes: dict[str, Any],
+    now: datetime,
+    emit: Emit | None = None,
 ) -> Municipality:
     municipality = get_municipality(session, code)
     municipality.settings = check_settings({**municipality.settings, **changes})
     municipality.updated_at = now
     session.flush()
+    announce(session, municipality, emit)
     return municipality
+
+
+def announce(session: Session, municipality: Municipality, emit: Emit | None) -> None:
+    """``municipality_changed``, in the transaction of the change: responses holds each
+    municipality's minimum cell size (and name, for exports) from it."""
+    if emit is None:
+        return
+    emit(
+        session,
+        "municipality_changed",
+        {
+            "municipality_code": municipality.code,
+            "name": municipality.name,
+            "min_cell_size": municipality.settings["min_cell_size"],
+            "changed_at": municipality.updated_at.isoformat(),
+        },
+    )
 
 
 def list_municipalities(session: Session) -> list[Municipality]:

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.common.areas import in_municipality
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.pollspec import PollSpecError, content_hash, validate_definition
 from services.polls import library
@@ -88,6 +89,8 @@ def serialize(poll: Poll) -> dict[str, Any]:
         "published_at": iso(poll.published_at),
         "closed_at": iso(poll.closed_at),
         "archived_at": iso(poll.archived_at),
+        "previous_poll_id": str(poll.previous_poll_id) if poll.previous_poll_id else None,
+        "wave": poll.wave,
     }
 
 
@@ -106,7 +109,6 @@ def check_definition(definition: Any) -> None:
 
 def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
     """Area codes must belong to the municipality (CBS codes share its four digits)."""
-    digits = municipality_code[2:]
     errors = [
         {
             "field": f"audience.area_codes[{i}]",
@@ -114,14 +116,27 @@ def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
             "message": f"{code} is not an area of {municipality_code}",
         }
         for i, code in enumerate(audience.get("area_codes", []))
-        if code[2:6] != digits
+        if not in_municipality(code, municipality_code)
     ]
-    if audience["kind"] == "areas" and not audience.get("area_codes"):
+    errors += [
+        {
+            "field": f"audience.region_codes[{i}]",
+            "code": "other_municipality",
+            "message": f"{code} is not a region of {municipality_code}",
+        }
+        for i, code in enumerate(audience.get("region_codes", []))
+        if not in_municipality(code, municipality_code)
+    ]
+    if (
+        audience["kind"] == "areas"
+        and not audience.get("area_codes")
+        and not audience.get("region_codes")
+    ):
         errors.append(
             {
                 "field": "audience.area_codes",
                 "code": "required",
-                "message": "list at least one wijk or buurt",
+                "message": "list at least one wijk, buurt or region",
             }
         )
     if audience["kind"] == "sample" and not audience.get("sample_size"):
@@ -142,6 +157,123 @@ def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
         )
     if errors:
         raise InvalidInput("the audience is not valid", errors)
+
+
+def _previous_wave(session: Session, municipality_code: str, poll_id: str) -> Poll:
+    try:
+        previous = get_poll(session, municipality_code=municipality_code, poll_id=poll_id)
+    except NotFound:
+        raise InvalidInput(
+            "no such earlier poll",
+            [
+                {
+                    "field": "previous_poll_id",
+                    "code": "unknown",
+                    "message": "not a poll of this municipality",
+                }
+            ],
+        ) from None
+    if previous.status in ("draft", "scheduled"):
+        raise InvalidInput(
+            "the earlier poll has not opened",
+            [
+                {
+                    "field": "previous_poll_id",
+                    "code": "not_published",
+                    "message": "a next wave follows a poll that has opened",
+                }
+            ],
+        )
+    return previous
+
+
+COMPARED = ("single_choice", "multiple_choice", "likert5", "rating10", "ranking")
+
+
+def _answers_of(q: dict[str, Any]) -> tuple[Any, ...]:
+    """What must stay the same for a question to be compared between waves: its type, option
+    ids (scales: their range and "weet niet"), and for multiple choice its selections."""
+    options = tuple(o["id"] for o in q.get("options") or [])
+    return (
+        q["type"],
+        options,
+        bool(q.get("dont_know")),
+        q.get("min_selections"),
+        q.get("max_selections"),
+    )
+
+
+def check_series(definition: dict[str, Any], previous: dict[str, Any]) -> None:
+    """A next wave may change wording, add and drop questions; a question it shares (same
+    id) with the earlier wave keeps its type and options, or it could not be compared."""
+    before = {q["id"]: q for q in previous.get("questions", [])}
+    errors = []
+    for i, q in enumerate(definition.get("questions", [])):
+        old = before.get(q["id"])
+        if old is None or q["type"] not in COMPARED and old["type"] not in COMPARED:
+            continue
+        if _answers_of(q) != _answers_of(old):
+            errors.append(
+                {
+                    "field": f"definition.questions[{i}]",
+                    "code": "changed_in_series",
+                    "message": f"question {q['id']!r} is compared with the earlier wave: keep "
+                    "its type and options (or give it a new id)",
+                }
+            )
+    if errors:
+        raise InvalidInput("this wave changes answers of questions it is compared on", errors)
+
+
+def series(session: Session, *, municipality_code: str, poll_id: str) -> list[Poll]:
+    """The poll and the earlier waves it follows, oldest first."""
+    chain = [get_poll(session, municipality_code=municipality_code, poll_id=poll_id)]
+    seen = {chain[0].id}
+    while chain[0].previous_poll_id is not None and chain[0].previous_poll_id not in seen:
+        earlier = get_poll(
+            session, municipality_code=municipality_code, poll_id=str(chain[0].previous_poll_id)
+        )
+        seen.add(earlier.id)
+        chain.insert(0, earlier)
+    return chain
+
+
+def freeze_regions(audience: dict[str, Any], regions: list[dict[str, Any]]) -> dict[str, Any]:
+    """The audience with its regions frozen (code, name, version, buurt codes); every region
+    it names must be given, and no other."""
+    wanted = list(dict.fromkeys(audience.get("region_codes") or []))
+    given = {r["code"]: r for r in regions}
+    missing = [code for code in wanted if code not in given]
+    if missing or set(given) - set(wanted):
+        raise InvalidInput(
+            "the regions of the audience could not be frozen",
+            [
+                {
+                    "field": "audience.region_codes",
+                    "code": "unknown_region",
+                    "message": f"{code} is not an active region",
+                }
+                for code in missing
+            ],
+        )
+    if not wanted:
+        return audience
+    frozen = [
+        {
+            "code": code,
+            "name": given[code]["name"],
+            "version": given[code]["version"],
+            "buurt_codes": sorted(given[code]["buurt_codes"]),
+        }
+        for code in wanted
+    ]
+    out = {**audience, "regions": frozen}
+    if audience["kind"] == "areas":
+        codes = list(audience.get("area_codes") or [])
+        for region in frozen:
+            codes += [b for b in region["buurt_codes"] if b not in codes]
+        out["area_codes"] = codes
+    return out
 
 
 def check_schedule(opens_at: datetime | None, closes_at: datetime | None, now: datetime) -> None:
@@ -182,8 +314,15 @@ def create_poll(
     now: datetime,
     created_by: str | None = None,
 ) -> Poll:
-    """A new draft, from a template (``template_id``) or from a full ``definition``."""
+    """A new draft, from a template (``template_id``) or from a full ``definition``; with
+    ``previous_poll_id`` the next wave of that (published) poll, by default with its
+    definition."""
     template_id, definition = data.get("template_id"), data.get("definition")
+    previous = None
+    if data.get("previous_poll_id") is not None:
+        previous = _previous_wave(session, municipality_code, str(data["previous_poll_id"]))
+        if template_id is None and definition is None:
+            template_id, definition = previous.template_id, previous.definition
     if template_id and definition is None:
         try:
             definition = library.get_template(template_id)["definition"]
@@ -206,7 +345,11 @@ def create_poll(
     check_definition(definition)
     check_audience(data["audience"], municipality_code)
     check_schedule(data.get("opens_at"), data.get("closes_at"), now)
+    if previous is not None:
+        check_series(definition, previous.definition)
     poll = Poll(
+        previous_poll_id=previous.id if previous is not None else None,
+        wave=previous.wave + 1 if previous is not None else 1,
         id=uuid.uuid4(),
         municipality_code=municipality_code,
         status="draft",
@@ -265,9 +408,18 @@ def update_draft(
 
 
 def publish_poll(
-    session: Session, *, municipality_code: str, poll_id: str, now: datetime, emit: Emit
+    session: Session,
+    *,
+    municipality_code: str,
+    poll_id: str,
+    now: datetime,
+    emit: Emit,
+    regions: list[dict[str, Any]] | None = None,
 ) -> Poll:
-    """Freeze the draft and open it now, or schedule it for ``opens_at``."""
+    """Freeze the draft and open it now, or schedule it for ``opens_at``. ``regions``: the
+    current versions of the regions the audience names (``region_codes``), as the panel
+    serves them; frozen into the audience (``regions``), and with kind "areas" their buurten
+    join its ``area_codes``."""
     poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status in ("scheduled", "open"):
         return poll  # already published: idempotent, nothing emitted
@@ -276,6 +428,12 @@ def publish_poll(
     check_definition(poll.definition)
     check_audience(poll.audience, municipality_code)
     check_schedule(poll.opens_at, poll.closes_at, now)
+    poll.audience = freeze_regions(poll.audience, regions or [])
+    if poll.previous_poll_id is not None:
+        earlier = get_poll(
+            session, municipality_code=municipality_code, poll_id=str(poll.previous_poll_id)
+        )
+        check_series(poll.definition, earlier.definition)
     if poll.audience["kind"] == "sample":
         # Drawn once, so notify can reproduce the same sample after a redelivery.
         poll.audience = {**poll.audience, "seed": random.SystemRandom().randrange(2**31)}

@@ -42,6 +42,9 @@ class Poll(Base):
     published_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     archived_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # A series (issue 13): this poll is the next wave of ``previous_poll_id`` (wave 1: none).
+    previous_poll_id: Mapped[uuid.UUID | None]
+    wave: Mapped[int] = mapped_column(default=1, server_default="1")
 
     __table_args__ = (
         sa.CheckConstraint(f"status IN {STATUSES!r}", name="polls_status_known"),

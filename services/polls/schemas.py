@@ -19,6 +19,13 @@ class AudienceIn(Schema):
         load_default=list,
         validate=validate.Length(max=500),
     )
+    # The municipality's own regions (issue 13): results per region beside the CBS areas;
+    # with kind "areas" their buurten are in the audience too. Frozen at publication.
+    region_codes = fields.List(
+        fields.String(validate=validate.Regexp(r"^RG\d{8}$", error="must be a region code (RG…)")),
+        load_default=list,
+        validate=validate.Length(max=50),
+    )
     # For kind "sample": residents drawn at random per listed area (or from the whole
     # municipality when no areas are listed).
     sample_size = fields.Integer(
@@ -28,6 +35,9 @@ class AudienceIn(Schema):
 
 class PollCreate(Schema):
     template_id = fields.String(load_default=None)
+    # The next wave of an earlier published poll of ours (a series, issue 13): without a
+    # template_id or definition, the earlier poll's definition is the start.
+    previous_poll_id = fields.UUID(load_default=None, allow_none=True)
     definition = fields.Dict(load_default=None)
     audience = fields.Nested(AudienceIn, load_default=lambda: {"kind": "municipality"})
     opens_at = fields.AwareDateTime(load_default=None, allow_none=True)

@@ -2,31 +2,27 @@
 
 RPC (called by the gateway; ``municipality_code`` always comes from the verified staff token):
 list_templates, get_template, create_poll, update_poll, publish_poll, close_poll, archive_poll,
-list_polls, get_poll, list_open_polls.
+list_polls, get_poll, series, list_open_polls.
 Timer: ``run_schedule`` opens and closes polls on schedule (``SCHEDULE_INTERVAL`` seconds).
 Events out (through the outbox): ``poll_published``, ``poll_closed``.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
-from nameko.rpc import rpc
-
+from services.common.clock import Clock
 from services.common.db import Database
+from services.common.environment import DevelopmentDefaults
 from services.common.errors import EXPECTED
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox
+from services.common.rpc import rpc
 from services.common.timers import timer
 from services.common.validation import load
 from services.polls import library, lifecycle
 from services.polls.schemas import PollCreate, PollUpdate
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
 
 
 class PollsService:
@@ -36,6 +32,8 @@ class PollsService:
     emit = Outbox()
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
+    clock = Clock()
 
     @rpc(expected_exceptions=EXPECTED)
     def list_templates(self, theme: str | None = None) -> list[dict[str, Any]]:
@@ -56,7 +54,7 @@ class PollsService:
                     s,
                     municipality_code=municipality_code,
                     data=fields,
-                    now=now(),
+                    now=self.clock(),
                     created_by=created_by,
                 )
             )
@@ -78,22 +76,25 @@ class PollsService:
                     municipality_code=municipality_code,
                     poll_id=poll_id,
                     changes=fields,
-                    now=now(),
+                    now=self.clock(),
                     expected_version=expected_version,
                 )
             )
         )
 
     @rpc(expected_exceptions=EXPECTED)
-    def publish_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
+    def publish_poll(
+        self, municipality_code: str, poll_id: str, regions: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         return self.db.run(
             lambda s: lifecycle.serialize(
                 lifecycle.publish_poll(
                     s,
                     municipality_code=municipality_code,
                     poll_id=poll_id,
-                    now=now(),
+                    now=self.clock(),
                     emit=self.emit,
+                    regions=regions,
                 )
             )
         )
@@ -106,7 +107,7 @@ class PollsService:
                     s,
                     municipality_code=municipality_code,
                     poll_id=poll_id,
-                    now=now(),
+                    now=self.clock(),
                     emit=self.emit,
                 )
             )
@@ -117,7 +118,7 @@ class PollsService:
         return self.db.run(
             lambda s: lifecycle.serialize(
                 lifecycle.archive_poll(
-                    s, municipality_code=municipality_code, poll_id=poll_id, now=now()
+                    s, municipality_code=municipality_code, poll_id=poll_id, now=self.clock()
                 )
             )
         )
@@ -139,10 +140,20 @@ class PollsService:
             )
         )
 
+    @rpc(expected_exceptions=EXPECTED)
+    def series(self, municipality_code: str, poll_id: str) -> list[dict[str, Any]]:
+        """The poll and the earlier waves it follows (issue 13), oldest first."""
+        return self.db.run(
+            lambda s: [
+                lifecycle.serialize(p)
+                for p in lifecycle.series(s, municipality_code=municipality_code, poll_id=poll_id)
+            ]
+        )
+
     @rpc
     def list_open_polls(self) -> list[dict[str, Any]]:
         return self.db.run(lambda s: [lifecycle.serialize(p) for p in lifecycle.list_open(s)])
 
     @timer("SCHEDULE_INTERVAL", 10.0)
     def run_schedule(self) -> dict[str, int]:
-        return self.db.run(lambda s: lifecycle.run_schedule(s, now=now(), emit=self.emit))
+        return self.db.run(lambda s: lifecycle.run_schedule(s, now=self.clock(), emit=self.emit))

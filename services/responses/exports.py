@@ -5,7 +5,9 @@ suppressed: an export shows nothing the results page does not (docs/suppression.
 rule applies to exports"). A hidden figure becomes an empty cell with ``suppressed`` true,
 never a number; why it is hidden is not exported. Open answers are not part of the table.
 
-One row per question × area × option, and per scale a row for the mean. Columns: ``COLUMNS``.
+One row per question × area × option, and per scale a row for the mean. Columns: ``COLUMNS``;
+``weighting_note`` carries the notes about the weights behind a row's weighted figures (weights
+that missed the CBS margins, a population estimated for a missing CBS figure).
 
 CSV: UTF-8 with a byte-order mark, ``;`` between fields, a decimal comma and CRLF line ends —
 what Excel with Dutch regional settings opens correctly by double-click (with ``,`` it puts
@@ -48,6 +50,7 @@ COLUMNS: tuple[str, ...] = (
     "n_effective",
     "response_rate",
     "suppressed",
+    "weighting_note",
 )
 NUMBERS = (
     "n",
@@ -115,6 +118,11 @@ def rows(results: Mapping[str, Any], definition: Mapping[str, Any]) -> list[dict
                 "respondents": None if hidden_area else figures.get("respondents"),
                 "n_effective": None if hidden_area else figures.get("effective_n"),
                 "response_rate": None if hidden_area else area.get("response_rate"),
+                # Beside every figure it affects: weights that missed the CBS margins, a 15+
+                # population estimated for a missing CBS figure (docs/methods.md).
+                "weighting_note": None
+                if hidden_area
+                else " | ".join(figures.get("weighting_notes") or []) or None,
             }
             by_option = {o["option"]: o for o in figures.get("options", [])}
             for option in q["options"]:
@@ -167,11 +175,25 @@ def metadata(
     weighting = results.get("weighting") or {}
     notes = sorted({n for w in weighting.values() for n in w.get("notes", [])})
     trimmed = sorted(code for code, w in weighting.items() if w.get("trimmed"))
+    version = results.get("version") or {}
+    respondents = results.get("respondents", "all")
     return [
         ("poll", str(definition.get("title") or "")),
         ("poll_id", str(results["poll_id"])),
         ("municipality", municipality),
         ("generated_at", generated_at.isoformat(timespec="seconds")),
+        (
+            "respondents",
+            "all respondents (invited panel members, self-selected sign-ups, recently moved)"
+            if respondents == "all"
+            else "invited panel members who did not move recently (self-selected sign-ups and "
+            "recently moved residents left out)",
+        ),
+        (
+            "version",
+            f"{version.get('seq', 1)}"
+            + (" (final: the poll has closed)" if version.get("final") else " (the poll is open)"),
+        ),
         ("k", str(results["k"])),
         (
             "suppression",
@@ -185,8 +207,38 @@ def metadata(
             + (f"; trimmed in {', '.join(trimmed)}" if trimmed else "")
             + (f"; notes: {' | '.join(notes)}" if notes else ""),
         ),
-        ("source", "Population margins: CBS Kerncijfers wijken en buurten (CC BY 4.0)."),
+        (
+            "source",
+            "Population margins: CBS Kerncijfers wijken en buurten"
+            + (f" {results['margins_year']}" if results.get("margins_year") else "")
+            + " (CC BY 4.0; CBS rounds to 5 and publishes '.' where a figure is unknown or "
+            "secret).",
+        ),
+        (
+            "caveat",
+            "Respondents are a non-probability sample: panel members chose to join and to "
+            "answer. Weighting to age and sex corrects for those, not for other differences.",
+        ),
     ]
+
+
+FORMATS = ("csv", "xlsx")
+
+
+def render(
+    results: Mapping[str, Any],
+    definition: Mapping[str, Any],
+    *,
+    fmt: str,
+    municipality: str,
+    generated_at: datetime,
+) -> bytes:
+    """The results document as a file: ``fmt`` one of FORMATS."""
+    if fmt not in FORMATS:
+        raise ValueError(f"no export as {fmt!r}: one of {', '.join(FORMATS)}")
+    table = rows(results, definition)
+    meta = metadata(results, definition, municipality=municipality, generated_at=generated_at)
+    return to_csv(table, meta) if fmt == "csv" else to_xlsx(table, meta)
 
 
 def _csv_value(value: Any) -> str:

@@ -2,10 +2,11 @@
 poll, under a pseudonymous key), bumps the counters per area and stratum, answers the receipts
 and queues ``response_recorded`` — results never scan raw responses.
 
-A submission (from the gateway, on the ``responses.intake`` queue)::
-
-    {"receipt_id", "poll_id", "resident": {"id", "municipality_code", "wijk_code",
-     "buurt_code", "age_band", "sex", "self_selected"}, "answers": {...}, "submitted_at"}
+A submission (from the gateway, on the ``responses.intake`` queue) is ``SubmissionV1`` of
+``services/common/intake.py``: the contract lives there, next to the event catalogue.
+``wijk_code``/``buurt_code`` are where the resident was invited; ``recently_moved`` (absent:
+false, as in messages queued before it existed) says they moved since. Both kinds are kept in
+the stratum so results can leave them out (``respondents=panel``).
 
 The resident id is used for two things only: the respondent key
 HMAC-SHA256(secret, "poll_id:resident_id"), and the ``response_recorded`` event (whose outbox
@@ -27,11 +28,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common import intake as contract
 from services.responses.models import Count, OpenText, Poll, Receipt, Respondents, Response
 
 UNKNOWN = "?"
-SUBMISSION_FIELDS = ("receipt_id", "poll_id", "resident", "answers", "submitted_at")
-RESIDENT_FIELDS = ("id", "municipality_code", "wijk_code", "buurt_code")
 
 
 def respondent_key(secret: bytes, poll_id: str, resident_id: str) -> str:
@@ -39,29 +39,16 @@ def respondent_key(secret: bytes, poll_id: str, resident_id: str) -> str:
 
 
 def malformed(body: Any) -> str | None:
-    """Why a message can never be recorded (it goes to the dead-letter queue), or None."""
-    if not isinstance(body, dict) or any(f not in body for f in SUBMISSION_FIELDS):
-        return f"a submission needs {', '.join(SUBMISSION_FIELDS)}"
-    resident = body["resident"]
-    if not isinstance(resident, dict) or any(not resident.get(f) for f in RESIDENT_FIELDS):
-        return f"a submission's resident needs {', '.join(RESIDENT_FIELDS)}"
-    if not isinstance(body["answers"], dict):
-        return "answers must be an object"
-    try:
-        uuid.UUID(str(body["poll_id"]))
-        uuid.UUID(str(body["receipt_id"]))
-        uuid.UUID(str(resident["id"]))
-        datetime.fromisoformat(body["submitted_at"])
-    except (TypeError, ValueError):
-        return "poll_id, receipt_id and resident.id must be UUIDs, submitted_at ISO 8601"
-    return None
+    """Why a message can never be recorded (it goes to the dead-letter queue), or None: it does
+    not fit the intake contract (``SubmissionV1``)."""
+    return contract.malformed(body)
 
 
 @dataclass(frozen=True)
 class Outcome:
     receipt_id: str
     poll_id: str
-    status: str  # recorded | rejected
+    status: str  # recorded | rejected | deferred (try again later: nothing was written)
     reason: str | None
     submitted_at: datetime
 
@@ -113,9 +100,12 @@ def record_batch(
         poll = polls.get(uuid.UUID(s["poll_id"]))
         key = respondent_key(secret, s["poll_id"], s["resident"]["id"])
         reason = None
-        if poll is None:
-            reason = "unknown_poll"
-        elif poll.closed_at is not None and poll.closed_at < submitted:
+        if poll is None:  # poll_published not processed yet: the gateway knew it was open
+            outcomes.append(
+                Outcome(s["receipt_id"], s["poll_id"], "deferred", "unknown_poll", submitted)
+            )
+            continue
+        if poll.closed_at is not None and poll.closed_at < submitted:
             reason = "poll_closed"
         elif poll.municipality_code != s["resident"]["municipality_code"]:
             reason = "not_eligible"
@@ -152,14 +142,13 @@ def record_batch(
             {
                 "poll_id": s_["poll_id"],
                 "municipality_code": poll.municipality_code,
-                "response_id": str(response_id),
                 "resident_id": s_["resident"]["id"],
                 "recorded_at": now.isoformat(),
             }
-            for s_, poll, response_id in recorded
+            for s_, poll, _ in recorded
         ],
     )
-    fresh = [o for o in outcomes if uuid.UUID(o.receipt_id) not in done]
+    fresh = [o for o in outcomes if uuid.UUID(o.receipt_id) not in done and o.status != "deferred"]
     if fresh:
         session.execute(
             insert(Receipt).on_conflict_do_nothing(),
@@ -191,6 +180,7 @@ def _insert_responses(
             "age_band": s["resident"].get("age_band"),
             "sex": s["resident"].get("sex"),
             "self_selected": bool(s["resident"].get("self_selected")),
+            "recently_moved": bool(s["resident"].get("recently_moved")),
             "answers": s["answers"],
             "recorded_on": now.date(),
         }
@@ -219,9 +209,14 @@ def bump_results_version(session: Session, poll_ids: Iterable[uuid.UUID]) -> Non
         )
 
 
-def _strata(s: dict[str, Any]) -> tuple[str, str, bool]:
+def _strata(s: dict[str, Any]) -> tuple[str, str, bool, bool]:
     r = s["resident"]
-    return (r.get("age_band") or UNKNOWN, r.get("sex") or UNKNOWN, bool(r.get("self_selected")))
+    return (
+        r.get("age_band") or UNKNOWN,
+        r.get("sex") or UNKNOWN,
+        bool(r.get("self_selected")),
+        bool(r.get("recently_moved")),
+    )
 
 
 def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]) -> None:
@@ -242,13 +237,30 @@ def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]
     _upsert(
         session,
         Count,
-        ["poll_id", "question_id", "option", "area_code", "age_band", "sex", "self_selected"],
+        [
+            "poll_id",
+            "question_id",
+            "option",
+            "area_code",
+            "age_band",
+            "sex",
+            "self_selected",
+            "recently_moved",
+        ],
         counts,
     )
     _upsert(
         session,
         Respondents,
-        ["poll_id", "question_id", "area_code", "age_band", "sex", "self_selected"],
+        [
+            "poll_id",
+            "question_id",
+            "area_code",
+            "age_band",
+            "sex",
+            "self_selected",
+            "recently_moved",
+        ],
         respondents,
     )
 

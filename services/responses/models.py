@@ -38,6 +38,9 @@ class Poll(Base):
     # Bumped in the same transaction as every change results are computed from (counters,
     # open answers, invitations, margins, the definition): the key of the results cache.
     results_version: Mapped[int] = mapped_column(sa.BigInteger, server_default="0")
+    # The minimum cell size of this poll's results, frozen at its first released version: a
+    # municipality changing k later must not change what a published poll shows.
+    k: Mapped[int | None]
 
 
 class Response(Base):
@@ -51,6 +54,7 @@ class Response(Base):
     age_band: Mapped[str | None] = mapped_column(sa.String(8))
     sex: Mapped[str | None] = mapped_column(sa.String(10))
     self_selected: Mapped[bool]
+    recently_moved: Mapped[bool] = mapped_column(server_default="false")
     answers: Mapped[dict[str, Any]] = mapped_column(JSONB)
     recorded_on: Mapped[date]  # a day, not a time: timestamps help re-identify
 
@@ -84,6 +88,7 @@ class Count(Base):
     age_band: Mapped[str] = mapped_column(sa.String(8), primary_key=True)  # "?" when unknown
     sex: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     self_selected: Mapped[bool] = mapped_column(primary_key=True)
+    recently_moved: Mapped[bool] = mapped_column(primary_key=True, server_default="false")
     n: Mapped[int]
 
 
@@ -98,6 +103,7 @@ class Respondents(Base):
     age_band: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
     sex: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     self_selected: Mapped[bool] = mapped_column(primary_key=True)
+    recently_moved: Mapped[bool] = mapped_column(primary_key=True, server_default="false")
     n: Mapped[int]
 
 
@@ -126,6 +132,18 @@ class Invited(Base):
     n: Mapped[int]
 
 
+class Municipality(Base):
+    """What responses knows of a municipality, from panel's municipality_changed: the minimum
+    cell size its results are suppressed with, and its name (for exports)."""
+
+    __tablename__ = "municipalities"
+
+    code: Mapped[str] = mapped_column(sa.String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    min_cell_size: Mapped[int]
+    changed_at: Mapped[datetime] = mapped_column(TS)
+
+
 class AreaMargins(Base):
     """CBS population margins (from panel's areas_imported), for weighting."""
 
@@ -140,6 +158,24 @@ class AreaMargins(Base):
     population: Mapped[int | None]
     sex: Mapped[dict[str, Any]] = mapped_column(JSONB)
     age: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class ResultRelease(Base):
+    """The last released results document of a poll, and what the next release must respect
+    (docs/suppression.md, "Results over time"): the suppression input it was computed from
+    (``tables``: per table, area → total and counts) and the published cells it hid."""
+
+    __tablename__ = "result_releases"
+
+    poll_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    seq: Mapped[int]  # 1 for the first release of the poll
+    k: Mapped[int]
+    final: Mapped[bool]  # released after the poll closed: no later version
+    results_version: Mapped[int] = mapped_column(sa.BigInteger)
+    released_at: Mapped[datetime] = mapped_column(TS)
+    tables: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    hidden: Mapped[list[Any]] = mapped_column(JSONB)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 target_metadata = [Base.metadata, outbox.metadata]

@@ -2,39 +2,64 @@
 area (gemeente, wijken, buurten), counts and percentages, means for scales, weighted
 percentages with 95% intervals (raking per wijk to its CBS margins, Kish effective n, Wilson),
 response rates, and small-cell suppression so that no figure rests on fewer than k
-respondents or can be derived from the figures shown.
+respondents or can be derived from the figures shown (docs/suppression.md).
+
+Two views of the same poll: ``all`` respondents (the default) and ``panel``, the invited panel
+members who did not move recently (leaving out self-selected sign-ups and recently moved
+residents). Both are suppressed in one system with the table of the respondents the panel view
+leaves out (all − panel, cell by cell), so reading both gives nothing away.
+
+Results over time (``release``): an open poll's results change with every intake batch; each
+released version is kept (``result_releases``) and the next must respect it: the same k, never a
+cell the previous version hid, and the responses added since, as a table of their own, pass the
+same protection test. See docs/suppression.md, "Results over time".
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common import suppression
+from services.common.areas import level_of, parent_of
 from services.common.errors import NotFound
-from services.responses import suppression, weighting
-from services.responses.models import AreaMargins, Poll
+from services.responses import weighting
+from services.responses.models import AreaMargins, Poll, ResultRelease
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 SCALES = ("likert5", "rating10")
 EXCLUSIVE = ("single_choice", "likert5", "rating10", "ranking")  # ranking: first choice only
 COUNTED = (*EXCLUSIVE, "multiple_choice")
+TABLED = (*COUNTED, "open_text")  # questions with a table in the suppression system
+
+# Who a respondent is: an invited panel member, a self-selected sign-up, or an invited member
+# who moved since (counted where they were invited). Self-selected wins when both apply.
+PANEL, SELF_SELECTED, RECENTLY_MOVED = "panel", "self_selected", "recently_moved"
+RESPONDENT_KINDS = (PANEL, SELF_SELECTED, RECENTLY_MOVED)
+VIEWS: dict[str, tuple[str, ...]] = {"all": RESPONDENT_KINDS, "panel": (PANEL,)}
+DEFAULT_VIEW = "all"
+_SUFFIX = {"all": "", "panel": "@panel", "rest": "@rest"}  # table ids of the three sets
+
+Stratum = tuple[str | None, str | None, str]  # age band, sex, kind
 
 
-def parent_of(code: str) -> str | None:
-    """CBS codes nest: BU0344NNMM ⊂ WK0344NN ⊂ GM0344."""
-    if code.startswith("BU"):
-        return f"WK{code[2:8]}"
-    if code.startswith("WK"):
-        return f"GM{code[2:6]}"
-    return None
-
-
-def level_of(code: str) -> str:
-    return {"GM": "gemeente", "WK": "wijk", "BU": "buurt"}[code[:2]]
+def regions_of(poll: Any) -> dict[str, dict[str, Any]]:
+    """The regions a poll shows results for, as frozen in its audience when it was published
+    (code → {code, name, version, buurt_codes}): a region changed later does not change them."""
+    audience = getattr(poll, "audience", None) or {}
+    return {r["code"]: r for r in audience.get("regions") or []}
 
 
 def get_poll(session: Session, poll_id: str, municipality_code: str) -> Poll:
@@ -52,37 +77,39 @@ OPEN_TEXTS_SHOWN = 100  # per area: a random sample when there are more (``total
 
 @dataclass
 class Aggregates:
-    """What results are computed from: counters per area and stratum (age band, sex), summed
-    over self-selection, and what goes beside them. ``read_aggregates`` reads them from the
-    counter tables; the benchmark builds the same from the raw responses to check both agree."""
+    """What results are computed from: counters per area and stratum (age band, sex, kind of
+    respondent), and what goes beside them. ``read_aggregates`` reads them from the counter
+    tables; the benchmark builds the same from the raw responses to check both agree."""
 
-    base: dict[str, dict[str, dict[weighting.Cell, int]]]  # question ("*": all) → area → cell
-    chosen: dict[str, dict[str, dict[tuple[weighting.Cell, str], int]]]  # … → (cell, option)
-    self_selected: dict[str, int]  # area → self-selected respondents
+    base: dict[str, dict[str, dict[Stratum, int]]]  # question ("*": all) → area → stratum → n
+    chosen: dict[str, dict[str, dict[tuple[Stratum, str], int]]]  # … → (stratum, option) → n
     invited: dict[str, int]  # buurt → invited
     margins: dict[str, dict[str, Any]]  # area → CBS name and margins
     texts: dict[str, dict[str, tuple[int, list[str]]]]  # open question → wijk → (n, sample)
+    margins_year: int | None = None
 
 
-def compute(
-    session: Session,
-    *,
-    poll_id: str,
-    municipality_code: str,
-    k: int,
-) -> dict[str, Any]:
-    poll = get_poll(session, poll_id, municipality_code)
-    return build(poll, read_aggregates(session, poll), k)
+def begin_snapshot(session: Session, *, read_only: bool = True) -> Session:
+    """Make the session's transaction one snapshot (REPEATABLE READ): respondents, counts, open
+    answers, the release and the results version are then read as of the same commit, so an
+    intake batch committed between two statements cannot make a count exceed its total. Must be
+    the transaction's first statement."""
+    mode = ", READ ONLY" if read_only else ""
+    session.execute(sa.text(f"SET TRANSACTION ISOLATION LEVEL REPEATABLE READ{mode}"))
+    return session
 
 
-COUNTS_SQL = """
-SELECT question_id, option, area_code, age_band, sex, sum(n)::int FROM counts
-WHERE poll_id = %(poll_id)s GROUP BY question_id, option, area_code, age_band, sex
+KIND_SQL = (
+    "CASE WHEN self_selected THEN 'self_selected' WHEN recently_moved THEN 'recently_moved' "
+    "ELSE 'panel' END"
+)
+COUNTS_SQL = f"""
+SELECT question_id, option, area_code, age_band, sex, {KIND_SQL}, sum(n)::int FROM counts
+WHERE poll_id = %(poll_id)s GROUP BY question_id, option, area_code, age_band, sex, 6
 """
-RESPONDENTS_SQL = """
-SELECT question_id, area_code, age_band, sex, sum(n)::int,
-       sum(n) FILTER (WHERE self_selected)::int
-FROM respondents WHERE poll_id = %(poll_id)s GROUP BY question_id, area_code, age_band, sex
+RESPONDENTS_SQL = f"""
+SELECT question_id, area_code, age_band, sex, {KIND_SQL}, sum(n)::int
+FROM respondents WHERE poll_id = %(poll_id)s GROUP BY question_id, area_code, age_band, sex, 5
 """
 # Open answers per wijk: how many, and a sample in id order (ids are random, so the sample does
 # not depend on when a text came in); shuffled after.
@@ -99,22 +126,17 @@ SELECT question_id, wijk_code, total, text FROM (
 def read_aggregates(session: Session, poll: Poll) -> Aggregates:
     """Three queries over the counters and a sample of the open answers; plain DB-API cursors,
     because at a million responses the counters are ~10⁵ rows and ORM rows cost more than the
-    query (see docs/benchmarks.md, results)."""
+    query (see docs/benchmarks.md, results). Call inside ``begin_snapshot``."""
     cursor = session.connection().connection.dbapi_connection.cursor()
     params = {"poll_id": str(poll.id), "shown": OPEN_TEXTS_SHOWN}
-    base: dict[str, dict[str, dict[weighting.Cell, int]]] = defaultdict(lambda: defaultdict(dict))
-    self_selected: dict[str, int] = defaultdict(int)
+    base: dict = defaultdict(lambda: defaultdict(dict))
     cursor.execute(RESPONDENTS_SQL, params)
-    for qid, area, age, sex, n, selected in cursor.fetchall():
-        base[qid][area][(age, sex)] = n
-        if qid == "*" and selected:
-            self_selected[area] += selected
-    chosen: dict[str, dict[str, dict[tuple[weighting.Cell, str], int]]] = defaultdict(
-        lambda: defaultdict(dict)
-    )
+    for qid, area, age, sex, kind, n in cursor.fetchall():
+        base[qid][area][(age, sex, kind)] = n
+    chosen: dict = defaultdict(lambda: defaultdict(dict))
     cursor.execute(COUNTS_SQL, params)
-    for qid, option, area, age, sex, n in cursor.fetchall():
-        chosen[qid][area][((age, sex), option)] = n
+    for qid, option, area, age, sex, kind, n in cursor.fetchall():
+        chosen[qid][area][((age, sex, kind), option)] = n
     texts: dict[str, dict[str, tuple[int, list[str]]]] = defaultdict(dict)
     cursor.execute(TEXTS_SQL, params)
     for qid, wijk, total, text in cursor.fetchall():
@@ -122,142 +144,605 @@ def read_aggregates(session: Session, poll: Poll) -> Aggregates:
     cursor.execute("SELECT area_code, n FROM invited WHERE poll_id = %(poll_id)s", params)
     invited = dict(cursor.fetchall())
     cursor.close()
+    year, margins = latest_margins(session, poll.municipality_code)
     return Aggregates(
         base=base,
         chosen=chosen,
-        self_selected=dict(self_selected),
         invited=invited,
-        margins=latest_margins(session, poll.municipality_code),
+        margins=margins,
         texts=texts,
+        margins_year=year,
     )
 
 
-def build(poll: Poll, data: Aggregates, k: int) -> dict[str, Any]:
-    """The results document from the aggregates: suppression, weighting, figures."""
-    base, chosen, margins = data.base, data.chosen, data.margins
-    self_selected, invited = data.self_selected, data.invited
-    everyone = base.get("*", {})
-    areas = sorted(everyone, key=lambda c: (len(c), c))
-    hierarchy = suppression.Hierarchy({c: parent_of(c) for c in areas})
-    counted = [q for q in poll.definition["questions"] if q["type"] in COUNTED]
-    tables = [
-        question_table(q, base.get(q["id"], {}), chosen.get(q["id"], {}), areas) for q in counted
-    ]
-    # All questions at once, knowing who was asked what (show_if, required), so no figure leaks
-    # between tables. safe.areas are hidden whole (respondents, response rate, every question);
-    # a question can hide its own row in an area besides (safe.rows: a few skips, say), which
-    # question_results shows as suppressed for that question only.
-    safe = suppression.suppress_poll(
-        tables,
-        hierarchy,
-        k,
-        respondents={c: sum(everyone[c].values()) for c in areas},
-        asked=suppression.asked_in(counted),
-    )
-    hidden = set(safe.areas)
-    safe_tables = {t.question_id: t for t in safe.tables}
-    weights = {
-        wijk: weighting.rake(everyone[wijk], margins.get(wijk))
-        for wijk in areas
-        if wijk.startswith("WK")
-    }
-
-    invited_total: dict[str, int] = defaultdict(int)
-    for buurt, n in invited.items():
-        code: str | None = buurt
-        while code is not None:
-            invited_total[code] += n
-            code = parent_of(code)
-
-    area_rows = []
-    for code in areas:
-        shown = code not in hidden
-        n = sum(everyone[code].values())
-        area_rows.append(
-            {
-                "code": code,
-                "level": level_of(code),
-                "parent_code": parent_of(code),
-                "name": (margins.get(code) or {}).get("name"),
-                "respondents": n if shown else None,
-                # Members who joined by open sign-up; hidden when it is a small group.
-                "self_selected": visible_count(self_selected.get(code, 0), k) if shown else None,
-                "invited": invited_total.get(code),
-                "response_rate": (
-                    round(100 * n / invited_total[code], 1)
-                    if shown and invited_total.get(code)
-                    else None
-                ),
-                "suppressed": not shown,
-            }
-        )
-
-    questions = []
-    for q in poll.definition["questions"]:
-        if q["type"] in COUNTED:
-            questions.append(
-                question_results(
-                    q,
-                    safe_tables[q["id"]],
-                    base.get(q["id"], {}),
-                    chosen.get(q["id"], {}),
-                    areas,
-                    weights,
-                )
-            )
-        elif q["type"] == "open_text":
-            questions.append(open_answers(poll, q, data.texts.get(q["id"], {}), hidden, k))
-    return {
-        "poll_id": str(poll.id),
-        "k": k,
-        "areas": area_rows,
-        "questions": questions,
-        "weighting": {
-            wijk: weighting_summary(result)
-            for wijk, result in weights.items()
-            if wijk not in hidden
-        },
-    }
-
-
-def latest_margins(session: Session, municipality_code: str) -> dict[str, dict[str, Any]]:
+def latest_margins(
+    session: Session, municipality_code: str
+) -> tuple[int | None, dict[str, dict[str, Any]]]:
     year = session.scalar(
         sa.select(sa.func.max(AreaMargins.year)).where(
             AreaMargins.municipality_code == municipality_code
         )
     )
     if year is None:
-        return {}
+        return None, {}
     rows = session.scalars(
         sa.select(AreaMargins).where(
             AreaMargins.municipality_code == municipality_code, AreaMargins.year == year
         )
     )
-    return {r.code: {"name": r.name, "sex": r.sex, "age": r.age} for r in rows}
+    return year, {r.code: {"name": r.name, "sex": r.sex, "age": r.age} for r in rows}
 
 
-def options_of(q: dict[str, Any]) -> list[str]:
+# -- what the suppression system is made of ------------------------------------------------
+
+
+def options_of(q: Mapping[str, Any]) -> list[str]:
     if q["type"] == "likert5":
         return [str(v) for v in range(1, 6)] + (["dont_know"] if q.get("dont_know") else [])
     if q["type"] == "rating10":
         return [str(v) for v in range(0, 11)] + (["dont_know"] if q.get("dont_know") else [])
+    if q["type"] == "open_text":
+        return []
     return [o["id"] for o in q["options"]]
 
 
+def with_regions(poll: Any, data: Aggregates) -> Aggregates:
+    """The aggregates with a row per region of the poll: every counter the sum of its buurten's,
+    and its CBS margins the sum of its buurten's (so the region is raked to them like a wijk to
+    its own). Nothing is stored per region: a region's figures are always its buurten's sums,
+    on the version the poll was published with."""
+    regions = regions_of(poll)
+    if not regions:
+        return data
+
+    def summed(per_area: Mapping[str, Mapping[Any, int]], members: list[str]) -> dict:
+        out: dict = defaultdict(int)
+        for code in members:
+            for key, n in per_area.get(code, {}).items():
+                out[key] += n
+        return dict(out)
+
+    base = {q: dict(per_area) for q, per_area in data.base.items()}
+    chosen = {q: dict(per_area) for q, per_area in data.chosen.items()}
+    margins = dict(data.margins)
+    for code, region in regions.items():
+        members = list(dict.fromkeys(region["buurt_codes"]))
+        for q, per_area in data.base.items():
+            row = summed(per_area, members)
+            if row:
+                base[q][code] = row
+        for q, per_area in data.chosen.items():
+            row = summed(per_area, members)
+            if row:
+                chosen[q][code] = row
+        margins[code] = _summed_margins(region.get("name"), [data.margins.get(m) for m in members])
+    # Invitations per region are summed beside the tree in ``build_view``.
+    return Aggregates(base, chosen, data.invited, margins, data.texts, data.margins_year)
+
+
+def _summed_margins(name: str | None, members: list[Mapping[str, Any] | None]) -> dict[str, Any]:
+    """A region's CBS margins: per category the sum over its buurten; None (no figure) when a
+    buurt has none for it or is unknown to CBS."""
+    out: dict[str, Any] = {"name": name}
+    for dim in ("sex", "age"):
+        keys = {key for m in members if m for key in (m.get(dim) or {})}
+        total: dict[str, Any] = {}
+        for key in sorted(keys):
+            values = [(m.get(dim) or {}).get(key) if m else None for m in members]
+            total[key] = None if any(v is None for v in values) else sum(values)
+        out[dim] = total
+    return out
+
+
+def listed_areas(poll: Any, data: Aggregates) -> tuple[list[str], list[str]]:
+    """The areas the results list, and those listed only because someone there answered.
+
+    Listing an area says something only when it depends on the answers: so the results list
+    every area of the audience that CBS knows (and those invitations went to), answered or not,
+    and the reader's system gets "at least one respondent" for any other area that is listed.
+    """
+    gm = poll.municipality_code
+    audience = getattr(poll, "audience", None) or {}
+    codes = [c for c in audience.get("area_codes") or [] if isinstance(c, str)]
+    known = [c for c in data.margins if c[2:6] == gm[2:6]]
+    if audience.get("kind") == "areas" and codes:
+        reach = [c for c in known if any(c.startswith(("BU" + a[2:], "WK" + a[2:])) for a in codes)]
+        reach += [c for c in codes if c in known]
+    else:
+        reach = known
+    independent: set[str] = set(regions_of(poll))  # listed whatever the answers
+    for code in [*reach, *data.invited]:
+        while code is not None:
+            independent.add(code)
+            code = parent_of(code)
+    answered = set(data.base.get("*", {}))
+    areas = sorted(independent | answered, key=lambda c: (len(c), c))
+    at_least_one = [c for c in areas if c not in independent and c in answered]
+    return areas, at_least_one
+
+
+def _view_counts(
+    base: Mapping[str, Mapping[Stratum, int]],
+    chosen: Mapping[str, Mapping[tuple[Stratum, str], int]],
+    code: str,
+    kinds: Iterable[str],
+) -> tuple[int, dict[str, int]]:
+    kinds = set(kinds)
+    total = sum(n for s, n in base.get(code, {}).items() if s[2] in kinds)
+    counts: dict[str, int] = defaultdict(int)
+    for (s, option), n in chosen.get(code, {}).items():
+        if s[2] in kinds:
+            counts[option] += n
+    return total, dict(counts)
+
+
 def question_table(
-    q: dict[str, Any], base: dict, chosen: dict, areas: list[str]
+    q: Mapping[str, Any], data: Aggregates, areas: list[str], view: str
 ) -> suppression.Table:
+    """One question's table over the respondents of ``view`` ("rest": those the panel view
+    leaves out; never published, a figure all the same)."""
+    kinds = RESPONDENT_KINDS[1:] if view == "rest" else VIEWS[view]
+    base, chosen = data.base.get(q["id"], {}), data.chosen.get(q["id"], {})
+    rows = {}
+    for code in areas:
+        total, counts = _view_counts(base, chosen, code, kinds)
+        rows[code] = suppression.Row(total, counts)
+    selections, sole = None, ()
+    if q["type"] == "multiple_choice":
+        high = len(q["options"])
+        selections = (q.get("min_selections", 1), q.get("max_selections", high))
+        sole = tuple(o["id"] for o in q["options"] if o.get("exclusive"))
     return suppression.Table(
-        q["id"],
-        q["type"] in EXCLUSIVE,
+        q["id"] + _SUFFIX[view],
+        q["type"] in EXCLUSIVE or q["type"] == "open_text",
         options_of(q),
-        {
-            code: suppression.Row(
-                sum(base.get(code, {}).values()), _per_option(chosen.get(code, {}))
-            )
-            for code in areas
-        },
+        rows,
+        selections=selections,
+        sole=sole,
+        published=view != "rest",
     )
+
+
+def respondents_table(data: Aggregates, areas: list[str]) -> suppression.Table:
+    """Respondents per area by kind; every kind's count is published with them."""
+    everyone = data.base.get("*", {})
+    rows = {}
+    for code in areas:
+        by_kind = dict.fromkeys(RESPONDENT_KINDS, 0)
+        for stratum, n in everyone.get(code, {}).items():
+            by_kind[stratum[2]] += n
+        rows[code] = suppression.Row(sum(by_kind.values()), by_kind)
+    return suppression.Table("*", True, RESPONDENT_KINDS, rows)
+
+
+def asked_for(questions: list[Mapping[str, Any]], view: str) -> dict[str, suppression.Asked]:
+    """The relations of one view's tables: to its respondents and between its questions."""
+    out = {}
+    for qid, how in suppression.asked_in(questions).items():
+        after = how.after
+        if after is None and view != "all":
+            after = ("*", (PANEL,) if view == "panel" else RESPONDENT_KINDS[1:])
+        elif after is not None:
+            after = (after[0] + _SUFFIX[view], after[1])
+        out[qid + _SUFFIX[view]] = suppression.Asked(how.required, after)
+    return out
+
+
+class Shrunk(Exception):
+    """A count went down since the last release (counts only grow while answers are kept): no
+    later version can be proved safe against it, so none is released."""
+
+
+@dataclass
+class System:
+    """The suppression input of a poll: every table of both views and of the rest, the
+    respondents, their relations; ``snapshot`` its counts as JSON (what a release stores)."""
+
+    tables: list[suppression.Table]
+    respondents: suppression.Table
+    asked: dict[str, suppression.Asked]
+    differences: list[tuple[str, str, str]]
+    hierarchy: suppression.Hierarchy
+    at_least_one: list[str] = field(default_factory=list)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            t.question_id: {
+                code: [row.total, *(row.counts.get(o, 0) for o in t.options)]
+                for code, row in t.rows.items()
+            }
+            for t in (*self.tables, self.respondents)
+        }
+
+    def minus(self, before: Mapping[str, Any], at_least_one_before: Iterable[str]) -> System:
+        """The responses added since ``before`` (a ``snapshot``), as a system of their own:
+        every relation holds for them too, and counts only grow."""
+
+        def less(table: suppression.Table) -> suppression.Table:
+            old = before.get(table.question_id, {})
+            rows = {}
+            for code, row in table.rows.items():
+                was = old.get(code) or [0] * (1 + len(table.options))
+                counts = {o: row.counts.get(o, 0) - was[1 + i] for i, o in enumerate(table.options)}
+                if row.total < was[0] or any(v < 0 for v in counts.values()):
+                    raise Shrunk(f"{table.question_id} {code}: fewer than in the last release")
+                rows[code] = suppression.Row(row.total - was[0], counts)
+            return suppression.Table(
+                table.question_id,
+                table.exclusive,
+                table.options,
+                rows,
+                table.selections,
+                table.sole,
+                table.published,
+            )
+
+        earlier = set(at_least_one_before)
+        return System(
+            [less(t) for t in self.tables],
+            less(self.respondents),
+            self.asked,
+            self.differences,
+            self.hierarchy,
+            [c for c in self.at_least_one if c not in earlier],
+        )
+
+    def suppress(
+        self, k: int, hidden: Iterable[tuple[str, str, str | None]] = (), *, rules: bool = True
+    ) -> Any:
+        return suppression.suppress_poll(
+            self.tables,
+            self.hierarchy,
+            k,
+            respondents=self.respondents,
+            asked=self.asked,
+            at_least_one=self.at_least_one,
+            differences=self.differences,
+            hidden=hidden,
+            rules=rules,
+        )
+
+
+def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[str]) -> System:
+    questions = [q for q in poll.definition["questions"] if q["type"] in TABLED]
+    tables, asked, differences = [], {}, []
+    for view in ("all", "panel", "rest"):
+        tables += [question_table(q, data, areas, view) for q in questions]
+        asked.update(asked_for(questions, view))
+    for q in questions:
+        differences.append((q["id"], q["id"] + _SUFFIX["panel"], q["id"] + _SUFFIX["rest"]))
+    regions = regions_of(poll)
+    hierarchy = suppression.Hierarchy(
+        {c: parent_of(c) for c in areas if c not in regions},
+        {c: list(r["buurt_codes"]) for c, r in regions.items() if c in areas},
+    )
+    return System(
+        tables, respondents_table(data, areas), asked, differences, hierarchy, at_least_one
+    )
+
+
+def hidden_cells(safe: Any) -> list[tuple[str, str, str | None]]:
+    """The published cells a suppression result hides: (table id, area, option or None)."""
+    out = []
+    for table in [*safe.tables, safe.respondents]:
+        if table.question_id.endswith(_SUFFIX["rest"]):
+            continue  # never published: nothing to carry to the next version
+        for area, option in table.reasons:
+            out.append((table.question_id, area, option))
+    return sorted(out, key=lambda c: (c[0], c[1], c[2] or ""))
+
+
+# -- releases ------------------------------------------------------------------------------
+
+
+@dataclass
+class Release:
+    """A released version: its documents per view and what the next release must respect."""
+
+    seq: int
+    k: int
+    final: bool
+    tables: dict[str, Any]
+    hidden: list[tuple[str, str, str | None]]
+    at_least_one: list[str]
+    documents: dict[str, dict[str, Any]]
+
+
+def next_release(
+    poll: Any,
+    data: Aggregates,
+    k: int,
+    previous: Release | None,
+    *,
+    closed: bool,
+    held: list[str] | None = None,
+) -> Release | None:
+    """The next version of a poll's results, or None when it must wait.
+
+    The first version is suppressed on its own. Every later one hides at least what the
+    previous one hid, and the responses added since — as a table of their own, with every
+    relation — must pass the protection test with that pattern (docs/suppression.md, "Results
+    over time"). While the poll is open, a version that would have to hide more is not
+    released (the previous one is served until enough has come in); once the poll has closed,
+    the final version hides what it must. Counts that went down (nothing removes answers, so
+    this would be an operator's doing) release nothing either; why goes into ``held`` (or the
+    log), so this can run in a thread of its own without touching the process's log locks.
+    """
+    data = with_regions(poll, data)
+    areas, at_least_one = listed_areas(poll, data)
+    if previous is not None:
+        k = previous.k
+        areas = sorted(
+            set(areas) | {c for t in previous.tables.values() for c in t},
+            key=lambda c: (len(c), c),
+        )
+        at_least_one = sorted(set(at_least_one) | set(previous.at_least_one))
+    system = system_of(poll, data, areas, at_least_one)
+    if previous is None:
+        safe = system.suppress(k)
+        hidden = hidden_cells(safe)
+    else:
+        try:
+            added = system.minus(previous.tables, previous.at_least_one)
+        except Shrunk as exc:
+            reason = f"results of poll {poll.id} not released: {exc}"
+            if held is None:
+                log.warning("%s", reason)
+            else:
+                held.append(reason)
+            return None
+        hidden = hidden_cells(added.suppress(k, previous.hidden))
+        if not closed and set(hidden) != {tuple(h) for h in previous.hidden}:
+            return None
+        # The same pattern on the current figures: safe as the sum of safe parts; the audit
+        # checks that once more, and anything it hid too would be hidden from now on.
+        safe = system.suppress(k, hidden, rules=False)
+        hidden = hidden_cells(safe)
+    documents = {view: build_view(poll, data, k, view, safe, areas) for view in VIEWS}
+    seq = 1 if previous is None else previous.seq + 1
+    for doc in documents.values():
+        doc["version"] = {"seq": seq, "final": closed}
+    return Release(seq, k, closed, system.snapshot(), hidden, at_least_one, documents)
+
+
+def _release_of(row: ResultRelease | None) -> Release | None:
+    if row is None:
+        return None
+    return Release(
+        row.seq,
+        row.k,
+        row.final,
+        row.tables["tables"],
+        [tuple(h) for h in row.hidden],
+        row.tables["at_least_one"],
+        row.document,
+    )
+
+
+def inline(work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return work(*args, **kwargs)
+
+
+def release(
+    session: Session,
+    *,
+    poll_id: str,
+    municipality_code: str,
+    k: int,
+    offload: Callable[..., Any] = inline,
+) -> dict:
+    """The documents (per view) of the poll's current released version, releasing a new one
+    when the counters changed and the rule allows. Call inside ``begin_snapshot(read_only=
+    False)``; a concurrent release of the same poll makes the insert fail (serialization), and
+    the caller runs it again. ``offload(fn, *args)`` runs the computation (suppression,
+    raking: seconds at a million responses): the service passes eventlet's ``tpool.execute``,
+    so the process goes on answering while it runs."""
+    poll = get_poll(session, poll_id, municipality_code)
+    row = session.get(ResultRelease, poll.id)
+    previous = _release_of(row)
+    if row is not None and row.results_version == poll.results_version:
+        return row.document
+    # After close, answers submitted before it may still be counted: each is one more final
+    # version of the same chain, released like any other.
+    closed = poll.closed_at is not None
+    frozen = poll.k if poll.k is not None else k
+    data = read_aggregates(session, poll)
+    held: list[str] = []
+    new = offload(next_release, poll, data, frozen, previous, closed=closed, held=held)
+    for reason in held:
+        log.warning("%s", reason)
+    if new is None:
+        return row.document  # type: ignore[union-attr]  # previous exists when None
+    values = {
+        "seq": new.seq,
+        "k": new.k,
+        "final": new.final,
+        "results_version": poll.results_version,
+        "released_at": datetime.now().astimezone(),
+        "tables": {"tables": new.tables, "at_least_one": new.at_least_one},
+        "hidden": [list(h) for h in new.hidden],
+        "document": new.documents,
+    }
+    session.execute(
+        insert(ResultRelease)
+        .values(poll_id=poll.id, **values)
+        .on_conflict_do_update(index_elements=["poll_id"], set_=values)
+    )
+    if poll.k is None:
+        poll.k = new.k
+    return new.documents
+
+
+def compute(
+    session: Session, *, poll_id: str, municipality_code: str, k: int, view: str = DEFAULT_VIEW
+) -> dict[str, Any]:
+    """The current released document of one view (see ``release``)."""
+    return release(session, poll_id=poll_id, municipality_code=municipality_code, k=k)[view]
+
+
+def build(poll: Any, data: Aggregates, k: int, view: str = DEFAULT_VIEW) -> dict[str, Any]:
+    """One results document computed on its own (a first release), for tests and benchmarks."""
+    new = next_release(poll, data, k, None, closed=False)
+    assert new is not None
+    return new.documents[view]
+
+
+# -- the document --------------------------------------------------------------------------
+
+
+def build_view(
+    poll: Any, data: Aggregates, k: int, view: str, safe: Any, areas: list[str]
+) -> dict[str, Any]:
+    """The results document of one view from the suppressed system: figures, weighting."""
+    kinds = set(VIEWS[view])
+    suffix = _SUFFIX[view]
+    everyone = {
+        code: {s: n for s, n in data.base.get("*", {}).get(code, {}).items() if s[2] in kinds}
+        for code in areas
+    }
+    people = safe.respondents.rows
+    # Raked per wijk, and per region to its own margins (the sums of its buurten's).
+    weights = {
+        wijk: weighting.rake(_cells(everyone[wijk]), data.margins.get(wijk))
+        for wijk in areas
+        if wijk.startswith(("WK", "RG"))
+    }
+    populations = _populations(weights, data.margins, areas)  # regions' are shown only
+
+    invited_total: dict[str, int] = defaultdict(int)
+    for buurt, n in data.invited.items():
+        code: str | None = buurt
+        while code is not None:
+            invited_total[code] += n
+            code = parent_of(code)
+    for region_code, region in regions_of(poll).items():
+        members = dict.fromkeys(region["buurt_codes"])
+        invited_total[region_code] = sum(data.invited.get(b, 0) for b in members)
+
+    def shown_respondents(code: str) -> int | None:
+        row = people[code]
+        return row.total if view == "all" else row.counts.get(PANEL)
+
+    area_rows = []
+    for code in areas:
+        n = shown_respondents(code)
+        invited = invited_total.get(code)
+        area_rows.append(
+            {
+                "code": code,
+                "level": level_of(code),
+                "parent_code": parent_of(code),
+                "name": (data.margins.get(code) or {}).get("name"),
+                "respondents": n,
+                "self_selected": people[code].counts.get(SELF_SELECTED),
+                "recently_moved": people[code].counts.get(RECENTLY_MOVED),
+                # Invitations are shown only beside shown respondents: with a hidden count they
+                # would bound it (respondents ≤ invited).
+                "invited": invited if n is not None else None,
+                "response_rate": (
+                    round(100 * n / invited, 1) if n is not None and invited else None
+                ),
+                "suppressed": n is None,
+            }
+        )
+    tables = {t.question_id: t for t in safe.tables}
+    questions = []
+    for q in poll.definition["questions"]:
+        if q["type"] in COUNTED:
+            questions.append(
+                question_results(
+                    q,
+                    tables[q["id"] + suffix],
+                    _only(data.base.get(q["id"], {}), kinds),
+                    _only(data.chosen.get(q["id"], {}), kinds),
+                    areas,
+                    weights,
+                    populations,
+                )
+            )
+        elif q["type"] == "open_text":
+            questions.append(
+                open_answers(poll, q, tables[q["id"] + suffix], data.texts.get(q["id"], {}), view)
+            )
+    return {
+        "poll_id": str(poll.id),
+        "k": k,
+        "respondents": view,
+        "areas": area_rows,
+        "questions": questions,
+        "weighting": {
+            wijk: weighting_summary(result, populations.get(wijk))
+            for wijk, result in weights.items()
+            if shown_respondents(wijk) is not None
+        },
+        "margins_year": data.margins_year,
+    }
+
+
+def _cells(strata: Mapping[Any, int]) -> dict[weighting.Cell, int]:
+    """Strata (age, sex, kind) summed over kind: the cells weighting works on."""
+    out: dict[weighting.Cell, int] = defaultdict(int)
+    for s, n in strata.items():
+        out[(s[0], s[1])] += n
+    return dict(out)
+
+
+def _only(per_area: Mapping[str, Mapping[Any, int]], kinds: set[str]) -> dict[str, dict]:
+    """Counters of the given kinds only, per area, with the kind summed out of the stratum."""
+    out: dict[str, dict] = {}
+    for code, cells in per_area.items():
+        merged: dict = defaultdict(int)
+        for key, n in cells.items():
+            if isinstance(key[1], str) and isinstance(key[0], tuple):  # ((age, sex, kind), option)
+                stratum, option = key
+                if stratum[2] in kinds:
+                    merged[((stratum[0], stratum[1]), option)] += n
+            elif key[2] in kinds:
+                merged[(key[0], key[1])] += n
+        out[code] = dict(merged)
+    return out
+
+
+@dataclass(frozen=True)
+class Population:
+    """A wijk's 15+ population as the gemeente figure weighs it, and how it was obtained."""
+
+    value: float | None
+    note: str | None = None
+
+
+def _populations(
+    weights: Mapping[str, weighting.RakeResult],
+    margins: Mapping[str, Mapping[str, Any]],
+    areas: list[str],
+) -> dict[str, Population]:
+    """Each wijk's 15+ population. When CBS has no figure (``.``) for one of its 15+ age bands,
+    the missing part is estimated from the gemeente's age profile: the known bands' share of the
+    gemeente's 15+ population scales them up; the figure then carries a note."""
+    gemeente = next((c for c in areas if c.startswith("GM")), None)
+    gm_age = (margins.get(gemeente) or {}).get("age") or {} if gemeente else {}
+    out = {}
+    for wijk, result in weights.items():
+        if result.population is not None:
+            out[wijk] = Population(float(result.population))
+            continue
+        age = (margins.get(wijk) or {}).get("age") or {}
+        known = [b for b in weighting.RAKED_AGE_BANDS if age.get(b) is not None]
+        missing = [b for b in weighting.RAKED_AGE_BANDS if b not in known]
+        gm_known = sum(gm_age.get(b) or 0 for b in known)
+        gm_all = [gm_age.get(b) for b in weighting.RAKED_AGE_BANDS]
+        if known and gm_known and all(v is not None for v in gm_all):
+            estimate = sum(age[b] for b in known) * sum(gm_all) / gm_known
+            out[wijk] = Population(
+                estimate,
+                f"15+ population of {wijk} estimated: no CBS figure for age "
+                f"{', '.join(missing)}, taken from the gemeente's age profile",
+            )
+        else:
+            out[wijk] = Population(
+                None, f"no 15+ population for {wijk}: not in the gemeente figure"
+            )
+    return out
 
 
 def visible_count(n: int, k: int) -> int | None:
@@ -266,21 +751,23 @@ def visible_count(n: int, k: int) -> int | None:
 
 
 def question_results(
-    q: dict[str, Any],
+    q: Mapping[str, Any],
     safe: suppression.SuppressedTable,
     base: dict,
     chosen: dict,
     areas: list[str],
     weights: dict[str, weighting.RakeResult],
+    populations: Mapping[str, Population] | None = None,
 ) -> dict[str, Any]:
     options = list(safe.options)
+    populations = populations or {}
     per_area = {}
     for code in areas:
         row = safe.rows[code]
         if row.total is None:  # a hidden area, or this question's row only: nothing shown
             per_area[code] = {"suppressed": True}
             continue
-        shares = _weighted(code, base, chosen, weights, options)
+        shares, notes = _weighted(code, base, chosen, weights, options, populations)
         per_area[code] = {
             "respondents": row.total,
             "effective_n": round(shares.effective_n, 1) if shares else None,
@@ -297,6 +784,7 @@ def question_results(
                 }
                 for opt in options
             ],
+            "weighting_notes": notes,
             **({"mean": _mean(row.counts, row.total)} if q["type"] in SCALES else {}),
         }
     return {
@@ -308,20 +796,23 @@ def question_results(
     }
 
 
-def _per_option(cells: dict[tuple[weighting.Cell, str], int]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for (_, option), n in cells.items():
-        out[option] += n
-    return dict(out)
+def _wijk_of(code: str) -> str | None:
+    """The area whose weights a figure uses: a wijk its own, a buurt its wijk's, a region its
+    own (raked to the sum of its buurten's margins)."""
+    if code.startswith(("WK", "RG")):
+        return code
+    return parent_of(code) if code.startswith("BU") else None
 
 
-def _weights_for(
-    code: str, weights: dict[str, weighting.RakeResult]
-) -> dict[weighting.Cell, float] | None:
-    """A buurt uses its wijk's weights; the gemeente is handled by combining wijken."""
-    wijk = code if code.startswith("WK") else parent_of(code) if code.startswith("BU") else None
-    result = weights.get(wijk) if wijk else None
-    return result.weights if result else None
+def _notes_of(result: weighting.RakeResult) -> list[str]:
+    """What a reader of a weighted figure must know: weights that miss the margins."""
+    notes = []
+    if not result.converged:
+        notes.append(
+            f"weights miss the CBS margins by up to {result.max_margin_error:.1%} "
+            "(the raking did not converge)"
+        )
+    return notes + [n for n in result.notes if n not in notes]
 
 
 def _weighted(
@@ -330,14 +821,19 @@ def _weighted(
     chosen: dict,
     weights: dict[str, weighting.RakeResult],
     options: list[str],
-) -> weighting.Shares | None:
+    populations: Mapping[str, Population],
+) -> tuple[weighting.Shares | None, list[str]]:
     if code.startswith("GM"):
-        return _gemeente_shares(code, base, chosen, weights, options)
-    cell_weights = _weights_for(code, weights)
+        return _gemeente_shares(code, base, chosen, weights, options, populations)
+    wijk = _wijk_of(code)
+    result = weights.get(wijk) if wijk else None
     cells = base.get(code, {})
-    if not cell_weights or any(c not in cell_weights for c in cells):
-        return None
-    return weighting.weighted_share(chosen.get(code, {}), cell_weights, base=cells, options=options)
+    if result is None or any(c not in result.weights for c in cells):
+        return None, []
+    shares = weighting.weighted_share(
+        chosen.get(code, {}), result.weights, base=cells, options=options
+    )
+    return shares, [f"{wijk}: {n}" for n in _notes_of(result)]
 
 
 def _gemeente_shares(
@@ -346,27 +842,37 @@ def _gemeente_shares(
     chosen: dict,
     weights: dict[str, weighting.RakeResult],
     options: list[str],
-) -> weighting.Shares | None:
-    """Wijk by wijk: each wijk's respondents stand for its 15+ population."""
+    populations: Mapping[str, Population],
+) -> tuple[weighting.Shares | None, list[str]]:
+    """Wijk by wijk: each wijk's respondents stand for its 15+ population (estimated where a
+    CBS figure is missing, see ``_populations``); a wijk without one is left out, with a note."""
     combined_counts: dict[tuple[Any, str], int] = {}
     combined_base: dict[Any, int] = {}
     combined_weights: dict[Any, float] = {}
+    notes: list[str] = []
     for wijk, result in weights.items():
-        if not wijk.startswith("WK" + code[2:6]) or result.population_scale is None:
-            return None
+        if not wijk.startswith("WK" + code[2:6]) or not base.get(wijk):
+            continue
+        population = populations.get(wijk) or Population(None)
+        if population.note:
+            notes.append(population.note)
+        if population.value is None or not result.n:
+            continue
+        notes += [f"{wijk}: {n}" for n in _notes_of(result)]
+        scale = population.value / result.n
         for cell, n in base.get(wijk, {}).items():
-            key = (wijk, cell)
             if cell not in result.weights:
-                return None
-            combined_base[key] = n
-            combined_weights[key] = result.weights[cell] * result.population_scale
+                return None, notes
+            combined_base[(wijk, cell)] = n
+            combined_weights[(wijk, cell)] = result.weights[cell] * scale
         for (cell, opt), n in chosen.get(wijk, {}).items():
             combined_counts[((wijk, cell), opt)] = n
     if not combined_base:
-        return None
-    return weighting.weighted_share(
+        return None, notes
+    shares = weighting.weighted_share(
         combined_counts, combined_weights, base=combined_base, options=options
     )
+    return shares, notes
 
 
 def _weighted_figures(shares: weighting.Shares | None, option: str, hidden: bool) -> dict[str, Any]:
@@ -391,7 +897,9 @@ def _mean(counts: dict[str, int | None], total: int) -> float | None:
     return round(sum(int(opt) * c for opt, c in numeric.items()) / n, 2) if n else None
 
 
-def weighting_summary(result: weighting.RakeResult) -> dict[str, Any]:
+def weighting_summary(
+    result: weighting.RakeResult, population: Population | None = None
+) -> dict[str, Any]:
     return {
         "method": result.method,
         "converged": result.converged,
@@ -400,25 +908,32 @@ def weighting_summary(result: weighting.RakeResult) -> dict[str, Any]:
         "trimmed": result.trimmed,
         "effective_n": round(result.effective_n, 1),
         "dimensions": list(result.dimensions),
-        "notes": list(result.notes),
+        "population_15_plus": (
+            round(population.value) if population and population.value is not None else None
+        ),
+        "notes": list(result.notes) + ([population.note] if population and population.note else []),
     }
 
 
 def open_answers(
-    poll: Poll,
-    q: dict[str, Any],
+    poll: Any,
+    q: Mapping[str, Any],
+    safe: suppression.SuppressedTable,
     texts: dict[str, tuple[int, list[str]]],
-    hidden: set[str],
-    k: int,
+    view: str,
 ) -> dict[str, Any]:
-    """Open answers per wijk, only where at least k respondents answered; shuffled, no times;
-    at most ``OPEN_TEXTS_SHOWN`` of them, with the number there are."""
-    per_area = {}
-    for wijk, (total, items) in sorted(texts.items()):
-        allowed = wijk not in hidden and suppression.open_texts_allowed(total, k)
-        per_area[wijk] = (
-            {"texts": suppression.shuffle_texts(items, f"{poll.id}:{q['id']}"), "total": total}
-            if allowed
-            else {"suppressed": True}
-        )
+    """Per area, how many answered the open question (suppressed like any count); the answers
+    themselves per wijk, only where that wijk's count is shown (so at least k, or 0), shuffled,
+    no times, at most ``OPEN_TEXTS_SHOWN`` of them. Listed in the ``all`` view only: the texts
+    carry no kind of respondent."""
+    per_area: dict[str, Any] = {}
+    for code, row in safe.rows.items():
+        if row.total is None:
+            per_area[code] = {"suppressed": True}
+            continue
+        entry: dict[str, Any] = {"respondents": row.total}
+        if view == "all" and code.startswith("WK") and row.total:
+            items = texts.get(code, (0, []))[1]
+            entry["texts"] = suppression.shuffle_texts(items, f"{poll.id}:{q['id']}")
+        per_area[code] = entry
     return {"id": q["id"], "type": q["type"], "text": q["text"], "areas": per_area}

@@ -2,41 +2,48 @@
 
 Work queue in: ``responses.intake`` (from the gateway; consumed in batches by ``intake``).
 Events in: poll_published / poll_closed (which polls accept answers), invitations_sent
-(response rates), areas_imported (CBS margins for weighting), resident_left (nothing to do:
-responses holds no resident id — listed so the catalogue's promise is visible).
+(response rates), areas_imported (CBS margins for weighting), municipality_changed (each
+municipality's minimum cell size and name: a results read needs nothing from panel),
+resident_left (responses holds no resident id; only a ``response_recorded`` not yet published
+names one: it is deleted).
 Events out: response_recorded.
 RPC (gateway): receipt; results and results_json (cached per poll until what they are
-computed from changes: results_cache).
+computed from changes: results_cache); results_export (the same as a CSV or XLSX file).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
-import uuid
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from kombu import Queue
-from nameko.rpc import rpc
+from eventlet import tpool
 from prometheus_client import Counter, Histogram
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common import suppression
 from services.common.batching import BatchConsumer
-from services.common.consumers import event_handler
+from services.common.clock import Clock
+from services.common.consumers import idempotent_handler
 from services.common.db import Database, make_engine, run_in_transaction
-from services.common.errors import EXPECTED, InvalidInput, NotFound
+from services.common.environment import DevelopmentDefaults
+from services.common.errors import EXPECTED, InvalidInput
+from services.common.events import DomainEvent
+from services.common.intake import intake_queue
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
-from services.common.outbox import Outbox, add_events, claim_event
-from services.responses import intake, results, suppression
-from services.responses.intake import bump_results_version
-from services.responses.models import AreaMargins, Invited, Poll, Receipt
+from services.common.outbox import Outbox, add_events, forget_resident
+from services.common.rpc import ServiceRpc, rpc
+from services.responses import exports, intake, municipalities, projection, results, trends
 from services.responses.results_cache import Cached
 
 log = logging.getLogger(__name__)
-INTAKE_QUEUE = "responses.intake"
+
+
 RECORDED = Counter("buurtpeil_responses_total", "Submissions by outcome.", ["outcome"])
 AGGREGATION_LAG = Histogram(
     "buurtpeil_aggregation_lag_seconds",
@@ -45,40 +52,31 @@ AGGREGATION_LAG = Histogram(
 )
 
 
-def intake_queue() -> Queue:
-    return Queue(
-        INTAKE_QUEUE,
-        exchange="",
-        routing_key=INTAKE_QUEUE,
-        durable=True,
-        auto_delete=False,
-        queue_arguments={"x-queue-type": "quorum"},
-    )
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def recorder(config: dict[str, Any]) -> Any:
-    """The batch handler: record, count and answer receipts in one transaction."""
+def recorder(config: dict[str, Any], now: Callable[[], datetime]) -> Any:
+    """The batch handler: record, count and answer receipts in one transaction; returns the
+    positions of submissions to try again later (their poll is not known here yet). ``now``:
+    the service's clock."""
     sessions = sessionmaker(
         make_engine(config["DATABASE_URL"], pool_size=2), expire_on_commit=False
     )
     secret = str(config["RESPONDENT_KEY_SECRET"]).encode()
+    # The batch's time limit: every statement of its transaction (PostgreSQL 15 has no limit
+    # per transaction; a batch is a handful of statements). Past it the loop splits the batch.
+    limit_ms = int(float(config.get("INTAKE_BATCH_TIME_LIMIT", 30)) * 1000)
 
-    def record(bodies: list[dict[str, Any]]) -> None:
-        outcomes = run_in_transaction(
-            sessions,
-            lambda s: intake.record_batch(
-                s, bodies, secret=secret, emit_many=add_events, today=now
-            ),
-        )
+    def record_within_limit(s: Session, bodies: list[dict[str, Any]]) -> list[Any]:
+        s.execute(sa.text(f"SET LOCAL statement_timeout = {limit_ms}"))
+        return intake.record_batch(s, bodies, secret=secret, emit_many=add_events, today=now)
+
+    def record(bodies: list[dict[str, Any]]) -> list[int]:
+        outcomes = run_in_transaction(sessions, lambda s: record_within_limit(s, bodies))
         counted = now()
         for outcome in outcomes:
             RECORDED.labels(outcome.reason or outcome.status).inc()
             if outcome.status == "recorded":
                 AGGREGATION_LAG.observe(max(0.0, (counted - outcome.submitted_at).total_seconds()))
+        deferred = {o.receipt_id for o in outcomes if o.status == "deferred"}
+        return [i for i, body in enumerate(bodies) if body["receipt_id"] in deferred]
 
     return record
 
@@ -88,169 +86,192 @@ class ResponsesService:
 
     db = Database()
     emit = Outbox()
-    intake = BatchConsumer(intake_queue(), recorder, intake.malformed)
+    # Submissions hold a resident id and answers: their dead letters expire.
+    intake = BatchConsumer(intake_queue(), recorder, intake.malformed, personal=True)
     metrics = Metrics()
     log_context = LoggingContext()
+    development_defaults = DevelopmentDefaults()  # refused at start outside development
     results_cache = Cached()
+    clock = Clock()
+    # Only for a municipality not announced yet; longer than the gateway's RPC_TIMEOUT.
+    remote = ServiceRpc(timeout_key="DEPENDENCY_TIMEOUT", default_timeout=15)
 
-    @event_handler("polls", "poll_published")
-    def on_poll_published(self, event: Any) -> None:
-        p = event.payload
+    @idempotent_handler("polls", "poll_published")
+    def on_poll_published(self, s: Session, event: DomainEvent) -> None:
+        projection.store_poll(s, event.payload)
 
-        def apply(s: Session) -> None:
-            if not claim_event(s, event, "responses.poll_published"):
-                return
-            values = {
-                "municipality_code": p["municipality_code"],
-                "version": p["version"],
-                "definition": p["definition"],
-                "audience": p["audience"],
-                "opens_at": datetime.fromisoformat(p["opens_at"]),
-                "closes_at": (datetime.fromisoformat(p["closes_at"]) if p["closes_at"] else None),
-            }
-            s.execute(
-                insert(Poll)
-                .values(id=uuid.UUID(p["poll_id"]), closed_at=None, **values)
-                .on_conflict_do_update(
-                    index_elements=["id"],
-                    set_={**values, "results_version": Poll.results_version + 1},
-                )
-            )
+    @idempotent_handler("polls", "poll_closed")
+    def on_poll_closed(self, s: Session, event: DomainEvent) -> None:
+        projection.close_poll(s, event.payload)  # raises while the poll is not known yet
 
-        self.db.run(apply)
+    @idempotent_handler("notify", "invitations_sent")
+    def on_invitations_sent(self, s: Session, event: DomainEvent) -> None:
+        projection.record_invited(s, event.payload)
 
-    @event_handler("polls", "poll_closed")
-    def on_poll_closed(self, event: Any) -> None:
-        def apply(s: Session) -> None:
-            if claim_event(s, event, "responses.poll_closed"):
-                s.execute(
-                    sa.update(Poll)
-                    .where(Poll.id == uuid.UUID(event.payload["poll_id"]))
-                    .values(closed_at=datetime.fromisoformat(event.payload["closed_at"]))
-                )
+    @idempotent_handler("panel", "resident_left")
+    def on_resident_left(self, s: Session, event: DomainEvent) -> None:
+        forget_resident(s, event.payload["resident_id"])
 
-        self.db.run(apply)
+    @idempotent_handler("panel", "municipality_changed")
+    def on_municipality_changed(self, s: Session, event: DomainEvent) -> None:
+        municipalities.apply_changed(s, event.payload)
 
-    @event_handler("notify", "invitations_sent")
-    def on_invitations_sent(self, event: Any) -> None:
-        p = event.payload
-
-        def apply(s: Session) -> None:
-            if not claim_event(s, event, "responses.invitations_sent") or not p["per_area"]:
-                return
-            stmt = insert(Invited).values(
-                [
-                    {
-                        "poll_id": uuid.UUID(p["poll_id"]),
-                        "area_code": a["area_code"],
-                        "n": a["invited"],
-                    }
-                    for a in p["per_area"]
-                ]
-            )
-            s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["poll_id", "area_code"], set_={"n": stmt.excluded.n}
-                )
-            )
-            bump_results_version(s, [uuid.UUID(p["poll_id"])])
-
-        self.db.run(apply)
-
-    @event_handler("panel", "areas_imported")
-    def on_areas_imported(self, event: Any) -> None:
-        p = event.payload
-
-        def apply(s: Session) -> None:
-            if not claim_event(s, event, "responses.areas_imported"):
-                return
-            rows = [
-                {
-                    "municipality_code": p["municipality_code"],
-                    "year": p["year"],
-                    "code": a["code"],
-                    "level": a["level"],
-                    "name": a["name"],
-                    "parent_code": a.get("parent_code"),
-                    "population": a.get("population"),
-                    "sex": a.get("sex") or {},
-                    "age": a.get("age") or {},
-                }
-                for a in p["areas"]
-            ]
-            stmt = insert(AreaMargins).values(rows)
-            s.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["municipality_code", "year", "code"],
-                    set_={
-                        c: stmt.excluded[c]
-                        for c in ("level", "name", "parent_code", "population", "sex", "age")
-                    },
-                )
-            )
-            bump_results_version(
-                s,
-                s.scalars(
-                    sa.select(Poll.id).where(Poll.municipality_code == p["municipality_code"])
-                ),
-            )
-
-        self.db.run(apply)
+    @idempotent_handler("panel", "areas_imported")
+    def on_areas_imported(self, s: Session, event: DomainEvent) -> None:
+        projection.store_margins(s, event.payload)
 
     @rpc(expected_exceptions=EXPECTED)
     def receipt(self, receipt_id: str) -> dict[str, Any]:
         """recorded or rejected (with the reason); NotFound while still on its way."""
-
-        def read(s: Session) -> dict[str, Any]:
-            try:
-                found = s.get(Receipt, uuid.UUID(str(receipt_id)))
-            except ValueError:
-                found = None
-            if found is None:
-                raise NotFound("no such receipt (yet)")
-            return {
-                "receipt_id": str(found.id),
-                "poll_id": str(found.poll_id),
-                "status": found.status,
-                "reason": found.reason,
-                "updated_at": found.updated_at.isoformat(),
-            }
-
-        return self.db.run(read)
+        return self.db.run(lambda s: projection.get_receipt(s, receipt_id))
 
     @rpc(expected_exceptions=EXPECTED)
-    def results(self, municipality_code: str, poll_id: str, k: int) -> dict[str, Any]:
-        """Results from the counters; ``k`` is the municipality's minimum cell size (never
-        below 5, refused otherwise)."""
-        return self.db.run(
-            lambda s: self.results_cache.get_or_compute(
-                s, **self._results_of(s, municipality_code, poll_id, k)
-            )
-        )
+    def results(
+        self, municipality_code: str, poll_id: str, k: int | None = None, respondents: str = "all"
+    ) -> dict[str, Any]:
+        """The poll's released results (``results.release``): ``k`` is the minimum cell size
+        (never below 5, refused otherwise), by default the municipality's as panel announced it
+        (``municipalities``), frozen per poll at its first release; ``respondents``: ``all`` or
+        ``panel`` (invited members who did not move). NotFound for a poll that has not opened
+        (responses knows a poll from when it opens) or is another municipality's."""
+        return self._released(municipality_code, poll_id, k, respondents, as_json=False)
 
     @rpc(expected_exceptions=EXPECTED)
-    def results_json(self, municipality_code: str, poll_id: str, k: int) -> str:
+    def results_json(
+        self, municipality_code: str, poll_id: str, k: int | None = None, respondents: str = "all"
+    ) -> str:
         """``results`` as JSON text, for the gateway to pass on as it is (no decode and
         re-encode of a document that is ~1 MB at a million responses)."""
-        return self.db.run(
-            lambda s: self.results_cache.get_or_compute_json(
-                s, **self._results_of(s, municipality_code, poll_id, k)
+        return self._released(municipality_code, poll_id, k, respondents, as_json=True)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def results_export(
+        self,
+        municipality_code: str,
+        poll_id: str,
+        respondents: str = "all",
+        fmt: str = "csv",
+        k: int | None = None,
+    ) -> dict[str, Any]:
+        """``results`` as a CSV or XLSX file (``exports.py``: the same suppressed figures,
+        nothing more), rendered here where the results live. ``body`` is the file, base64
+        (replies are JSON); ``generated_at`` is when, for the file's name."""
+        if fmt not in exports.FORMATS:
+            message = f"format must be one of {', '.join(exports.FORMATS)}"
+            raise InvalidInput(
+                message, [{"field": "format", "code": "invalid_choice", "message": message}]
             )
+        found = self._released(municipality_code, poll_id, k, respondents, as_json=False)
+        _, municipality_name = self.db.run(
+            lambda s: municipalities.k_and_name(s, municipality_code, self._ask_panel)
         )
+        definition = self.db.run(
+            lambda s: results.get_poll(s, poll_id, municipality_code).definition
+        )
+        generated = self.clock()
+        body = self.offload(
+            exports.render,
+            found,
+            definition,
+            fmt=fmt,
+            municipality=municipality_name,
+            generated_at=generated,
+        )
+        return {
+            "poll_id": found["poll_id"],
+            "generated_at": generated.isoformat(),
+            "body": base64.b64encode(body).decode("ascii"),
+        }
+
+    @rpc(expected_exceptions=EXPECTED)
+    def trend(
+        self, municipality_code: str, waves: list[dict[str, Any]], respondents: str = "all"
+    ) -> dict[str, Any]:
+        """The change between the waves of a series (``trends.compare``, docs/methods.md):
+        ``waves`` — ``{poll_id, wave}`` of each wave that opened, oldest first, as polls knows
+        the series — each compared on its released document, read like ``results``."""
+        compared = []
+        for wave in waves:
+            document = self._released(
+                municipality_code, wave["poll_id"], None, respondents, as_json=False
+            )
+            definition = self.db.run(
+                lambda s, pid=wave["poll_id"]: (
+                    results.get_poll(s, pid, municipality_code).definition
+                )
+            )
+            compared.append({**wave, "definition": definition, "document": document})
+        return trends.compare(compared)
+
+    def _ask_panel(self, municipality_code: str) -> tuple[str, int]:
+        """A municipality not announced here yet (see ``municipalities``): panel is asked."""
+        name = self.remote.call("panel", "get_branding", municipality_code)["name"]
+        k = self.remote.call("panel", "get_settings", municipality_code)["min_cell_size"]
+        return name, int(k)
+
+    def _released(
+        self, municipality_code: str, poll_id: str, k: int | None, view: str, *, as_json: bool
+    ) -> Any:
+        if k is None:
+            k, _ = self.db.run(
+                lambda s: municipalities.k_and_name(s, municipality_code, self._ask_panel)
+            )
+        _check_results_input(k, view)
+        read = (
+            self.results_cache.get_or_compute_json if as_json else self.results_cache.get_or_compute
+        )
+        where = {"poll_id": poll_id, "municipality_code": municipality_code}
+
+        def work(s: Session) -> Any:
+            results.begin_snapshot(s, read_only=False)
+            return read(
+                s,
+                view=view,
+                **where,
+                compute=lambda: results.release(s, k=k, offload=self.offload, **where),
+                refresh=lambda: self._with_release_retries(fresh),
+            )
+
+        def fresh(s: Session) -> tuple[int, dict[str, Any]]:
+            """A background release (``results_cache``): the version and its documents."""
+            results.begin_snapshot(s, read_only=False)
+            version = results.get_poll(s, poll_id, municipality_code).results_version
+            return version, results.release(s, k=k, offload=self.offload, **where)
+
+        return self._with_release_retries(work)
+
+    def _with_release_retries(self, work: Any) -> Any:
+        for attempt in range(1, RELEASE_ATTEMPTS + 1):
+            try:
+                return self.db.run(work)
+            except DBAPIError as exc:
+                # Another worker released a version of this poll meanwhile: read it.
+                if getattr(exc.orig, "pgcode", None) != SERIALIZATION_FAILURE:
+                    raise
+                if attempt == RELEASE_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _results_of(s: Session, municipality_code: str, poll_id: str, k: int) -> dict[str, Any]:
-        try:
-            suppression.check_k(k)
-        except ValueError as exc:
-            raise InvalidInput(
-                str(exc), [{"field": "k", "code": "below_floor", "message": str(exc)}]
-            ) from None
-        return {
-            "poll_id": poll_id,
-            "municipality_code": municipality_code,
-            "k": k,
-            "compute": lambda: results.compute(
-                s, poll_id=poll_id, municipality_code=municipality_code, k=k
-            ),
-        }
+    def offload(work: Any, *args: Any, **kwargs: Any) -> Any:
+        """Computation (suppression, raking) in an OS thread: the process's green threads —
+        readers served from the cache, the intake — go on meanwhile."""
+        return tpool.execute(work, *args, **kwargs)
+
+
+RELEASE_ATTEMPTS = 5
+SERIALIZATION_FAILURE = "40001"
+
+
+def _check_results_input(k: int, view: str) -> None:
+    try:
+        suppression.check_k(k)
+    except ValueError as exc:
+        raise InvalidInput(
+            str(exc), [{"field": "k", "code": "below_floor", "message": str(exc)}]
+        ) from None
+    if view not in results.VIEWS:
+        message = f"respondents must be one of {', '.join(results.VIEWS)}"
+        raise InvalidInput(
+            message, [{"field": "respondents", "code": "invalid_choice", "message": message}]
+        )

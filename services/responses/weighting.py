@@ -610,6 +610,18 @@ def rake(
         w = _cap(w, counts, *trim)  # exact mean 1 inside the bounds (a no-op once solved)
         _normalise(w, counts)
         err = _margin_error(w, counts, dims, keep)
+        if err >= tolerance and any(mass > 0 for mass in keep):
+            # Respondents of unknown age or sex kept the total weight raking gave them; with
+            # that weight free (they have no margin to meet) an exact fit within the bounds
+            # may exist where the kept one has none.
+            free, steps, _ = _bounded_rake(raked, counts, dims, None, *trim, max_iter, tolerance)
+            iterations += steps
+            free = _cap(free, counts, *trim)
+            _normalise(free, counts)
+            if _margin_error(free, counts, dims) < _margin_error(w, counts, dims):
+                w = free
+                keep = [_unknown_mass(w, counts, d) for d in dims]
+                err = _margin_error(w, counts, dims, keep)
         if err >= tolerance:
             # No weights within the bounds meet the margins: take the better of this and the
             # plain trim-and-rake compromise (cap, rake again, a few rounds, cap).

@@ -8,6 +8,8 @@ subscription's private key and auth secret and decrypts what it accepts.
     ... the sender POSTs to endpoint ...
     push.wait_for(1, timeout=5); push.deliveries[0].payload   → the plaintext
     push.fail(endpoint, 410)                                   → answers 410 from now on
+    push.hold(endpoint); push.wait_held(1); push.release()     → a request kept in flight
+    push.misbehave(endpoint, "drip" | "bloat")                  → a hostile host's replies
     python -m tests.fakes.push_service --port 8089             (standalone; a count per second)
 
 ``POST /push/<id>`` (a push resource) checks, in this order, and answers:
@@ -109,6 +111,10 @@ class FakePushService:
         self._arrived = threading.Condition(self._lock)
         self._subscriptions: dict[str, _Subscription] = {}
         self._failures: dict[str, _Failure] = {}
+        self._holds: dict[str, threading.Event] = {}  # subscription → released
+        self._misbehaving: dict[str, str] = {}  # subscription → "drip" | "bloat"
+        self._stopped = threading.Event()
+        self._held = 0  # requests waiting in a hold now
         self._deliveries: list[Delivery] = []
         self._vapid_ok: dict[str, tuple[str, float]] = {}  # header value → (k, exp)
         self.requests = 0  # every POST to a push resource, whatever the answer
@@ -143,6 +149,8 @@ class FakePushService:
         return self
 
     def stop(self) -> None:
+        self._stopped.set()
+        self.release()
         self._server.shutdown()
         self._server.close_connections()
         self._server.server_close()
@@ -218,6 +226,54 @@ class FakePushService:
         with self._lock:
             self._failures.pop(self.subscription_id(endpoint_or_id), None)
 
+    def hold(self, endpoint_or_id: str) -> None:
+        """Keep pushes for this subscription waiting (in flight, for the sender) until
+        ``release``; then they are answered as usual."""
+        with self._lock:
+            self._holds[self.subscription_id(endpoint_or_id)] = threading.Event()
+
+    def misbehave(self, endpoint_or_id: str, how: str) -> None:
+        """Answer pushes for this subscription as a hostile host would: ``drip`` — 201 with a
+        body announced as 1 MB, trickled one octet every 50 ms (for about 14 hours); ``bloat``
+        — 201 with a 4 MB body at once."""
+        if how not in ("drip", "bloat"):
+            raise ValueError("how must be drip or bloat")
+        with self._lock:
+            self._misbehaving[self.subscription_id(endpoint_or_id)] = how
+
+    def wait_held(self, n: int, timeout: float = 10.0) -> bool:
+        """Block until ``n`` requests are being held; False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while self._held < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._arrived.wait(left)
+            return True
+
+    def release(self, endpoint_or_id: str | None = None) -> None:
+        """Let held pushes (of one subscription, or all) go on, and hold no more."""
+        with self._lock:
+            sids = [self.subscription_id(endpoint_or_id)] if endpoint_or_id else list(self._holds)
+            for sid in sids:
+                event = self._holds.pop(sid, None)
+                if event is not None:
+                    event.set()
+
+    def _wait_if_held(self, sid: str) -> None:
+        with self._arrived:
+            event = self._holds.get(sid)
+            if event is None:
+                return
+            self._held += 1
+            self._arrived.notify_all()
+        try:
+            event.wait()
+        finally:
+            with self._lock:
+                self._held -= 1
+
     # --- what arrived -------------------------------------------------------------------------
 
     @property
@@ -278,6 +334,7 @@ class FakePushService:
         self, sid: str, headers: Any, body: bytes
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         """(status, response headers, JSON body or None) for a POST to /push/<sid>."""
+        self._wait_if_held(sid)
         with self._lock:
             self.requests += 1
             sub = self._subscriptions.get(sid)
@@ -488,8 +545,28 @@ class _Handler(socketserver.StreamRequestHandler):
         if len(body) != size:
             return False
 
+        match = _PUSH_PATH.fullmatch(urlsplit(target).path) if method == "POST" else None
+        how = self.server.service._misbehaving.get(match.group(1)) if match else None
+        if how is not None:
+            return self._misbehave(how)
         status, reply_headers, payload = self._route(method, target, headers, body)
         return self._send(status, reply_headers, payload, close=not keep_alive)
+
+    def _misbehave(self, how: str) -> bool:
+        with self.server.service._lock:
+            self.server.service.requests += 1
+        size = 1_000_000 if how == "drip" else 4_000_000
+        head = f"HTTP/1.1 201 Created\r\n{_SERVER_HEADER}\r\nContent-Length: {size}\r\n\r\n"
+        self.connection.sendall(head.encode("latin-1"))
+        if how == "bloat":
+            self.connection.sendall(b"x" * size)
+        else:
+            stopped = self.server.service._stopped
+            for _ in range(size):  # until the sender hangs up (the write fails) or we stop
+                if stopped.wait(0.05):
+                    break
+                self.connection.sendall(b"x")
+        return False
 
     def _continue(self, headers: _Headers) -> None:
         if (headers.get("Expect") or "").lower() == "100-continue":  # curl sends it

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tests.support.gateway import Api, free_port
+from tests.support.gateway import Api, free_port, serving_submissions
 from tests.support.listeners import recorder
 from tests.support.responses import ResponsesProcesses, log_tail
 
@@ -34,17 +34,8 @@ def front(
         service_config("gateway", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", RPC_TIMEOUT=10),
     ).start()
     client = Api(f"http://127.0.0.1:{port}", jwt_keys["private_key"], requests.Session())
-    wait_for(lambda: serving(client), timeout=30, message="the gateway serving submissions")
+    wait_for(lambda: serving_submissions(client), timeout=30, message="the gateway serving")
     return client
-
-
-def serving(api: Api) -> bool:
-    """Enough of /readyz for submissions: broker and poll cache (not every service is run)."""
-    try:
-        checks = api.request("GET", "/readyz").json()["checks"]
-    except (requests.RequestException, ValueError, KeyError):
-        return False
-    return bool(checks.get("broker") and checks.get("poll_cache"))
 
 
 @pytest.fixture

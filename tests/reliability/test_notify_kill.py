@@ -12,7 +12,13 @@ import sqlalchemy as sa
 
 from tests.conftest import wait_for
 from tests.support import infra
-from tests.support.notify import add_resident, poll_payload, publish_event, wait_for_consumer
+from tests.support.notify import (
+    add_resident,
+    panel_without_quiet_hours,
+    poll_payload,
+    publish_event,
+    wait_for_consumer,
+)
 
 RESIDENTS = 1500
 
@@ -22,8 +28,17 @@ def start_notify(env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 def test_kill_9_mid_batch_loses_nobody(
-    databases, engines, amqp_uri, clean_databases, push_service, jwt_keys, tmp_path
+    databases,
+    engines,
+    amqp_uri,
+    clean_databases,
+    push_service,
+    jwt_keys,
+    tmp_path,
+    container_factory,
+    service_config,
 ):
+    panel_without_quiet_hours(container_factory, service_config)  # runs at any hour
     engine = engines["notify"]
     residents = [add_resident(engine, push_service) for _ in range(RESIDENTS)]
     env = {

@@ -25,6 +25,7 @@ from collections import Counter
 from sqlalchemy.engine import make_url
 
 from tests.conftest import wait_for
+from tests.support.faults import account_receipts, report
 from tests.support.responses import (
     Submitters,
     assert_events_for_each,
@@ -102,11 +103,17 @@ def test_database_outage_under_load_loses_nothing(
         assert_stored_once_and_counted(engine, poll, accepted)
         assert queue_depth(amqp_uri, "responses.intake.dlq") == 0
         wait_for(
-            lambda: len({e.payload["response_id"] for e in recorded_events}) >= len(accepted),
+            lambda: (
+                len({(e.payload["poll_id"], e.payload["resident_id"]) for e in recorded_events})
+                >= len(accepted)
+            ),
             timeout=60,
             message="response_recorded for every response",
         )
         assert_events_for_each(recorded_events, engine)
+        numbers = account_receipts(engine, poll, accepted)
+        rate = len(accepted) / (time.monotonic() - started)
+        report("postgres-connections-cut", numbers, 0.0, rate)
         print(
             f"accepted={len(accepted)} during_outage={during[202]} outage_s={outage:.1f} "
             f"refused={at_restore['refused']} severed={at_restore['severed']} "

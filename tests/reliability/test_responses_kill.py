@@ -27,8 +27,9 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from services.responses.service import INTAKE_QUEUE
+from services.common.intake import INTAKE_QUEUE
 from tests.conftest import wait_for
+from tests.support.faults import account_receipts, report
 from tests.support.responses import (
     Submitters,
     assert_events_for_each,
@@ -171,7 +172,7 @@ def test_kill_9_mid_batch_mid_relay_and_before_ack_loses_and_doubles_nothing(
                 left = conn.execute(
                     sa.text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
                 ).scalar_one()
-            events = {e.payload["response_id"] for e in recorded_events}
+            events = {(e.payload["poll_id"], e.payload["resident_id"]) for e in recorded_events}
             return left == 0 and len(events) >= len(accepted)
 
         wait_for(all_relayed, timeout=60, message="response_recorded for every response")
@@ -179,6 +180,8 @@ def test_kill_9_mid_batch_mid_relay_and_before_ack_loses_and_doubles_nothing(
         # The relay's interrupted run went out twice: once before kill 1, once after.
         assert duplicates >= relayed >= 1, (duplicates, relayed)
         assert queue_depth(amqp_uri, f"{INTAKE_QUEUE}.dlq") == 0
+        numbers = account_receipts(engine, poll, accepted)
+        report("responses-kill-9", numbers, 0.0, len(accepted) / (time.monotonic() - started))
     finally:
         responses_process.stop_all()  # before its way to the broker goes
         broker.stop()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from services.common.amqp import ConfirmingPublisher
 from services.common.batching import BatchLoop
 from services.common.deadletter import RetryPolicy
-from services.responses.service import INTAKE_QUEUE, intake_queue
+from services.common.intake import INTAKE_QUEUE, intake_queue
 from tests.conftest import wait_for
 from tests.support.responses import queue_state
 from tests.support.tcp_proxy import ProxyProcess
@@ -95,3 +95,55 @@ def test_an_idle_loop_keeps_its_connection(amqp_uri, caplog):
         loop.stop()
         thread.join(15)
     assert not [r for r in caplog.records if "lost its connection" in r.getMessage()]
+
+
+def test_a_batch_past_its_time_limit_is_split_and_a_slow_message_is_never_dead_lettered(
+    amqp_uri, engines
+):
+    """Issue 12, item 6: the handler sets the batch's time limit in PostgreSQL; a batch that
+    exceeds it is split (smaller batches are quicker), and one message that exceeds it alone is
+    tried again after a backoff — as when the database is down — never dead-lettered."""
+    import sqlalchemy as sa
+
+    from services.common.deadletter import dlq_name
+
+    publisher = ConfirmingPublisher(amqp_uri)
+    for i in range(16):
+        publisher.publish({"i": i}, exchange="", routing_key=INTAKE_QUEUE, declare=[intake_queue()])
+    publisher.close()
+    attempts: list[int] = []
+    recorded: list[int] = []
+    slow_alone = {7: 2}  # message 7 takes too long, also on its own (twice)
+
+    def handle(bodies: list[dict]) -> None:
+        attempts.append(len(bodies))
+        numbers = [b["i"] for b in bodies]
+        with engines["responses"].begin() as conn:
+            conn.execute(sa.text("SET LOCAL statement_timeout = 400"))
+            # 0.1 s of work per message: batches of more than three are past the limit.
+            seconds = 0.1 * len(bodies)
+            if 7 in numbers and slow_alone[7] > 0:  # too slow in any batch, until it has
+                slow_alone[7] -= len(bodies) == 1  # timed out alone twice
+                seconds = 1.0
+            conn.execute(sa.text("SELECT pg_sleep(:s)"), {"s": seconds})
+        recorded.extend(numbers)
+
+    loop = BatchLoop(
+        amqp_uri,
+        intake_queue(),
+        handle,
+        validate=lambda body: None,
+        retry=RetryPolicy(amqp_uri),
+        batch_size=16,
+        max_wait=0.5,
+    )
+    thread = threading.Thread(target=loop.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: sorted(recorded) == list(range(16)), timeout=60, message="all recorded")
+    finally:
+        loop.stop()
+        thread.join(10)
+    assert attempts[0] == 16 and max(attempts[1:]) < 16  # the whole batch timed out, then split
+    assert slow_alone[7] == 0  # message 7 timed out alone twice and was recorded after all
+    assert queue_state(amqp_uri, dlq_name(INTAKE_QUEUE))[0] == 0

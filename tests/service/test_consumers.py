@@ -119,3 +119,40 @@ def test_always_failing_message_is_dead_lettered_without_blocking_others_and_rep
     assert deadletter.replay(amqp_uri, f"{QUEUE}.dlq") == 1
     wait_for(lambda: stuck_id in flaky["handled"], message="the replayed event")
     assert deadletter.show(amqp_uri, f"{QUEUE}.dlq") == []
+
+
+def test_an_ack_that_finds_the_connection_gone_leaves_the_service_running(
+    container_factory, service_config, amqp_uri, monkeypatch
+):
+    """Handled, but the ack cannot be sent (the broker went away meanwhile): nameko stopped the
+    whole container for that — notify died so in the fault suite's broker restart. The
+    message is left to be redelivered instead, and the service goes on."""
+    from nameko.messaging import QueueConsumer
+
+    handled = []
+
+    class Steady:
+        name = "steady"
+
+        @event_handler("polls", "poll_closed")
+        def on_closed(self, event):
+            handled.append(event.payload["poll_id"])
+
+    ack_message = QueueConsumer.ack_message
+    refused = []
+
+    def connection_gone_once(self, message):
+        if not refused:
+            refused.append(message)
+            raise ConnectionResetError(104, "Connection reset by peer")
+        return ack_message(self, message)
+
+    monkeypatch.setattr(QueueConsumer, "ack_message", connection_gone_once)
+    container = container_factory(Steady, service_config("polls"))
+    container.start()
+    first, second = closed_event(), closed_event()
+    publish(amqp_uri, first)
+    wait_for(lambda: refused, message="the first ack refused")
+    publish(amqp_uri, second)
+    wait_for(lambda: second["payload"]["poll_id"] in handled, message="the second event handled")
+    assert not container._died.ready()  # the container did not stop

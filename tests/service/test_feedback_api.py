@@ -200,10 +200,7 @@ def test_published_feedback_and_measure_updates_reach_exactly_those_who_answered
     def answers_known_to_notify():
         with engines["notify"].connect() as conn:
             return conn.execute(
-                sa.text(
-                    "SELECT count(*) FROM invitations WHERE poll_id = :p "
-                    "AND answered_at IS NOT NULL"
-                ),
+                sa.text("SELECT count(*) FROM invitations WHERE poll_id = :p AND answered"),
                 {"p": poll["id"]},
             ).scalar() == len(answered)
 

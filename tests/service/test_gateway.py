@@ -14,7 +14,8 @@ from gateway.routes import ROUTES
 from services.common import tokens
 from services.common.errors import NotFound
 from tests.conftest import wait_for
-from tests.support.panel import UTRECHT, profile, utrecht_files
+from tests.support.gateway import resident_token
+from tests.support.panel import UTRECHT, profile, utrecht_files, utrecht_files_as
 
 AMERSFOORT = "GM0307"
 PROBLEM = "application/problem+json"
@@ -31,6 +32,7 @@ def world(api, service_config):
         for code, name in ((UTRECHT, "Utrecht"), (AMERSFOORT, "Amersfoort")):
             rpc.panel.create_municipality({"code": code, "name": name})
         rpc.panel.import_areas(UTRECHT, utrecht_files())
+        rpc.panel.import_areas(AMERSFOORT, utrecht_files_as(AMERSFOORT))
         objects = {}
         for code in (UTRECHT, AMERSFOORT):
             audience = (
@@ -45,7 +47,11 @@ def world(api, service_config):
             staff = rpc.panel.invite_staff(
                 code, {"email": f"medewerker@{code}.nl", "role": "viewer"}
             )
+            region = rpc.panel.create_region(
+                code, {"name": "Oost", "buurt_codes": [f"BU{code[2:6]}0311", f"BU{code[2:6]}0312"]}
+            )
             objects[code] = {
+                "region": region["code"],
                 "poll": poll["id"],
                 "staff": staff["id"],
                 "template": "veiligheidsgevoel",
@@ -88,6 +94,7 @@ def example_body(route):
     return {
         "update_poll": {"reminder_after_hours": [24]},
         "change_staff": {"role": "editor"},
+        "update_region": {"name": "Oost en omgeving"},
         FEEDBACK_DRAFT: {
             "title": "Wat we hoorden",
             "heard": "Meer licht gevraagd.",
@@ -110,7 +117,7 @@ TENANT_ROUTES = [r for r in ROUTES if r.auth == "staff" and r.resource and r.ten
 
 def test_the_route_table_has_tenant_scoped_routes_to_check():
     # Guards the generated test below against silently checking nothing.
-    assert {r.resource for r in TENANT_ROUTES} == {"poll", "staff", "measure"}
+    assert {r.resource for r in TENANT_ROUTES} == {"poll", "staff", "measure", "region"}
     assert len(TENANT_ROUTES) >= 6
 
 
@@ -145,6 +152,92 @@ def test_a_viewer_cannot_change_anything(api, world, route):
     response = api.request(route.method, path, token=viewer, json=example_body(route))
     assert response.status_code == 403, response.text
     assert response.json()["type"] == "/problems/forbidden"
+
+
+# --- the web apps' pages, generated from the page table like the routes above -----------------
+
+PAGE_RESOURCES = {"poll", "staff"}  # what the world below holds in both municipalities
+
+
+def web_pages():
+    from web.pages import PAGES, entrypoints
+
+    entrypoints()  # registers every page module
+    return PAGES
+
+
+def page_path(page, municipality, objects):
+    return fill(page.path.replace("<municipality_code>", municipality), objects)
+
+
+def browser_session(api, page, token):
+    """A browser signed in as ``token``'s holder for ``page``'s app, with a CSRF token."""
+    import requests
+
+    from web.session import CSRF_FIELD, KINDS
+
+    session = requests.Session()
+    session.cookies.set(KINDS[page.app].access_cookie, token)
+    start = session.get(api.url("/app/GM0344/"), timeout=30)
+    csrf = start.text.split('data-csrf="', 1)[1].split('"', 1)[0]
+    return session, {CSRF_FIELD: csrf}
+
+
+def page_token(api, page, municipality):
+    if page.app == "resident":
+        buurt = "BU03440300" if municipality == UTRECHT else "BU03070100"
+        return resident_token(api, municipality=municipality, buurt=buurt)
+    return api.staff_token(municipality, "admin")
+
+
+TENANT_PAGES = [p for p in web_pages() if p.resource and p.app in ("resident", "staff")]
+
+
+def test_the_page_table_has_tenant_scoped_pages_to_check():
+    assert {p.resource for p in TENANT_PAGES} >= {"poll", "feedback"}
+    # feedback pages are checked in tests/service/test_web.py (they need published feedback)
+    assert [p for p in TENANT_PAGES if p.resource in PAGE_RESOURCES]
+
+
+@pytest.mark.parametrize(
+    "page", [p for p in TENANT_PAGES if p.resource in PAGE_RESOURCES], ids=lambda p: p.name
+)
+def test_a_page_for_another_municipalitys_object_is_an_html_404(api, world, page):
+    theirs = world["objects"][AMERSFOORT]
+    mine, form = browser_session(api, page, page_token(api, page, UTRECHT))
+    for method in page.method.split(","):
+        refused = mine.request(
+            method,
+            api.url(page_path(page, UTRECHT, {page.resource: theirs[page.resource]})),
+            data=form,
+            timeout=30,
+            allow_redirects=False,
+        )
+        assert refused.status_code == 404, refused.text[:300]
+        assert refused.headers["Content-Type"].startswith("text/html")
+    # Their own municipality's app shows it: the 404 is tenancy, not luck.
+    own, _ = browser_session(api, page, page_token(api, page, AMERSFOORT))
+    shown = wait_for(
+        lambda: (lambda r: r if r.status_code != 404 else None)(
+            own.get(api.url(page_path(page, AMERSFOORT, {page.resource: theirs[page.resource]})))
+        ),
+        message="the poll in the gateway's cache",
+    )
+    assert shown.status_code == 200, shown.text[:300]
+
+
+# A staff page that changes the municipality's state names the role its POST needs (sign-in and
+# sign-out change only the browser's own session).
+STATE_CHANGING_PAGES = [p for p in web_pages() if p.app == "staff" and p.changes_state and p.role]
+
+
+@pytest.mark.parametrize("page", STATE_CHANGING_PAGES, ids=lambda p: p.name)
+def test_a_viewer_cannot_post_a_form_that_changes_state(api, world, page):
+    viewer, form = browser_session(api, page, api.staff_token(UTRECHT, "viewer"))
+    path = page_path(page, UTRECHT, world["objects"][UTRECHT])
+    response = viewer.post(api.url(path), data=form, timeout=30, allow_redirects=False)
+    assert response.status_code == 403, response.text[:300]
+    assert response.headers["Content-Type"].startswith("text/html")
 
 
 def forge(header, payload, signature=b""):
@@ -296,7 +389,11 @@ def test_a_resident_sees_the_open_polls_of_their_wijk(api, world, service_config
         == 401
     )  # reuse
     assert api.request("DELETE", "/api/v1/me", token=token).status_code == 204
-    assert api.request("GET", "/api/v1/me", token=token).status_code == 404
+    # The session is revoked (sessions_revoked reaches every gateway): the old token is refused.
+    wait_for(
+        lambda: api.request("GET", "/api/v1/me", token=token).status_code == 401,
+        message="the token of a resident who left refused",
+    )
 
 
 def test_bad_input_gets_a_clear_4xx_naming_the_field(api, world):
@@ -472,3 +569,51 @@ def test_devices_are_registered_validated_and_removed(api, world, push_service):
     ]
     assert api.request("DELETE", f"/api/v1/devices/{device_id}", token=token).status_code == 204
     assert api.request("DELETE", f"/api/v1/devices/{device_id}", token=token).status_code == 404
+
+
+def test_push_endpoints_only_on_known_push_services(api, world, push_service):
+    """Defect 15.13: any URL was accepted as a Web Push endpoint (notify would POST to it: a
+    blind SSRF). Only https on a known push service's host, or (development) the fake."""
+    batch = api.request(
+        "POST",
+        "/admin/v1/invitation-batches",
+        token=world["admin"][UTRECHT],
+        json={"per_wijk": {"WK034401": 1}},
+    ).json()
+    code = batch["csv"].splitlines()[1].split(",")[0]
+    token = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()}).json()[
+        "access_token"
+    ]
+    keys = push_service.subscribe()["keys"]
+
+    def register(endpoint):
+        return api.request(
+            "POST",
+            "/api/v1/devices",
+            token=token,
+            json={"channel": "webpush", "endpoint": endpoint, "keys": keys},
+        )
+
+    for endpoint in (
+        "https://169.254.169.254/latest/meta-data/x",
+        "http://fcm.googleapis.com/fcm/send/abc",
+        "https://fcm.googleapis.com:8443/fcm/send/abc",
+        "https://user:pw@fcm.googleapis.com/fcm/send/abc",
+        "https://wns2-am3p.notify.windows.com.attacker.example/w/?token=x",
+        "https://notify.windows.com/w/?token=x",
+        "https://push.internal.example/p/1",
+        "http://127.0.0.2:8089/push/abc",
+    ):
+        refused = register(endpoint)
+        assert refused.status_code == 422, endpoint
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        (error,) = refused.json()["errors"]
+        assert (error["field"], error["code"]) == ("endpoint", "push_service_not_allowed")
+    for endpoint in (
+        "https://fcm.googleapis.com/fcm/send/abc:APA91b",
+        "https://updates.push.services.mozilla.com/wpush/v2/gAAAA",
+        "https://wns2-am3p.notify.windows.com/w/?token=BQYAAA",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+        push_service.subscribe()["endpoint"],  # the fake: allowed in development (the tests)
+    ):
+        assert register(endpoint).status_code == 201, endpoint

@@ -13,20 +13,20 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.notify.service import NotifyService
-from services.panel.service import PanelService
 from tests.conftest import wait_for
 from tests.support.listeners import recorder
-from tests.support.notify import GM, add_resident, poll_payload, publish_event
+from tests.support.notify import (
+    GM,
+    add_resident,
+    panel_without_quiet_hours,
+    poll_payload,
+    publish_event,
+)
 
 
 @pytest.fixture
 def notify(container_factory, service_config, push_service):
-    panel = service_config("panel")
-    container_factory(PanelService, panel).start()
-    with ClusterRpcProxy(panel) as rpc:
-        rpc.panel.create_municipality(
-            {"code": GM, "name": "Utrecht", "settings": {"quiet_hours": None}}
-        )
+    panel_without_quiet_hours(container_factory, service_config)
     config = service_config(
         "notify",
         DELIVERY_RETRY_DELAYS=[0.3, 0.6, 1.2],
@@ -71,8 +71,9 @@ def test_a_published_poll_reaches_exactly_the_targeted_residents(
         for _ in range(4):
             conn.execute(
                 sa.text(
-                    "INSERT INTO invitations VALUES (:p, :r, 'GM0344', 'WK034401', 'BU03440111', "
-                    "now(), NULL, 0)"
+                    "INSERT INTO invitations (poll_id, resident_id, municipality_code, wijk_code, "
+                    "buurt_code, invited_at, reminders_sent) VALUES (:p, :r, 'GM0344', "
+                    "'WK034401', 'BU03440111', now(), 0)"
                 ),
                 {"p": uuid.uuid4(), "r": capped["id"]},
             )
@@ -98,7 +99,11 @@ def test_a_published_poll_reaches_exactly_the_targeted_residents(
         (message,) = payloads(push_service, resident["subscription"])
         assert message["poll_id"] == payload["poll_id"] and message["type"] == "invitation"
         assert message["title"] == "Nieuwe peiling: Veilig in de buurt"
-    assert set(statuses(engine, payload["poll_id"]).values()) == {"sent"}
+    # A batch records its sends just after the push service has them.
+    wait_for(
+        lambda: set(statuses(engine, payload["poll_id"]).values()) == {"sent"},
+        message="both invitations recorded as sent",
+    )
     wait_for(lambda: sent_events, message="invitations_sent")
     assert sent_events[0].payload["total"] == 2
     assert sorted(a["area_code"] for a in sent_events[0].payload["per_area"]) == [
@@ -161,6 +166,12 @@ def test_gone_slow_and_broken_push_services(notify, engines, push_service, amqp_
         timeout=20,
         message="the broken delivery dead-lettered",
     )
+    # The push service has the throttled one's second attempt; its batch records it just after.
+    wait_for(
+        lambda: statuses(engine, payload["poll_id"]).get(throttled["id"]) == "sent",
+        timeout=20,
+        message="the throttled delivery recorded as sent",
+    )
     final = statuses(engine, payload["poll_id"])
     assert final[gone["id"]] == "failed" and final[throttled["id"]] == "sent"
     assert all(final[r["id"]] == "sent" for r in fine)
@@ -186,7 +197,11 @@ def test_gone_slow_and_broken_push_services(notify, engines, push_service, amqp_
         timeout=15,
         message="the replayed delivery",
     )
-    assert statuses(engine, payload["poll_id"])[broken["id"]] == "sent"
+    wait_for(  # recorded by its batch a moment after the push service has it
+        lambda: statuses(engine, payload["poll_id"])[broken["id"]] == "sent",
+        timeout=20,
+        message="the replayed delivery recorded as sent",
+    )
 
 
 def test_quiet_hours_defer_instead_of_dropping(notify, engines, push_service, amqp_uri):
@@ -236,20 +251,19 @@ def test_reminders_go_only_to_those_who_did_not_answer_and_stop_at_close(
         {
             "poll_id": payload["poll_id"],
             "municipality_code": GM,
-            "response_id": str(uuid.uuid4()),
             "resident_id": answered["id"],
             "recorded_at": datetime.now(UTC).isoformat(),
         },
     )
 
-    def answered_at():
+    def answered_invitation():
         with engine.connect() as conn:
             return conn.execute(
-                sa.text("SELECT answered_at FROM invitations WHERE resident_id = :r"),
+                sa.text("SELECT answered FROM invitations WHERE resident_id = :r"),
                 {"r": answered["id"]},
             ).scalar()
 
-    wait_for(answered_at, message="the answer reaching notify")
+    wait_for(answered_invitation, message="the answer reaching notify")
     shift_opening(engine, payload["poll_id"], hours=3)  # the 2-hour reminder is due now
     wait_for(
         lambda: any(
@@ -314,7 +328,6 @@ def test_feedback_reaches_those_who_answered_and_measure_updates_too(
         {
             "poll_id": payload["poll_id"],
             "municipality_code": GM,
-            "response_id": str(uuid.uuid4()),
             "resident_id": answered["id"],
             "recorded_at": datetime.now(UTC).isoformat(),
         },
@@ -375,6 +388,7 @@ def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
         account = fcm.new_service_account()
         credentials = tmp_path / "service-account.json"
         credentials.write_text(json.dumps(account))
+        panel_without_quiet_hours(container_factory, service_config)
         config = service_config(
             "notify",
             FCM_PROJECT_ID=fcm.project_id,
@@ -411,8 +425,23 @@ def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
         fcm.stop()
 
 
+def spy_on_compare_digest(monkeypatch):
+    """What hmac.compare_digest was asked to compare (as the second argument)."""
+    import hmac
+
+    compared = []
+    real = hmac.compare_digest
+
+    def spy(a, b):
+        compared.append(b)
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)
+    return compared
+
+
 def test_email_in_the_house_style_with_one_click_unsubscribe(
-    notify, engines, push_service, smtp_sink, amqp_uri
+    notify, engines, push_service, smtp_sink, amqp_uri, monkeypatch
 ):
     engine = engines["notify"]
     resident_id = str(uuid.uuid4())
@@ -451,9 +480,14 @@ def test_email_in_the_house_style_with_one_click_unsubscribe(
     link = message["List-Unsubscribe"].strip("<>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = link.split("token=")[1]
+    compared = spy_on_compare_digest(monkeypatch)
     with ClusterRpcProxy(notify) as rpc:
-        with pytest.raises(Exception, match="not valid"):
-            rpc.notify.unsubscribe(token[:-1] + ("0" if token[-1] != "0" else "1"))
+        forged = token[:-1] + ("0" if token[-1] != "0" else "1")
+        for wrong in (forged, f"{resident_id}.é\udcff", "no-dot"):
+            with pytest.raises(Exception, match="not valid"):
+                rpc.notify.unsubscribe(wrong)
+        # Defect 15.15b: the MAC is compared in constant time (it was compared with !=).
+        assert forged.encode() in compared
         assert rpc.notify.unsubscribe(token) == {"unsubscribed": True}
     with engine.connect() as conn:
         assert (
@@ -486,3 +520,207 @@ def test_email_in_the_house_style_with_one_click_unsubscribe(
             )
 
     wait_for(lambda: traces() == 0, message="notify dropping the resident who left")
+
+
+def batches_recorded() -> float:
+    """Batches this process's channel workers finished (the containers run in-process)."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("buurtpeil_delivery_batch_seconds_count") or 0.0
+
+
+def test_a_batch_in_flight_never_overwrites_a_cancelled_delivery(
+    notify, engines, push_service, amqp_uri
+):
+    """Defect 15.8: the poll closes while pushes are in flight; whatever the push services then
+    answer (201, or 500 = retry), the deliveries stay cancelled and nothing is tried again."""
+    engine = engines["notify"]
+    accepted = add_resident(engine, push_service)
+    failing = add_resident(engine, push_service)
+    push_service.fail(failing["subscription"]["endpoint"], 500, times=1)
+    for resident in (accepted, failing):
+        push_service.hold(resident["subscription"]["endpoint"])
+    payload = poll_payload(audience={"kind": "municipality"})
+    before = batches_recorded()
+    publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_held(2, timeout=15)
+
+    publish_event(
+        amqp_uri,
+        "poll_closed",
+        {
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "closed_at": datetime.now(UTC).isoformat(),
+            "reason": "manual",
+        },
+    )
+    wait_for(
+        lambda: set(statuses(engine, payload["poll_id"]).values()) == {"cancelled"},
+        message="the close cancelling both deliveries",
+    )
+    push_service.release()
+    wait_for(lambda: batches_recorded() > before, message="the batch in flight recorded")
+
+    assert statuses(engine, payload["poll_id"]) == {
+        accepted["id"]: "cancelled",
+        failing["id"]: "cancelled",
+    }
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT max(attempts) FROM deliveries")).scalar() == 0
+    assert push_service.requests == 2  # no retry of the failed one after the close
+
+
+def test_deliveries_of_a_lost_batch_are_swept_sent_or_listed_dead(
+    container_factory, service_config, engines, push_service, amqp_uri
+):
+    """Defect 15.8: a batch dead-lettered (or a retry that never came back) leaves its
+    deliveries queued with dispatched_at (or retrying) and no message anywhere; the sweep
+    dispatches them again, and gives up on those out of attempts as dead (listed, replayable)."""
+    panel_without_quiet_hours(container_factory, service_config)
+    config = service_config(
+        "notify",
+        DELIVERY_MAX_ATTEMPTS=3,
+        DISPATCH_POLL_INTERVAL=0.2,
+        DELIVERY_SWEEP_INTERVAL=0.2,
+        DELIVERY_STALE_AFTER=600,
+        OUTBOX_POLL_INTERVAL=0.1,
+    )
+    container_factory(NotifyService, config).start()
+    engine = engines["notify"]
+    residents = [add_resident(engine, push_service) for _ in range(3)]
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+    assert push_service.wait_for(3, timeout=15)
+    wait_for(
+        lambda: set(statuses(engine, payload["poll_id"]).values()) == {"sent"},
+        message="the invitations sent",
+    )
+
+    # The reminders' batch was lost an hour ago: two never tried, one retry never came back,
+    # and one that was dispatched again before and has used its attempts.
+    lost, overdue, exhausted = residents
+    with engine.begin() as conn:
+        for resident, status, attempts, not_before in (
+            (lost, "queued", 0, None),
+            (overdue, "retrying", 1, "now() - interval '1 hour'"),
+            (exhausted, "queued", 2, None),
+        ):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deliveries (kind, ref_id, seq, poll_id, resident_id, channel, "
+                    "endpoint_id, status, attempts, last_error, queued_at, dispatched_at, "
+                    "not_before, updated_at) SELECT 'reminder', :p, 1, :p, :r, 'webpush', e.id, "
+                    f":s, :a, NULL, now() - interval '1 hour', now() - interval '1 hour', "
+                    f"{not_before or 'NULL'}, now() - interval '1 hour' "
+                    "FROM endpoints e WHERE e.resident_id = :r"
+                ),
+                {"p": payload["poll_id"], "r": resident["id"], "s": status, "a": attempts},
+            )
+
+    def reminded(resident):
+        return [
+            m for m in payloads(push_service, resident["subscription"]) if m["type"] == "reminder"
+        ]
+
+    wait_for(lambda: reminded(lost) and reminded(overdue), timeout=15, message="the re-sends")
+    with ClusterRpcProxy(config) as rpc:
+        dead = wait_for(lambda: rpc.notify.list_dead_deliveries(GM), message="the dead one")
+        assert [(d["kind"], d["attempts"]) for d in dead] == [("reminder", 3)]
+        assert "its batch was lost" in dead[0]["last_error"]
+        assert not reminded(exhausted)
+        assert rpc.notify.replay_dead_deliveries(GM) == {"replayed": 1}
+    wait_for(lambda: reminded(exhausted), timeout=15, message="the replayed one")
+    with engine.connect() as conn:
+        assert (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM deliveries WHERE kind = 'reminder' AND status = 'sent'"
+                )
+            ).scalar()
+            == 3
+        )
+
+
+def test_a_line_break_in_a_title_does_not_break_its_emails(
+    notify, engines, push_service, smtp_sink, amqp_uri
+):
+    """Defect 15.15a: a newline (or CR) in a poll title made building every e-mail of it
+    fail; now the subject is one line, and the text still names the title."""
+    engine = engines["notify"]
+    resident_id = str(uuid.uuid4())
+    publish_event(
+        amqp_uri,
+        "resident_joined",
+        {
+            "resident_id": resident_id,
+            "municipality_code": GM,
+            "buurt_code": "BU03440111",
+            "wijk_code": "WK034401",
+            "age_band": "45_64",
+            "sex": "man",
+            "language": "nl",
+            "self_selected": True,
+            "consent": True,
+            "email": "regel@example.nl",
+            "joined_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    wait_for(
+        lambda: (
+            engine.connect()
+            .execute(sa.text("SELECT count(*) FROM endpoints WHERE channel = 'email'"))
+            .scalar()
+        ),
+        message="the e-mail endpoint from resident_joined",
+    )
+    payload = poll_payload(audience={"kind": "municipality"})
+    payload["definition"] = {**payload["definition"], "title": "Veilig\r\nin de\nbuurt"}
+    publish_event(amqp_uri, "poll_published", payload)
+    wait_for(lambda: smtp_sink.to("regel@example.nl"), timeout=15, message="the e-mail")
+    message = smtp_sink.to("regel@example.nl")[0]
+    assert message["Subject"] == "Nieuwe peiling: Veilig in de buurt"
+    # The sink has the message before the batch records it (failed once in CI: 'queued').
+    wait_for(
+        lambda: set(statuses(engine, payload["poll_id"]).values()) == {"sent"},
+        message="the e-mail recorded as sent",
+    )
+
+
+def test_a_push_host_that_trickles_its_reply_cannot_hold_up_a_batch(
+    container_factory, service_config, engines, push_service, amqp_uri
+):
+    """Defect 15.13: a host answering one octet at a time never tripped the socket timeout
+    and held its whole batch (nothing recorded) for as long as it liked. Now a request gets
+    PUSH_REQUEST_DEADLINE seconds in all, and at most PUSH_MAX_REPLY_BYTES of a reply are read."""
+    panel_without_quiet_hours(container_factory, service_config)
+    config = service_config(
+        "notify",
+        PUSH_REQUEST_DEADLINE=1,
+        PUSH_MAX_REPLY_BYTES=4096,
+        DELIVERY_RETRY_DELAYS=[60],
+        DISPATCH_POLL_INTERVAL=0.2,
+        OUTBOX_POLL_INTERVAL=0.1,
+    )
+    container_factory(NotifyService, config).start()
+    engine = engines["notify"]
+    dripping, bloated, fine = (add_resident(engine, push_service) for _ in range(3))
+    push_service.misbehave(dripping["subscription"]["endpoint"], "drip")
+    push_service.misbehave(bloated["subscription"]["endpoint"], "bloat")
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+
+    wait_for(
+        lambda: (
+            statuses(engine, payload["poll_id"])
+            == {dripping["id"]: "retrying", bloated["id"]: "sent", fine["id"]: "sent"}
+        ),
+        timeout=15,
+        message="the batch recorded, the trickling host cut off",
+    )
+    with engine.connect() as conn:
+        error = conn.execute(
+            sa.text("SELECT last_error FROM deliveries WHERE resident_id = :r"),
+            {"r": dripping["id"]},
+        ).scalar()
+    assert "no complete reply within 1 s" in error

@@ -14,6 +14,7 @@ from services.common.errors import NotFound
 from services.common.logs import JsonFormatter, LoggingContext
 from services.polls.service import PollsService
 from tests.conftest import wait_for
+from tests.support.listeners import recorder
 
 
 def sample(name, **labels):
@@ -43,6 +44,10 @@ def test_entrypoints_are_counted_and_timed_by_outcome(container_factory, service
 
 def test_outbox_backlog_is_measured(container_factory, service_config):
     config = service_config("polls", OUTBOX_POLL_INTERVAL=0.1)
+    # A consumer's queue to route to: an event nobody's queue is bound for is returned by the
+    # broker and stays pending (outbox.py).
+    listener, _ = recorder("polls", "poll_published")
+    container_factory(listener, service_config("polls")).start()
     container_factory(PollsService, config).start()
     with ServiceRpcProxy("polls", config) as polls:
         poll = polls.create_poll("GM0344", {"template_id": "groen"})

@@ -48,6 +48,10 @@ def pending(engine: sa.Engine) -> int:
 
 @pytest.fixture
 def idempotent_consumer(container_factory, service_config):
+    return start_idempotent_consumer(container_factory, service_config)
+
+
+def start_idempotent_consumer(container_factory, service_config):
     """A consumer that records every delivery, and applies each event once (claim_event)."""
     deliveries: list[str] = []
     effects: list[str] = []
@@ -134,3 +138,32 @@ def test_a_payload_that_breaks_the_catalogue_never_enters_the_outbox(engines):
     with Session(engines["polls"]) as session, session.begin():
         with pytest.raises(ValueError, match="invalid poll_closed payload"):
             outbox.add_event(session, "poll_closed", {"poll_id": "nope"})
+
+
+def returned_count(service: str, event: str) -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"service": service, "event": event}
+    return REGISTRY.get_sample_value("buurtpeil_outbox_returned_total", labels) or 0.0
+
+
+def test_an_event_no_queue_is_bound_for_stays_pending_until_one_is(
+    engines, amqp_uri, container_factory, service_config
+):
+    """Defect 15.15c: published without ``mandatory``, an event no queue was bound for (its
+    consumers not started yet) was confirmed, marked sent and lost. Now the broker returns
+    it and the row stays pending until a queue is bound."""
+    engine = engines["polls"]
+    poll_id = publish_a_poll(engine)
+    publisher = ConfirmingPublisher(amqp_uri)
+    before = returned_count("polls", "poll_published")
+
+    assert outbox.relay_pending(engine, publisher, service="polls") == 0  # this vhost: no queue
+    assert pending(engine) == 1
+    assert returned_count("polls", "poll_published") == before + 1
+
+    deliveries, effects = start_idempotent_consumer(container_factory, service_config)
+    assert outbox.relay_pending(engine, publisher, service="polls") == 1  # same channel
+    assert pending(engine) == 0
+    wait_for(lambda: effects == [poll_id], message="the event, once a queue is bound")
+    publisher.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from nameko.standalone.rpc import ServiceRpcProxy
 
 from services.common import tokens
@@ -151,13 +152,38 @@ def test_join_refresh_move_and_leave(panel, events, engines):
 
 
 def assert_no_trace(engine, *needles):
-    """No column of any panel table (outbox aside: it carries the events) holds a needle."""
+    """No column of any panel table holds a needle — the outbox included, once resident_left
+    is published (its row goes then; the resident's earlier events went at once)."""
+
+    def unpublished():
+        with engine.connect() as conn:
+            return conn.execute(
+                # (the outbox publishes mandatory: ``events`` binds queues, as notify's and
+                # feedback's are bound in production)
+                sa.text(
+                    "SELECT count(*) FROM outbox WHERE sent_at IS NULL AND event = 'resident_left'"
+                )
+            ).scalar()
+
+    wait_for(lambda: unpublished() == 0, message="resident_left published")
     for needle in needles:
-        tables = infra.tables_holding(engine, needle, skip=("outbox",))
+        tables = infra.tables_holding(engine, needle)
         assert tables == [], f"{', '.join(tables)} still hold {needle}"
 
 
-def test_open_signup_by_email_is_self_selected_and_erasable(panel, smtp_sink, engines):
+def test_a_letter_code_joins_a_buurt_of_its_own_wijk_only(panel, engines):
+    seed_utrecht(panel)
+    batch = panel.create_invitation_batch(UTRECHT, {"per_wijk": {"WK034403": 1}})
+    code = batch["csv"].splitlines()[1].split(",")[0]
+    with pytest.raises(InvalidInput) as err:  # BU03440111 lies in WK034401
+        panel.join_with_code({"invitation_code": code, **profile()})
+    assert err.value.errors[0]["field"] == "buurt_code"
+    assert err.value.errors[0]["code"] == "outside_invited_wijk"
+    joined = panel.join_with_code({"invitation_code": code, **profile(buurt_code="BU03440311")})
+    assert joined["resident"]["wijk_code"] == "WK034403"  # the code was not spent by the refusal
+
+
+def test_open_signup_by_email_is_self_selected_and_erasable(panel, smtp_sink, engines, events):
     seed_utrecht(panel)
     email = f"inwoner-{uuid.uuid4().hex[:6]}@example.nl"
     panel.start_signup({"municipality_code": UTRECHT, "email": email, "language": "en"})
@@ -248,3 +274,35 @@ def test_staff_invite_login_lockout_and_roles(panel, smtp_sink, engines):
     assert changed["role"] == "viewer"
     with pytest.raises(Conflict):
         panel.change_staff(UTRECHT, staff_id, {"status": "disabled"}, staff_id)
+
+
+def test_wrong_signup_codes_are_counted_and_spend_the_code(panel, smtp_sink, engines):
+    """Defect 15.9: the wrong-attempt count was rolled back with the refusal, so the e-mailed
+    code could be guessed without limit. Five wrong tries spend it, even for the right code."""
+    from services.panel.members import VERIFY_ATTEMPTS
+
+    seed_utrecht(panel)
+    email = f"raden-{uuid.uuid4().hex[:6]}@example.nl"
+    panel.start_signup({"municipality_code": UTRECHT, "email": email, "language": "nl"})
+    wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
+    code = next(
+        w for w in smtp_sink.to(email)[0].get_content().split() if w.isdigit() and len(w) == 6
+    )
+    wrong = [f"{(int(code) + i) % 10**6:06d}" for i in range(1, VERIFY_ATTEMPTS + 1)]
+    for guess in wrong:
+        with pytest.raises(InvalidInput) as err:
+            panel.finish_signup(
+                {"municipality_code": UTRECHT, "email": email, "code": guess, **profile()}
+            )
+        assert err.value.errors[0]["code"] == "wrong_code"
+    with engines["panel"].connect() as conn:
+        attempts = conn.execute(
+            sa.text("SELECT attempts FROM email_verifications WHERE email = :e"), {"e": email}
+        ).scalar()
+    assert attempts == VERIFY_ATTEMPTS
+
+    with pytest.raises(InvalidInput) as err:  # the right code, too late
+        panel.finish_signup(
+            {"municipality_code": UTRECHT, "email": email, "code": code, **profile()}
+        )
+    assert err.value.errors[0]["code"] == "expired"

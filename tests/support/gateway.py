@@ -53,7 +53,12 @@ class Api:
             issuer=overrides.pop("issuer", "buurtpeil"),
             audience=overrides.pop("audience", "buurtpeil-admin"),
             ttl_seconds=ttl,
-            claims={"mun": municipality, "role": role, "email": f"{role}@test.nl"},
+            claims={
+                "sid": str(uuid.uuid4()),
+                "mun": municipality,
+                "role": role,
+                "email": f"{role}@test.nl",
+            },
             key_id=tokens.key_id(self.private_key.public_key()),
             **overrides,
         )
@@ -95,6 +100,7 @@ def issue_resident_token(
         ttl_seconds=900,
         key_id=key_id or tokens.key_id(private_key.public_key()),
         claims={
+            "sid": str(uuid.uuid4()),
             "mun": municipality,
             "wijk": f"WK{buurt[2:8]}",
             "buurt": buurt,
@@ -116,3 +122,58 @@ def wait_ready(api: Api, timeout: float = 30) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"gateway not ready: {api.request('GET', '/readyz').text}")
+
+
+class GatewayProcesses:
+    """Gateway replicas as production runs them: ``nameko run`` of deploy/Procfile's gateway
+    line, each in an OS process of its own, configured by ``env`` (plus each start's own)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Any):
+        self.env = env
+        self.log_dir = log_dir
+        self.started: list[Any] = []
+
+    def start(self, port: int, **env: str) -> Any:
+        from pathlib import Path
+
+        from tests.support.infra import nameko_run
+
+        log = Path(self.log_dir) / f"gateway-{len(self.started) + 1}.log"
+        process = nameko_run(
+            "gateway",
+            {
+                "LOG_LEVEL": "WARNING",
+                "GATEWAY_METRICS_PORT": "0",
+                **self.env,
+                "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+                **env,
+            },
+            log,
+        )
+        process.log = log  # type: ignore[attr-defined]
+        self.started.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        import signal
+        import subprocess
+
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+def serving_submissions(api: Api) -> bool:
+    """Enough of /readyz for submissions: the broker and the poll cache (not every service
+    needs to run)."""
+    try:
+        checks = api.request("GET", "/readyz").json()["checks"]
+    except (requests.RequestException, ValueError, KeyError):
+        return False
+    return bool(checks.get("broker") and checks.get("poll_cache"))

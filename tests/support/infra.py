@@ -42,7 +42,8 @@ def nameko_run(
 ) -> subprocess.Popen[bytes]:
     """One of our services as ``make run`` and production start it (its line in deploy/Procfile),
     in an OS process of its own — for kill -9 tests and benchmarks. ``env`` is added to this
-    process's environment; output goes to ``log``."""
+    process's environment (in development mode unless it says otherwise: they run on
+    development secrets); output goes to ``log``."""
     from deploy.local import procfile
 
     command = dict(procfile())[service].split()
@@ -51,7 +52,7 @@ def nameko_run(
     return subprocess.Popen(  # noqa: S603 - our own Procfile
         [sys.executable, "-m", *command],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={"BUURTPEIL_ENV": "development", **os.environ, **env},
         stdout=log.open(mode),
         stderr=subprocess.STDOUT,
     )
@@ -72,6 +73,55 @@ def tables_holding(engine: Any, needle: str, *, skip: tuple[str, ...] = ()) -> l
                 {"n": f"%{needle}%"},
             ).scalar()
         ]
+
+
+def queue_names(amqp_uri: str) -> list[str]:
+    """Every queue of the vhost ``amqp_uri`` names (management API, else rabbitmqctl)."""
+    from urllib.parse import unquote, urlsplit
+
+    vhost = unquote(urlsplit(amqp_uri).path[1:]) or "/"
+    if _mgmt_available():
+        found = requests.get(
+            f"{MGMT_URL}/api/queues/{quote(vhost, safe='')}",
+            auth=(AMQP_USER, AMQP_PASSWORD),
+            timeout=10,
+        )
+        found.raise_for_status()
+        return [q["name"] for q in found.json()]
+    exe = shutil.which("rabbitmqctl") or "rabbitmqctl"
+    listed = subprocess.run(
+        [exe, "-q", "list_queues", "-p", vhost, "name"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return [line.strip() for line in listed.stdout.splitlines() if line.strip()]
+
+
+def dead_letter_queues_holding(amqp_uri: str, needle: str) -> list[str]:
+    """The dead-letter queues (``*.dlq``) of the vhost with a message whose body holds
+    ``needle`` — read without taking anything (every message is put back)."""
+    from kombu import Connection
+
+    holding = []
+    with Connection(amqp_uri) as conn:
+        channel = conn.channel()
+        for name in queue_names(amqp_uri):
+            if not name.endswith(".dlq"):
+                continue
+            held = []
+            while (message := channel.basic_get(name, no_ack=False)) is not None:
+                held.append(message)
+            if any(needle.lower() in _text(m.body).lower() for m in held):
+                holding.append(name)
+            for message in held:
+                channel.basic_reject(message.delivery_tag, requeue=True)
+    return holding
+
+
+def _text(body: Any) -> str:
+    return body.decode(errors="replace") if isinstance(body, bytes | bytearray) else str(body)
 
 
 def _mgmt_available() -> bool:

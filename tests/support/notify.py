@@ -119,3 +119,18 @@ def wait_for_consumer(amqp_uri: str, queue: str, timeout: float = 60) -> None:
                 pass
             time.sleep(0.2)
     raise AssertionError(f"nothing consumes {queue} after {timeout} s")
+
+
+def panel_without_quiet_hours(container_factory: Any, service_config: Any) -> None:
+    """panel running, with GM's quiet hours off. Without it notify falls back to the default
+    quiet hours (21:00–08:00) and holds every push of a test run in the evening until morning."""
+    from nameko.standalone.rpc import ClusterRpcProxy
+
+    from services.panel.service import PanelService
+
+    panel = service_config("panel")
+    container_factory(PanelService, panel).start()
+    with ClusterRpcProxy(panel) as rpc:
+        rpc.panel.create_municipality(
+            {"code": GM, "name": "Utrecht", "settings": {"quiet_hours": None}}
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,16 @@ def utrecht_files() -> dict[str, str]:
         "buurt_geojson": (DATA_DIR / "utrecht_GM0344_buurten_2024.geojson").read_text(
             encoding="utf-8"
         ),
+    }
+
+
+def utrecht_files_as(code: str) -> dict[str, str]:
+    """Utrecht's areas under another municipality's code (GM0344 → code, WK0344… → WK<digits>…),
+    for tests that need two municipalities with areas."""
+    digits = code[2:6]
+    return {
+        name: re.sub(r"\b(GM|WK|BU)0344", lambda m: m.group(1) + digits, text)
+        for name, text in utrecht_files().items()
     }
 
 

@@ -258,11 +258,18 @@ def assert_stored_once_and_counted(
 
 
 def assert_events_for_each(events: list[Any], engine: sa.Engine) -> int:
-    """response_recorded for every stored response (at least once); returns the duplicates."""
+    """response_recorded for every stored response (at least once); returns the duplicates.
+
+    The event names no response (issue 15): it is matched to the response by the respondent
+    key, HMAC(secret, poll ‖ resident), as responses computes it."""
+    from services.common.config import load_service_config
+    from services.responses.intake import respondent_key
+
+    secret = str(load_service_config("responses")["RESPONDENT_KEY_SECRET"]).encode()
     with engine.connect() as conn:
-        ids = set(conn.execute(sa.text("SELECT id::text FROM responses")).scalars())
-    seen = [e.payload["response_id"] for e in events]
-    assert set(seen) == ids, (len(set(seen) - ids), len(ids - set(seen)))
+        keys = set(conn.execute(sa.text("SELECT respondent_key FROM responses")).scalars())
+    seen = [respondent_key(secret, e.payload["poll_id"], e.payload["resident_id"]) for e in events]
+    assert set(seen) == keys, (len(set(seen) - keys), len(keys - set(seen)))
     return len(seen) - len(set(seen))
 
 

@@ -91,6 +91,12 @@ class TcpProxy:
         self._closed = True
         self.cut()
         try:
+            # Wakes the accept loop: a thread left in accept() on a closed socket keeps the
+            # descriptor number in eventlet's hub (tests/conftest.py, _stale_listeners).
+            self._listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self._listener.close()
         except OSError:
             pass

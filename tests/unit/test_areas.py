@@ -1,4 +1,5 @@
-"""services/panel/areas.py against the real Utrecht data (data/areas, CBS, CC BY 4.0) and bad input.
+"""services/panel/areas.py and services/common/areas.py (the locator) against the real Utrecht
+data (data/areas, CBS, CC BY 4.0) and bad input.
 
 Point-in-polygon is checked against an independent winding-number implementation written here,
 over every polygon without the index, so neither the grid nor the ray casting is trusted.
@@ -11,12 +12,12 @@ import random
 
 import pytest
 
+from services.common.areas import AreaLocator
 from services.common.events import AGE_BANDS, EventValidationError, validate_payload
 from services.panel.areas import (
     DATA_DIR,
     REQUIRED_COLUMNS,
     AreaImportError,
-    AreaLocator,
     check_consistency,
     load_project_data,
     margins_payload,

@@ -191,7 +191,16 @@ def test_compose_runs_the_service(service: str) -> None:
 
 def test_compose_infrastructure() -> None:
     services = compose()["services"]
-    for name in ("rabbitmq", "postgres", "migrate", "keys", "prometheus", "grafana", "mailpit"):
+    for name in (
+        "rabbitmq",
+        "postgres",
+        "redis",
+        "migrate",
+        "keys",
+        "prometheus",
+        "grafana",
+        "mailpit",
+    ):
         assert name in services
     for name, spec in services.items():
         if name not in {"migrate", "keys"}:
@@ -335,7 +344,7 @@ def test_k8s_migration_job() -> None:
 # The consumers KEDA scales on the depth of their work queue: service → where the queue is named.
 KEDA_SCALED = {
     "notify": ("services/notify/dispatch.py", "WORK_QUEUE"),
-    "responses": ("services/responses/service.py", "INTAKE_QUEUE"),
+    "responses": ("services/common/intake.py", "INTAKE_QUEUE"),
 }
 
 
@@ -370,8 +379,8 @@ def test_kustomize_builds(path: Path) -> None:
     (configmap,) = [o for o in objects if o["kind"] == "ConfigMap"]
     deployments = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Deployment"}
     assert set(SERVICES) <= set(deployments)
-    for deployment in deployments.values():
-        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    for service in SERVICES:  # ours; redis.yaml is Redis's own image and settings
+        (container,) = deployments[service]["spec"]["template"]["spec"]["containers"]
         refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
         assert refs == [configmap["metadata"]["name"]]  # the generated, hashed name
 

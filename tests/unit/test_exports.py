@@ -42,7 +42,7 @@ DEFINITION = {
             "text": "Waardoor?",
             "options": [{"id": "donker", "label": "Donker"}, {"id": "verkeer", "label": "Verkeer"}],
         },
-        {"id": "tips", "type": "open_text", "text": "Tips?"},
+        {"id": "tips", "type": "open_text", "text": "Tips?", "required": False},
     ],
 }
 # buurt → respondents: one small buurt (hidden, and its sibling with it), the rest large.
@@ -63,7 +63,7 @@ def results_document(seed: int = 1) -> dict:
     chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for buurt, n in BUURTEN.items():
         for i in range(n):
-            cell = (AGES[i % 4], SEXES[i % 2])
+            cell = (AGES[i % 4], SEXES[i % 2], "panel")
             answers = {
                 "veilig": [str(rng.choice((2, 3, 4, 4, 5)))],
                 "vaak": [rng.choice(("soms", "nooit", "nooit"))],
@@ -78,12 +78,13 @@ def results_document(seed: int = 1) -> dict:
     data = results.Aggregates(
         base=base,
         chosen=chosen,
-        self_selected={},
         invited={b: 100 for b in BUURTEN},
         margins=MARGINS,
         texts={},
     )
-    poll = SimpleNamespace(id=uuid.uuid4(), definition=DEFINITION)
+    poll = SimpleNamespace(
+        id=uuid.uuid4(), definition=DEFINITION, municipality_code="GM0344", audience={}
+    )
     return results.build(poll, data, 10)
 
 
@@ -196,3 +197,22 @@ def test_texts_that_start_a_formula_are_neutralised():
     assert '\'=HYPERLINK("http://example.invalid","klik")' in texts
     assert {"'+Vaak", "'-Soms", "'@Nooit", "'=Wijk 01", "'@Utrecht"} <= set(texts)
     assert exports.neutralise(-1.5) == -1.5 and exports.neutralise("Veilig") == "Veilig"
+
+
+def test_the_weighting_note_stands_beside_every_figure_it_affects():
+    """Regression (issue 15, 1d): non-convergence and estimated populations were noted only in
+    the weighting summary, not beside the figures they affect; each export row now carries
+    them, and the metadata names the respondents, the margins' year and the caveat."""
+    saved = MARGINS["WK034402"]["age"]["15_24"]
+    MARGINS["WK034402"]["age"]["15_24"] = None  # CBS "."
+    try:
+        doc = results_document()
+    finally:
+        MARGINS["WK034402"]["age"]["15_24"] = saved
+    table = exports.rows(doc, DEFINITION)
+    gemeente = [r for r in table if r["area_code"] == "GM0344" and not r["suppressed"]]
+    assert gemeente and all("estimated" in (r["weighting_note"] or "") for r in gemeente)
+    meta = dict(
+        exports.metadata(doc, DEFINITION, municipality="Utrecht", generated_at=datetime.now(UTC))
+    )
+    assert "non-probability" in meta["caveat"] and meta["respondents"].startswith("all")

@@ -11,7 +11,7 @@ from services.common.clock import Clock, ClockNotAdjustable
 from services.common.errors import Conflict, InvalidInput
 from services.common.validation import load
 from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue
-from services.feedback.reactions import AreaCount, hidden_areas, reactor_key, summarize
+from services.feedback.reactions import reactor_key, summarize
 from services.feedback.schemas import FeedbackDraftIn, MeasureIn, MeasureUpdate, StatusChangeIn
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -249,101 +249,71 @@ def test_what_concerns_my_area(kind, audience, measure_areas, expected):
 # --- reactions -----------------------------------------------------------------------------
 
 
-def wijk(code, n):
-    return AreaCount(code, None, n, n)
-
-
-def buurt(code, parent, n):
-    return AreaCount(code, parent, n, 0)
-
-
-def test_small_areas_are_hidden():
-    areas = [wijk("WK034401", 12), wijk("WK034402", 3), wijk("WK034403", 4)]
-    assert hidden_areas(areas, 10, total_shown=True) == {"WK034402", "WK034403"}
-
-
-def test_a_lone_hidden_sibling_takes_the_next_smallest_with_it():
-    areas = [wijk("WK034401", 30), wijk("WK034402", 12), wijk("WK034403", 3), wijk("WK034404", 15)]
-    # Alone, WK034403 = total − the others; hiding 12 as well leaves two unknowns.
-    assert hidden_areas(areas, 10, total_shown=True) == {"WK034403", "WK034402"}
-
-
-def test_secondary_rule_inside_a_wijk_and_under_a_hidden_wijk():
-    areas = [
-        wijk("WK034401", 40),
-        buurt("BU03440101", "WK034401", 20),
-        buurt("BU03440102", "WK034401", 14),
-        buurt("BU03440103", "WK034401", 6),
-        wijk("WK034402", 12),
-        buurt("BU03440201", "WK034402", 12),
-        wijk("WK034403", 9),
-        buurt("BU03440301", "WK034403", 9),
-    ]
-    hidden = hidden_areas(areas, 10, total_shown=True)
-    # WK034403 is small; WK034402 (next smallest wijk) goes with it, and so do their buurten.
-    assert hidden == {
-        "WK034403",
-        "BU03440301",
-        "WK034402",
-        "BU03440201",
-        "BU03440103",
-        "BU03440102",
-    }
-
-
-def test_nothing_is_derivable_by_subtraction():
-    """For every parent shown, never exactly one hidden child (brute force over small cases)."""
-    import itertools
-
-    for counts in itertools.product([0, 2, 5, 11, 25], repeat=3):
-        areas = [wijk(f"WK03440{i}", n) for i, n in enumerate(counts) if n]
-        total = sum(counts)
-        hidden = hidden_areas(areas, 10, total_shown=total >= 10)
-        if total >= 10:
-            assert sum(1 for a in areas if a.code in hidden) != 1, counts
-
-
-def test_summary_for_staff():
-    rows = [("WK034401", "BU03440101", True, "Fijn") for _ in range(8)]
-    rows += [("WK034401", "BU03440102", False, None) for _ in range(4)]
-    rows += [("WK034402", "BU03440201", True, "Geheim") for _ in range(3)]
-    rows += [("WK034403", "BU03440301", False, None) for _ in range(6)]
-    view = summarize(rows, 5)
-    assert (view["n"], view["useful"], view["not_useful"]) == (21, 11, 10)
-    assert view["share_useful"] == pytest.approx(0.524)
+def test_reaction_counts_go_through_the_one_suppression():
+    """Regression (issue 15, item 2): reactions had a weaker suppression of their own — wijk 25
+    with buurten 3, 4 and 18 gave 7 by subtraction, the useful / not useful split was never
+    hidden, and ``n`` was shown below k. Now the table (useful / not useful per area) goes
+    through services/common/suppression like every figure, and an attacker finds nothing."""
+    rows = [("WK034401", "BU03440101", i % 2 == 0, None) for i in range(3)]
+    rows += [("WK034401", "BU03440102", i % 3 == 0, None) for i in range(4)]
+    rows += [("WK034401", "BU03440103", i % 4 != 0, "Fijn") for i in range(18)]
+    rows += [("WK034402", "BU03440201", True, None) for _ in range(12)]
+    rows += [("WK034402", "BU03440202", i % 5 != 0, None) for i in range(15)]
+    view = summarize(rows, 10)
     by_code = {a["area_code"]: a for a in view["per_area"]}
-    assert by_code["WK034401"] == {
-        "area_code": "WK034401",
-        "level": "wijk",
-        "n": 12,
-        "useful": 8,
-        "share_useful": 0.667,
-    }
-    # WK034402 (3) is hidden, and WK034403 (next smallest) with it; inside WK034401 the buurt
-    # of 4 is hidden and the buurt of 8 with it (else 12 − 8 = 4).
-    assert {c for c, a in by_code.items() if a.get("suppressed")} == {
-        "WK034402",
-        "WK034403",
-        "BU03440201",
-        "BU03440301",
-        "BU03440101",
-        "BU03440102",
-    }
-    assert [c["text"] for c in view["comments"]] == ["Fijn"] * 8
-    small = summarize(rows[:4], 5)
-    assert small["suppressed"] and small["useful"] is None and small["share_useful"] is None
+    hidden = {c for c, a in by_code.items() if a.get("suppressed")}
+    assert {"BU03440101", "BU03440102"} <= hidden
+    assert len({"BU03440101", "BU03440102", "BU03440103"} & hidden) >= 2
+    shown = {a["area_code"]: a for a in view["per_area"] if not a.get("suppressed")}
+    for area in shown.values():  # every shown split is 0 or at least k, or hidden
+        for figure in (area["n"], area["useful"], area.get("not_useful")):
+            assert figure is None or figure == 0 or figure >= 10
+    for figure in (view["n"], view["useful"], view["not_useful"]):
+        assert figure is None or figure == 0 or figure >= 10
+    attacked = _attack_reactions(rows, view, 10)
+    assert attacked == []
+    small = summarize(rows[:4], 10)
+    assert small["n"] is None and small["suppressed"] and small["useful"] is None
     assert all(a.get("suppressed") for a in small["per_area"]) and small["comments"] == []
 
 
-def test_comments_only_for_shown_wijken_with_k_reactions():
-    rows = [("WK034401", "BU03440101", True, f"c{i}") for i in range(6)]
-    rows += [("WK034402", "BU03440201", True, "x") for _ in range(6)]
-    rows += [("WK034403", "BU03440301", False, "klein") for _ in range(2)]
-    view = summarize(rows, 5)
-    texts = sorted(c["text"] for c in view["comments"])
-    # WK034403 is hidden (2), so the smaller of the others goes too: only one wijk's comments.
-    assert "klein" not in texts and len(texts) == 6
-    assert all(set(c) == {"area_code", "text"} for c in view["comments"])
+def _attack_reactions(rows, view, k):
+    """An LP reader over the staff view: per area n = useful + not useful, buurten → wijk →
+    gemeente, every listed area ≥ 1; the hidden figures of 1..k-1 it proves to lie there."""
+    from tests.support.attacker import Programme, attack
+
+    prog = Programme()
+    truth, figures = {}, []
+    areas = {"GM0344": None}
+    for w, b, useful, _ in rows:
+        areas.setdefault(w, "GM0344")
+        areas.setdefault(b, w)
+        for code in ("GM0344", w, b):
+            for family, hit in (("u", useful), ("v", not useful)):
+                truth[(family, code)] = truth.get((family, code), 0) + hit
+    for code, parent in areas.items():
+        prog.equal({("n", code): 1, ("u", code): -1, ("v", code): -1})
+        figures += [("n", code), ("u", code), ("v", code)]
+        truth[("n", code)] = truth[("u", code)] + truth[("v", code)]
+        if parent is not None:
+            prog.at_least(("n", code), 1)
+        kids = [c for c, p in areas.items() if p == code]
+        for family in "nuv":
+            if kids:
+                prog.equal({(family, code): 1, **{(family, c): -1 for c in kids}})
+    known = set()
+    shown = {a["area_code"]: a for a in view["per_area"] if not a.get("suppressed")}
+    shown["GM0344"] = {"n": view["n"], "useful": view["useful"], "not_useful": view["not_useful"]}
+    for a in shown.values():  # before issue 15 not_useful per area was n − useful
+        if a.get("not_useful") is None and a.get("n") is not None and a.get("useful") is not None:
+            a["not_useful"] = a["n"] - a["useful"]
+    for code, a in shown.items():
+        for family, name in (("n", "n"), ("u", "useful"), ("v", "not_useful")):
+            if a.get(name) is not None:
+                prog.equal({(family, code): 1}, a[name])
+                known.add((family, code))
+    verdict = attack(prog, figures, known, truth, k)
+    return verdict.proved + verdict.pinned
 
 
 def test_reactor_key_is_stable_and_keyed():

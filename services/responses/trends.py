@@ -1,0 +1,149 @@
+"""Trends over a series of polls (issue 13): a poll published as the next wave of an earlier
+one, and per question and area the weighted share of each option per wave with its 95%
+interval, and the change between consecutive waves with its 95% interval and whether it is
+significant. docs/methods.md, "Trends", has the method and a worked example.
+
+The gateway calls ``compare`` with each wave's released results document (like the exports,
+made from the same documents). Built from those documents only (each suppressed as always): a
+wave's figure that is hidden stays hidden, and a change is shown only where both of its waves
+show the weighted share and the effective sample size. The change is computed from the
+figures as published (rounded to one decimal), so anyone can check it from the documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Z95 = 1.959964  # two-sided 95%
+
+
+def change(p1: float, n1: float, p2: float, n2: float) -> tuple[float, float, float, bool]:
+    """The change between two independent weighted shares (in percent), with effective sample
+    sizes n1 and n2: (change, ci_low, ci_high, significant), in percentage points, unrounded.
+    SE = √(p1(1−p1)/n1 + p2(1−p2)/n2) with shares as fractions; the 95% interval is
+    change ± 1.96·SE; significant when it does not include 0."""
+    a, b = p1 / 100, p2 / 100
+    se = math.sqrt(a * (1 - a) / n1 + b * (1 - b) / n2)
+    delta = b - a
+    low, high = delta - Z95 * se, delta + Z95 * se
+    significant = low > 0 or high < 0
+    return 100 * delta, 100 * low, 100 * high, significant
+
+
+def _shares(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """One wave's published figures of one question and area, or None when hidden."""
+    if not figures or figures.get("suppressed"):
+        return None
+    return {
+        "respondents": figures.get("respondents"),
+        "effective_n": figures.get("effective_n"),
+        "options": [
+            {
+                "option": o["option"],
+                "weighted_percent": o.get("weighted_percent"),
+                "ci_low": o.get("ci_low"),
+                "ci_high": o.get("ci_high"),
+            }
+            for o in figures.get("options", [])
+        ],
+    }
+
+
+def _change(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, options: Sequence[str]
+) -> list[dict[str, Any]]:
+    out = []
+    for option in options:
+        entry: dict[str, Any] = {
+            "option": option,
+            "change": None,
+            "ci_low": None,
+            "ci_high": None,
+            "significant": None,
+        }
+        if before and after and before["effective_n"] and after["effective_n"]:
+            p1 = next((o for o in before["options"] if o["option"] == option), None)
+            p2 = next((o for o in after["options"] if o["option"] == option), None)
+            if p1 and p2 and None not in (p1["weighted_percent"], p2["weighted_percent"]):
+                d, low, high, significant = change(
+                    p1["weighted_percent"],
+                    before["effective_n"],
+                    p2["weighted_percent"],
+                    after["effective_n"],
+                )
+                entry.update(
+                    change=round(d, 1),
+                    ci_low=round(low, 1),
+                    ci_high=round(high, 1),
+                    significant=significant,
+                )
+        out.append(entry)
+    return out
+
+
+def compare(waves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``waves``: oldest first, each ``{poll_id, wave, definition, document}`` (a released
+    results document, one view). Questions are compared across consecutive waves where both
+    have a question with the same id, type and option ids (wording may differ); open
+    questions are left out."""
+    questions = []
+    latest = waves[-1]["definition"]["questions"] if waves else []
+    for q in latest:
+        if q["type"] in ("open_text", "location"):
+            continue
+        per_wave = []
+        for wave in waves:
+            found = next((x for x in wave["document"]["questions"] if x["id"] == q["id"]), None)
+            same = found is not None and found["type"] == q["type"]
+            per_wave.append(found if same else None)
+        options = per_wave[-1]["options"] if per_wave[-1] else []
+        areas: dict[str, Any] = {}
+        codes: list[str] = []
+        for found in per_wave:
+            for code in (found or {}).get("areas", {}):
+                if code not in codes:
+                    codes.append(code)
+        for code in codes:
+            figures = [_shares(found["areas"].get(code)) if found else None for found in per_wave]
+            changes = []
+            for i in range(1, len(waves)):
+                comparable = (
+                    per_wave[i - 1] is not None
+                    and per_wave[i] is not None
+                    and per_wave[i - 1]["options"] == per_wave[i]["options"]
+                )
+                changes.append(
+                    {
+                        "from_wave": waves[i - 1]["wave"],
+                        "to_wave": waves[i]["wave"],
+                        "comparable": comparable,
+                        "options": _change(figures[i - 1], figures[i], options)
+                        if comparable
+                        else [],
+                    }
+                )
+            areas[code] = {
+                "waves": [
+                    {"wave": w["wave"], "poll_id": w["poll_id"], **(f or {"suppressed": True})}
+                    for w, f in zip(waves, figures, strict=True)
+                ],
+                "changes": changes,
+            }
+        questions.append(
+            {
+                "id": q["id"],
+                "type": q["type"],
+                "text": q["text"],
+                "options": options,
+                "areas": areas,
+            }
+        )
+    return {
+        "waves": [
+            {"wave": w["wave"], "poll_id": w["poll_id"], "title": w["definition"].get("title")}
+            for w in waves
+        ],
+        "questions": questions,
+    }

@@ -1,0 +1,142 @@
+"""Every page of the resident app, for two municipalities with different colours, at 390 px
+and 1280 px wide: zero axe violations (WCAG 2.1 A/AA), usable by keyboard (skip link first,
+focus visible on every stop), and at 200% zoom without scrolling sideways. The README's
+screenshot is made here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.browser.a11y import (
+    WIDTHS,
+    assert_keyboard_usable,
+    assert_no_axe_violations,
+    assert_usable_zoomed,
+)
+from tests.browser.conftest import SCREENSHOTS
+from tests.browser.system import AMERSFOORT, UTRECHT
+from tests.browser.world import make_world
+
+
+@pytest.fixture(scope="session")
+def world(system) -> dict[str, dict[str, Any]]:
+    return make_world(system)
+
+
+def signed_in(context: Any, system: Any, session: dict[str, Any]) -> None:
+    host = system.base.split("//", 1)[1].split(":")[0]
+    context.add_cookies(
+        [
+            {
+                "name": f"bp_resident_{kind}",
+                "value": session[f"{kind}_token"],
+                "domain": host,
+                "path": "/app/",
+                "httpOnly": True,
+                "sameSite": "Lax",
+            }
+            for kind in ("access", "refresh")
+        ]
+    )
+
+
+def public_pages(code: str) -> list[str]:
+    base = f"/app/{code}/"
+    return [
+        base,
+        base + "aanmelden-email",
+        base + "tijdlijn",
+        base + "tot-ziens",
+        base + "peilingen/00000000-0000-0000-0000-000000000000",
+    ]
+
+
+def personal_pages(code: str, world: dict[str, Any]) -> list[str]:
+    base, mine = f"/app/{code}/", world[code]
+    return [
+        base + "welkom",
+        base + "peilingen",
+        base + f"peilingen/{mine['poll']}",
+        base + f"ontvangst/{mine['receipt']}?poll={mine['poll']}",
+        base + "meldingen",
+        base + "terugkoppeling",
+        base + f"terugkoppeling/{mine['feedback']}",
+        base + "profiel",
+        base + "uitschrijven",
+    ]
+
+
+def pages_with_errors(page: Any, code: str) -> Iterator[str]:
+    """Forms as they come back with an error summary: a wrong letter code, and the join form."""
+    page.goto(f"/app/{code}/")
+    page.get_by_role("button", name="Verder").click()
+    yield "the start page with an error summary"
+    page.fill("#f-invitation_code", "NIET-GOED-123")
+    page.get_by_role("button", name="Verder").click()
+    yield "the join form"
+    page.get_by_role("button", name="Doe mee met het panel").click()
+    yield "the join form with an error summary"
+
+
+@pytest.mark.parametrize("code", [UTRECHT, AMERSFOORT])
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_resident_page_passes_axe_and_the_keyboard(browser, system, world, code, width):
+    context = browser.new_context(base_url=system.base, viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        for path in public_pages(code):
+            page.goto(path)
+            assert_no_axe_violations(page)
+            if width == 1280:
+                assert_keyboard_usable(page)
+        for _state in pages_with_errors(page, code):
+            assert_no_axe_violations(page)
+        signed_in(context, system, world[code]["resident"])
+        for path in personal_pages(code, world):
+            response = page.goto(path)
+            assert response.status == 200, path
+            assert page.url.endswith(path.split("?")[0]) or "?" in path, page.url
+            assert_no_axe_violations(page)
+            if width == 1280:
+                assert_keyboard_usable(page)
+        if code == UTRECHT and width == 390:
+            page.goto(f"/app/{code}/peilingen/{world[code]['poll']}")
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SCREENSHOTS / "resident-poll.png"))
+            page.goto(f"/app/{code}/")
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("code", [UTRECHT, AMERSFOORT])
+def test_every_resident_page_works_at_200_percent_zoom(browser, system, world, code):
+    """A 1280 px window zoomed to 200%: 640 CSS px at a device scale factor of 2."""
+    context = browser.new_context(
+        base_url=system.base, viewport={"width": 640, "height": 450}, device_scale_factor=2
+    )
+    page = context.new_page()
+    try:
+        for path in public_pages(code):
+            page.goto(path)
+            assert_usable_zoomed(page)
+        signed_in(context, system, world[code]["resident"])
+        for path in personal_pages(code, world):
+            page.goto(path)
+            assert_usable_zoomed(page)
+            assert_no_axe_violations(page)
+    finally:
+        context.close()
+
+
+def test_the_start_page_screenshot_for_the_readme(browser, system):
+    context = browser.new_context(base_url=system.base, viewport={"width": 390, "height": 780})
+    page = context.new_page()
+    try:
+        page.goto(f"/app/{UTRECHT}/")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "resident-start.png"))
+    finally:
+        context.close()

@@ -1,0 +1,142 @@
+"""A series of polls over real HTTP (issue 13): the next wave of a published poll, the checks
+on what may change, and the trend between the waves with a significant change in one wijk."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy.orm import sessionmaker
+
+from services.common.db import run_in_transaction
+from services.common.outbox import add_events
+from services.common.pollspec import visible_questions
+from services.responses import intake
+from tests.conftest import wait_for
+from tests.support.answers import minimal_answer
+from tests.support.panel import UTRECHT, utrecht_files
+
+BUURTEN = ("BU03440111", "BU03440112", "BU03440113", "BU03440114")  # all in wijk 01 (West)
+
+
+@pytest.fixture
+def admin(api, service_config):
+    with ClusterRpcProxy(service_config("panel")) as rpc:
+        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+    return api.staff_token(UTRECHT, "admin")
+
+
+def answers(definition, often):
+    """Every required question answered, ``vaak_onveilig`` as given."""
+    given = {}
+    for q in definition["questions"]:
+        if q["id"] not in visible_questions(definition, given):
+            continue
+        if q["id"] == "vaak_onveilig":
+            given[q["id"]] = often
+        elif q.get("required", True):
+            given[q["id"]] = minimal_answer(q)
+    return given
+
+
+def record(engines, poll, share_often, seed):
+    """50 respondents per buurt of West; ``share_often`` of them feel unsafe often."""
+    rng = random.Random(seed)
+    batch = []
+    for buurt in BUURTEN:
+        for i in range(50):
+            often = "vaak" if i < 50 * share_often else "bijna_nooit"
+            batch.append(
+                {
+                    "receipt_id": str(uuid.uuid4()),
+                    "poll_id": poll["id"],
+                    "resident": {
+                        "id": str(uuid.uuid4()),
+                        "municipality_code": UTRECHT,
+                        "wijk_code": f"WK{buurt[2:8]}",
+                        "buurt_code": buurt,
+                        "age_band": rng.choice(("25_44", "45_64", "65_plus")),
+                        "sex": rng.choice(("man", "vrouw")),
+                        "self_selected": False,
+                    },
+                    "answers": answers(poll["definition"], often),
+                    "submitted_at": datetime.now(UTC).isoformat(),
+                }
+            )
+    sessions = sessionmaker(engines["responses"], expire_on_commit=False)
+    run_in_transaction(
+        sessions,
+        lambda s: intake.record_batch(
+            s, batch, secret=b"s", emit_many=add_events, today=lambda: datetime.now(UTC)
+        ),
+    )
+
+
+def published(api, admin, engines, body):
+    created = api.request("POST", "/admin/v1/polls", token=admin, json=body)
+    assert created.status_code == 201, created.text
+    poll = created.json()
+    response = api.request("POST", f"/admin/v1/polls/{poll['id']}/publish", token=admin)
+    assert response.status_code == 200, response.text
+
+    def known() -> bool:
+        with engines["responses"].connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text("SELECT count(*) FROM polls WHERE id = :p"), {"p": poll["id"]}
+                ).scalar()
+            )
+
+    wait_for(known, timeout=30, message="responses to know the poll")
+    return response.json()
+
+
+@pytest.mark.service
+def test_two_waves_show_a_significant_fall_in_one_wijk(api, admin, engines):
+    first = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
+    assert first["wave"] == 1 and first["previous_poll_id"] is None
+    record(engines, first, 0.3, 1)
+    # Changing the options of a compared question is refused; wording may change.
+    definition = first["definition"]
+    changed = {
+        **definition,
+        "questions": [
+            {**q, "options": q["options"][:2]} if q["id"] == "vaak_onveilig" else q
+            for q in definition["questions"]
+        ],
+    }
+    refused = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={"previous_poll_id": first["id"], "definition": changed},
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["code"] == "changed_in_series"
+    second = published(api, admin, engines, {"previous_poll_id": first["id"]})
+    assert (second["wave"], second["previous_poll_id"]) == (2, first["id"])
+    record(engines, second, 0.1, 2)
+
+    response = api.request("GET", f"/admin/v1/polls/{second['id']}/trend", token=admin)
+    assert response.status_code == 200, response.text
+    trend = response.json()
+    assert [w["wave"] for w in trend["waves"]] == [1, 2]
+    often = next(q for q in trend["questions"] if q["id"] == "vaak_onveilig")
+    west = often["areas"]["WK034401"]
+    shares = [
+        next(o for o in w["options"] if o["option"] == "vaak")["weighted_percent"]
+        for w in west["waves"]
+    ]
+    assert shares[0] > 20 and shares[1] < 15
+    (step,) = west["changes"]
+    vaak = next(o for o in step["options"] if o["option"] == "vaak")
+    assert vaak["significant"] is True and vaak["ci_high"] < 0
+    assert vaak["change"] == round(shares[1] - shares[0], 1)
+    # A wijk where nobody answered has no change to show.
+    north = often["areas"]["WK034402"]
+    assert all(o["significant"] in (None, False) for o in north["changes"][0]["options"])

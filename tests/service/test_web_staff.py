@@ -1,0 +1,347 @@
+"""The staff dashboard over real HTTP, with every service behind the gateway: signing in with a
+real account (and a wrong password told on the form), the pages of a poll's life without
+JavaScript (a draft from a template, its audience, publish, close, results with the charts, the
+map and their tables, feedback and a measure), another municipality's poll an HTML 404, a POST
+without the CSRF token refused, and every staff page with the strict CSP and never cached."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+import requests
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy.orm import Session
+
+from services.panel import accounts
+from tests.conftest import wait_for
+from tests.support.answers import minimal_answers
+from tests.support.gateway import resident_token
+from tests.support.panel import UTRECHT, utrecht_files
+
+AMERSFOORT = "GM0307"
+PASSWORD = "Groene lantaarns langs de oude gracht"
+
+
+@pytest.fixture
+def town(api, service_config, engines):
+    """Utrecht (with areas) and Amersfoort, an editor account with a password in Utrecht, and
+    in Amersfoort an open poll."""
+    with ClusterRpcProxy(service_config("panel")) as rpc:
+        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.create_municipality(
+            {"code": AMERSFOORT, "name": "Amersfoort", "branding": {"primary_color": "#00594F"}}
+        )
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+    with Session(engines["panel"]) as session, session.begin():
+        accounts.create_staff(
+            session,
+            municipality_code=UTRECHT,
+            email="redactie@utrecht.nl",
+            role="editor",
+            password=PASSWORD,
+            now=datetime.now(UTC),
+        )
+    admin = api.staff_token(AMERSFOORT, "admin")
+    theirs = api.request(
+        "POST", "/admin/v1/polls", token=admin, json={"template_id": "veiligheidsgevoel"}
+    ).json()["id"]
+    api.request("POST", f"/admin/v1/polls/{theirs}/publish", token=admin)
+    return {"theirs": theirs}
+
+
+def csrf_of(session: requests.Session, api) -> str:
+    page = session.get(api.url("/staff/"), timeout=30)
+    return re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+
+
+def signed_in(api, role="editor", municipality=UTRECHT) -> tuple[requests.Session, str]:
+    session = requests.Session()
+    session.cookies.set("bp_staff_access", api.staff_token(municipality, role))
+    return session, csrf_of(session, api)
+
+
+def post(session, api, path, data, csrf, **kwargs):
+    return session.post(
+        api.url(path),
+        data={"csrf_token": csrf, **data},
+        timeout=30,
+        allow_redirects=False,
+        **kwargs,
+    )
+
+
+def test_staff_sign_in_with_a_real_account_and_out_again(api, town):
+    session = requests.Session()
+    assert (
+        session.get(api.url("/staff/peilingen"), allow_redirects=False)
+        .headers["Location"]
+        .startswith("/staff/?verlopen=1&terug=/staff/peilingen")
+    )
+    csrf = csrf_of(session, api)
+    wrong = post(
+        session, api, "/staff/", {"email": "redactie@utrecht.nl", "password": "fout"}, csrf
+    )
+    assert wrong.status_code == 422
+    assert "Het e-mailadres of het wachtwoord klopt niet." in wrong.text
+    ok = post(
+        session,
+        api,
+        "/staff/",
+        {"email": "redactie@utrecht.nl", "password": PASSWORD, "terug": "/staff/peilingen"},
+        csrf,
+    )
+    assert ok.status_code == 303 and ok.headers["Location"] == "/staff/peilingen"
+    cookie = next(c for c in session.cookies if c.name == "bp_staff_access")
+    assert cookie.path == "/staff/" and cookie.has_nonstandard_attr("HttpOnly")
+    listed = session.get(api.url("/staff/peilingen"), timeout=30)
+    assert listed.status_code == 200 and "Peilingen" in listed.text
+    # An address outside the dashboard is never where signing in leads.
+    elsewhere = post(
+        requests.Session(),
+        api,
+        "/staff/",
+        {"email": "redactie@utrecht.nl", "password": PASSWORD, "terug": "//evil.example/"},
+        csrf,
+        cookies={"bp_csrf": session.cookies["bp_csrf"]},
+    )
+    assert elsewhere.headers["Location"] == "/staff/peilingen"
+    out = post(session, api, "/staff/afmelden", {}, csrf)
+    assert out.headers["Location"] == "/staff/?afgemeld=1"
+    assert "bp_staff_access" not in session.cookies
+
+
+def test_a_poll_from_template_to_feedback_without_javascript(api, town):
+    session, csrf = signed_in(api)
+    made = post(session, api, "/staff/peilingen/nieuw", {"template_id": "veiligheidsgevoel"}, csrf)
+    assert made.status_code == 303, made.text[:500]
+    edit = made.headers["Location"].split("?")[0]
+    poll_id = edit.split("/")[3]
+    form = session.get(api.url(edit), timeout=30).text
+    version = re.search(r'name="version" value="(\d+)"', form).group(1)
+    saved = post(
+        session,
+        api,
+        edit,
+        {
+            "version": version,
+            "title": "Veilig in Oost",
+            "audience_kind": "areas",
+            "area_codes": ["WK034401", "WK034403"],
+            **{f"q{i}-text": t for i, t in enumerate(["Hoe veilig voelt u zich in Oost?"])},
+            "q0-required": "ja",
+            "q10-remove": "ja",
+            "new-type": "single_choice",
+            "new-text": "Kent u uw buren?",
+            "new-options": "Ja\nNee",
+            "next": "save",
+        },
+        csrf,
+    )
+    assert saved.status_code == 303, re.findall(r"bp-error-summary.*?</ul>", saved.text, re.S)
+    poll = api.request(
+        "GET", f"/admin/v1/polls/{poll_id}", token=api.staff_token(UTRECHT, "viewer")
+    ).json()
+    assert poll["title"] == "Veilig in Oost"
+    assert poll["audience"]["area_codes"] == ["WK034401", "WK034403"]
+    texts = [q["text"] for q in poll["definition"]["questions"]]
+    assert texts[0] == "Hoe veilig voelt u zich in Oost?" and texts[-1] == "Kent u uw buren?"
+    assert "tips" not in [q["id"] for q in poll["definition"]["questions"]]
+    # A stale version is refused, not saved over the newer one.
+    stale = post(session, api, edit, {"version": version, "title": "Oud"}, csrf)
+    assert stale.status_code == 409
+    assert "text/html" in stale.headers["Content-Type"]
+
+    published = post(session, api, f"/staff/peilingen/{poll_id}/publiceren", {}, csrf)
+    assert published.headers["Location"].endswith("?klaar=gepubliceerd")
+    counts = session.get(api.url(f"/staff/peilingen/{poll_id}/tellingen"), timeout=30)
+    assert counts.status_code == 200 and counts.headers["Cache-Control"] == "no-store"
+    assert counts.text.lstrip().startswith('<div id="poll-counts"')  # a fragment for htmx
+    assert 'hx-trigger="every 15s"' in counts.text and "Uitgenodigd" in counts.text
+    token = resident_token(api, municipality=UTRECHT, buurt="BU03440111")
+    shown = wait_for(
+        lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+            api.request("GET", f"/api/v1/polls/{poll_id}", token=token)
+        ),
+        message="the poll for the resident",
+    )
+    sent = api.request(
+        "POST",
+        f"/api/v1/polls/{poll_id}/responses",
+        token=token,
+        json={"answers": minimal_answers(shown["definition"])},
+        headers={"Idempotency-Key": "a3a1c7d0-0000-4000-8000-000000000001"},
+    )
+    assert sent.status_code == 202
+    receipt = f"/api/v1/receipts/{sent.json()['receipt_id']}"
+    wait_for(
+        lambda: api.request("GET", receipt, token=token).json()["status"] == "recorded",
+        message="the answers recorded",
+    )
+    closed = post(session, api, f"/staff/peilingen/{poll_id}/sluiten", {}, csrf)
+    assert closed.headers["Location"].endswith("?klaar=gesloten")
+
+    results = session.get(api.url(f"/staff/peilingen/{poll_id}/resultaten"), timeout=30)
+    assert results.status_code == 200, results.text[:2000]
+    page = results.text
+    assert page.count('role="img"') >= 3  # the gemeente and wijk charts, the buurt map
+    assert "<table" in page and "Welgelegen, Den Hommel" in page
+    # One respondent: below k everywhere, so hidden — hatched on the map, said in the table.
+    assert 'fill="url(#map-buurten-hatch)"' in page
+    assert "verborgen (minder dan" in page
+    panel = session.get(
+        api.url(f"/staff/peilingen/{poll_id}/resultaten?respondents=panel&vraag=vaak_onveilig"),
+        timeout=30,
+    )
+    assert panel.status_code == 200 and 'value="panel" checked' in panel.text
+    assert '<option value="vaak_onveilig" selected>' in panel.text
+    csv = session.get(api.url(f"/staff/peilingen/{poll_id}/resultaten.csv"), timeout=30)
+    assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
+
+    path = f"/staff/peilingen/{poll_id}/terugkoppeling"
+    empty = post(session, api, path, {"action": "save", "title": ""}, csrf)
+    assert empty.status_code == 422 and 'href="#f-title"' in empty.text
+    wait_for(
+        lambda: (
+            post(
+                session,
+                api,
+                path,
+                {
+                    "action": "save",
+                    "title": "Meer licht",
+                    "heard": "Donkere plekken.",
+                    "plan": "Lantaarns.",
+                    "key_figures": "veilig_buurt",
+                },
+                csrf,
+            ).status_code
+            == 303
+        ),
+        message="feedback knowing the poll",
+    )
+    measure = post(
+        session, api, path, {"action": "measure", "m-title": "Lantaarns", "m-owner": "OR"}, csrf
+    )
+    assert measure.status_code == 303
+    wait_for(
+        lambda: post(session, api, path, {"action": "publish"}, csrf).status_code == 303,
+        message="feedback knowing the poll is closed",
+    )
+    page = session.get(api.url(path), timeout=30).text
+    assert "gepubliceerd" in page and "Lantaarns" in page
+    assert "Reacties van bewoners" in page and "0 reacties" in page  # none yet (0 is shown)
+    measure_id = re.search(r'action="/staff/maatregelen/([0-9a-f-]+)"', page).group(1)
+    moved = post(
+        session,
+        api,
+        f"/staff/maatregelen/{measure_id}",
+        {"poll_id": poll_id, "status": "in_progress", "note": "Besteld."},
+        csrf,
+    )
+    assert moved.headers["Location"] == f"{path}?klaar=status"
+    assert "Besteld." in session.get(api.url(path), timeout=30).text
+
+
+def test_another_municipalitys_poll_is_a_404_page_and_csrf_is_required(api, town):
+    session, csrf = signed_in(api, "admin")
+    theirs = town["theirs"]
+    for path in ("", "/resultaten", "/bewerken", "/terugkoppeling", "/sluiten"):
+        got = session.get(api.url(f"/staff/peilingen/{theirs}{path}"), timeout=30)
+        assert got.status_code == 404, (path, got.status_code)
+        assert "Pagina niet gevonden" in got.text
+    refused = post(session, api, f"/staff/peilingen/{theirs}/sluiten", {}, "")
+    assert refused.status_code == 403 and "Dit formulier is verlopen" in refused.text
+    # Nothing was closed on the way.
+    poll = api.request(
+        "GET", f"/admin/v1/polls/{theirs}", token=api.staff_token(AMERSFOORT, "viewer")
+    ).json()
+    assert poll["status"] == "open"
+    made = post(session, api, "/staff/peilingen/nieuw", {"template_id": "groen"}, "")
+    assert made.status_code == 403
+    listed = api.request("GET", "/admin/v1/polls", token=api.staff_token(UTRECHT, "viewer"))
+    assert listed.json() == []
+
+
+def test_every_staff_page_sends_a_strict_csp_and_is_never_cached(api, town):
+    from web.pages import PAGES, entrypoints
+
+    entrypoints()
+    session, _ = signed_in(api, "admin", AMERSFOORT)
+    objects = {
+        "poll_id": town["theirs"],
+        "measure_id": "x",
+        "rest": "bestaat/niet",
+        "template_id": "veiligheidsgevoel",
+        "staff_id": "x",
+        "batch_id": "x",
+    }
+    checked = 0
+    for page in PAGES:
+        if page.app != "staff" or "GET" not in page.method:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: objects[m.group(1)], page.path)
+        response = session.get(api.url(path), allow_redirects=False, timeout=30)
+        assert response.status_code < 500, (path, response.status_code, response.text[:500])
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp, path
+        assert "frame-ancestors 'none'" in csp, path
+        assert response.headers["Cache-Control"] in ("no-store",) or path.endswith(
+            (".csv", ".xlsx")
+        ), path
+        checked += 1
+    assert checked >= 10
+
+
+def test_an_expired_staff_session_signs_in_again_and_comes_back(api, town):
+    """An expired access token without a refresh token (the refresh token expired or was
+    refused) ends the session: the page sends the staff member to sign in, with the way back,
+    and signing in returns there."""
+    session = requests.Session()
+    an_hour_ago = datetime.now(UTC).timestamp() - 3600
+    expired = api.staff_token(UTRECHT, "editor", ttl=600, now=an_hour_ago)
+    session.cookies.set("bp_staff_access", expired)
+    gone = session.get(api.url("/staff/peilingen?status=open"), allow_redirects=False, timeout=30)
+    assert gone.status_code == 303
+    assert gone.headers["Location"] == "/staff/?verlopen=1&terug=/staff/peilingen%3Fstatus%3Dopen"
+    cleared = gone.headers["Set-Cookie"]
+    assert "bp_staff_access=;" in cleared and "Max-Age=0" in cleared and "Path=/staff/" in cleared
+    session.cookies.clear()  # as the browser does (this jar kept it under another path)
+    page = session.get(api.url(gone.headers["Location"]), timeout=30)
+    assert "Uw sessie is verlopen. Log opnieuw in om verder te gaan waar u was." in page.text
+    assert 'name="terug" value="/staff/peilingen?status=open"' in page.text
+    csrf = re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+    back = post(
+        session,
+        api,
+        "/staff/",
+        {
+            "email": "redactie@utrecht.nl",
+            "password": PASSWORD,
+            "terug": "/staff/peilingen?status=open",
+        },
+        csrf,
+    )
+    assert back.headers["Location"] == "/staff/peilingen?status=open"
+
+
+def test_an_expired_access_token_is_refreshed_through_the_staff_refresh_route(api, town):
+    """Staff access tokens live 15 minutes; the page session holds a refresh token too, and an
+    expired access token is exchanged (``staff_token_refresh``) without the staff member
+    noticing — both cookies rotated."""
+    session = requests.Session()
+    csrf = csrf_of(session, api)
+    signed = post(
+        session, api, "/staff/", {"email": "redactie@utrecht.nl", "password": PASSWORD}, csrf
+    )
+    assert signed.status_code == 303
+    refresh_before = session.cookies["bp_staff_refresh"]
+    an_hour_ago = datetime.now(UTC).timestamp() - 3600
+    expired = api.staff_token(UTRECHT, "editor", ttl=600, now=an_hour_ago)
+    access = next(c for c in session.cookies if c.name == "bp_staff_access")
+    access.value = expired  # as if 15 minutes had passed
+    page = session.get(api.url("/staff/peilingen"), allow_redirects=False, timeout=30)
+    assert page.status_code == 200, page.headers.get("Location")
+    assert session.cookies["bp_staff_refresh"] != refresh_before  # rotated
+    assert next(c for c in session.cookies if c.name == "bp_staff_access").value != expired

@@ -1,0 +1,841 @@
+"""A reader with a linear-programming solver (HiGHS through scipy), attacking published results
+documents, and random polls to attack — answered respondent by respondent and run through the
+project's own results code (services/responses/results.py).
+
+The attacker knows what a staff member knows: the poll definition (question kinds, options,
+min/max selections, sole options, required, show_if), the CBS areas of the municipality and
+the audience, and every published document (both views: all respondents and the panel). It
+writes down every relation those imply — buurt → wijk → gemeente sums of every figure, options
+→ totals, selections per answer, asked → answered (skips), the respondents' composition,
+all = panel + the others (each part a poll of its own, with every relation), respondents ≤
+invited where invitations are shown, at least one respondent in an area listed only because
+someone there answered, every published count — and then, for every hidden figure of 1..k-1
+people, minimises and maximises it. A figure leaks when the range it gets does not include 0
+and does not reach k (it is "proved to lie in 1..k-1"); it is pinned when min = max.
+
+For results over time the same reader takes two released versions of one poll: the figures at
+both times and their difference (the respondents added in between, a poll of their own with
+every relation), every count ≥ 0, and attacks the small figures of all three.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.sparse import coo_array
+
+from services.common.pollspec import validate_answers, validate_definition, visible_questions
+from services.responses import results
+
+GM = "GM0344"
+AGES = ("15_24", "25_44", "45_64", "65_plus", None)
+SEXES = ("man", "vrouw", "anders", None)
+KINDS = ("panel", "self_selected", "recently_moved")
+VIEWS = ("all", "panel", "rest")  # rest = all − panel: never published, a poll all the same
+CHOICE = ("single_choice", "multiple_choice", "likert5", "rating10")
+ALL_KINDS = (*CHOICE, "ranking", "open_text")
+TABLED = ALL_KINDS  # every kind here has figures per area (location has none)
+
+
+def options_of(q: Mapping[str, Any]) -> list[str]:
+    """The options a question's figures are counted under (scales: their values)."""
+    if q["type"] == "likert5":
+        return [str(v) for v in range(1, 6)] + (["dont_know"] if q.get("dont_know") else [])
+    if q["type"] == "rating10":
+        return [str(v) for v in range(0, 11)] + (["dont_know"] if q.get("dont_know") else [])
+    if q["type"] == "open_text":
+        return []
+    return [o["id"] for o in q["options"]]
+
+
+def _parent(code: str) -> str | None:
+    if code.startswith("BU"):
+        return f"WK{code[2:8]}"
+    if code.startswith("WK"):
+        return f"GM{code[2:6]}"
+    return None
+
+
+# -- random polls --------------------------------------------------------------------------
+
+
+def random_definition(rng: random.Random) -> dict[str, Any]:
+    """2–6 questions of every kind, with option constraints, optional and follow-up ones."""
+    questions: list[dict[str, Any]] = []
+    for i in range(rng.randint(2, 6)):
+        kind = rng.choice(ALL_KINDS)
+        q: dict[str, Any] = {"id": f"q{i}", "type": kind, "text": f"Vraag {i}"}
+        if kind in ("single_choice", "multiple_choice", "ranking"):
+            n = rng.randint(2, 4)
+            q["options"] = [{"id": f"o{j}", "label": f"Optie {j}"} for j in range(n)]
+        if kind == "multiple_choice":
+            shape = rng.choice(("free", "one", "exact", "range", "sole"))
+            n = len(q["options"])
+            if shape == "one":
+                q["max_selections"] = 1
+            elif shape == "exact":
+                m = rng.randint(1, n)
+                q["min_selections"] = q["max_selections"] = m
+            elif shape == "range" and n > 2:
+                q["min_selections"], q["max_selections"] = 1, n - 1
+            elif shape == "sole":
+                q["options"].append({"id": "geen", "label": "Geen", "exclusive": True})
+        if kind == "ranking" and rng.random() < 0.5:
+            q["rank_count"] = rng.randint(1, len(q["options"]))
+        if kind == "likert5":
+            q["labels"] = ["a", "b", "c", "d", "e"]
+        if kind == "rating10":
+            q["low_label"], q["high_label"] = "laag", "hoog"
+        if kind in ("likert5", "rating10") and rng.random() < 0.3:
+            q["dont_know"] = "Weet niet"
+        if rng.random() < 0.35:
+            q["required"] = False
+        sources = [p for p in questions if p["type"] in CHOICE]
+        if sources and rng.random() < 0.35:
+            source = rng.choice(sources)
+            values = _values(source)
+            q["show_if"] = {
+                "question": source["id"],
+                "any_of": rng.sample(values, rng.randint(1, 2)),
+            }
+        questions.append(q)
+    definition = {
+        "schema_version": 1,
+        "title": "Aanval",
+        "intro": "Een willekeurige peiling.",
+        "theme": "veiligheid",
+        "estimated_minutes": 3,
+        "language": "nl",
+        "questions": questions,
+    }
+    validate_definition(definition)
+    return definition
+
+
+def _values(q: Mapping[str, Any]) -> list[Any]:
+    if q["type"] == "likert5":
+        return list(range(1, 6))
+    if q["type"] == "rating10":
+        return list(range(0, 11))
+    return [o["id"] for o in q["options"]]
+
+
+def random_answer(q: Mapping[str, Any], rng: random.Random, lean: float) -> Any:
+    kind = q["type"]
+    if kind == "single_choice":
+        options = [o["id"] for o in q["options"]]
+        return options[0] if rng.random() < lean else rng.choice(options)
+    if kind == "multiple_choice":
+        plain = [o["id"] for o in q["options"] if not o.get("exclusive")]
+        sole = [o["id"] for o in q["options"] if o.get("exclusive")]
+        if sole and rng.random() < 0.15:
+            return [rng.choice(sole)]
+        low = q.get("min_selections", 1)
+        high = min(q.get("max_selections", len(plain)), len(plain))
+        return rng.sample(plain, rng.randint(low, high))
+    if kind == "ranking":
+        options = [o["id"] for o in q["options"]]
+        rng.shuffle(options)
+        return options[: q.get("rank_count", len(options))]
+    if kind in ("likert5", "rating10"):
+        if q.get("dont_know") and rng.random() < 0.1:
+            return "dont_know"
+        values = _values(q)
+        return values[-1] if rng.random() < lean else rng.choice(values)
+    return f"tekst {rng.randint(0, 10**6)}"
+
+
+@dataclass
+class Respondent:
+    buurt: str
+    age: str | None
+    sex: str | None
+    kind: str
+    answers: dict[str, Any]
+
+
+@dataclass
+class PollCase:
+    """A random poll: its definition, areas, respondents in the order they answered."""
+
+    seed: int
+    definition: dict[str, Any]
+    buurten: list[str]  # every buurt of the audience (some get nobody)
+    respondents: list[Respondent]
+    k: int
+    margins_known: bool
+    invited_extra: dict[str, int] = field(default_factory=dict)
+    margins_of: dict[str, dict[str, Any]] | None = None  # CBS figures by area, when given
+    regions: dict[str, list[str]] = field(default_factory=dict)  # region code → its buurten
+
+    def poll(self, closed: bool = False) -> SimpleNamespace:
+        audience: dict[str, Any] = {"kind": "municipality", "area_codes": []}
+        if self.regions:
+            audience["regions"] = [
+                {"code": code, "name": code, "version": 1, "buurt_codes": members}
+                for code, members in self.regions.items()
+            ]
+        return SimpleNamespace(
+            id=uuid.UUID(int=self.seed),
+            definition=self.definition,
+            municipality_code=GM,
+            audience=audience,
+            closed_at=None,
+        )
+
+    def areas_of(self, buurt: str) -> list[str]:
+        """Every area a respondent of this buurt counts in: gemeente, wijk, buurt, regions."""
+        regions = [code for code, members in self.regions.items() if buurt in members]
+        return [GM, "WK" + buurt[2:8], buurt, *regions]
+
+    def aggregates(self, count: int | None = None) -> Any:
+        """The counters intake would hold after the first ``count`` respondents."""
+        people = self.respondents if count is None else self.respondents[:count]
+        questions = {q["id"]: q for q in self.definition["questions"]}
+        base: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        texts: dict = defaultdict(lambda: defaultdict(list))
+        for r in people:
+            stratum = (r.age or "?", r.sex or "?", r.kind)
+            wijk = "WK" + r.buurt[2:8]
+            for area in (GM, wijk, r.buurt):
+                base["*"][area][stratum] += 1
+                for qid, value in r.answers.items():
+                    base[qid][area][stratum] += 1
+                    for option in _counted(questions[qid], value):
+                        chosen[qid][area][(stratum, option)] += 1
+            for qid, value in r.answers.items():
+                if questions[qid]["type"] == "open_text":
+                    texts[qid][wijk].append(value)
+        invited: dict[str, int] = defaultdict(int)
+        for r in self.respondents:  # invitations went out before anyone answered
+            invited[r.buurt] += 1
+        for buurt in self.buurten:
+            if self.invited_extra.get(buurt, 0):
+                invited[buurt] += self.invited_extra[buurt]
+        margins = {}
+        if self.margins_of is not None:
+            margins = self.margins_of
+        elif self.margins_known:
+            for code in [GM, *{"WK" + b[2:8] for b in self.buurten}, *self.buurten]:
+                margins[code] = {
+                    "name": code,
+                    "age": {"0_14": 90, "15_24": 110, "25_44": 300, "45_64": 260, "65_plus": 180},
+                    "sex": {"man": 480, "vrouw": 520},
+                }
+        if "self_selected" in results.Aggregates.__dataclass_fields__:
+            return _as_before(base, chosen, invited, margins, texts)  # results before issue 15
+        return results.Aggregates(
+            base={q: {a: dict(c) for a, c in v.items()} for q, v in base.items()},
+            chosen={q: {a: dict(c) for a, c in v.items()} for q, v in chosen.items()},
+            invited=dict(invited),
+            margins=margins,
+            texts={
+                q: {w: (len(t), sorted(t)[:100]) for w, t in v.items()} for q, v in texts.items()
+            },
+            margins_year=2024 if self.margins_known else None,
+        )
+
+
+def _as_before(base: Any, chosen: Any, invited: Any, margins: Any, texts: Any) -> Any:
+    """The same counters in the shape results.py had before issue 15 (strata without the kind
+    of respondent, self-selected per area apart), so these attacks run against it too."""
+    old_base: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    old_chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+    selected: dict[str, int] = defaultdict(int)
+    for q, per_area in base.items():
+        for a, cells in per_area.items():
+            for (age, sex, kind), n in cells.items():
+                old_base[q][a][(age, sex)] += n
+                if q == "*" and kind == "self_selected":
+                    selected[a] += n
+    for q, per_area in chosen.items():
+        for a, cells in per_area.items():
+            for ((age, sex, _), option), n in cells.items():
+                old_chosen[q][a][((age, sex), option)] += n
+    return results.Aggregates(
+        base=old_base,
+        chosen=old_chosen,
+        self_selected=dict(selected),
+        invited=dict(invited),
+        margins=margins,
+        texts={q: {w: (len(t), sorted(t)[:100]) for w, t in v.items()} for q, v in texts.items()},
+    )
+
+
+def released_documents(case: PollCase, count: int | None = None) -> dict[str, dict[str, Any]]:
+    """The first release of the poll (both views), through the project's results code."""
+    if not hasattr(results, "next_release"):  # before issue 15: one view, no releases
+        return {"all": results.build(case.poll(), case.aggregates(count), case.k)}
+    new = results.next_release(case.poll(), case.aggregates(count), case.k, None, closed=False)
+    return new.documents
+
+
+def _counted(q: Mapping[str, Any], value: Any) -> list[str]:
+    if q["type"] == "multiple_choice":
+        return [str(v) for v in value]
+    if q["type"] == "ranking":
+        return [str(value[0])] if value else []
+    if q["type"] in ("single_choice", "likert5", "rating10"):
+        return [str(value)]
+    return []
+
+
+def random_case(seed: int) -> PollCase:
+    rng = random.Random(seed)
+    definition = random_definition(rng)
+    buurten = []
+    for w in range(1, rng.randint(2, 4) + 1):
+        buurten += [f"BU0344{w:02d}{b:02d}" for b in range(rng.randint(2, 4))]
+    weight = {b: rng.choice((0, 1, 1, 2, 4, 8)) for b in buurten}
+    if not any(weight.values()):
+        weight[buurten[0]] = 1
+    n = rng.choice((15, 30, 60, 120, 250))
+    lean = {b: rng.random() * 0.6 for b in buurten}
+    people = []
+    for _ in range(n):
+        buurt = rng.choices(buurten, weights=[weight[b] for b in buurten])[0]
+        kind = rng.choices(KINDS, weights=(85, 10, 5))[0]
+        answers: dict[str, Any] = {}
+        for q in definition["questions"]:
+            if q["id"] not in visible_questions(definition, answers):
+                continue
+            if not q.get("required", True) and rng.random() < 0.2:
+                continue
+            answers[q["id"]] = random_answer(q, rng, lean[buurt])
+        answers = validate_answers(definition, answers)
+        people.append(Respondent(buurt, rng.choice(AGES), rng.choice(SEXES), kind, answers))
+    return PollCase(
+        seed=seed,
+        definition=definition,
+        buurten=buurten,
+        respondents=people,
+        k=rng.choice((5, 7, 10)),
+        margins_known=rng.random() < 0.8,
+        invited_extra={b: rng.choice((0, 0, 1, 3, 20)) for b in buurten},
+    )
+
+
+def random_region_case(seed: int) -> PollCase:
+    """A random poll (``random_case``) with the municipality's own regions laid over it, made
+    to be differenced: a wijk without its smallest buurt, that region with one more buurt of
+    another wijk, two regions that differ by that one small buurt, and one that overlaps
+    them without nesting."""
+    case = random_case(seed)
+    rng = random.Random(seed * 7919 + 1)
+    people: dict[str, int] = defaultdict(int)
+    for r in case.respondents:
+        people[r.buurt] += 1
+    wijken: dict[str, list[str]] = defaultdict(list)
+    for b in case.buurten:
+        wijken["WK" + b[2:8]].append(b)
+    first, *others = sorted(wijken)
+    members = wijken[first]
+    small = min(members, key=lambda b: (people[b] == 0, people[b], b))
+    core = [b for b in members if b != small]
+    regions = {"RG03440001": core, "RG03440002": [*core, small]}
+    if others:
+        extra = rng.choice(wijken[others[0]])
+        regions["RG03440003"] = [*core, extra]
+        regions["RG03440004"] = [*core, small, extra]
+        regions["RG03440005"] = [rng.choice(members), *wijken[others[0]]]
+    case.regions = regions
+    return case
+
+
+# -- the reader's linear programme ---------------------------------------------------------
+
+
+Key = tuple  # a figure: (family, view, question, area, option)
+
+
+class Programme:
+    """Unknowns (one per figure per copy), equations and bounds; min/max of a figure."""
+
+    def __init__(self) -> None:
+        self.index: dict[Key, int] = {}
+        self.rows: list[tuple[dict[int, float], float, float]] = []
+        self.low: dict[int, float] = {}
+
+    def var(self, key: Key) -> int:
+        if key not in self.index:
+            self.index[key] = len(self.index)
+        return self.index[key]
+
+    def equal(self, terms: Mapping[Key, float], value: float = 0.0) -> None:
+        self.rows.append(({self.var(k): c for k, c in terms.items() if c}, value, value))
+
+    def at_most(self, terms: Mapping[Key, float], value: float = 0.0) -> None:
+        self.rows.append(({self.var(k): c for k, c in terms.items() if c}, -math.inf, value))
+
+    def at_least(self, key: Key, value: float) -> None:
+        i = self.var(key)
+        self.low[i] = max(self.low.get(i, 0.0), value)
+
+    def compile(self) -> None:
+        n = len(self.index)
+        r, c, d = [], [], []
+        for row, (terms, _, _) in enumerate(self.rows):
+            for col, v in terms.items():
+                r.append(row)
+                c.append(col)
+                d.append(v)
+        self.matrix = coo_array((d, (r, c)), shape=(len(self.rows), n)).tocsr()
+        self.lo = np.array([lo for _, lo, _ in self.rows])
+        self.hi = np.array([hi for _, _, hi in self.rows])
+        self.lower = np.zeros(n)
+        for i, v in self.low.items():
+            self.lower[i] = v
+        eq = self.lo == self.hi
+        self.a_eq, self.b_eq = self.matrix[eq], self.lo[eq]
+        self.a_ub, self.b_ub = self.matrix[~eq], self.hi[~eq]
+
+    def extreme(self, terms: Mapping[Key, float], sense: int) -> float:
+        """min (sense 1) or max (sense -1) of Σ terms over the LP; ±inf when unbounded."""
+        n = len(self.index)
+        c = np.zeros(n)
+        for k, v in terms.items():
+            c[self.index[k]] += sense * v
+        res = linprog(
+            c,
+            A_ub=self.a_ub if self.a_ub.shape[0] else None,
+            b_ub=self.b_ub if self.a_ub.shape[0] else None,
+            A_eq=self.a_eq if self.a_eq.shape[0] else None,
+            b_eq=self.b_eq if self.a_eq.shape[0] else None,
+            bounds=list(zip(self.lower, [None] * n, strict=True)),
+            method="highs",
+        )
+        if res.status == 3:  # unbounded: only a maximum can be
+            return math.inf
+        if res.status != 0:
+            raise AssertionError(f"the reader's programme failed: {res.message}")
+        return sense * res.fun
+
+    def integer_extreme(self, terms: Mapping[Key, float], sense: int, cap: float) -> float:
+        """The same over integers (HiGHS MIP); a maximum is capped at ``cap`` (reaching it is
+        all the protection interval asks)."""
+        n = len(self.index)
+        c = np.zeros(n)
+        for k, v in terms.items():
+            c[self.index[k]] += sense * v
+        constraints = [LinearConstraint(self.matrix, self.lo, self.hi)]
+        if sense == -1:
+            constraints.append(LinearConstraint(coo_array(-c.reshape(1, -1)).tocsr(), -np.inf, cap))
+        res = milp(
+            c,
+            integrality=np.ones(n),
+            bounds=Bounds(self.lower, np.full(n, np.inf)),
+            constraints=constraints,
+            options={"time_limit": 60},
+        )
+        if res.status != 0 or res.fun is None:
+            raise AssertionError(f"the reader's integer programme failed: {res.message}")
+        return sense * res.fun
+
+
+def _witness(prog: Programme, targets: list[int], sense: int, k: int) -> list[int]:
+    """An integer solution: minimising Σ targets (sense 1), or maximising Σ min(target, k)."""
+    n = len(prog.index)
+    extra = len(targets) if sense == -1 else 0
+    c = np.zeros(n + extra)
+    if sense == 1:
+        c[targets] = 1.0
+    else:
+        c[n:] = -1.0
+    from scipy.sparse import hstack
+
+    matrix = prog.matrix
+    if extra:
+        matrix = hstack([matrix, coo_array((matrix.shape[0], extra))]).tocsr()
+    constraints = [LinearConstraint(matrix, prog.lo, prog.hi)]
+    if extra:
+        rows = np.arange(extra)
+        caps = coo_array(
+            (
+                np.concatenate([np.ones(extra), -np.ones(extra)]),
+                (np.concatenate([rows, rows]), np.concatenate([n + rows, np.array(targets)])),
+            ),
+            shape=(extra, n + extra),
+        ).tocsr()
+        constraints.append(LinearConstraint(caps, -np.inf, 0.0))
+    res = milp(
+        c,
+        integrality=np.ones(n + extra),
+        bounds=Bounds(
+            np.concatenate([prog.lower, np.zeros(extra)]),
+            np.concatenate([np.full(n, np.inf), np.full(extra, float(k))]),
+        ),
+        constraints=constraints,
+        options={"time_limit": 60},
+    )
+    if res.x is None:
+        raise AssertionError(f"the reader's integer programme failed: {res.message}")
+    return [round(v) for v in res.x[:n]]
+
+
+Programme.witness = _witness  # type: ignore[attr-defined]
+
+
+def _area_parent(code: str) -> str | None:
+    return _parent(code)
+
+
+def write_poll(
+    prog: Programme,
+    copy: str,
+    definition: Mapping[str, Any],
+    areas: list[str],
+    *,
+    known_min_one: Iterable[str] = (),
+    regions: Mapping[str, Iterable[str]] | None = None,
+) -> list[Key]:
+    """Every relation of one copy of the poll's figures (all three views). Returns the
+    figures (keys) written, derived ones (complements, skips) as their own unknowns.
+    ``regions``: region code → its buurten; every figure of a region is the sum of its
+    buurten's (differences with other areas follow from these and the tree)."""
+    figures: list[Key] = []
+    questions = [q for q in definition["questions"] if q["type"] in TABLED]
+    by_id = {q["id"]: q for q in questions}
+    children: dict[str, list[str]] = defaultdict(list)
+    for a in areas:
+        p = _area_parent(a)
+        if p in areas:
+            children[p].append(a)
+    for region, members in (regions or {}).items():
+        if region in areas:
+            children[region] = [m for m in dict.fromkeys(members) if m in areas]
+
+    def key(*parts: Any) -> Key:
+        k = (copy, *parts)
+        prog.var(k)
+        return k
+
+    def tree(family: tuple) -> None:
+        for parent, kids in children.items():
+            prog.equal({key(*family, parent): 1, **{key(*family, a): -1 for a in kids}})
+
+    for a in areas:
+        r = {view: key("R", view, a) for view in VIEWS}
+        s, m = key("S", a), key("M", a)
+        prog.equal({r["all"]: 1, r["panel"]: -1, s: -1, m: -1})
+        prog.equal({r["rest"]: 1, s: -1, m: -1})
+        figures += [*r.values(), s, m]
+    for view in VIEWS:
+        tree(("R", view))
+    tree(("S",))
+    tree(("M",))
+    for a in known_min_one:
+        prog.at_least(key("R", "all", a), 1)
+    for q in questions:
+        options = options_of(q)
+        for view in VIEWS:
+            for a in areas:
+                t = key("T", view, q["id"], a)
+                cs = {o: key("C", view, q["id"], a, o) for o in options}
+                figures += [t, *cs.values()]
+                if q["type"] != "multiple_choice":
+                    if options:
+                        prog.equal({t: 1, **{c: -1 for c in cs.values()}})
+                else:
+                    sole = [o["id"] for o in q["options"] if o.get("exclusive")]
+                    plain = [o for o in options if o not in sole]
+                    low = q.get("min_selections", 1)
+                    high = q.get("max_selections", len(plain))
+                    for o, c in cs.items():
+                        comp = key("not", view, q["id"], a, o)
+                        prog.equal({t: 1, c: -1, comp: -1})
+                        figures.append(comp)
+                    # r = total − Σ sole; Σ plain ∈ [low·r, high·r]; plain count ≤ r.
+                    rterms = {t: 1.0, **{cs[o]: -1.0 for o in sole}}
+                    ticks = {cs[o]: 1.0 for o in plain}
+                    prog.at_most(_sum({k: low * v for k, v in rterms.items()}, ticks, -1))
+                    prog.at_most(_sum(ticks, {k: high * v for k, v in rterms.items()}, -1))
+                    for o in plain:
+                        prog.at_most(_sum({cs[o]: 1.0}, rterms, -1))
+                # Asked → answered.
+                how = q.get("show_if")
+                if how is None or how["question"] not in by_id:
+                    asked = {key("R", view, a): 1.0}
+                    exact = True
+                else:
+                    source = by_id[how["question"]]
+                    picks = [str(v) for v in how["any_of"]]
+                    counts = [key("C", view, source["id"], a, o) for o in picks]
+                    if source["type"] != "multiple_choice" or len(picks) == 1:
+                        asked = dict.fromkeys(counts, 1.0)
+                        exact = True
+                    else:  # asked ∈ [max counts, min(Σ counts, answered source)]
+                        exact = False
+                        parent_total = key("T", view, source["id"], a)
+                        prog.at_most(_sum({t: 1.0}, dict.fromkeys(counts, 1.0), -1))
+                        prog.at_most(_sum({t: 1.0}, {parent_total: 1.0}, -1))
+                        if q.get("required", True):
+                            for c in counts:
+                                prog.at_most(_sum({c: 1.0}, {t: 1.0}, -1))
+                if exact:
+                    if q.get("required", True):
+                        prog.equal(_sum({t: 1.0}, asked, -1))
+                    else:
+                        skip = key("skip", view, q["id"], a)
+                        prog.equal(_sum({t: 1.0, skip: 1.0}, asked, -1))
+                        figures.append(skip)
+            for family in (("T", view, q["id"]),):
+                tree(family)
+            for o in options:
+                tree(("C", view, q["id"], o))
+        for a in areas:  # all = panel + rest, cell by cell
+            for parts in [("T", q["id"], a), *[("C", q["id"], a, o) for o in options]]:
+                fam, rest = parts[0], parts[1:]
+                prog.equal(
+                    {
+                        key(fam, "all", *rest): 1,
+                        key(fam, "panel", *rest): -1,
+                        key(fam, "rest", *rest): -1,
+                    }
+                )
+    return figures
+
+
+def _sum(a: Mapping[Key, float], b: Mapping[Key, float], sign: int) -> dict[Key, float]:
+    out: dict[Key, float] = defaultdict(float)
+    for k, v in a.items():
+        out[k] += v
+    for k, v in b.items():
+        out[k] += sign * v
+    return dict(out)
+
+
+def publish(prog: Programme, copy: str, documents: Mapping[str, Mapping[str, Any]]) -> set[Key]:
+    """Every published figure of a release (both views) as a known value; returns those keys."""
+    known: set[Key] = set()
+
+    def fix(key: Key, value: Any) -> None:
+        if value is None:
+            return
+        k = (copy, *key)
+        prog.equal({k: 1}, float(value))
+        known.add(k)
+
+    for view, doc in documents.items():
+        for area in doc["areas"]:
+            a = area["code"]
+            fix(("R", view, a), area["respondents"])
+            fix(("S", a), area.get("self_selected"))
+            fix(("M", a), area.get("recently_moved"))
+            if area.get("invited") is not None:
+                prog.at_most({(copy, "R", "all", a): 1}, float(area["invited"]))
+        for q in doc["questions"]:
+            for a, figures in q["areas"].items():
+                if figures.get("suppressed"):
+                    continue
+                # An open question's list showed its length as ``total`` before issue 15.
+                fix(("T", view, q["id"], a), figures.get("respondents", figures.get("total")))
+                for o in figures.get("options", []):
+                    fix(("C", view, q["id"], a, o["option"]), o["count"])
+                if "texts" in figures and figures.get("respondents") is not None:
+                    assert len(figures["texts"]) == min(figures["respondents"], 100)
+    return known
+
+
+def truth(case: PollCase, count: int | None, copy: str) -> dict[Key, int]:
+    """The true value of every figure of one copy (first ``count`` respondents)."""
+    people = case.respondents if count is None else case.respondents[:count]
+    questions = [q for q in case.definition["questions"] if q["type"] in TABLED]
+    values: dict[Key, int] = defaultdict(int)
+    for r in people:
+        views = ("all", "panel" if r.kind == "panel" else "rest")
+        for a in case.areas_of(r.buurt):
+            for view in views:
+                values[(copy, "R", view, a)] += 1
+            if r.kind == "self_selected":
+                values[(copy, "S", a)] += 1
+            if r.kind == "recently_moved":
+                values[(copy, "M", a)] += 1
+            for q in questions:
+                shown = q["id"] in visible_questions(case.definition, r.answers)
+                answered = q["id"] in r.answers
+                for view in views:
+                    if shown and not answered:
+                        values[(copy, "skip", view, q["id"], a)] += 1
+                    if not answered:
+                        continue
+                    values[(copy, "T", view, q["id"], a)] += 1
+                    picked = set(_counted(q, r.answers[q["id"]]))
+                    for o in options_of(q):
+                        if o in picked:
+                            values[(copy, "C", view, q["id"], a, o)] += 1
+                        elif q["type"] == "multiple_choice":
+                            values[(copy, "not", view, q["id"], a, o)] += 1
+    return values
+
+
+@dataclass
+class Verdict:
+    hidden: int = 0  # hidden figures of any size
+    small: int = 0  # hidden figures of 1..k-1 people
+    pinned: list[Key] = field(default_factory=list)  # small ones the reader pins exactly
+    proved: list[Key] = field(default_factory=list)  # small ones proved to lie in 1..k-1
+
+    def add(self, other: Verdict) -> None:
+        self.hidden += other.hidden
+        self.small += other.small
+        self.pinned += other.pinned
+        self.proved += other.proved
+
+
+def attack(
+    prog: Programme, figures: Iterable[Key], known: set[Key], values: Mapping[Key, int], k: int
+) -> Verdict:
+    """Decide for every hidden figure of 1..k-1 people whether the reader proves it lies in
+    1..k-1 (min ≥ 1 and max ≤ k-1, over integers). Integer solutions that put many figures at
+    0, or at k or more, at once clear those figures (their range includes 0 or reaches k); the
+    rest get their own minimum and maximum (LP, then integer where the LP bound is not
+    enough)."""
+    prog.compile()
+    verdict = Verdict()
+    small = []
+    for f in sorted(set(figures) - known, key=str):
+        verdict.hidden += 1
+        if 0 < values.get(f, 0) < k:
+            small.append(f)
+    verdict.small = len(small)
+    left = list(small)
+    for sense in (1, -1):
+        while left:
+            point = prog.witness([prog.index[f] for f in left], sense, k)
+            cleared = [f for f in left if point[prog.index[f]] == 0 or point[prog.index[f]] >= k]
+            if not cleared:
+                break
+            left = [f for f in left if f not in cleared]
+    for f in left:
+        v = values.get(f, 0)
+        low = math.ceil(prog.extreme({f: 1}, 1) - 1e-6)
+        high = math.floor(prog.extreme({f: 1}, -1) + 1e-6)
+        if low < 1:
+            low = max(low, math.ceil(prog.integer_extreme({f: 1}, 1, k) - 1e-6))
+        if high >= k:
+            high = min(high, math.floor(prog.integer_extreme({f: 1}, -1, k) + 1e-6))
+        assert low <= v <= high, f"the true value of {f} lies outside the reader's range"
+        if low == high:
+            verdict.pinned.append(f)
+        if low >= 1 and high <= k - 1:
+            verdict.proved.append(f)
+    return verdict
+
+
+def listed_min_one(documents: Mapping[str, Mapping[str, Any]], case: PollCase) -> list[str]:
+    """Listed areas the reader knows are listed only because someone answered there: neither
+    a CBS area of the audience nor one invitations went to (the reader is assumed to know
+    both, though invitations are published only beside shown respondents)."""
+    independent = set()
+    if case.margins_known:
+        independent = {GM, *{"WK" + b[2:8] for b in case.buurten}, *case.buurten}
+    independent |= set(case.regions)
+    for buurt in case.aggregates().invited:
+        independent |= {buurt, "WK" + buurt[2:8], GM}
+    listed = [a["code"] for a in documents["all"]["areas"]]
+    if not hasattr(results, "next_release"):  # before issue 15 only answered areas were listed
+        return listed
+    return [a for a in listed if a not in independent]
+
+
+def attack_release(
+    case: PollCase, documents: Mapping[str, Mapping[str, Any]], k: int, count: int | None = None
+) -> Verdict:
+    """One released version (both views, of the first ``count`` respondents) against
+    everything it implies."""
+    prog = Programme()
+    areas = [a["code"] for a in documents["all"]["areas"]]
+    figures = write_poll(
+        prog,
+        "x",
+        case.definition,
+        areas,
+        known_min_one=listed_min_one(documents, case),
+        regions=case.regions,
+    )
+    known = publish(prog, "x", documents)
+    return attack(prog, figures, known, truth(case, count, "x"), k)
+
+
+def attack_pair(
+    case: PollCase,
+    first: tuple[int, Mapping[str, Mapping[str, Any]]],
+    second: tuple[int, Mapping[str, Mapping[str, Any]]],
+    k: int,
+) -> Verdict:
+    """Two released versions (respondents ``first[0]`` and ``second[0]``) of one poll: the
+    figures at both times and the responses added in between, each a poll with every relation,
+    later = earlier + added."""
+    prog = Programme()
+    areas = sorted(
+        {a["code"] for _, docs in (first, second) for a in docs["all"]["areas"]},
+        key=lambda c: (len(c), c),
+    )
+    figures: list[Key] = []
+    for copy, docs in (("a", first[1]), ("b", second[1])):
+        figures += write_poll(
+            prog,
+            copy,
+            case.definition,
+            areas,
+            known_min_one=listed_min_one(docs, case),
+            regions=case.regions,
+        )
+    figures += write_poll(prog, "d", case.definition, areas, regions=case.regions)
+    for key in list(prog.index):
+        if key[0] == "a":
+            rest = key[1:]
+            prog.equal({("b", *rest): 1, ("a", *rest): -1, ("d", *rest): -1})
+    known = publish(prog, "a", first[1]) | publish(prog, "b", second[1])
+    values = {
+        **truth(case, first[0], "a"),
+        **truth(case, second[0], "b"),
+    }
+    for key in list(prog.index):
+        if key[0] == "d":
+            values[key] = values.get(("b", *key[1:]), 0) - values.get(("a", *key[1:]), 0)
+    return attack(prog, figures, known, values, k)
+
+
+def release_history(case: PollCase) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    """Released versions of one poll read as a dashboard would: a first look at a quarter of
+    the respondents, then after +1 response, after k−1 more, with k changed by an admin, at
+    half, three quarters and all of them, and the final version once the poll closed. Returns
+    the released versions (respondents counted, documents) and how many reads were served the
+    previous version."""
+    n, k = len(case.respondents), case.k
+    start = max(1, n // 4)
+    plan = [
+        (start, k, False),
+        (start + 1, k, False),
+        (start + k, k, False),
+        (start + k, k + 5, False),  # the municipality raised k: the poll keeps its own
+        (n // 2, k, False),
+        (3 * n // 4, k, False),
+        (n, k, False),
+        (n, k, True),
+    ]
+    previous, released, held, last = None, [], 0, 0
+    for count, k_now, closed in plan:
+        count = last = max(min(count, n), last)  # answers only come in
+        poll = case.poll()
+        new = results.next_release(poll, case.aggregates(count), k_now, previous, closed=closed)
+        if new is None:
+            held += 1
+            continue
+        if previous is not None and new.tables == previous.tables and not closed:
+            continue  # nothing new came in: the same version
+        assert new.k == k, "k is frozen per poll at its first release"
+        previous = new
+        released.append((count, new.documents))
+    return released, held

@@ -1,0 +1,258 @@
+"""Charts and the buurt map for the staff dashboard, as SVG made on the server (no JavaScript,
+no inline style: presentation attributes only, which the CSP allows). Every chart has a title
+and stands beside an HTML table with the same figures (screen readers, print); the SVG itself
+is ``role="img"`` named by its caption.
+
+    bar_chart(rows, ...)     horizontal bars with 95% intervals; hidden rows hatched
+    buurt_map(...)           the buurten shaded by a percentage; hidden buurten hatched
+    audience_map(...)        the buurten in a poll's audience filled, the others light grey
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+
+TEXT = "#0b0c0c"
+MUTED = "#505a5f"
+BAR = "#1f4e79"
+GRID = "#b1b4b6"
+NO_DATA = "#f3f2f1"
+CHOSEN = "#1f4e79"  # in the audience: 3:1 and more against NO_DATA and the white borders
+# Sequential classes of 20 percentage points (ColorBrewer Blues, colour-blind safe); the text
+# colour is never drawn on them (labels sit outside the shapes).
+CLASSES = (
+    (0, 20, "#eff3ff"),
+    (20, 40, "#bdd7e7"),
+    (40, 60, "#6baed6"),
+    (60, 80, "#3182bd"),
+    (80, 100.01, "#08519c"),
+)
+HATCH_ID = "bp-hatch"
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float | None  # percentage (or any value up to ``maximum``); None: hidden or none
+    low: float | None = None
+    high: float | None = None
+    hidden: bool = False  # suppressed: hatched, with the word for it
+    reference: float | None = None  # e.g. the unweighted percentage, a tick on the bar
+
+
+def _short(text: str, length: int = 34) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    return f"{value:.{decimals}f}".replace(".", ",")
+
+
+def hatch_pattern(pattern_id: str = HATCH_ID) -> str:
+    return (
+        f'<pattern id="{pattern_id}" width="8" height="8" patternUnits="userSpaceOnUse" '
+        'patternTransform="rotate(45)">'
+        f'<rect width="8" height="8" fill="#ffffff"/><rect width="3" height="8" fill="{MUTED}"/>'
+        "</pattern>"
+    )
+
+
+def bar_chart(
+    rows: Sequence[Bar],
+    *,
+    title: str,
+    hidden_word: str,
+    none_word: str,
+    maximum: float = 100.0,
+    unit: str = "%",
+    chart_id: str = "chart",
+) -> Markup:
+    """Horizontal bars, one per row, with the 95% interval as a whisker and the reference value
+    (unweighted) as a tick. A hidden row is a hatched bar with ``hidden_word``."""
+    label_w, bar_w, value_w, row_h, top = 230, 300, 160, 30, 24
+    width = label_w + bar_w + value_w
+    height = top + row_h * max(len(rows), 1) + 8
+    pattern = f"{chart_id}-hatch"
+    out = [
+        f'<svg class="bp-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'width="{width}" height="{height}" role="img" aria-labelledby="{chart_id}-title" '
+        f'font-family="system-ui, sans-serif" font-size="14">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f"<defs>{hatch_pattern(pattern)}</defs>",
+    ]
+    for tick in (0, 25, 50, 75, 100):
+        x = label_w + bar_w * tick / 100
+        out.append(
+            f'<line x1="{x:.1f}" y1="{top - 6}" x2="{x:.1f}" y2="{height - 8}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{x:.1f}" y="{top - 10}" text-anchor="middle" fill="{MUTED}" '
+            f'font-size="12">{_number(maximum * tick / 100)}{escape(unit)}</text>'
+        )
+    for i, row in enumerate(rows):
+        y = top + i * row_h
+        mid = y + row_h / 2
+        out.append(
+            f'<text x="{label_w - 8}" y="{mid + 5:.1f}" text-anchor="end" fill="{TEXT}">'
+            f"<title>{escape(row.label)}</title>{escape(_short(row.label))}</text>"
+        )
+        if row.hidden:
+            out.append(
+                f'<rect x="{label_w}" y="{y + 6}" width="{bar_w}" height="{row_h - 12}" '
+                f'fill="url(#{pattern})" stroke="{MUTED}"/>'
+                f'<text x="{label_w + bar_w + 8}" y="{mid + 5:.1f}" fill="{TEXT}">'
+                f"{escape(hidden_word)}</text>"
+            )
+            continue
+        if row.value is None:
+            out.append(
+                f'<text x="{label_w + bar_w + 8}" y="{mid + 5:.1f}" fill="{TEXT}">'
+                f"{escape(none_word)}</text>"
+            )
+            continue
+        w = bar_w * max(0.0, min(row.value, maximum)) / maximum
+        out.append(
+            f'<rect x="{label_w}" y="{y + 6}" width="{w:.1f}" height="{row_h - 12}" fill="{BAR}"/>'
+        )
+        if row.low is not None and row.high is not None:
+            x1 = label_w + bar_w * max(0.0, row.low) / maximum
+            x2 = label_w + bar_w * min(maximum, row.high) / maximum
+            out.append(
+                f'<line x1="{x1:.1f}" y1="{mid:.1f}" x2="{x2:.1f}" y2="{mid:.1f}" stroke="{TEXT}" '
+                f'stroke-width="2"/><line x1="{x1:.1f}" y1="{mid - 7:.1f}" x2="{x1:.1f}" '
+                f'y2="{mid + 7:.1f}" stroke="{TEXT}" stroke-width="2"/><line x1="{x2:.1f}" '
+                f'y1="{mid - 7:.1f}" x2="{x2:.1f}" y2="{mid + 7:.1f}" stroke="{TEXT}" '
+                'stroke-width="2"/>'
+            )
+        if row.reference is not None:
+            xr = label_w + bar_w * max(0.0, min(row.reference, maximum)) / maximum
+            out.append(f'<path d="M{xr:.1f} {y + 2} l-5 -0 l5 7 l5 -7 z" fill="{MUTED}"/>')
+        out.append(
+            f'<text x="{label_w + bar_w + 8}" y="{mid + 5:.1f}" fill="{TEXT}">'
+            f"{_number(row.value)}{escape(unit)}</text>"
+        )
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
+
+
+def class_of(value: float) -> str:
+    for low, high, colour in CLASSES:
+        if low <= value < high:
+            return colour
+    return CLASSES[-1][2]
+
+
+def _rings(geometry: Any) -> Iterable[Sequence[Sequence[float]]]:
+    """The rings of a MultiPolygon's coordinates (or a Polygon's)."""
+    if not geometry:
+        return
+    first = geometry[0]
+    if first and isinstance(first[0][0], (int, float)):  # a Polygon: [ring, ...]
+        yield from geometry
+        return
+    for polygon in geometry:
+        yield from polygon
+
+
+def buurt_map(
+    boundaries: Mapping[str, Any],
+    shading: Mapping[str, Mapping[str, Any]],
+    *,
+    title: str,
+    map_id: str = "map",
+    width: int = 640,
+    fills: Mapping[str, str] | None = None,
+    data_codes: bool = False,
+) -> Markup:
+    """The buurten as paths, each filled by ``shading[code]``: ``{"state": "shown", "value":
+    percentage}``, ``{"state": "hidden"}`` (hatched) or anything else (no figure: light grey);
+    ``"label"`` is its tooltip. Longitude is scaled by cos(latitude) around the centre, enough
+    for one municipality."""
+    points = [pt for geometry in boundaries.values() for ring in _rings(geometry) for pt in ring]
+    if not points:
+        return Markup("")
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    west, east, south, north = min(lons), max(lons), min(lats), max(lats)
+    scale_x = math.cos(math.radians((south + north) / 2))
+    span_x = (east - west) * scale_x or 1e-9
+    span_y = (north - south) or 1e-9
+    pad = 4
+    k = (width - 2 * pad) / span_x
+    height = round(span_y * k + 2 * pad)
+    pattern = f"{map_id}-hatch"
+
+    def xy(pt: Sequence[float]) -> str:
+        x = pad + (pt[0] - west) * scale_x * k
+        y = pad + (north - pt[1]) * k
+        return f"{x:.1f} {y:.1f}"
+
+    out = [
+        f'<svg class="bp-map-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
+        f'{height}" width="{width}" height="{height}" role="img" '
+        f'aria-labelledby="{map_id}-title">',
+        f'<title id="{map_id}-title">{escape(title)}</title>',
+        f"<defs>{hatch_pattern(pattern)}</defs>",
+    ]
+    for code in sorted(boundaries):
+        shade = shading.get(code, {})
+        state = shade.get("state")
+        if fills and state in fills:
+            fill = fills[state]
+        elif state == "shown" and shade.get("value") is not None:
+            fill = class_of(float(shade["value"]))
+        elif state == "hidden":
+            fill = f"url(#{pattern})"
+        else:
+            fill = NO_DATA
+        d = " ".join(
+            "M" + " L".join(xy(pt) for pt in ring) + " Z" for ring in _rings(boundaries[code])
+        )
+        code_attr = f' data-code="{escape(code)}"' if data_codes else ""
+        out.append(
+            f'<path{code_attr} d="{d}" fill="{fill}" fill-rule="evenodd" stroke="#ffffff" '
+            f'stroke-width="1"><title>{escape(shade.get("label", code))}</title></path>'
+        )
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
+
+
+def audience_map(
+    boundaries: Mapping[str, Any],
+    chosen: set[str],
+    labels: Mapping[str, str],
+    *,
+    title: str,
+    map_id: str = "map-audience",
+    width: int = 640,
+) -> Markup:
+    """The buurten as paths, those in ``chosen`` filled dark, the others light grey; each path
+    carries ``data-code`` (app.js ticks that buurt's checkbox in the list on a click: the map
+    is a way to use the list, which works alone) and ``labels[code]`` as its tooltip."""
+    shading = {
+        code: {"state": "chosen" if code in chosen else "other", "label": labels.get(code, code)}
+        for code in boundaries
+    }
+    return buurt_map(
+        boundaries,
+        shading,
+        title=title,
+        map_id=map_id,
+        width=width,
+        fills={"chosen": CHOSEN, "other": NO_DATA},
+        data_codes=True,
+    )
+
+
+def swatch(fill: str, pattern_id: str) -> Markup:
+    """A legend's sample of a fill (decorative: the legend's text says what it means)."""
+    defs = f"<defs>{hatch_pattern(pattern_id)}</defs>" if fill == "hatch" else ""
+    paint = f"url(#{pattern_id})" if fill == "hatch" else escape(fill)
+    return Markup(  # noqa: S704 - fixed markup; the fill is escaped
+        '<svg class="bp-swatch" xmlns="http://www.w3.org/2000/svg" width="24" height="16" '
+        f'viewBox="0 0 24 16" aria-hidden="true" focusable="false">{defs}'
+        f'<rect x="0.5" y="0.5" width="23" height="15" fill="{paint}" stroke="{MUTED}"/></svg>'
+    )

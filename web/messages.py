@@ -1,0 +1,91 @@
+"""What to tell a person about a field error: the service says which field and which code (in
+English, for developers); the page says what to fix, in the person's language."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext marker Babel extracts
+    return message
+
+
+# (field, code) first, then the field alone, then the code alone.
+BY_FIELD_AND_CODE = {
+    ("invitation_code", "invalid"): N_(
+        "We do not know this letter code. Check the code in your letter; it has 12 characters."
+    ),
+    ("invitation_code", "used"): N_(
+        "This letter code has been used already. Each code works once."
+    ),
+    ("code", "expired"): N_("This code has expired. Ask for a new code."),
+    ("code", "wrong_code"): N_("This code is not right. Check the 6 digits in the e-mail."),
+    ("buurt_code", "not_a_buurt"): N_("Choose your buurt, not a wijk."),
+    ("buurt_code", "outside_invited_wijk"): N_(
+        "Your letter code is for another wijk. Choose a buurt in the wijk of your letter."
+    ),
+    ("location", "outside_invited_wijk"): N_(
+        "This location is outside the wijk of your letter code. Choose a buurt in that wijk."
+    ),
+    ("location", "outside_area"): N_("This location is not in the municipality."),
+    ("password", "invalid_credentials"): N_("The e-mail address or the password is not right."),
+    ("password", "locked"): N_(
+        "Too many failed attempts: this account is locked for a while. Try again later."
+    ),
+}
+BY_FIELD = {
+    "invitation_code": N_("Enter the letter code from your letter (12 characters)."),
+    "buurt_code": N_("Choose your buurt."),
+    "consent": N_("Tick the box to agree, or you cannot join."),
+    "birth_year": N_("Choose your year of birth, or leave it empty."),
+    "sex": N_("Choose one of the answers, or leave it empty."),
+    "email": N_("Enter an e-mail address like name@example.nl."),
+    "code": N_("Enter the 6 digits from the e-mail."),
+    "useful": N_("Choose yes or no."),
+    "comment": N_("Your comment can be at most 500 characters."),
+    "quiet_hours": N_("Enter the times as hh:mm, for example 21:00."),
+    "channel_order": N_("Choose at least one way to be told."),
+    "confirm": N_("Tick the box to confirm that your data may be erased."),
+    # staff
+    "password": N_("Enter your password."),
+    "title": N_("Enter a title of at most 120 characters."),
+    "heard": N_("Write what you heard (at most 5000 characters)."),
+    "plan": N_("Write what you will do (at most 5000 characters)."),
+    "not_followed": N_("At most 5000 characters."),
+    "description": N_("At most 2000 characters."),
+    "owner": N_("Enter who is responsible (at most 120 characters)."),
+    "expected_date": N_("Enter a date as dd-mm-yyyy, or leave it empty."),
+    "note": N_("At most 1000 characters."),
+    "status": N_("Choose a status this measure can move to."),
+    "template_id": N_("Choose a template."),
+    "audience": N_("Choose who receives the poll: wijken, buurten or the whole municipality."),
+    "closes_at": N_("Enter a closing date after today, or leave it empty."),
+    "definition": N_("A question is not filled in correctly."),
+    "key_figures": N_("Choose at most 10 key figures."),
+}
+ANSWER_CODES = {
+    "required": N_("Answer this question."),
+    "too_few": N_("Choose as many answers as the question asks."),
+    "too_many": N_("Choose no more answers than the question asks."),
+    "exclusive": N_("This answer cannot be combined with other answers."),
+    "outside_area": N_("This place is outside the municipality. Choose a place inside it."),
+    "too_long": N_("Your answer is too long."),
+    "empty": N_("Write an answer, or leave the question empty if you may skip it."),
+    "duplicate_place": N_("Give every place only once: 1, 2, 3."),
+    "duplicate": N_("Give every place only once: 1, 2, 3."),
+    "hidden": N_("This question does not apply after your earlier answer; leave it empty."),
+    "out_of_range": N_("Choose one of the answers shown."),
+    "invalid_type": N_("Fill this in as shown, for example 52.09 and 5.12 for a location."),
+}
+GENERAL = N_("This is not filled in correctly.")
+
+
+def error_text(error: dict[str, str], gettext: Callable[[str], str]) -> str:
+    if error.get("text"):  # already in the reader's language (made by the page)
+        return str(error["text"])
+    field, code = str(error.get("field", "")), str(error.get("code", ""))
+    if field.startswith("answers."):
+        return gettext(ANSWER_CODES.get(code, GENERAL))
+    name = field.split(".")[0].split("[")[0]
+    message = BY_FIELD_AND_CODE.get((name, code)) or BY_FIELD.get(name) or GENERAL
+    return gettext(message)
