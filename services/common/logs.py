@@ -48,6 +48,28 @@ def install_record_factory() -> None:
     _factory_installed = True
 
 
+def quiet_expected_errors(record: logging.LogRecord) -> bool:
+    """nameko logs an RPC's *expected* error (a 404, a 409 the caller turns into an answer) as a
+    warning with its traceback — hundreds of lines in a demo for every "no such receipt (yet)".
+    They are answers, not faults: a debug line without the traceback. Unexpected errors keep
+    their error line and traceback."""
+    if record.levelno == logging.WARNING and str(record.msg).startswith("(expected) error"):
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.exc_info, record.exc_text = None, None
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+    return True
+
+
+_quiet_installed = False
+
+
+def install_quiet_expected_errors() -> None:
+    global _quiet_installed
+    if not _quiet_installed:
+        logging.getLogger("nameko.containers").addFilter(quiet_expected_errors)
+        _quiet_installed = True
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -74,6 +96,7 @@ class LoggingContext(DependencyProvider):
 
     def setup(self) -> None:
         install_record_factory()
+        install_quiet_expected_errors()
 
     def worker_setup(self, worker_ctx: Any) -> None:
         correlation_id = worker_ctx.data.get(CORRELATION_KEY) or uuid.uuid4().hex
