@@ -302,11 +302,19 @@ def gateway_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def responses_overrides() -> dict[str, Any]:
+    """Config the ``api`` fixture's responses service gets on top of its own (a test may
+    parametrize it)."""
+    return {}
+
+
+@pytest.fixture
 def api(
     container_factory: Any,
     service_config: Callable[..., dict[str, Any]],
     jwt_keys: dict[str, Any],
     gateway_overrides: dict[str, Any],
+    responses_overrides: dict[str, Any],
 ) -> Any:
     """polls, panel, responses, notify, feedback and the gateway running; an HTTP client for
     the gateway."""
@@ -323,7 +331,8 @@ def api(
     container_factory(PollsService, service_config("polls", OUTBOX_POLL_INTERVAL=0.1)).start()
     container_factory(PanelService, service_config("panel", OUTBOX_POLL_INTERVAL=0.1)).start()
     container_factory(
-        ResponsesService, service_config("responses", OUTBOX_POLL_INTERVAL=0.1)
+        ResponsesService,
+        service_config("responses", OUTBOX_POLL_INTERVAL=0.1, **responses_overrides),
     ).start()
     container_factory(
         NotifyService,

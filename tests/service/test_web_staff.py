@@ -345,3 +345,36 @@ def test_an_expired_access_token_is_refreshed_through_the_staff_refresh_route(ap
     assert page.status_code == 200, page.headers.get("Location")
     assert session.cookies["bp_staff_refresh"] != refresh_before  # rotated
     assert next(c for c in session.cookies if c.name == "bp_staff_access").value != expired
+
+
+@pytest.mark.parametrize("responses_overrides", [{"RESULTS_WAIT": 0}])
+def test_results_still_being_computed_are_a_503_page_that_says_so(api, town, responses_overrides):
+    """A first release longer than a reader waits (RESULTS_WAIT; here 0 s): the results page
+    says in Dutch that they are being computed, with Retry-After and a way back, instead of an
+    error; loaded again once computed, it shows them."""
+    admin = api.staff_token(UTRECHT, "admin")
+    poll_id = api.request(
+        "POST", "/admin/v1/polls", token=admin, json={"template_id": "veiligheidsgevoel"}
+    ).json()["id"]
+    assert api.request("POST", f"/admin/v1/polls/{poll_id}/publish", token=admin).ok
+    session, _ = signed_in(api)
+    path = api.url(f"/staff/peilingen/{poll_id}/resultaten")
+    # Until responses has the poll_published event the page is a 404; the first read after
+    # that finds no release and starts one.
+    # (A requests.Response of a 503 is falsy: wait for a list holding it.)
+    (computing,) = wait_for(
+        lambda: (lambda r: [r] if r.status_code != 404 else None)(session.get(path, timeout=30)),
+        message="responses knowing the poll",
+    )
+    assert computing.status_code == 503, computing.text[:2000]
+    assert computing.headers["Retry-After"] == "5"
+    assert "text/html" in computing.headers["Content-Type"]
+    assert computing.headers["Cache-Control"] == "no-store"
+    assert "De resultaten worden berekend" in computing.text
+    assert "Laad de pagina opnieuw" in computing.text
+    served = wait_for(
+        lambda: (lambda r: r if r.status_code == 200 else None)(session.get(path, timeout=30)),
+        timeout=60,
+        message="the first release served once computed",
+    )
+    assert "Versie 1" in served.text and "worden berekend" not in served.text
