@@ -15,11 +15,20 @@ starts from empty tables (the databases are migrated, then emptied), because the
 service and the mail catcher start empty too — residents of an earlier run would have
 subscriptions nobody answers. The per-address rate limits are raised:
 the whole synthetic panel joins from 127.0.0.1.
+
+A run's processes die with it: each child asks the kernel for SIGTERM when the launcher dies
+(``PR_SET_PDEATHSIG``), also when the launcher is killed with SIGKILL; their pids are recorded
+(``.run-pids``, or ``$BUURTPEIL_RUN_DIR/.run-pids``) so that the next run stops whatever an
+earlier one left; and a port that is still taken stops the start at once with one line naming
+the process that holds it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import json
 import os
 import signal
 import socket
@@ -145,6 +154,127 @@ def replicated(entries: list[tuple[str, str]]) -> list[tuple[str, str]]:
     ]
 
 
+def run_file() -> Path:
+    """Where a run records its children (one per checkout unless BUURTPEIL_RUN_DIR says)."""
+    return Path(os.environ.get("BUURTPEIL_RUN_DIR") or ROOT) / ".run-pids"
+
+
+def started_at(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22): with
+    the pid it names one process, so a reused pid is never taken for a leftover. None when the
+    process is gone (or only a zombie is left of it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # the name may contain spaces and parentheses
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def record_children(processes: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
+    entries = [{"name": name, "pid": p.pid, "started": started_at(p.pid)} for name, p in processes]
+    run_file().write_text(json.dumps(entries))
+
+
+def stop_leftovers(grace: float = 15) -> list[str]:
+    """Stop the processes an earlier run recorded that still run (a launcher killed before
+    it could stop them): SIGTERM to each one's process group, SIGKILL after ``grace`` seconds.
+    Returns 'name (pid)' of each one stopped."""
+    path = run_file()
+    try:
+        entries = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    alive = [e for e in entries if e.get("started") and started_at(e["pid"]) == e["started"]]
+    for entry in alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(entry["pid"], signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(started_at(e["pid"]) == e["started"] for e in alive):
+        time.sleep(0.2)
+    for entry in alive:
+        if started_at(entry["pid"]) == entry["started"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(entry["pid"], signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return [f"{e['name']} ({e['pid']})" for e in alive]
+
+
+def ports_needed() -> dict[int, str]:
+    """The TCP ports the children of a run listen on (0: a port the kernel chooses)."""
+    from services.common.config import load_service_config
+
+    ports = {
+        int(gateway_url().rsplit(":", 1)[1]): "gateway",
+        push_port(): "push (fake push service)",
+        mail_port(): "smtp (mail catcher's read API)",
+        int(urlparse(load_service_config("panel")["SMTP_URL"]).port or 25): "smtp",
+    }
+    for service in ("polls", "panel", "notify", "responses", "feedback"):
+        ports[int(load_service_config(service).get("METRICS_PORT") or 0)] = f"{service} metrics"
+    ports.pop(0, None)
+    return ports
+
+
+def port_taken(port: int) -> bool:
+    """Whether a process listens on ``port`` (SO_REUSEADDR: connections still in TIME_WAIT
+    do not count; the gateway's own SO_REUSEPORT would let a leftover share the port
+    unnoticed, so this is checked before anything starts)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))  # noqa: S104 - a probe, closed at once
+        except OSError:
+            return True
+    return False
+
+
+def port_holder(port: int) -> str | None:
+    """'pid N (command line)' of the process listening on ``port``, from /proc (Linux)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(os.readlink(fd) in inodes for fd in (proc / "fd").iterdir()):
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+                return f"pid {proc.name} ({command})"
+        except OSError:
+            continue
+    return None
+
+
+def taken_ports() -> list[str]:
+    """One line per port a child needs that another process holds, saying how to stop it."""
+    lines = []
+    for port, name in sorted(ports_needed().items()):
+        if port_taken(port):
+            holder = port_holder(port)
+            if holder:
+                how = f"stop it with: kill {holder.split()[1]}"
+            else:
+                how = f"find it with: ss -ltnp 'sport = :{port}'"
+            lines.append(f"port {port} ({name}) is taken by {holder or 'another process'}; {how}")
+    return lines
+
+
+def _die_with(launcher: int) -> None:
+    """In the child before it runs its command: SIGTERM when the launcher dies, however it
+    dies (PR_SET_PDEATHSIG, Linux); and if it died already, exit now."""
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != launcher:
+        os._exit(1)
+
+
 def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
     from services.common.config import load_service_config
 
@@ -164,6 +294,7 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
         "PUSH_DEVELOPMENT_ORIGINS": f"http://127.0.0.1:{push_port()}",
     }
     started = []
+    launcher = os.getpid()
     for name, command in replicated(procfile()):
         log = open(ROOT / f".run-{name}.log", "wb")  # noqa: SIM115 - kept open for the child
         argv = [string.Template(word).safe_substitute(env) for word in command.split()]
@@ -173,10 +304,12 @@ def start_processes() -> list[tuple[str, subprocess.Popen[bytes]]]:
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+            preexec_fn=lambda: _die_with(launcher),  # noqa: PLW1509 - no threads here yet
         )
         say(f"started {name} (pid {process.pid}, log .run-{name}.log)")
         started.append((name, process))
+        record_children(started)
     return started
 
 
@@ -207,6 +340,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, stop_on_signal)
 
     if not check_dependencies():
+        return 2
+    stopped = stop_leftovers()
+    if stopped:
+        say(f"stopped what an earlier run had left running: {', '.join(stopped)}")
+    taken = taken_ports()
+    for line in taken:
+        print(f"[buurtpeil] {line}", file=sys.stderr, flush=True)
+    if taken:
         return 2
     from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD, seed
     from services.common import migrate
@@ -257,6 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         stop_processes(processes)
+        run_file().unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from deploy.local import procfile, replicated
+from deploy.local import procfile, replicated, started_at
 from services.polls.library import library
-from tests.conftest import REDIS_PREFIX
+from tests.conftest import REDIS_PREFIX, wait_for
 from tests.support.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,3 +160,46 @@ def test_ctrl_c_stops_every_process(databases, amqp_uri, clean_databases, tmp_pa
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     assert rest.splitlines()[-1].startswith("[buurtpeil] stopped gateway")
+
+
+def test_a_launcher_killed_with_sigkill_takes_its_processes_along_and_the_next_demo_runs(
+    databases, amqp_uri, clean_databases, tmp_path
+):
+    """Defect 15.17: each child started in its own session, so a launcher killed with SIGKILL
+    left the services, the fake push service and the mail sink running on their ports, and
+    the next ``make demo`` failed obscurely. Now the children die with the launcher, and the
+    next run starts cleanly."""
+    env = {
+        **local_env(databases, amqp_uri, tmp_path),
+        "BUURTPEIL_PANEL_SIZE": "60",
+        "BUURTPEIL_RUN_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.local"],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    children: list[int] = []
+    try:
+        for line in process.stdout:
+            if match := re.search(r"started [\w-]+ \(pid (\d+)", line):
+                children.append(int(match.group(1)))
+            if len(children) == len(replicated(procfile())):
+                break
+        assert len(children) == len(replicated(procfile())), children
+        assert (tmp_path / ".run-pids").exists()
+    finally:
+        process.kill()  # SIGKILL: the launcher cannot stop anything itself
+        process.wait()
+    wait_for(
+        lambda: all(started_at(pid) is None for pid in children),
+        timeout=60,
+        message="every child of the killed launcher gone",
+    )
+    result = run_local(env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert any(line.startswith("[buurtpeil] loop:") for line in result.stdout.splitlines())
+    assert "is taken by" not in result.stderr
