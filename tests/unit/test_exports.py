@@ -216,3 +216,30 @@ def test_the_weighting_note_stands_beside_every_figure_it_affects():
         exports.metadata(doc, DEFINITION, municipality="Utrecht", generated_at=datetime.now(UTC))
     )
     assert "non-probability" in meta["caveat"] and meta["respondents"].startswith("all")
+
+
+def test_a_wijk_whose_margins_cannot_be_met_says_so_beside_its_figures():
+    """Regression (issue 15, 1d): when raking cannot meet a wijk's CBS margins within the
+    weight bounds (realistic skew in a small panel), the note stood only in the weighting
+    summary. Now it stands beside each of that wijk's figures, in the document and in every
+    export row — and not beside another wijk's."""
+    saved = dict(MARGINS["WK034402"]["age"])
+    # Nearly everyone in the wijk 15–24 by CBS, a quarter of its respondents: weights far
+    # outside the bounds would be needed.
+    MARGINS["WK034402"]["age"].update({"15_24": 5000, "25_44": 10, "45_64": 10, "65_plus": 10})
+    try:
+        doc = results_document()
+    finally:
+        MARGINS["WK034402"]["age"].update(saved)
+    question = next(q for q in doc["questions"] if q["id"] == "vaak")
+    noted = question["areas"]["WK034402"].get("weighting_notes") or []
+    assert any("cannot be met" in note for note in noted), noted
+    assert not any(
+        "cannot be met" in note
+        for note in question["areas"]["WK034401"].get("weighting_notes") or []
+    )
+    table = exports.rows(doc, DEFINITION)
+    shown = [r for r in table if r["area_code"] == "WK034402" and not r["suppressed"]]
+    assert shown and all("cannot be met" in (r["weighting_note"] or "") for r in shown)
+    others = [r for r in table if r["area_code"] == "WK034401" and not r["suppressed"]]
+    assert others and not any("cannot be met" in (r["weighting_note"] or "") for r in others)
