@@ -2,9 +2,11 @@
 residents' app would use it — nothing but the gateway's public API, the fake push service (the
 residents' browsers) and the mail catcher (their inboxes):
 
-publish the veiligheidsgevoel template to three wijken → invitations delivered → residents
-answer → results per wijk (weighted, with intervals and suppression) → feedback with two
-measures published → the respondents notified.
+define a region of the municipality's own → publish the veiligheidsgevoel template to three
+wijken and the region → invitations delivered → residents answer → results per wijk and region
+(weighted, with intervals and suppression) → feedback with two measures published → the
+respondents notified → the poll's next wave (a series), in which the least safe wijk feels much
+safer → the trend for that wijk: the change between the waves, its interval, significant or not.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -30,6 +32,24 @@ WIJKEN = ["WK034401", "WK034403", "WK034407"]  # West, Overvecht, Zuid
 # The centre of the synthetic feeling of safety (1–5) per wijk: the results show a difference.
 FEELING = {"WK034401": 3.9, "WK034403": 2.8, "WK034407": 3.5}
 KEY_QUESTION, OFTEN_QUESTION = "veilig_buurt", "vaak_onveilig"
+# Wave 2: after the measures, the least safe wijk feels much safer (a real change, so the trend
+# has something to find); the other wijken stay as they were.
+SAFER_IN_WAVE_2 = 4.5
+# A region of the municipality's own (issue 13): Zuid without Lunetten, the part between the
+# centre and the railway. Its difference with Zuid is Lunetten (11,370 inhabitants), with the
+# gemeente far more: the region rule (docs/suppression.md, "Regions") accepts it, and both
+# halves of Zuid have enough respondents for the region to be shown.
+REGION = {
+    "name": "Hoograven en Tolsteeg",
+    "buurt_codes": [
+        "BU03440721",  # Tolsteeg en Rotsoord
+        "BU03440722",  # Oud Hoograven-Noord
+        "BU03440723",  # Oud Hoograven-Zuid
+        "BU03440731",  # Bokkenbuurt
+        "BU03440732",  # Nieuw Hoograven-Noord
+        "BU03440733",  # Nieuw Hoograven-Zuid
+    ],
+}
 FEEDBACK_SUBJECT = "Wat we met uw mening doen"  # notify's Dutch title for feedback
 
 
@@ -122,6 +142,7 @@ class Inboxes:
 
     def __init__(self, push: Http, mail: Http):
         self.push, self.mail = push, mail
+        self.seen = 0  # e-mails before the current round
 
     def pushes(self, kind: str, ref: str, naming: str) -> list[dict[str, Any]]:
         """Decrypted pushes of ``kind`` about ``ref`` whose text names ``naming``."""
@@ -140,7 +161,14 @@ class Inboxes:
         return found
 
     def emails(self, subject_part: str) -> list[dict[str, Any]]:
-        return [m for m in self.mail("GET", "/messages") if subject_part in m["subject"]]
+        """E-mails since ``start_new_round`` (the mail catcher lists them in arrival order):
+        the waves of a series have the same title."""
+        return [
+            m for m in self.mail("GET", "/messages")[self.seen :] if subject_part in m["subject"]
+        ]
+
+    def start_new_round(self) -> None:
+        self.seen = len(self.mail("GET", "/messages"))
 
 
 @dataclass
@@ -155,13 +183,32 @@ class LoopOutcome:
     respondents: list[demo_panel.Member]
     audience: list[demo_panel.Member]
     results: dict[str, Any]
+    regions: int = 0  # regions whose results are shown (wave 1, like the figures before)
+    waves: int = 0  # waves in the series
+    significant_changes: int = 0  # areas with a significant change in the tracked question
+    changed_wijk: str = ""
+    trend: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> str:
         return (
             f"loop: invited={self.invited} delivered={self.delivered} "
             f"responded={self.responded} results_wijken={self.results_wijken} "
-            f"feedback_notified={self.feedback_notified}"
+            f"feedback_notified={self.feedback_notified} regions={self.regions} "
+            f"waves={self.waves} significant_changes={self.significant_changes}"
         )
+
+
+@dataclass
+class Wave:
+    """One published wave of the poll, answered, closed and read."""
+
+    poll: dict[str, Any]
+    audience: list[demo_panel.Member]
+    invited: int
+    delivered: int
+    respondents: list[demo_panel.Member]
+    results: dict[str, Any]
+    shown: int
 
 
 def walkthrough(
@@ -205,82 +252,22 @@ def walkthrough(
     )
     demo_panel.join_panel(http, push, mail, MUNICIPALITY, members, codes, say)
 
-    # 2. Publish to three wijken; the invitations go out.
-    names = ", ".join(wijken[w]["name"] for w in WIJKEN)
-    poll = http(
-        "POST",
-        "/admin/v1/polls",
-        admin,
-        expect=201,
-        json={
-            "template_id": "veiligheidsgevoel",
-            "audience": {"kind": "areas", "area_codes": WIJKEN},
-        },
-    )
-    poll_id = poll["id"]
-    http("POST", f"/admin/v1/polls/{poll_id}/publish", admin)
-    say(f"published {poll['title']!r} to {names}")
-    audience = [m for m in members if m.wijk_code in WIJKEN]
-    summary = wait_for(
-        "the invitations",
-        lambda: http("GET", f"/admin/v1/polls/{poll_id}/deliveries", admin),
-        lambda s: s["invited"] >= len(audience),
-    )
-    invited = summary["invited"]
-    if invited != len(audience):
-        raise RuntimeError(f"{invited} invited, but {len(audience)} panel members live there")
-    delivered = wait_for(
-        "the invitations to arrive",
-        lambda: reached(inboxes, "invitation", poll_id, poll["title"], poll["title"], members),
-        lambda who: len(who) >= invited,
-    )
-    expect_exactly("invitations", delivered, audience)
-    n_mail = sum(m.channel == "email" for m in audience)
+    # 2. A region of our own, then the poll to three wijken and the region; invitations go
+    # out, residents answer, the poll closes and the results are read.
+    region = http("POST", "/admin/v1/regions", admin, expect=201, json=REGION)
     say(
-        f"invited {invited} residents; delivered {len(delivered)}, each naming the poll "
-        f"(Web Push, decrypted at the push service: {invited - n_mail}; e-mail: {n_mail})"
+        f"region {region['code']} {region['name']!r}: {len(region['buurt_codes'])} buurten "
+        "of Zuid between the centre and Lunetten"
     )
-
-    # 3. Residents answer — older ones more often, so the weighting has work to do.
-    detail = http("GET", f"/api/v1/polls/{poll_id}", audience[0].token)
-    answering = [m for m in audience if rng.random() < demo_panel.ANSWER_PROPENSITY[m.age_band]]
-    answer_sets = {
-        id(m): demo_panel.answers_for(detail["definition"], m, FEELING, rng) for m in answering
-    }
-
-    def answer(m: demo_panel.Member) -> str:
-        accepted = http(
-            "POST",
-            f"/api/v1/polls/{poll_id}/responses",
-            m.token,
-            expect=202,
-            json={"answers": answer_sets[id(m)]},
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
-        return accepted["receipt_id"]
-
-    receipts = demo_panel.in_parallel(
-        answering, answer, lambda n, total: say(f"  answers: {n}/{total} accepted")
+    names = ", ".join(wijken[w]["name"] for w in WIJKEN)
+    audience_spec = {"kind": "areas", "area_codes": WIJKEN, "region_codes": [region["code"]]}
+    first = run_wave(
+        http, admin, inboxes, members, rng, wijken, FEELING, {"audience": audience_spec}
     )
-    recorded = wait_for(
-        "the answers to be recorded",
-        lambda: sum(
-            http("GET", f"/api/v1/receipts/{r}", m.token)["status"] == "recorded"
-            for r, m in zip(receipts, answering, strict=True)
-        ),
-        lambda n: n == len(receipts),
-        interval=1,
-    )
-    say(f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%)")
+    poll_id, results, respondents = first.poll["id"], first.results, first.respondents
+    recorded, invited = len(respondents), first.invited
 
-    # 4. Close, and read the results per wijk.
-    http("POST", f"/admin/v1/polls/{poll_id}/close", admin)
-    results = http("GET", f"/admin/v1/polls/{poll_id}/results", admin)
-    respondents = answering  # every accepted answer was recorded (checked above)
-    check_results(results, respondents)
-    shown = print_results(results, wijken)
-
-    # 5. Feedback with two measures; the respondents hear of it.
+    # 3. Feedback with two measures; the respondents hear of it.
     least_safe = max(WIJKEN, key=lambda w: share_often(results, w))
     feedback = http(
         "PUT",
@@ -337,18 +324,130 @@ def walkthrough(
         f"({sum(m.channel == 'email' for m in respondents)} by e-mail); "
         f"the {invited - recorded} who did not answer got none"
     )
+
+    # 4. The next wave of the series, a year on: the least safe wijk feels much safer now.
+    inboxes.start_new_round()
+    feeling = {**FEELING, least_safe: SAFER_IN_WAVE_2}
+    second = run_wave(
+        http,
+        admin,
+        inboxes,
+        members,
+        rng,
+        wijken,
+        feeling,
+        {"previous_poll_id": poll_id, "audience": audience_spec},
+    )
+    trend = http("GET", f"/admin/v1/polls/{second.poll['id']}/trend", admin)
+    significant = print_trend(trend, least_safe, wijken)
+    regions_shown = sum(
+        1 for a in first.results["areas"] if a["level"] == "regio" and not a["suppressed"]
+    )
     return LoopOutcome(
         invited=invited,
-        delivered=len(delivered),
+        delivered=first.delivered,
         responded=recorded,
-        results_wijken=shown,
+        results_wijken=first.shown,
         feedback_notified=len(notified),
         poll_id=poll_id,
         feedback_id=feedback_id,
         respondents=respondents,
-        audience=audience,
+        audience=first.audience,
         results=results,
+        regions=regions_shown,
+        waves=len(trend["waves"]),
+        significant_changes=len(significant),
+        changed_wijk=least_safe,
+        trend=trend,
     )
+
+
+def run_wave(
+    http: Http,
+    admin: str,
+    inboxes: Inboxes,
+    members: list[demo_panel.Member],
+    rng: random.Random,
+    wijken: dict[str, dict[str, Any]],
+    feeling: dict[str, float],
+    spec: dict[str, Any],
+) -> Wave:
+    """Publish a poll (``spec``: the audience, and for a next wave ``previous_poll_id``), check
+    that its invitations reach exactly its audience, let residents answer with ``feeling``,
+    close it, and read and check its results."""
+    poll = http(
+        "POST",
+        "/admin/v1/polls",
+        admin,
+        expect=201,
+        json={"template_id": "veiligheidsgevoel", **spec},
+    )
+    poll_id = poll["id"]
+    published = http("POST", f"/admin/v1/polls/{poll_id}/publish", admin)
+    # The regions' versions frozen into the poll at publication: its results count on those.
+    regions = {r["code"]: r["buurt_codes"] for r in published["audience"].get("regions") or []}
+    names = ", ".join(wijken[w]["name"] for w in WIJKEN)
+    region_names = "".join(f" and region {r['name']!r}" for r in published["audience"]["regions"])
+    say(f"published {poll['title']!r} (wave {poll['wave']}) to {names}{region_names}")
+    audience = [m for m in members if m.wijk_code in WIJKEN]
+    summary = wait_for(
+        "the invitations",
+        lambda: http("GET", f"/admin/v1/polls/{poll_id}/deliveries", admin),
+        lambda s: s["invited"] >= len(audience),
+    )
+    invited = summary["invited"]
+    if invited != len(audience):
+        raise RuntimeError(f"{invited} invited, but {len(audience)} panel members live there")
+    delivered = wait_for(
+        "the invitations to arrive",
+        lambda: reached(inboxes, "invitation", poll_id, poll["title"], poll["title"], members),
+        lambda who: len(who) >= invited,
+    )
+    expect_exactly("invitations", delivered, audience)
+    n_mail = sum(m.channel == "email" for m in audience)
+    say(
+        f"invited {invited} residents; delivered {len(delivered)}, each naming the poll "
+        f"(Web Push, decrypted at the push service: {invited - n_mail}; e-mail: {n_mail})"
+    )
+
+    # Residents answer — older ones more often, so the weighting has work to do.
+    detail = http("GET", f"/api/v1/polls/{poll_id}", audience[0].token)
+    answering = [m for m in audience if rng.random() < demo_panel.ANSWER_PROPENSITY[m.age_band]]
+    answer_sets = {
+        id(m): demo_panel.answers_for(detail["definition"], m, feeling, rng) for m in answering
+    }
+
+    def answer(m: demo_panel.Member) -> str:
+        accepted = http(
+            "POST",
+            f"/api/v1/polls/{poll_id}/responses",
+            m.token,
+            expect=202,
+            json={"answers": answer_sets[id(m)]},
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
+        return accepted["receipt_id"]
+
+    receipts = demo_panel.in_parallel(
+        answering, answer, lambda n, total: say(f"  answers: {n}/{total} accepted")
+    )
+    recorded = wait_for(
+        "the answers to be recorded",
+        lambda: sum(
+            http("GET", f"/api/v1/receipts/{r}", m.token)["status"] == "recorded"
+            for r, m in zip(receipts, answering, strict=True)
+        ),
+        lambda n: n == len(receipts),
+        interval=1,
+    )
+    say(f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%)")
+
+    # Close, and read the results per wijk and region.
+    http("POST", f"/admin/v1/polls/{poll_id}/close", admin)
+    results = http("GET", f"/admin/v1/polls/{poll_id}/results", admin)
+    check_results(results, answering, regions)  # every accepted answer was recorded (above)
+    shown = print_results(results, wijken)
+    return Wave(poll, audience, invited, len(delivered), answering, results, shown)
 
 
 def reached(
@@ -379,11 +478,17 @@ def expect_exactly(what: str, got: list[Any], wanted: list[demo_panel.Member]) -
         raise RuntimeError(f"{what}: {missing} missing, {extra} to others, {twice} twice")
 
 
-def check_results(results: dict[str, Any], respondents: list[demo_panel.Member]) -> None:
-    """Every shown area counts exactly who answered there; every area with 1 to k−1
-    respondents is hidden."""
+def check_results(
+    results: dict[str, Any],
+    respondents: list[demo_panel.Member],
+    regions: dict[str, list[str]],
+) -> None:
+    """Every shown area (regions too) counts exactly who answered there; every area with 1 to
+    k−1 respondents is hidden."""
     truth = Counter(m.buurt_code for m in respondents) + Counter(m.wijk_code for m in respondents)
     truth[MUNICIPALITY] = len(respondents)
+    for code, buurten in regions.items():
+        truth[code] = sum(m.buurt_code in buurten for m in respondents)
     k = results["k"]
     for area in results["areas"]:
         n = truth.get(area["code"], 0)
@@ -405,19 +510,23 @@ def share_often(results: dict[str, Any], area: str) -> float:
 
 
 def print_results(results: dict[str, Any], wijken: dict[str, dict[str, Any]]) -> int:
-    """The results per wijk as a table; returns how many wijken are shown (not suppressed)."""
+    """The results per wijk and region as a table; returns how many wijken are shown (not
+    suppressed)."""
     often = next(q for q in results["questions"] if q["id"] == OFTEN_QUESTION)
     areas = {a["code"]: a for a in results["areas"]}
-    say(f"results per wijk: {often['text']!r}")
+    say(f"results per wijk and region: {often['text']!r}")
     say(
         f"  weighted to CBS age × sex margins, 95% intervals, (unweighted); k = {results['k']}, "
         "'–' = hidden"
     )
     say(f"  {'':<28} {'n':>5} {'resp.':>6}   {'vaak':<28} (bijna) nooit")
     shown = 0
-    for code in WIJKEN + sorted(c for c in areas if c.startswith("GM")):
+    regions = sorted(c for c, a in areas.items() if a["level"] == "regio")
+    for code in WIJKEN + regions + sorted(c for c in areas if c.startswith("GM")):
         area = areas.get(code)
         name = wijken[code]["name"] if code in wijken else "Gemeente (de drie wijken)"
+        if code in regions:
+            name = f"Regio {area.get('name') or code}"
         if area is None or area["suppressed"]:
             say(f"  {name:<28} {'–':>5}")
             continue
@@ -441,6 +550,50 @@ def _share(option: dict[str, Any] | None) -> str:
         f"{option['weighted_percent']:4.1f}% [{option['ci_low']:.1f}–{option['ci_high']:.1f}] "
         f"({option['percent']:.1f}%)"
     )
+
+
+def print_trend(trend: dict[str, Any], wijk: str, wijken: dict[str, dict[str, Any]]) -> list[str]:
+    """The tracked question's trend in ``wijk``: per option each wave's weighted share and the
+    change with its 95% interval, significant or not. Returns the areas where the change of
+    some option of that question is significant."""
+    often = next(q for q in trend["questions"] if q["id"] == OFTEN_QUESTION)
+    waves = [w["wave"] for w in trend["waves"]]
+    say(
+        f"trend over waves {', '.join(map(str, waves))} in {wijken[wijk]['name']} ({wijk}): "
+        f"{often['text']!r} (weighted %, 95% intervals)"
+    )
+    area = often["areas"].get(wijk) or {"waves": [], "changes": []}
+    figures = {w["wave"]: w for w in area["waves"]}
+    last = (area["changes"] or [{"options": []}])[-1]
+    for change in last["options"]:
+        option = change["option"]
+        per_wave = [
+            next((o for o in figures.get(w, {}).get("options", []) if o["option"] == option), None)
+            for w in waves
+        ]
+        shares = " → ".join(_trend_share(o) for o in per_wave)
+        if change["change"] is None:
+            verdict = "change not shown (a wave's figure is hidden)"
+        else:
+            verdict = (
+                f"change {change['change']:+.1f} points [{change['ci_low']:+.1f}, "
+                f"{change['ci_high']:+.1f}]: "
+                + ("significant" if change["significant"] else "not significant")
+            )
+        say(f"  {option:<12} {shares}; {verdict}")
+    significant = [
+        code
+        for code, figures in often["areas"].items()
+        if any(o["significant"] for c in figures["changes"][-1:] for o in c["options"])
+    ]
+    say(f"  areas with a significant change: {len(significant)} ({', '.join(significant)})")
+    return significant
+
+
+def _trend_share(option: dict[str, Any] | None) -> str:
+    if not option or option.get("weighted_percent") is None:
+        return "–"
+    return f"{option['weighted_percent']:.1f}% [{option['ci_low']:.1f}–{option['ci_high']:.1f}]"
 
 
 # A letter code joins only to a buurt of its own wijk: the visitor's code is for this one.

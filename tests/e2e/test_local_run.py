@@ -41,7 +41,7 @@ def local_env(databases: dict[str, str], amqp_uri: str, tmp_path: Path) -> dict[
     }
 
 
-def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+def run_local(env_overrides: dict[str, str], timeout: float = 480) -> subprocess.CompletedProcess:
     env = {**os.environ, **env_overrides}
     return subprocess.run(
         [sys.executable, "-m", "deploy.local", "--once"],
@@ -53,14 +53,17 @@ def run_local(env_overrides: dict[str, str], timeout: float = 240) -> subprocess
     )
 
 
+@pytest.mark.timeout(600)  # two waves and a panel of 1,000 joining over HTTP, on 2 cores
 def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     databases, amqp_uri, clean_databases, tmp_path
 ):
     """``make demo``: a synthetic panel joins over HTTP; the poll reaches exactly the residents
     of the three wijken (decrypted pushes naming the poll, e-mails); the answers are counted per
     area with small areas hidden; feedback reaches exactly the respondents. The runner checks
-    each of these itself and exits non-zero when one does not hold."""
-    result = run_local({**local_env(databases, amqp_uri, tmp_path), "BUURTPEIL_PANEL_SIZE": "600"})
+    each of these itself and exits non-zero when one does not hold. Issue 13: a region of
+    Utrecht's own is defined and shown in the results, and a second wave of the poll (a series)
+    in which the least safe wijk feels much safer shows that wijk's change as significant."""
+    result = run_local({**local_env(databases, amqp_uri, tmp_path), "BUURTPEIL_PANEL_SIZE": "1000"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
     assert f"[buurtpeil] template library: {len(library())} templates" in lines
@@ -68,14 +71,32 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     assert len(summary) == 1, lines[-30:]
     figures = dict(pair.split("=") for pair in summary[0].split("loop: ")[1].split())
     n = {key: int(value) for key, value in figures.items()}
-    assert list(n) == ["invited", "delivered", "responded", "results_wijken", "feedback_notified"]
-    # 600 residents by population: about a quarter live in West, Overvecht and Zuid.
-    assert 100 < n["invited"] < 200
+    assert list(n) == [
+        "invited",
+        "delivered",
+        "responded",
+        "results_wijken",
+        "feedback_notified",
+        "regions",
+        "waves",
+        "significant_changes",
+    ]
+    # 1,000 residents by population: about a quarter live in West, Overvecht and Zuid (about
+    # 55 per wijk: enough for a wijk's real change to show as significant at k = 10).
+    assert 180 < n["invited"] < 320
     assert n["delivered"] == n["invited"]
     assert 0.4 * n["invited"] < n["responded"] < 0.8 * n["invited"]
     assert n["feedback_notified"] == n["responded"]
     assert 0 <= n["results_wijken"] <= 3
     assert any("buurten:" in line and "hidden" in line for line in lines)
+    shown = "\n".join(lines[-60:])
+    assert n["regions"] >= 1 and n["waves"] == 2, shown
+    assert n["significant_changes"] >= 1, shown
+    # The wijk whose answers changed in wave 2: its change is significant.
+    trend = next(line for line in lines if line.startswith("[buurtpeil] trend over waves 1, 2"))
+    changed = re.search(r"\((WK\d{6})\)", trend).group(1)
+    found = next(line for line in lines if "areas with a significant change: " in line)
+    assert changed in re.findall(r"WK\d{6}", found.split(": ", 1)[1]), found
     assert lines[-1].startswith("[buurtpeil] stopped gateway")  # one process per core
     assert (tmp_path / "jwt_private.pem").stat().st_mode & 0o777 == 0o600
 
