@@ -16,6 +16,10 @@ and does not reach k (it is "proved to lie in 1..k-1"); it is pinned when min = 
 For results over time the same reader takes two released versions of one poll: the figures at
 both times and their difference (the respondents added in between, a poll of their own with
 every relation), every count ≥ 0, and attacks the small figures of all three.
+
+For waves of a series (``random_wave_pair``, ``attack_waves``) it takes two polls asked of the
+same panel, told exactly how their respondents differ (one buurt, a changed answer or a few
+more or fewer): both waves with every relation, and wave 2 = wave 1 + added − removed.
 """
 
 from __future__ import annotations
@@ -519,9 +523,12 @@ def write_poll(
         prog.var(k)
         return k
 
-    def tree(family: tuple) -> None:
+    def tree(family: tuple, after: tuple = ()) -> None:
+        """parent = Σ children for the figures ``(*family, area, *after)``."""
         for parent, kids in children.items():
-            prog.equal({key(*family, parent): 1, **{key(*family, a): -1 for a in kids}})
+            prog.equal(
+                {key(*family, parent, *after): 1, **{key(*family, a, *after): -1 for a in kids}}
+            )
 
     for a in areas:
         r = {view: key("R", view, a) for view in VIEWS}
@@ -591,7 +598,7 @@ def write_poll(
             for family in (("T", view, q["id"]),):
                 tree(family)
             for o in options:
-                tree(("C", view, q["id"], o))
+                tree(("C", view, q["id"]), (o,))  # a count's key ends in (area, option)
         for a in areas:  # all = panel + rest, cell by cell
             for parts in [("T", q["id"], a), *[("C", q["id"], a, o) for o in options]]:
                 fam, rest = parts[0], parts[1:]
@@ -839,3 +846,214 @@ def release_history(case: PollCase) -> tuple[list[tuple[int, dict[str, Any]]], i
         previous = new
         released.append((count, new.documents))
     return released, held
+
+
+# -- waves of a series ---------------------------------------------------------------------
+
+
+WAVE_CHANGES = ("changed", "more", "fewer")
+
+
+@dataclass
+class WavePair:
+    """Two waves of a series asked of the same panel: the same respondents with the same
+    answers, except in one buurt, where one respondent changed one answer (``changed``), or
+    1–3 members answered only in the second wave (``more``) or only in the first (``fewer``).
+    ``added`` and ``removed``: the answer sets the second wave has that the first has not, and
+    the other way round (a changed answer is one of each)."""
+
+    first: PollCase
+    second: PollCase
+    buurt: str
+    change: str
+    added: list[Respondent]
+    removed: list[Respondent]
+    question: str | None = None  # the question whose answer changed (``changed``)
+
+
+def _changed_answers(
+    definition: Mapping[str, Any], answers: Mapping[str, Any], rng: random.Random
+) -> tuple[str, dict[str, Any]] | None:
+    """The same answer set with one choice question answered differently (follow-up
+    questions kept where still asked, answered anew where newly asked); None when no
+    question can change."""
+    choices = [q for q in definition["questions"] if q["id"] in answers and q["type"] in CHOICE]
+    rng.shuffle(choices)
+    for target in choices:
+        for _ in range(20):
+            value = random_answer(target, rng, 0.0)
+            if value != answers[target["id"]]:
+                break
+        else:
+            continue
+        new: dict[str, Any] = {}
+        for q in definition["questions"]:
+            if q["id"] not in visible_questions(definition, new):
+                continue
+            if q["id"] == target["id"]:
+                new[q["id"]] = value
+            elif q["id"] in answers:
+                new[q["id"]] = answers[q["id"]]
+            elif q.get("required", True):
+                new[q["id"]] = random_answer(q, rng, 0.0)
+        return target["id"], validate_answers(definition, new)
+    return None
+
+
+def random_wave_pair(seed: int, make: Any = random_case) -> WavePair:
+    """A random poll (``make``) and its next wave, asked of the same panel (see WavePair).
+    Invitations are the same in both waves: the panel did not change."""
+    first = make(seed)
+    rng = random.Random(seed * 104729 + 13)
+    answered = sorted({r.buurt for r in first.respondents})
+    buurt = rng.choice(answered)
+    here = [i for i, r in enumerate(first.respondents) if r.buurt == buurt]
+    change = rng.choice(WAVE_CHANGES)
+    people = list(first.respondents)
+    added: list[Respondent] = []
+    removed: list[Respondent] = []
+    question = None
+    if change == "changed":
+        for i in rng.sample(here, len(here)):
+            found = _changed_answers(first.definition, people[i].answers, rng)
+            if found is not None:
+                question, answers = found
+                old = people[i]
+                people[i] = Respondent(old.buurt, old.age, old.sex, old.kind, answers)
+                added, removed = [people[i]], [old]
+                break
+        else:
+            change = "fewer"
+    original = dict(first.invited_extra)
+    second_extra = dict(original)
+    if change == "more":
+        for _ in range(rng.randint(1, 3)):
+            answers: dict[str, Any] = {}
+            for q in first.definition["questions"]:
+                if q["id"] in visible_questions(first.definition, answers):
+                    answers[q["id"]] = random_answer(q, rng, 0.0)
+            answers = validate_answers(first.definition, answers)
+            added.append(Respondent(buurt, rng.choice(AGES), rng.choice(SEXES), "panel", answers))
+        people += added
+        # They were invited to the first wave too, and did not answer it.
+        first.invited_extra = {**original, buurt: original.get(buurt, 0) + len(added)}
+    if change == "fewer":
+        gone = set(rng.sample(here, min(len(here), rng.randint(1, 3))))
+        removed = [first.respondents[i] for i in sorted(gone)]
+        people = [r for i, r in enumerate(people) if i not in gone]
+        # Still invited to the second wave; they did not answer it.
+        second_extra[buurt] = original.get(buurt, 0) + len(removed)
+    second = PollCase(
+        seed=seed + 1_000_000,
+        definition=first.definition,
+        buurten=first.buurten,
+        respondents=people,
+        k=first.k,
+        margins_known=first.margins_known,
+        invited_extra=second_extra,
+        margins_of=first.margins_of,
+        regions=first.regions,
+    )
+    return WavePair(first, second, buurt, change, added, removed, question)
+
+
+@dataclass
+class WaveVerdict:
+    """What the reader of two waves found: ``verdict`` for the hidden figures of both waves;
+    ``exposed``: figures of the change itself (the answers that differ, a group of 1–3
+    people) the reader pins, and of those ``exposed_through_hidden``: where the buurt's own
+    figure of that question is hidden in a wave (so it is not read off its own row)."""
+
+    verdict: Verdict
+    exposed: list[Key] = field(default_factory=list)
+    exposed_through_hidden: list[Key] = field(default_factory=list)
+    # Hidden small figures the reader got (pinned or proved): ``across``, those whose
+    # counterpart in the other wave is published (read off the other wave, up to the change
+    # the reader was told); ``outside``, those of an area that does not hold the changed buurt
+    # (a neighbour's figure, through the relations of either wave).
+    across: list[Key] = field(default_factory=list)
+    outside: list[Key] = field(default_factory=list)
+
+
+def _area_of(key: Key, areas: set[str]) -> str:
+    return next(x for x in key[2:] if x in areas)
+
+
+def attack_waves(pair: WavePair) -> WaveVerdict:
+    """Both waves' released documents (both views each) against a reader who assumes what a
+    panel makes likely and is told the rest: the second wave is the first plus the answer sets
+    ``added`` minus those ``removed`` (each a poll of its own, every relation, every count
+    ≥ 0), nothing changed outside the one buurt, and how many answer sets were added and
+    removed (for a changed answer: one of each, of the same kind of respondent). Attacks every
+    hidden small figure of both waves, and tries to pin the change itself."""
+    first, second = pair.first, pair.second
+    docs = {"a": released_documents(first), "b": released_documents(second)}
+    prog = Programme()
+    listed = {a["code"] for d in docs.values() for a in d["all"]["areas"]}
+    areas = sorted(listed, key=lambda c: (len(c), c))
+    figures: list[Key] = []
+    for copy, case in (("a", first), ("b", second)):
+        figures += write_poll(
+            prog,
+            copy,
+            first.definition,
+            areas,
+            known_min_one=listed_min_one(docs[copy], case),
+            regions=first.regions,
+        )
+    changes = write_poll(prog, "p", first.definition, areas, regions=first.regions)
+    changes += write_poll(prog, "m", first.definition, areas, regions=first.regions)
+    for key in list(prog.index):
+        if key[0] == "a":
+            rest = key[1:]
+            prog.equal({("b", *rest): 1, ("a", *rest): -1, ("p", *rest): -1, ("m", *rest): 1})
+    area_set = set(areas)
+    holding = {a for a in areas if a in first.areas_of(pair.buurt)}
+    for key in changes:
+        if _area_of(key, area_set) not in holding:
+            prog.equal({key: 1}, 0.0)
+    prog.equal({("p", "R", "all", GM): 1}, float(len(pair.added)))
+    prog.equal({("m", "R", "all", GM): 1}, float(len(pair.removed)))
+    if pair.change == "changed":
+        for family in (("R", "panel", GM), ("S", GM), ("M", GM)):
+            prog.equal({("p", *family): 1, ("m", *family): -1})
+    known = publish(prog, "a", docs["a"]) | publish(prog, "b", docs["b"])
+    values = {**truth(first, None, "a"), **truth(second, None, "b")}
+    values.update(truth(_with(first, pair.added), None, "p"))
+    values.update(truth(_with(first, pair.removed), None, "m"))
+    verdict = attack(prog, figures, known, values, first.k)
+    out = WaveVerdict(verdict)
+    for f in dict.fromkeys(verdict.pinned + verdict.proved):
+        if ("b" if f[0] == "a" else "a", *f[1:]) in known:
+            out.across.append(f)
+        if _area_of(f, area_set) not in holding:
+            out.outside.append(f)
+    # The change: the counts of the answers that differ, in the buurt (1..3 people each).
+    hidden_rows = {
+        (copy, q["id"])
+        for copy in ("a", "b")
+        for q in docs[copy]["all"]["questions"]
+        if (q["areas"].get(pair.buurt) or {}).get("suppressed", True)
+    }
+    for key in changes:
+        if key[1] != "C" or key[2] != "all" or key[4] != pair.buurt or values.get(key, 0) < 1:
+            continue
+        low = prog.extreme({key: 1}, 1)
+        high = prog.extreme({key: 1}, -1)
+        if math.isclose(low, high, abs_tol=1e-6):
+            out.exposed.append(key)
+            if any((copy, key[3]) in hidden_rows for copy in ("a", "b")):
+                out.exposed_through_hidden.append(key)
+    return out
+
+
+def _with(case: PollCase, people: list[Respondent]) -> PollCase:
+    return PollCase(
+        seed=case.seed,
+        definition=case.definition,
+        buurten=case.buurten,
+        respondents=people,
+        k=case.k,
+        margins_known=case.margins_known,
+        regions=case.regions,
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+from typing import Any
 
 from tests.support import attacker
 
@@ -21,6 +22,7 @@ POLLS = int(os.environ.get("SUPPRESSION_ATTACK_POLLS", "12"))
 HISTORIES = int(os.environ.get("SUPPRESSION_DIFFERENCING_POLLS", "4"))
 REGION_POLLS = int(os.environ.get("SUPPRESSION_REGION_POLLS", "12"))
 REGION_HISTORIES = int(os.environ.get("SUPPRESSION_REGION_DIFFERENCING_POLLS", "2"))
+WAVE_PAIRS = int(os.environ.get("SUPPRESSION_WAVE_PAIRS", "6"))
 
 
 def attack_releases(seeds) -> tuple[attacker.Verdict, int]:
@@ -60,6 +62,41 @@ def attack_histories(seeds, make=attacker.random_case) -> tuple[attacker.Verdict
             total.add(attacker.attack_pair(case, first, second, case.k))
             pairs += 1
     return total, pairs, versions, held
+
+
+def attack_wave_pairs(seeds, make=attacker.random_case) -> dict[str, Any]:
+    """Two waves of a series asked of the same panel (``attacker.random_wave_pair``), attacked
+    by a reader told how they differ (``attacker.attack_waves``). Per kind of change: pairs,
+    hidden figures, small ones, those the reader got (pinned or proved in 1..k-1), of those
+    read off the other wave, those of areas that do not hold the changed buurt, and pairs
+    where the change itself was pinned (of those, where the buurt's own row of that question
+    was hidden in a wave)."""
+    out: dict[str, Any] = {}
+    for seed in seeds:
+        pair = attacker.random_wave_pair(seed, make)
+        found = attacker.attack_waves(pair)
+        row = out.setdefault(
+            pair.change,
+            {
+                "pairs": 0,
+                "hidden": 0,
+                "small": 0,
+                "got": 0,
+                "across": 0,
+                "outside": [],
+                "change_pinned": 0,
+                "change_pinned_through_hidden": 0,
+            },
+        )
+        row["pairs"] += 1
+        row["hidden"] += found.verdict.hidden
+        row["small"] += found.verdict.small
+        row["got"] += len(set(found.verdict.pinned + found.verdict.proved))
+        row["across"] += len(found.across)
+        row["outside"] += found.outside
+        row["change_pinned"] += bool(found.exposed)
+        row["change_pinned_through_hidden"] += bool(found.exposed_through_hidden)
+    return out
 
 
 def test_no_hidden_figure_is_proved_small_by_a_linear_programming_reader():
@@ -235,6 +272,38 @@ def test_versions_of_an_open_poll_cannot_be_differenced():
     assert (verdict.pinned, verdict.proved) == ([], [])
 
 
+def test_two_waves_of_one_panel_give_nothing_away_outside_the_buurt_that_changed():
+    """Issue 13: two waves of a series asked of the same panel, the same answers except in one
+    buurt (one answer changed, or 1-3 members more or fewer), attacked together by a reader who
+    is told exactly that — the second wave is the first plus the added answer sets minus the
+    removed ones, nothing changed elsewhere, how many were added and removed. Such a reader
+    gets figures of the buurt that changed (and of the areas holding it): read off the other
+    wave where that shows them, or "at least one" from the changed answers themselves —
+    docs/suppression.md, "Waves of a series", says why no suppression of either wave can stop
+    that. Every hidden small figure of every other area must stay unknown."""
+    found = attack_wave_pairs(range(300, 300 + WAVE_PAIRS))
+    assert sum(row["pairs"] for row in found.values()) == WAVE_PAIRS
+    assert sum(row["small"] for row in found.values()) > 0
+    assert [f for row in found.values() for f in row["outside"]] == []
+
+
+def test_one_changed_answer_hides_what_both_waves_hide():
+    """The same panel answers both waves identically but for one answer in one buurt: the
+    areas and rows do not change size, so no hidden small figure of either wave may come
+    out (``across`` as well as otherwise)."""
+    pairs = 0
+    for seed in range(400, 460):
+        pair = attacker.random_wave_pair(seed)
+        if pair.change != "changed":
+            continue
+        found = attacker.attack_waves(pair)
+        assert (found.verdict.pinned, found.verdict.proved) == ([], [])
+        pairs += 1
+        if pairs == max(2, WAVE_PAIRS // 3):
+            break
+    assert pairs > 0
+
+
 def test_k_is_frozen_per_poll_at_its_first_release():
     """Regression (1c): a poll read at k = 10 and again at k = 15 gave exact small cells; the
     poll now keeps the k of its first release, whatever the municipality's k becomes."""
@@ -260,6 +329,14 @@ def main(polls: int, histories: int) -> None:
         f"hidden={verdict.hidden} small={verdict.small} pinned={len(verdict.pinned)} "
         f"proved_1_to_k-1={len(verdict.proved)} leaky_polls={leaky}"
     )
+    for change, row in sorted(attack_wave_pairs(range(300, 300 + polls)).items()):
+        print(
+            f"waves ({change}): pairs={row['pairs']} hidden={row['hidden']} small={row['small']} "
+            f"got={row['got']} read_off_the_other_wave={row['across']} "
+            f"outside_the_changed_buurt={len(row['outside'])} "
+            f"change_pinned={row['change_pinned']} "
+            f"through_hidden_rows={row['change_pinned_through_hidden']}"
+        )
     verdict, pairs, versions, held = attack_histories(range(100, 100 + histories))
     print(
         f"differencing: polls={histories} versions={versions} held_reads={held} pairs={pairs} "
