@@ -29,6 +29,7 @@ help:
 	@echo "make bench-results results of a poll with RESULTS_N responses against GROUP BY over them"
 	@echo "make bench-results-live  results read by 20 dashboards while 200 answers/s arrive (LIVE_N)"
 	@echo "make bench-pages  the resident's poll page and first page against the bare static file"
+	@echo "make bench-storage bytes on disk per response, panel member and delivery (docs/scaling.md)"
 
 install: $(STAMP)
 
@@ -119,3 +120,7 @@ bench-results-live: install  ## results read every 2 s by 20 readers while 200 a
 .PHONY: bench-pages
 bench-pages: install  ## the resident's poll page and first page vs the bare static file
 	BUURTPEIL_NO_EVENTLET=1 $(BIN)/python -m benchmarks.bench_pages
+
+.PHONY: bench-storage
+bench-storage: install  ## bytes per response, member, delivery in throwaway databases (docs/scaling.md)
+	$(BIN)/python -m benchmarks.bench_storage
