@@ -56,6 +56,7 @@ from urllib.parse import parse_qs, urlsplit
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.notify import webpush
+from tests.fakes import webpush_receiver as receiver
 
 URGENCIES = ("very-low", "low", "normal", "high")
 MAX_BODY = webpush.MAX_BODY  # RFC 8030 §7.2: at least 4096 octets must be accepted
@@ -371,8 +372,8 @@ class FakePushService:
         authorization = headers.get("Authorization")
         try:
             vapid_key = self._verify_vapid(authorization)
-        except webpush.WebPushError as e:
-            status = 401 if e.reason == webpush.MISSING_AUTHORIZATION else 403
+        except receiver.WebPushError as e:
+            status = 401 if e.reason == receiver.MISSING_AUTHORIZATION else 403
             extra = {"WWW-Authenticate": "vapid"} if status == 401 else {}
             return status, extra, {"reason": f"vapid: {e.reason}"}
         if sub.application_server_key and vapid_key != sub.application_server_key:
@@ -382,9 +383,9 @@ class FakePushService:
 
         try:
             payload = (
-                webpush.decrypt(body, private_key=sub.private_key, auth=sub.auth) if body else b""
+                receiver.decrypt(body, private_key=sub.private_key, auth=sub.auth) if body else b""
             )
-        except webpush.WebPushError as e:
+        except receiver.WebPushError as e:
             return 400, {}, {"reason": f"decryption: {e.reason}"}
 
         message_id = secrets.token_urlsafe(12)
@@ -411,8 +412,8 @@ class FakePushService:
             cached = self._vapid_ok.get(authorization)
             if cached is not None and now < cached[1]:
                 return cached[0]
-        key = webpush.verify_vapid(authorization, expected_audience=self.origin, now=now)
-        exp = webpush.vapid_expiry(authorization or "")
+        key = receiver.verify_vapid(authorization, expected_audience=self.origin, now=now)
+        exp = receiver.vapid_expiry(authorization or "")
         if exp is not None:
             if len(self._vapid_ok) >= _VAPID_CACHE_SIZE:
                 self._vapid_ok.clear()

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from services.notify import webpush
-from services.notify.webpush import WebPushError
+from tests.fakes import webpush_receiver as receiver
+from tests.fakes.webpush_receiver import WebPushError
 
 
 def b64(text: str) -> bytes:
@@ -99,7 +100,7 @@ def test_rfc8291_vector_encrypts_byte_for_byte() -> None:
 
 
 def test_rfc8291_vector_decrypts() -> None:
-    plaintext = webpush.decrypt(
+    plaintext = receiver.decrypt(
         RFC_BODY, private_key=private_key_from(RFC["ua_private"]), auth=b64(RFC["auth_secret"])
     )
     assert plaintext == b"When I grow up, I want to be a watermelon"
@@ -127,7 +128,7 @@ def test_round_trip(browser, size: int) -> None:
     body = webpush.encrypt(payload, p256dh=p256dh, auth=auth)
     assert len(body) == 86 + size + 17 <= 4096
     assert int.from_bytes(body[16:20], "big") == 4096 and body[20] == 65
-    assert webpush.decrypt(body, private_key=private_key, auth=b64(auth)) == payload
+    assert receiver.decrypt(body, private_key=private_key, auth=b64(auth)) == payload
 
 
 def test_round_trip_every_size(browser) -> None:
@@ -135,7 +136,7 @@ def test_round_trip_every_size(browser) -> None:
     for size in range(webpush.MAX_PAYLOAD + 1):  # every size, 0…3993
         payload = b"\x00" * size  # zeros: the padding strip must stop at the delimiter
         body = webpush.encrypt(payload, p256dh=p256dh, auth=auth)
-        assert webpush.decrypt(body, private_key=private_key, auth=b64(auth)) == payload
+        assert receiver.decrypt(body, private_key=private_key, auth=b64(auth)) == payload
 
 
 def test_each_message_has_a_fresh_key_and_salt(browser) -> None:
@@ -148,7 +149,7 @@ def test_each_message_has_a_fresh_key_and_salt(browser) -> None:
 def test_padded_browser_keys_accepted(browser) -> None:
     private_key, p256dh, auth = browser
     body = webpush.encrypt(b"x", p256dh=p256dh + "=", auth=auth + "==")
-    assert webpush.decrypt(body, private_key=private_key, auth=b64(auth)) == b"x"
+    assert receiver.decrypt(body, private_key=private_key, auth=b64(auth)) == b"x"
 
 
 def test_payload_limit(browser) -> None:
@@ -161,7 +162,7 @@ def test_payload_limit(browser) -> None:
 def test_record_size_must_hold_the_record(browser) -> None:
     private_key, p256dh, auth = browser
     body = webpush.encrypt(b"x" * 100, p256dh=p256dh, auth=auth, record_size=118)
-    assert webpush.decrypt(body, private_key=private_key, auth=b64(auth)) == b"x" * 100
+    assert receiver.decrypt(body, private_key=private_key, auth=b64(auth)) == b"x" * 100
     with pytest.raises(ValueError, match="record_size"):
         webpush.encrypt(b"x" * 100, p256dh=p256dh, auth=auth, record_size=117)
 
@@ -189,8 +190,8 @@ def test_tampered_ciphertext_refused(browser) -> None:
         tampered = bytearray(body)
         tampered[position] ^= 0x01
         with pytest.raises(WebPushError) as refused:
-            webpush.decrypt(bytes(tampered), private_key=private_key, auth=b64(auth))
-        assert refused.value.reason == webpush.DECRYPTION_FAILED
+            receiver.decrypt(bytes(tampered), private_key=private_key, auth=b64(auth))
+        assert refused.value.reason == receiver.DECRYPTION_FAILED
 
 
 def test_tampered_keyid_refused(browser) -> None:
@@ -198,18 +199,18 @@ def test_tampered_keyid_refused(browser) -> None:
     body = bytearray(webpush.encrypt(b"hello", p256dh=p256dh, auth=auth))
     body[40] ^= 0x01  # inside the keyid: no longer a point on the curve (or another one)
     with pytest.raises(WebPushError) as refused:
-        webpush.decrypt(bytes(body), private_key=private_key, auth=b64(auth))
-    assert refused.value.reason in (webpush.BAD_KEY, webpush.DECRYPTION_FAILED)
+        receiver.decrypt(bytes(body), private_key=private_key, auth=b64(auth))
+    assert refused.value.reason in (receiver.BAD_KEY, receiver.DECRYPTION_FAILED)
 
 
 def test_wrong_auth_or_key_refused(browser) -> None:
     private_key, p256dh, auth = browser
     body = webpush.encrypt(b"hello", p256dh=p256dh, auth=auth)
-    with pytest.raises(WebPushError, match=webpush.DECRYPTION_FAILED):
-        webpush.decrypt(body, private_key=private_key, auth=b"\x00" * 16)
+    with pytest.raises(WebPushError, match=receiver.DECRYPTION_FAILED):
+        receiver.decrypt(body, private_key=private_key, auth=b"\x00" * 16)
     other, _, _ = webpush.generate_subscription_keys()
-    with pytest.raises(WebPushError, match=webpush.DECRYPTION_FAILED):
-        webpush.decrypt(body, private_key=other, auth=b64(auth))
+    with pytest.raises(WebPushError, match=receiver.DECRYPTION_FAILED):
+        receiver.decrypt(body, private_key=other, auth=b64(auth))
 
 
 @pytest.mark.parametrize("length", [0, 10, 20, 21, 85, 86, 102])
@@ -218,22 +219,22 @@ def test_truncated_refused(browser, length: int) -> None:
     body = webpush.encrypt(b"", p256dh=p256dh, auth=auth)
     assert len(body) == 103
     with pytest.raises(WebPushError) as refused:
-        webpush.decrypt(body[:length], private_key=private_key, auth=b64(auth))
-    assert refused.value.reason == webpush.TRUNCATED
+        receiver.decrypt(body[:length], private_key=private_key, auth=b64(auth))
+    assert refused.value.reason == receiver.TRUNCATED
 
 
 def test_malformed_header_refused(browser) -> None:
     private_key, p256dh, auth = browser
     body = webpush.encrypt(b"hello", p256dh=p256dh, auth=auth)
     wrong_idlen = body[:20] + b"\x20" + body[21:]  # 32: a compressed point
-    with pytest.raises(WebPushError, match=webpush.BAD_HEADER):
-        webpush.decrypt(wrong_idlen, private_key=private_key, auth=b64(auth))
+    with pytest.raises(WebPushError, match=receiver.BAD_HEADER):
+        receiver.decrypt(wrong_idlen, private_key=private_key, auth=b64(auth))
     tiny_rs = body[:16] + (17).to_bytes(4, "big") + body[20:]
-    with pytest.raises(WebPushError, match=webpush.BAD_RECORD_SIZE):
-        webpush.decrypt(tiny_rs, private_key=private_key, auth=b64(auth))
+    with pytest.raises(WebPushError, match=receiver.BAD_RECORD_SIZE):
+        receiver.decrypt(tiny_rs, private_key=private_key, auth=b64(auth))
     two_records = body[:16] + (18).to_bytes(4, "big") + body[20:]  # 22 octets > rs 18
-    with pytest.raises(WebPushError, match=webpush.MULTIPLE_RECORDS):
-        webpush.decrypt(two_records, private_key=private_key, auth=b64(auth))
+    with pytest.raises(WebPushError, match=receiver.MULTIPLE_RECORDS):
+        receiver.decrypt(two_records, private_key=private_key, auth=b64(auth))
 
 
 def test_padding_delimiter_checked(browser) -> None:
@@ -252,10 +253,10 @@ def test_padding_delimiter_checked(browser) -> None:
     cek, nonce = webpush._derive(ecdh, b64(auth), ua_public, point(server_key), salt)
     for record in (b"hello\x01", b"hello", b"\x00\x00\x00"):
         forged = body[:86] + AESGCM(cek).encrypt(nonce, record, None)
-        with pytest.raises(WebPushError, match=webpush.BAD_PADDING):
-            webpush.decrypt(forged, private_key=private_key, auth=b64(auth))
+        with pytest.raises(WebPushError, match=receiver.BAD_PADDING):
+            receiver.decrypt(forged, private_key=private_key, auth=b64(auth))
     padded = body[:86] + AESGCM(cek).encrypt(nonce, b"hello\x02\x00\x00\x00", None)
-    assert webpush.decrypt(padded, private_key=private_key, auth=b64(auth)) == b"hello"
+    assert receiver.decrypt(padded, private_key=private_key, auth=b64(auth)) == b"hello"
 
 
 # --- VAPID ------------------------------------------------------------------------------------
@@ -307,9 +308,10 @@ def test_vapid_header_shape_and_claims(vapid: webpush.Vapid, vapid_pem: str) -> 
 
 def test_vapid_verifies(vapid: webpush.Vapid) -> None:
     header = vapid.headers(ENDPOINT, now=NOW)["Authorization"]
-    assert webpush.verify_vapid(header, expected_audience=AUDIENCE, now=NOW) == vapid.public_key_b64
-    assert webpush.verify_vapid(header, expected_audience=AUDIENCE, now=NOW + 12 * 3600 - 1)
-    assert webpush.vapid_expiry(header) == NOW + 12 * 3600
+    key = receiver.verify_vapid(header, expected_audience=AUDIENCE, now=NOW)
+    assert key == vapid.public_key_b64
+    assert receiver.verify_vapid(header, expected_audience=AUDIENCE, now=NOW + 12 * 3600 - 1)
+    assert receiver.vapid_expiry(header) == NOW + 12 * 3600
 
 
 def test_vapid_verifies_pyjwt_token(vapid_pem: str) -> None:
@@ -323,8 +325,8 @@ def test_vapid_verifies_pyjwt_token(vapid_pem: str) -> None:
         algorithm="ES256",
     )
     k = webpush.vapid_public_key_b64(vapid_pem)
-    assert webpush.verify_vapid(f"vapid t={token}, k={k}", expected_audience=AUDIENCE, now=NOW)
-    assert webpush.verify_vapid(f'Vapid t="{token}",k="{k}"', expected_audience=AUDIENCE, now=NOW)
+    assert receiver.verify_vapid(f"vapid t={token}, k={k}", expected_audience=AUDIENCE, now=NOW)
+    assert receiver.verify_vapid(f'Vapid t="{token}",k="{k}"', expected_audience=AUDIENCE, now=NOW)
 
 
 def test_rfc8292_example_token_is_parsed_and_checked() -> None:
@@ -345,9 +347,9 @@ def test_rfc8292_example_token_is_parsed_and_checked() -> None:
     )
     header = f"vapid t={token}, k={key}"
     valid_at = 1453523768 - 3600
-    assert webpush.verify_vapid(header, expected_audience=AUDIENCE, now=valid_at) == key
-    with pytest.raises(WebPushError, match=webpush.EXPIRED):
-        webpush.verify_vapid(header, expected_audience=AUDIENCE, now=1453523768)
+    assert receiver.verify_vapid(header, expected_audience=AUDIENCE, now=valid_at) == key
+    with pytest.raises(WebPushError, match=receiver.EXPIRED):
+        receiver.verify_vapid(header, expected_audience=AUDIENCE, now=1453523768)
 
 
 @pytest.mark.parametrize(
@@ -356,31 +358,31 @@ def test_rfc8292_example_token_is_parsed_and_checked() -> None:
 def test_vapid_wrong_audience_refused(vapid: webpush.Vapid, audience: str) -> None:
     header = vapid.headers(ENDPOINT, now=NOW)["Authorization"]
     with pytest.raises(WebPushError) as refused:
-        webpush.verify_vapid(header, expected_audience=audience, now=NOW)
-    assert refused.value.reason == webpush.WRONG_AUDIENCE
+        receiver.verify_vapid(header, expected_audience=audience, now=NOW)
+    assert refused.value.reason == receiver.WRONG_AUDIENCE
 
 
 def test_vapid_expired_refused(vapid: webpush.Vapid) -> None:
     header = vapid.headers(ENDPOINT, now=NOW)["Authorization"]
     for later in (NOW + 12 * 3600, NOW + 30 * 86400):
-        with pytest.raises(WebPushError, match=webpush.EXPIRED):
-            webpush.verify_vapid(header, expected_audience=AUDIENCE, now=later)
+        with pytest.raises(WebPushError, match=receiver.EXPIRED):
+            receiver.verify_vapid(header, expected_audience=AUDIENCE, now=later)
 
 
 def test_vapid_expiry_more_than_24h_ahead_refused(vapid_pem: str) -> None:
     header = webpush.Vapid(vapid_pem, "mailto:a@b.example", token_ttl=24 * 3600).headers(
         ENDPOINT, now=NOW
     )["Authorization"]
-    assert webpush.verify_vapid(header, expected_audience=AUDIENCE, now=NOW)
-    with pytest.raises(WebPushError, match=webpush.EXPIRY_TOO_FAR):
-        webpush.verify_vapid(header, expected_audience=AUDIENCE, now=NOW - 1)
+    assert receiver.verify_vapid(header, expected_audience=AUDIENCE, now=NOW)
+    with pytest.raises(WebPushError, match=receiver.EXPIRY_TOO_FAR):
+        receiver.verify_vapid(header, expected_audience=AUDIENCE, now=NOW - 1)
 
 
 def test_vapid_signed_by_another_key_refused(vapid: webpush.Vapid) -> None:
     token, _ = split_header(vapid.headers(ENDPOINT, now=NOW)["Authorization"])
     other = webpush.vapid_public_key_b64(webpush.generate_vapid_key())
-    with pytest.raises(WebPushError, match=webpush.BAD_SIGNATURE):
-        webpush.verify_vapid(f"vapid t={token}, k={other}", expected_audience=AUDIENCE, now=NOW)
+    with pytest.raises(WebPushError, match=receiver.BAD_SIGNATURE):
+        receiver.verify_vapid(f"vapid t={token}, k={other}", expected_audience=AUDIENCE, now=NOW)
 
 
 def test_vapid_tampered_claims_refused(vapid: webpush.Vapid) -> None:
@@ -388,8 +390,8 @@ def test_vapid_tampered_claims_refused(vapid: webpush.Vapid) -> None:
     header_segment, _, signature_segment = token.split(".")
     claims = enc(json.dumps({"aud": AUDIENCE, "exp": NOW + 999, "sub": "mailto:x@y"}).encode())
     forged = f"vapid t={header_segment}.{claims}.{signature_segment}, k={key}"
-    with pytest.raises(WebPushError, match=webpush.BAD_SIGNATURE):
-        webpush.verify_vapid(forged, expected_audience=AUDIENCE, now=NOW)
+    with pytest.raises(WebPushError, match=receiver.BAD_SIGNATURE):
+        receiver.verify_vapid(forged, expected_audience=AUDIENCE, now=NOW)
 
 
 def test_vapid_der_signature_refused(vapid_pem: str) -> None:
@@ -398,15 +400,15 @@ def test_vapid_der_signature_refused(vapid_pem: str) -> None:
     claims = enc(json.dumps({"aud": AUDIENCE, "exp": NOW + 60, "sub": "mailto:a@b"}).encode())
     der = key.sign(f"{header_segment}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
     k = webpush.vapid_public_key_b64(vapid_pem)
-    with pytest.raises(WebPushError, match=webpush.BAD_SIGNATURE):
-        webpush.verify_vapid(
+    with pytest.raises(WebPushError, match=receiver.BAD_SIGNATURE):
+        receiver.verify_vapid(
             f"vapid t={header_segment}.{claims}.{enc(der)}, k={k}",
             expected_audience=AUDIENCE,
             now=NOW,
         )
     r, s = decode_dss_signature(der)  # the same signature as r || s is fine
     raw = enc(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-    assert webpush.verify_vapid(
+    assert receiver.verify_vapid(
         f"vapid t={header_segment}.{claims}.{raw}, k={k}", expected_audience=AUDIENCE, now=NOW
     )
 
@@ -416,8 +418,8 @@ def test_vapid_other_algorithms_refused(vapid: webpush.Vapid) -> None:
     _, claims, signature = token.split(".")
     for alg in ("none", "HS256", "ES384", "EdDSA"):
         header_segment = enc(json.dumps({"typ": "JWT", "alg": alg}).encode())
-        with pytest.raises(WebPushError, match=webpush.WRONG_ALGORITHM):
-            webpush.verify_vapid(
+        with pytest.raises(WebPushError, match=receiver.WRONG_ALGORITHM):
+            receiver.verify_vapid(
                 f"vapid t={header_segment}.{claims}.{signature}, k={key}",
                 expected_audience=AUDIENCE,
                 now=NOW,
@@ -434,34 +436,34 @@ def test_vapid_missing_subject_refused(vapid_pem: str) -> None:
         {"aud": AUDIENCE, "exp": NOW + 60, "sub": "x"},
     ):
         token = jwt.encode(claims, key, algorithm="ES256")
-        with pytest.raises(WebPushError, match=webpush.MISSING_SUBJECT):
-            webpush.verify_vapid(f"vapid t={token}, k={k}", expected_audience=AUDIENCE, now=NOW)
+        with pytest.raises(WebPushError, match=receiver.MISSING_SUBJECT):
+            receiver.verify_vapid(f"vapid t={token}, k={k}", expected_audience=AUDIENCE, now=NOW)
 
 
 @pytest.mark.parametrize(
     "value, reason",
     [
-        (None, webpush.MISSING_AUTHORIZATION),
-        ("", webpush.MISSING_AUTHORIZATION),
-        ("Bearer abc.def.ghi", webpush.MISSING_AUTHORIZATION),
-        ("WebPush abc.def.ghi", webpush.MISSING_AUTHORIZATION),  # the pre-RFC draft scheme
-        ("vapid", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=abc.def.ghi", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid k=BA1H", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=a, t=b, k=c", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=x" + "y" * 5000, webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=a.b.c, k=not!base64", webpush.BAD_KEY),
-        ("vapid t=a.b.c, k=" + enc(b"\x04" + b"\x01" * 64), webpush.BAD_KEY),
-        ("vapid t=a.b, k={k}", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=%%%.b.c, k={k}", webpush.MALFORMED_AUTHORIZATION),
-        ("vapid t=" + enc(b"[1]") + ".b.c, k={k}", webpush.MALFORMED_AUTHORIZATION),
+        (None, receiver.MISSING_AUTHORIZATION),
+        ("", receiver.MISSING_AUTHORIZATION),
+        ("Bearer abc.def.ghi", receiver.MISSING_AUTHORIZATION),
+        ("WebPush abc.def.ghi", receiver.MISSING_AUTHORIZATION),  # the pre-RFC draft scheme
+        ("vapid", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=abc.def.ghi", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid k=BA1H", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=a, t=b, k=c", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=x" + "y" * 5000, receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=a.b.c, k=not!base64", receiver.BAD_KEY),
+        ("vapid t=a.b.c, k=" + enc(b"\x04" + b"\x01" * 64), receiver.BAD_KEY),
+        ("vapid t=a.b, k={k}", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=%%%.b.c, k={k}", receiver.MALFORMED_AUTHORIZATION),
+        ("vapid t=" + enc(b"[1]") + ".b.c, k={k}", receiver.MALFORMED_AUTHORIZATION),
     ],
 )
 def test_vapid_malformed_refused(vapid: webpush.Vapid, value: str | None, reason: str) -> None:
     if value is not None:
         value = value.replace("{k}", vapid.public_key_b64)
     with pytest.raises(WebPushError) as refused:
-        webpush.verify_vapid(value, expected_audience=AUDIENCE, now=NOW)
+        receiver.verify_vapid(value, expected_audience=AUDIENCE, now=NOW)
     assert refused.value.reason == reason
 
 
@@ -483,7 +485,7 @@ def test_vapid_token_cached_per_origin_and_renewed(vapid: webpush.Vapid) -> None
     assert renewed != first and vapid.signed == 3
     token, _ = split_header(renewed["Authorization"])
     assert json.loads(b64(token.split(".")[1]))["exp"] == NOW + 23 * 3600 + 1
-    assert webpush.verify_vapid(
+    assert receiver.verify_vapid(
         renewed["Authorization"], expected_audience=AUDIENCE, now=NOW + 12 * 3600 + 10
     )
 
