@@ -511,39 +511,11 @@ def rake(
     ``TRIM_ROUNDS`` plain cap-then-rake rounds is kept, capped once more: the bounds always hold,
     ``converged`` is False, and ``max_margin_error`` and a note tell how far the margins are off.
     """
-    if not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError("max_iter must be an integer >= 0")
-    if not (isinstance(tolerance, int | float) and tolerance >= 0):
-        raise ValueError("tolerance must be >= 0")
-    if trim is not None:
-        low, high = trim
-        if not (0 < low <= 1 <= high and math.isfinite(high)):
-            raise ValueError(f"trim bounds must satisfy 0 < low <= 1 <= high, not {trim!r}")
-    keys: list[Cell] = []
-    counts: list[int] = []
-    for cell, value in cells.items():
-        if not (isinstance(cell, tuple) and len(cell) == 2):
-            raise ValueError(f"a cell is (age_band, sex), not {cell!r}")
-        k = _count(value, cell)
-        _age_of(cell)  # validates
-        _sex_of(cell)
-        if k > 0:
-            keys.append(cell)
-            counts.append(k)
+    _check_options(max_iter, tolerance, trim)
+    keys, counts = _respondent_cells(cells)
     n = sum(counts)
-    notes: list[str] = []
-    if any(c[0] == "0_14" for c in keys):
-        notes.append("respondents in band 0_14 are not weighted on age (the panel is 15+)")
-
     margins = margins if isinstance(margins, Mapping) else {}
-    age_margin = margins.get("age")
-    population: int | None = None
-    if isinstance(age_margin, Mapping):
-        pops15 = [_population(age_margin.get(b), f"age {b}") for b in RAKED_AGE_BANDS]
-        if all(p is not None for p in pops15):
-            population = int(sum(p for p in pops15 if p is not None))
-    scale = population / n if population is not None and n > 0 else None
-
+    population = _population_15_plus(margins.get("age"))
     if n == 0:
         return RakeResult(
             weights={},
@@ -556,25 +528,15 @@ def rake(
             population=population,
             notes=("no respondents",),
         )
-
-    dims: list[_Dimension] = []
-    unmatched: list[tuple[str, str]] = []
-    collapsed: list[tuple[str, tuple[str, ...]]] = []
-    for name, order, margin, of in (
-        ("age", RAKED_AGE_BANDS, age_margin, _age_of),
-        ("sex", RAKED_SEXES, margins.get("sex"), _sex_of),
-    ):
-        dim, unm, col, dim_notes = _dimension(name, order, margin, [of(c) for c in keys], counts)
-        if dim is not None:
-            dims.append(dim)
-        unmatched += unm
-        collapsed += col
-        notes += dim_notes
-
+    scale = population / n if population is not None else None
+    notes: list[str] = []
+    if any(c[0] == "0_14" for c in keys):
+        notes.append("respondents in band 0_14 are not weighted on age (the panel is 15+)")
+    dims, unmatched, collapsed, dim_notes = _raked_dimensions(keys, counts, margins)
+    notes += dim_notes
     if not dims:
-        w = [1.0] * len(keys)
         return RakeResult(
-            weights=dict(zip(keys, w, strict=True)),
+            weights=dict.fromkeys(keys, 1.0),
             iterations=0,
             converged=True,
             max_margin_error=0.0,
@@ -589,53 +551,12 @@ def rake(
             notes=tuple(notes),
         )
 
-    w, iterations, err = _rake_from([1.0] * len(keys), counts, dims, max_iter, tolerance)
-    if err >= tolerance:
-        # Raking crawls in sparse tables: finish the same problem by Newton's method.
-        finished, steps, finished_err = _bounded_rake(
-            w, counts, dims, None, 0.0, math.inf, max_iter, tolerance
-        )
-        iterations += steps
-        _normalise(finished, counts)
-        finished_err = _margin_error(finished, counts, dims)
-        if finished_err < err and all(0 < x < math.inf for x in finished):
-            w, err = finished, finished_err
+    w, iterations, err = _rake_to_margins(counts, dims, max_iter, tolerance)
     trimmed = False
     if trim is not None and not _within(w, *trim):
         trimmed = True
-        raked = w
-        keep = [_unknown_mass(raked, counts, d) for d in dims]
-        w, steps, err = _bounded_rake(raked, counts, dims, keep, *trim, max_iter, tolerance)
+        w, steps, err = _trim_to_bounds(w, counts, dims, trim, max_iter, tolerance)
         iterations += steps
-        w = _cap(w, counts, *trim)  # exact mean 1 inside the bounds (a no-op once solved)
-        _normalise(w, counts)
-        err = _margin_error(w, counts, dims, keep)
-        if err >= tolerance and any(mass > 0 for mass in keep):
-            # Respondents of unknown age or sex kept the total weight raking gave them; with
-            # that weight free (they have no margin to meet) an exact fit within the bounds
-            # may exist where the kept one has none.
-            free, steps, _ = _bounded_rake(raked, counts, dims, None, *trim, max_iter, tolerance)
-            iterations += steps
-            free = _cap(free, counts, *trim)
-            _normalise(free, counts)
-            if _margin_error(free, counts, dims) < _margin_error(w, counts, dims):
-                w = free
-                keep = [_unknown_mass(w, counts, d) for d in dims]
-                err = _margin_error(w, counts, dims, keep)
-        if err >= tolerance:
-            # No weights within the bounds meet the margins: take the better of this and the
-            # plain trim-and-rake compromise (cap, rake again, a few rounds, cap).
-            alt = raked
-            for _ in range(TRIM_ROUNDS):
-                alt = _cap(alt, counts, *trim)
-                alt, steps, _err = _rake_from(alt, counts, dims, max_iter, tolerance, keep)
-                iterations += steps
-            alt = _cap(alt, counts, *trim)
-            _normalise(alt, counts)
-            alt_err = _margin_error(alt, counts, dims, keep)
-            if alt_err < err:
-                w, err = alt, alt_err
-        err = _margin_error(w, counts, dims)
         if err >= tolerance:
             notes.append(
                 f"the margins cannot be met with weights in [{trim[0]:g}, {trim[1]:g}] x mean: "
@@ -657,6 +578,147 @@ def rake(
         population_scale=scale,
         notes=tuple(notes),
     )
+
+
+# --------------------------------------------------------------------------- rake's phases
+
+
+def _check_options(max_iter: int, tolerance: float, trim: tuple[float, float] | None) -> None:
+    if not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError("max_iter must be an integer >= 0")
+    if not (isinstance(tolerance, int | float) and tolerance >= 0):
+        raise ValueError("tolerance must be >= 0")
+    if trim is not None:
+        low, high = trim
+        if not (0 < low <= 1 <= high and math.isfinite(high)):
+            raise ValueError(f"trim bounds must satisfy 0 < low <= 1 <= high, not {trim!r}")
+
+
+def _respondent_cells(cells: Mapping[Cell, int]) -> tuple[list[Cell], list[int]]:
+    """The cells with respondents and their counts, in input order; every cell is checked."""
+    keys: list[Cell] = []
+    counts: list[int] = []
+    for cell, value in cells.items():
+        if not (isinstance(cell, tuple) and len(cell) == 2):
+            raise ValueError(f"a cell is (age_band, sex), not {cell!r}")
+        k = _count(value, cell)
+        _age_of(cell)  # validates
+        _sex_of(cell)
+        if k > 0:
+            keys.append(cell)
+            counts.append(k)
+    return keys, counts
+
+
+def _population_15_plus(age_margin: Any) -> int | None:
+    """The area's 15+ population, when CBS gives all four 15+ bands (checked even so)."""
+    if not isinstance(age_margin, Mapping):
+        return None
+    pops15 = [_population(age_margin.get(b), f"age {b}") for b in RAKED_AGE_BANDS]
+    if any(p is None for p in pops15):
+        return None
+    return int(sum(p for p in pops15 if p is not None))
+
+
+def _raked_dimensions(
+    keys: list[Cell], counts: list[int], margins: Mapping[str, Any]
+) -> tuple[list[_Dimension], list[tuple[str, str]], list[tuple[str, tuple[str, ...]]], list[str]]:
+    """Age, then sex, as ``_dimension`` makes them: those that can be raked, what is unmatched,
+    what was merged, and the notes."""
+    dims: list[_Dimension] = []
+    unmatched: list[tuple[str, str]] = []
+    collapsed: list[tuple[str, tuple[str, ...]]] = []
+    notes: list[str] = []
+    for name, order, margin, of in (
+        ("age", RAKED_AGE_BANDS, margins.get("age"), _age_of),
+        ("sex", RAKED_SEXES, margins.get("sex"), _sex_of),
+    ):
+        dim, unm, col, dim_notes = _dimension(name, order, margin, [of(c) for c in keys], counts)
+        if dim is not None:
+            dims.append(dim)
+        unmatched += unm
+        collapsed += col
+        notes += dim_notes
+    return dims, unmatched, collapsed, notes
+
+
+def _rake_to_margins(
+    counts: list[int], dims: list[_Dimension], max_iter: int, tolerance: float
+) -> tuple[list[float], int, float]:
+    """Raking from weights 1; where it crawls (sparse tables), Newton's method finishes the
+    same problem, and is kept if it got closer. (weights, passes + steps, margin error)"""
+    w, iterations, err = _rake_from([1.0] * len(counts), counts, dims, max_iter, tolerance)
+    if err >= tolerance:
+        finished, steps, finished_err = _bounded_rake(
+            w, counts, dims, None, 0.0, math.inf, max_iter, tolerance
+        )
+        iterations += steps
+        _normalise(finished, counts)
+        finished_err = _margin_error(finished, counts, dims)
+        if finished_err < err and all(0 < x < math.inf for x in finished):
+            w, err = finished, finished_err
+    return w, iterations, err
+
+
+def _trim_to_bounds(
+    raked: list[float],
+    counts: list[int],
+    dims: list[_Dimension],
+    trim: tuple[float, float],
+    max_iter: int,
+    tolerance: float,
+) -> tuple[list[float], int, float]:
+    """Raking redone with the weights inside ``trim`` (see ``rake``, **Trimming**): first with
+    the respondents of unknown age or sex keeping the weight raking gave them, then with that
+    weight free, then the plain cap-and-rake compromise, keeping the best. (weights, steps,
+    margin error on the margins alone)"""
+    keep = [_unknown_mass(raked, counts, d) for d in dims]
+    w, iterations, err = _bounded_rake(raked, counts, dims, keep, *trim, max_iter, tolerance)
+    w = _cap(w, counts, *trim)  # exact mean 1 inside the bounds (a no-op once solved)
+    _normalise(w, counts)
+    err = _margin_error(w, counts, dims, keep)
+    if err >= tolerance and any(mass > 0 for mass in keep):
+        # Respondents of unknown age or sex kept the total weight raking gave them; with
+        # that weight free (they have no margin to meet) an exact fit within the bounds
+        # may exist where the kept one has none.
+        free, steps, _ = _bounded_rake(raked, counts, dims, None, *trim, max_iter, tolerance)
+        iterations += steps
+        free = _cap(free, counts, *trim)
+        _normalise(free, counts)
+        if _margin_error(free, counts, dims) < _margin_error(w, counts, dims):
+            w = free
+            keep = [_unknown_mass(w, counts, d) for d in dims]
+            err = _margin_error(w, counts, dims, keep)
+    if err >= tolerance:
+        # No weights within the bounds meet the margins: take the better of this and the
+        # plain trim-and-rake compromise.
+        alt, steps, alt_err = _cap_and_rake(raked, counts, dims, keep, trim, max_iter, tolerance)
+        iterations += steps
+        if alt_err < err:
+            w = alt
+    return w, iterations, _margin_error(w, counts, dims)
+
+
+def _cap_and_rake(
+    raked: list[float],
+    counts: list[int],
+    dims: list[_Dimension],
+    keep: list[float],
+    trim: tuple[float, float],
+    max_iter: int,
+    tolerance: float,
+) -> tuple[list[float], int, float]:
+    """``TRIM_ROUNDS`` rounds of "cap the weights, rake again", capped once more at the end.
+    (weights, raking passes, margin error with ``keep``)"""
+    alt = raked
+    iterations = 0
+    for _ in range(TRIM_ROUNDS):
+        alt = _cap(alt, counts, *trim)
+        alt, steps, _err = _rake_from(alt, counts, dims, max_iter, tolerance, keep)
+        iterations += steps
+    alt = _cap(alt, counts, *trim)
+    _normalise(alt, counts)
+    return alt, iterations, _margin_error(alt, counts, dims, keep)
 
 
 def kish_effective_n(weights_with_counts: Iterable[tuple[float, float]]) -> float:
