@@ -73,83 +73,129 @@ def record_batch(
     today: Callable[[], datetime],
 ) -> list[Outcome]:
     """Record what can be recorded; reject the rest with a reason. One transaction (the
-    caller's); safe to run again for the same messages (a redelivered batch changes nothing)."""
-    poll_ids = {uuid.UUID(s["poll_id"]) for s in submissions}
-    polls = {p.id: p for p in session.scalars(sa.select(Poll).where(Poll.id.in_(poll_ids)))}
-    done = {
-        r.id: r
-        for r in session.scalars(
-            sa.select(Receipt).where(
-                Receipt.id.in_([uuid.UUID(s["receipt_id"]) for s in submissions])
-            )
-        )
-    }
-    outcomes: list[Outcome] = []
-    accepted: list[tuple[dict[str, Any], Poll, str]] = []
-    now = today()
-    seen: set[tuple[uuid.UUID, str]] = set()
-    for s in submissions:
-        receipt_id, submitted = (
-            uuid.UUID(s["receipt_id"]),
-            datetime.fromisoformat(s["submitted_at"]),
-        )
-        if receipt_id in done:  # a redelivered message: already answered
-            r = done[receipt_id]
-            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], r.status, r.reason, submitted))
-            continue
-        poll = polls.get(uuid.UUID(s["poll_id"]))
-        key = respondent_key(secret, s["poll_id"], s["resident"]["id"])
-        reason = None
-        if poll is None:  # poll_published not processed yet: the gateway knew it was open
-            outcomes.append(
-                Outcome(s["receipt_id"], s["poll_id"], "deferred", "unknown_poll", submitted)
-            )
-            continue
-        if poll.closed_at is not None and poll.closed_at < submitted:
-            reason = "poll_closed"
-        elif poll.municipality_code != s["resident"]["municipality_code"]:
-            reason = "not_eligible"
-        elif (poll.id, key) in seen:
-            reason = "already_answered"
-        if reason:
-            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], "rejected", reason, submitted))
-            continue
-        seen.add((poll.id, key))
-        accepted.append((s, poll, key))
+    caller's); safe to run again for the same messages (a redelivered batch changes nothing).
 
-    inserted = _insert_responses(session, accepted, now)
-    recorded = []
-    for s_, poll, key in accepted:
-        new = key in inserted
-        outcomes.append(
-            Outcome(
-                s_["receipt_id"],
-                s_["poll_id"],
-                "recorded" if new else "rejected",
-                None if new else "already_answered",
-                datetime.fromisoformat(s_["submitted_at"]),
-            )
-        )
-        if new:
-            recorded.append((s_, poll, inserted[key]))
-    _bump_counters(session, [(s_, poll) for s_, poll, _ in recorded])
-    _store_open_texts(session, [(s_, poll) for s_, poll, _ in recorded])
-    bump_results_version(session, {poll.id for _, poll, _ in recorded})
+    The outcomes come in this order: those decided by screening (answered before, deferred,
+    rejected), in the order of the submissions, then those of the accepted ones."""
+    polls, answered = _polls_and_receipts(session, submissions)
+    now = today()
+    outcomes, accepted = _screen(submissions, polls, answered, secret)
+    accepted_outcomes, recorded = _insert_accepted(session, accepted, now)
+    outcomes += accepted_outcomes
+    _bump_counters(session, recorded)
+    _store_open_texts(session, recorded)
+    bump_results_version(session, {poll.id for _, poll in recorded})
     emit_many(
         session,
         "response_recorded",
         [
             {
-                "poll_id": s_["poll_id"],
+                "poll_id": s["poll_id"],
                 "municipality_code": poll.municipality_code,
-                "resident_id": s_["resident"]["id"],
+                "resident_id": s["resident"]["id"],
                 "recorded_at": now.isoformat(),
             }
-            for s_, poll, _ in recorded
+            for s, poll in recorded
         ],
     )
-    fresh = [o for o in outcomes if uuid.UUID(o.receipt_id) not in done and o.status != "deferred"]
-    if fresh:
+    _store_receipts(
+        session,
+        [o for o in outcomes if uuid.UUID(o.receipt_id) not in answered and o.status != "deferred"],
+        now,
+    )
+    return outcomes
+
+
+# --- record_batch's phases ---------------------------------------------------------------------
+
+
+def _polls_and_receipts(
+    session: Session, submissions: list[dict[str, Any]]
+) -> tuple[dict[uuid.UUID, Poll], dict[uuid.UUID, Receipt]]:
+    """The polls the submissions are for, and the receipts already answered (redeliveries)."""
+    poll_ids = {uuid.UUID(s["poll_id"]) for s in submissions}
+    polls = {p.id: p for p in session.scalars(sa.select(Poll).where(Poll.id.in_(poll_ids)))}
+    receipt_ids = [uuid.UUID(s["receipt_id"]) for s in submissions]
+    answered = {
+        r.id: r for r in session.scalars(sa.select(Receipt).where(Receipt.id.in_(receipt_ids)))
+    }
+    return polls, answered
+
+
+def _screen(
+    submissions: list[dict[str, Any]],
+    polls: dict[uuid.UUID, Poll],
+    answered: dict[uuid.UUID, Receipt],
+    secret: bytes,
+) -> tuple[list[Outcome], list[tuple[dict[str, Any], Poll, str]]]:
+    """Outcomes for the submissions that need no insert — answered before (the same answer
+    again), poll unknown yet (deferred), refused (rejected) — and the rest, accepted, each with
+    its poll and respondent key."""
+    outcomes: list[Outcome] = []
+    accepted: list[tuple[dict[str, Any], Poll, str]] = []
+    seen: set[tuple[uuid.UUID, str]] = set()  # (poll, respondent) accepted in this batch
+    for s in submissions:
+        receipt_id = uuid.UUID(s["receipt_id"])
+        submitted = datetime.fromisoformat(s["submitted_at"])
+        if receipt_id in answered:  # a redelivered message: already answered
+            r = answered[receipt_id]
+            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], r.status, r.reason, submitted))
+            continue
+        poll = polls.get(uuid.UUID(s["poll_id"]))
+        key = respondent_key(secret, s["poll_id"], s["resident"]["id"])
+        if poll is None:  # poll_published not processed yet: the gateway knew it was open
+            outcomes.append(
+                Outcome(s["receipt_id"], s["poll_id"], "deferred", "unknown_poll", submitted)
+            )
+            continue
+        reason = _refusal(s, poll, submitted, already=(poll.id, key) in seen)
+        if reason:
+            outcomes.append(Outcome(s["receipt_id"], s["poll_id"], "rejected", reason, submitted))
+            continue
+        seen.add((poll.id, key))
+        accepted.append((s, poll, key))
+    return outcomes, accepted
+
+
+def _refusal(s: dict[str, Any], poll: Poll, submitted: datetime, *, already: bool) -> str | None:
+    """Why a submission for a known poll is rejected, or None; ``already``: the same resident
+    has a submission for this poll earlier in the batch."""
+    if poll.closed_at is not None and poll.closed_at < submitted:
+        return "poll_closed"
+    if poll.municipality_code != s["resident"]["municipality_code"]:
+        return "not_eligible"
+    if already:
+        return "already_answered"
+    return None
+
+
+def _insert_accepted(
+    session: Session, accepted: list[tuple[dict[str, Any], Poll, str]], now: datetime
+) -> tuple[list[Outcome], list[tuple[dict[str, Any], Poll]]]:
+    """Insert the accepted responses: an outcome for each (recorded, or rejected when the
+    resident answered in an earlier batch), and the submissions that were new."""
+    inserted = _insert_responses(session, accepted, now)
+    outcomes: list[Outcome] = []
+    recorded: list[tuple[dict[str, Any], Poll]] = []
+    for s, poll, key in accepted:
+        new = key in inserted
+        outcomes.append(
+            Outcome(
+                s["receipt_id"],
+                s["poll_id"],
+                "recorded" if new else "rejected",
+                None if new else "already_answered",
+                datetime.fromisoformat(s["submitted_at"]),
+            )
+        )
+        if new:
+            recorded.append((s, poll))
+    return outcomes, recorded
+
+
+def _store_receipts(session: Session, outcomes: list[Outcome], now: datetime) -> None:
+    """Answer the receipts of these (newly decided) outcomes."""
+    if outcomes:
         session.execute(
             insert(Receipt).on_conflict_do_nothing(),
             [
@@ -160,10 +206,9 @@ def record_batch(
                     "reason": o.reason,
                     "updated_at": now,
                 }
-                for o in fresh
+                for o in outcomes
             ],
         )
-    return outcomes
 
 
 def _insert_responses(
