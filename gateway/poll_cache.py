@@ -47,7 +47,7 @@ class OpenPollCache:
             self._during = {}
 
     def load(self, polls: list[dict[str, Any]]) -> None:
-        """Replace the cache with a snapshot from the polls service (its ``serialize`` shape):
+        """Replace the cache with a snapshot from the polls service (its ``serialize_poll`` shape):
         polls no longer in it were closed meanwhile (their event lost); events received since
         ``begin_resync`` win over the snapshot."""
         with self._lock:

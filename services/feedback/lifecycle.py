@@ -43,7 +43,7 @@ def parse_id(value: Any, what: str) -> uuid.UUID:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get_poll(session: Session, *, municipality_code: str, poll_id: str) -> Poll:
+def load_poll(session: Session, *, municipality_code: str, poll_id: str) -> Poll:
     poll = session.get(Poll, parse_id(poll_id, "poll"))
     if poll is None or poll.municipality_code != municipality_code:
         raise NotFound("no such poll")
@@ -63,7 +63,7 @@ def find_feedback(
 def get_feedback(
     session: Session, *, municipality_code: str, poll_id: str, lock: bool = False
 ) -> Feedback:
-    get_poll(session, municipality_code=municipality_code, poll_id=poll_id)
+    load_poll(session, municipality_code=municipality_code, poll_id=poll_id)
     feedback = find_feedback(
         session, municipality_code=municipality_code, poll_id=poll_id, lock=lock
     )
@@ -199,7 +199,7 @@ def list_feedback(
 
 def check_can_save(session: Session, *, municipality_code: str, poll_id: str) -> Poll:
     """Before fetching key figures: the poll is ours and its feedback is not published."""
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id)
     existing = find_feedback(session, municipality_code=municipality_code, poll_id=poll_id)
     if existing is not None and existing.status == "published":
         raise feedback_published()
@@ -226,7 +226,7 @@ def save_draft(
     now: datetime,
 ) -> Feedback:
     """Create the draft, or replace the texts and key figures of the existing one."""
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id)
     values = {
         "title": fields["title"],
         "heard": fields["heard"],

@@ -135,7 +135,7 @@ def list_areas(
     query = sa.select(Area).where(Area.municipality_code == municipality_code, Area.year == year)
     if level:
         query = query.where(Area.level == level)
-    return [serialize(a) for a in session.scalars(query.order_by(Area.code))]
+    return [serialize_area(a) for a in session.scalars(query.order_by(Area.code))]
 
 
 def get_area(
@@ -148,7 +148,7 @@ def get_area(
     return area
 
 
-def serialize(a: Area) -> dict[str, Any]:
+def serialize_area(a: Area) -> dict[str, Any]:
     return {
         "code": a.code,
         "year": a.year,

@@ -70,7 +70,7 @@ def resident_payload(r: Resident, now: datetime) -> dict[str, Any]:
     }
 
 
-def serialize(r: Resident, now: datetime) -> dict[str, Any]:
+def serialize_resident(r: Resident, now: datetime) -> dict[str, Any]:
     return {
         **resident_payload(r, now),
         "birth_year": r.birth_year,

@@ -75,7 +75,7 @@ def _version(session: Session, code: str, version: int) -> RegionVersion:
     return row
 
 
-def serialize(region: Region, version: RegionVersion) -> dict[str, Any]:
+def serialize_region(region: Region, version: RegionVersion) -> dict[str, Any]:
     return {
         "code": region.code,
         "name": version.name,
@@ -96,7 +96,7 @@ def list_regions(
     if not archived:
         query = query.where(Region.archived_at.is_(None))
     return [
-        serialize(r, _version(session, r.code, r.version))
+        serialize_region(r, _version(session, r.code, r.version))
         for r in session.scalars(query.order_by(Region.code))
     ]
 
@@ -105,7 +105,7 @@ def get_region(
     session: Session, *, municipality_code: str, code: str, version: int | None = None
 ) -> dict[str, Any]:
     region = _get(session, municipality_code, code)
-    return serialize(region, _version(session, code, version or region.version))
+    return serialize_region(region, _version(session, code, version or region.version))
 
 
 def for_poll(session: Session, *, municipality_code: str, codes: Iterable[str]) -> list[dict]:
@@ -305,7 +305,7 @@ def create_region(
     session.flush()
     session.add(version)
     session.flush()
-    return serialize(region, version)
+    return serialize_region(region, version)
 
 
 def update_region(
@@ -328,7 +328,7 @@ def update_region(
     buurten = changes.get("buurt_codes", current.buurt_codes)
     codes = _check(session, municipality_code, name, list(buurten), code)
     if name == current.name and codes == list(current.buurt_codes):
-        return serialize(region, current)
+        return serialize_region(region, current)
     region.version += 1
     region.updated_at = now
     version = RegionVersion(
@@ -341,7 +341,7 @@ def update_region(
     )
     session.add(version)
     session.flush()
-    return serialize(region, version)
+    return serialize_region(region, version)
 
 
 def archive_region(
@@ -354,7 +354,7 @@ def archive_region(
         region.archived_at = now
         region.updated_at = now
         session.flush()
-    return serialize(region, version)
+    return serialize_region(region, version)
 
 
 # --- GeoJSON: a proposal to confirm ----------------------------------------------------------

@@ -156,7 +156,7 @@ class PanelService:
     def create_municipality(self, data: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.MunicipalityIn(), data)
         return self.db.run(
-            lambda s: tenants.serialize(
+            lambda s: tenants.serialize_municipality(
                 tenants.create_municipality(
                     s,
                     code=fields["code"],
@@ -171,7 +171,9 @@ class PanelService:
 
     @rpc(expected_exceptions=EXPECTED)
     def list_municipalities(self) -> list[dict[str, Any]]:
-        return self.db.run(lambda s: [tenants.serialize(m) for m in tenants.list_municipalities(s)])
+        return self.db.run(
+            lambda s: [tenants.serialize_municipality(m) for m in tenants.list_municipalities(s)]
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def get_branding(self, municipality_code: str) -> dict[str, Any]:
@@ -190,7 +192,7 @@ class PanelService:
     def update_branding(self, municipality_code: str, changes: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.BrandingIn(), changes)
         return self.db.run(
-            lambda s: tenants.serialize(
+            lambda s: tenants.serialize_municipality(
                 tenants.update_branding(s, code=municipality_code, changes=fields, now=self.clock())
             )
         )
@@ -340,7 +342,7 @@ class PanelService:
             )
             refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
             return {
-                "resident": members.serialize(resident, self.clock()),
+                "resident": members.serialize_resident(resident, self.clock()),
                 **self.issuer.resident(resident, refresh, sid),
             }
 
@@ -389,7 +391,7 @@ class PanelService:
             )
             refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
             return {
-                "resident": members.serialize(resident, self.clock()),
+                "resident": members.serialize_resident(resident, self.clock()),
                 **self.issuer.resident(resident, refresh, sid),
             }
 
@@ -412,14 +414,14 @@ class PanelService:
     @rpc(expected_exceptions=EXPECTED)
     def get_resident(self, resident_id: str) -> dict[str, Any]:
         return self.db.run(
-            lambda s: members.serialize(members.get_resident(s, resident_id), self.clock())
+            lambda s: members.serialize_resident(members.get_resident(s, resident_id), self.clock())
         )
 
     @rpc(expected_exceptions=EXPECTED)
     def update_resident(self, resident_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         fields = load(schemas.ProfileUpdateIn(), changes)
         return self.db.run(
-            lambda s: members.serialize(
+            lambda s: members.serialize_resident(
                 members.update_resident(
                     s, resident_id=resident_id, changes=fields, now=self.clock(), emit=self.emit
                 ),

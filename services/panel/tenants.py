@@ -178,7 +178,7 @@ def list_municipalities(session: Session) -> list[Municipality]:
     return list(session.scalars(sa.select(Municipality).order_by(Municipality.code)))
 
 
-def serialize(m: Municipality) -> dict[str, Any]:
+def serialize_municipality(m: Municipality) -> dict[str, Any]:
     return {
         "code": m.code,
         "name": m.name,

@@ -36,7 +36,9 @@ Emit = Callable[[Session, str, dict[str, Any]], Any]
 # --- reading ---------------------------------------------------------------------------------
 
 
-def get_poll(session: Session, *, municipality_code: str, poll_id: str, lock: bool = False) -> Poll:
+def load_poll(
+    session: Session, *, municipality_code: str, poll_id: str, lock: bool = False
+) -> Poll:
     """The poll, if it belongs to this municipality; NotFound otherwise (same answer for both,
     so one municipality cannot learn which ids another has)."""
     try:
@@ -66,7 +68,7 @@ def list_open(session: Session) -> list[Poll]:
     return list(session.scalars(sa.select(Poll).where(Poll.status == "open")))
 
 
-def serialize(poll: Poll) -> dict[str, Any]:
+def serialize_poll(poll: Poll) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
@@ -161,7 +163,7 @@ def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
 
 def _previous_wave(session: Session, municipality_code: str, poll_id: str) -> Poll:
     try:
-        previous = get_poll(session, municipality_code=municipality_code, poll_id=poll_id)
+        previous = load_poll(session, municipality_code=municipality_code, poll_id=poll_id)
     except NotFound:
         raise InvalidInput(
             "no such earlier poll",
@@ -227,10 +229,10 @@ def check_series(definition: dict[str, Any], previous: dict[str, Any]) -> None:
 
 def series(session: Session, *, municipality_code: str, poll_id: str) -> list[Poll]:
     """The poll and the earlier waves it follows, oldest first."""
-    chain = [get_poll(session, municipality_code=municipality_code, poll_id=poll_id)]
+    chain = [load_poll(session, municipality_code=municipality_code, poll_id=poll_id)]
     seen = {chain[0].id}
     while chain[0].previous_poll_id is not None and chain[0].previous_poll_id not in seen:
-        earlier = get_poll(
+        earlier = load_poll(
             session, municipality_code=municipality_code, poll_id=str(chain[0].previous_poll_id)
         )
         seen.add(earlier.id)
@@ -378,7 +380,7 @@ def update_draft(
     now: datetime,
     expected_version: int | None = None,
 ) -> Poll:
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status != "draft":
         raise Conflict(
             f"this poll is {poll.status} and can no longer be edited; "
@@ -420,7 +422,7 @@ def publish_poll(
     current versions of the regions the audience names (``region_codes``), as the panel
     serves them; frozen into the audience (``regions``), and with kind "areas" their buurten
     join its ``area_codes``."""
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status in ("scheduled", "open"):
         return poll  # already published: idempotent, nothing emitted
     if poll.status != "draft":
@@ -430,7 +432,7 @@ def publish_poll(
     check_schedule(poll.opens_at, poll.closes_at, now)
     poll.audience = freeze_regions(poll.audience, regions or [])
     if poll.previous_poll_id is not None:
-        earlier = get_poll(
+        earlier = load_poll(
             session, municipality_code=municipality_code, poll_id=str(poll.previous_poll_id)
         )
         check_series(poll.definition, earlier.definition)
@@ -480,7 +482,7 @@ def close_poll(
     emit: Emit,
     reason: str = "manual",
 ) -> Poll:
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     return _close(session, poll, now=now, emit=emit, reason=reason)
 
 
@@ -510,7 +512,7 @@ def _close(session: Session, poll: Poll, *, now: datetime, emit: Emit, reason: s
 
 
 def archive_poll(session: Session, *, municipality_code: str, poll_id: str, now: datetime) -> Poll:
-    poll = get_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id, lock=True)
     if poll.status == "archived":
         return poll
     if poll.status != "closed":

@@ -49,7 +49,7 @@ class PollsService:
     ) -> dict[str, Any]:
         fields = load(PollCreate(), data)
         return self.db.run(
-            lambda s: lifecycle.serialize(
+            lambda s: lifecycle.serialize_poll(
                 lifecycle.create_poll(
                     s,
                     municipality_code=municipality_code,
@@ -70,7 +70,7 @@ class PollsService:
     ) -> dict[str, Any]:
         fields = load(PollUpdate(), changes)
         return self.db.run(
-            lambda s: lifecycle.serialize(
+            lambda s: lifecycle.serialize_poll(
                 lifecycle.update_draft(
                     s,
                     municipality_code=municipality_code,
@@ -87,7 +87,7 @@ class PollsService:
         self, municipality_code: str, poll_id: str, regions: list[dict[str, Any]] | None = None
     ) -> dict[str, Any]:
         return self.db.run(
-            lambda s: lifecycle.serialize(
+            lambda s: lifecycle.serialize_poll(
                 lifecycle.publish_poll(
                     s,
                     municipality_code=municipality_code,
@@ -102,7 +102,7 @@ class PollsService:
     @rpc(expected_exceptions=EXPECTED)
     def close_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
         return self.db.run(
-            lambda s: lifecycle.serialize(
+            lambda s: lifecycle.serialize_poll(
                 lifecycle.close_poll(
                     s,
                     municipality_code=municipality_code,
@@ -116,7 +116,7 @@ class PollsService:
     @rpc(expected_exceptions=EXPECTED)
     def archive_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
         return self.db.run(
-            lambda s: lifecycle.serialize(
+            lambda s: lifecycle.serialize_poll(
                 lifecycle.archive_poll(
                     s, municipality_code=municipality_code, poll_id=poll_id, now=self.clock()
                 )
@@ -127,7 +127,7 @@ class PollsService:
     def list_polls(self, municipality_code: str, status: str | None = None) -> list[dict[str, Any]]:
         return self.db.run(
             lambda s: [
-                lifecycle.serialize(p)
+                lifecycle.serialize_poll(p)
                 for p in lifecycle.list_polls(s, municipality_code=municipality_code, status=status)
             ]
         )
@@ -135,8 +135,8 @@ class PollsService:
     @rpc(expected_exceptions=EXPECTED)
     def get_poll(self, municipality_code: str, poll_id: str) -> dict[str, Any]:
         return self.db.run(
-            lambda s: lifecycle.serialize(
-                lifecycle.get_poll(s, municipality_code=municipality_code, poll_id=poll_id)
+            lambda s: lifecycle.serialize_poll(
+                lifecycle.load_poll(s, municipality_code=municipality_code, poll_id=poll_id)
             )
         )
 
@@ -145,14 +145,14 @@ class PollsService:
         """The poll and the earlier waves it follows (issue 13), oldest first."""
         return self.db.run(
             lambda s: [
-                lifecycle.serialize(p)
+                lifecycle.serialize_poll(p)
                 for p in lifecycle.series(s, municipality_code=municipality_code, poll_id=poll_id)
             ]
         )
 
     @rpc
     def list_open_polls(self) -> list[dict[str, Any]]:
-        return self.db.run(lambda s: [lifecycle.serialize(p) for p in lifecycle.list_open(s)])
+        return self.db.run(lambda s: [lifecycle.serialize_poll(p) for p in lifecycle.list_open(s)])
 
     @timer("SCHEDULE_INTERVAL", 10.0)
     def run_schedule(self) -> dict[str, int]:

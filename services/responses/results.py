@@ -62,7 +62,7 @@ def regions_of(poll: Any) -> dict[str, dict[str, Any]]:
     return {r["code"]: r for r in audience.get("regions") or []}
 
 
-def get_poll(session: Session, poll_id: str, municipality_code: str) -> Poll:
+def load_poll(session: Session, *, municipality_code: str, poll_id: str) -> Poll:
     try:
         poll = session.get(Poll, uuid.UUID(str(poll_id)))
     except ValueError:
@@ -537,7 +537,7 @@ def release(
     the caller runs it again. ``offload(fn, *args)`` runs the computation (suppression,
     raking: seconds at a million responses): the service passes eventlet's ``tpool.execute``,
     so the process goes on answering while it runs."""
-    poll = get_poll(session, poll_id, municipality_code)
+    poll = load_poll(session, municipality_code=municipality_code, poll_id=poll_id)
     row = session.get(ResultRelease, poll.id)
     previous = _release_of(row)
     if row is not None and row.results_version == poll.results_version:

@@ -166,7 +166,11 @@ class ResponsesService:
             lambda s: municipalities.k_and_name(s, municipality_code, self._ask_panel)
         )
         definition = self.db.run(
-            lambda s: results.get_poll(s, poll_id, municipality_code).definition
+            lambda s: (
+                results.load_poll(
+                    s, municipality_code=municipality_code, poll_id=poll_id
+                ).definition
+            )
         )
         generated = self.clock()
         body = self.offload(
@@ -197,7 +201,9 @@ class ResponsesService:
             )
             definition = self.db.run(
                 lambda s, pid=wave["poll_id"]: (
-                    results.get_poll(s, pid, municipality_code).definition
+                    results.load_poll(
+                        s, municipality_code=municipality_code, poll_id=pid
+                    ).definition
                 )
             )
             compared.append({**wave, "definition": definition, "document": document})
@@ -235,7 +241,9 @@ class ResponsesService:
         def fresh(s: Session) -> tuple[int, dict[str, Any]]:
             """A background release (``results_cache``): the version and its documents."""
             results.begin_snapshot(s, read_only=False)
-            version = results.get_poll(s, poll_id, municipality_code).results_version
+            version = results.load_poll(
+                s, municipality_code=municipality_code, poll_id=poll_id
+            ).results_version
             return version, results.release(s, k=k, offload=self.offload, **where)
 
         return self._with_release_retries(work)

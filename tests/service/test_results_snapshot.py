@@ -135,12 +135,15 @@ def test_a_batch_committed_while_a_release_reads_is_not_seen_by_it(engines):
     record(5)
     with sessions() as session, session.begin():
         results.begin_snapshot(session)
-        poll = results.get_poll(session, poll_id, GM)  # the first statement: the snapshot
+        # The first statement: the snapshot.
+        poll = results.load_poll(session, municipality_code=GM, poll_id=poll_id)
         record(7)  # committed meanwhile by another transaction
         inside = results.read_aggregates(session, poll)
     with sessions() as session, session.begin():
         results.begin_snapshot(session)
-        after = results.read_aggregates(session, results.get_poll(session, poll_id, GM))
+        after = results.read_aggregates(
+            session, results.load_poll(session, municipality_code=GM, poll_id=poll_id)
+        )
     assert (respondents(inside), respondents(after)) == (5, 12)
 
 
