@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -92,23 +93,27 @@ def test_results_read_during_intake_are_never_torn(container_factory, service_co
 
     writer = threading.Thread(target=write)
     writer.start()
-    failures, reads = [], 0
+    failures, served = [], 0
     with ClusterRpcProxy(config) as rpc:
-        while not done.is_set() or reads == 0:
+        while not done.is_set() or served == 0:
             try:
                 document = rpc.responses.results(GM, poll_id, 5)
+            except BeingComputed:
+                # A release longer than a reader waits (RESULTS_WAIT, on a loaded machine):
+                # an answer, not a torn read; ask again.
+                time.sleep(0.2)
+                continue
             except RemoteError as exc:
                 failures.append(str(exc))
                 continue
-            finally:
-                reads += 1
+            served += 1
             for question in document["questions"]:
                 for code, area in question["areas"].items():
                     for option in area.get("options", []):
                         if option["count"] is not None and option["count"] > area["respondents"]:
                             failures.append(f"{question['id']} {code}: count above its total")
     writer.join()
-    assert reads > 10
+    assert served > 10
     assert failures == []
 
 
