@@ -40,10 +40,9 @@ from services.common.validation import (
 )
 
 # Bodies: every route takes at most MAX_BODY_BYTES (256 KiB by default), a route with
-# ``large_body`` (the area import: KWB CSV + GeoJSON) MAX_LARGE_BODY_BYTES (25 MB). Checked
-# before anything reads the body (werkzeug's max_content_length stops reads past it too).
-DEFAULT_MAX_BODY = 256 * 1024
-DEFAULT_MAX_LARGE_BODY = 25_000_000
+# ``large_body`` (the area import: KWB CSV + GeoJSON) MAX_LARGE_BODY_BYTES (25 MB; defaults in
+# gateway/settings.py). Checked before anything reads the body (werkzeug's max_content_length
+# stops reads past it too).
 
 
 class JSONText(str):

@@ -17,6 +17,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.settings import common_settings, read_text
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -141,9 +143,9 @@ class Database(DependencyProvider):
         self._handles: dict[Any, WorkerDatabase] = {}
 
     def setup(self) -> None:
-        config = self.container.config
         self.engine = make_engine(
-            config[self.url_key], pool_size=int(config.get("DATABASE_POOL_SIZE", 10))
+            read_text(self.container, self.url_key),
+            pool_size=common_settings(self.container).database_pool_size,
         )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -51,6 +51,7 @@ from kombu import Exchange, Queue
 from services.common.amqp import ConfirmingPublisher, connect
 from services.common.events import CATALOGUE
 from services.common.metrics import DEAD_LETTERS
+from services.common.settings import DEFAULT_RETENTION, DEFAULT_RETRY_DELAYS
 
 ATTEMPT_HEADER = "buurtpeil-attempt"
 DELAY_HEADER = "buurtpeil-delay"
@@ -59,8 +60,7 @@ ERROR_HEADER = "buurtpeil-error"
 ORIGIN_HEADER = "buurtpeil-origin-queue"
 FAILED_AT_HEADER = "buurtpeil-failed-at"
 
-DEFAULT_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
-DEFAULT_RETENTION = 14 * 24 * 3600.0  # dead letters holding personal data
+DEFAULT_DELAYS = DEFAULT_RETRY_DELAYS  # RETRY_DELAYS unset (services/common/settings.py)
 _EVENT_QUEUE = re.compile(r"^evt-[\w]+-(\w+)--")
 
 
@@ -69,10 +69,6 @@ def carries_personal_data(queue: str) -> bool:
     event the catalogue marks personal."""
     match = _EVENT_QUEUE.match(queue)
     return bool(match) and getattr(CATALOGUE.get(match.group(1)), "personal", False)
-
-
-def retention_from(config: dict[str, Any]) -> float:
-    return float(config.get("DEAD_LETTER_RETENTION") or DEFAULT_RETENTION)
 
 
 DELAY_EXCHANGE = Exchange("buurtpeil.retry", type="headers", durable=True, auto_delete=False)

@@ -41,6 +41,7 @@ from services.common.metrics import (
     OUTBOX_PUBLISHED,
     OUTBOX_RETURNED,
 )
+from services.common.settings import common_settings, read_text
 
 log = logging.getLogger(__name__)
 
@@ -356,14 +357,14 @@ class Outbox(DependencyProvider):
         self._wrote: set[Any] = set()
 
     def setup(self) -> None:
-        config = self.container.config
-        if str(config.get("OUTBOX_RELAY", True)).lower() in ("false", "0", "no"):
+        settings = common_settings(self.container)
+        if not settings.outbox_relay:
             return
         self.relay = OutboxRelay(
-            make_engine(config["DATABASE_URL"], pool_size=2),
-            config["AMQP_URI"],
+            make_engine(read_text(self.container, "DATABASE_URL"), pool_size=2),
+            settings.amqp_uri,
             service=self.container.service_name,
-            poll_interval=float(config.get("OUTBOX_POLL_INTERVAL", 0.5)),
+            poll_interval=settings.outbox_poll_interval,
         )
 
     def start(self) -> None:
