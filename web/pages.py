@@ -105,7 +105,7 @@ class WebState(DependencyProvider):
         self.tile_attribution = settings.map_tile_attribution
         self.successors = Successors()
         self.branding = StaleTolerantCache(ttl=60)
-        self.themes: dict[str, Any] = {}
+        self.themes: dict[tuple[str, Any, Any], Asset] = {}
         self.environments = {lang: environment(lang) for lang in i18n.LANGUAGES}
 
     def get_dependency(self, worker_ctx: Any) -> WebState:
@@ -120,7 +120,8 @@ def environment(lang: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(i18n.translations(lang), newstyle=True)
+    # jinja2.ext.i18n adds install_gettext_translations to the environment.
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     return env
 
 

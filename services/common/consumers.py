@@ -81,6 +81,7 @@ class RetryPolicyProvider(SharedExtension):
 
 class DomainEventHandler(EventHandler):
     retry_policy = RetryPolicyProvider()
+    queue: Queue  # nameko's, replaced at setup
 
     def __init__(self, source_service: str, event_type: str, **kwargs: Any):
         kwargs.setdefault("handler_type", SERVICE_POOL)
@@ -201,7 +202,10 @@ def idempotent_handler(
 
             return _database_of(service).run(apply)
 
-        return IdempotentEventHandler.decorator(source_service, event_type, **kwargs)(handle)
+        entrypoint: Callable[[Any, DomainEvent], T | None] = IdempotentEventHandler.decorator(
+            source_service, event_type, **kwargs
+        )(handle)
+        return entrypoint
 
     return decorate
 

@@ -68,7 +68,7 @@ def carries_personal_data(queue: str) -> bool:
     """Whether a consumer queue (``evt-<source>-<event>--<service>.<method>``) receives an
     event the catalogue marks personal."""
     match = _EVENT_QUEUE.match(queue)
-    return bool(match) and getattr(CATALOGUE.get(match.group(1)), "personal", False)
+    return match is not None and bool(getattr(CATALOGUE.get(match.group(1)), "personal", False))
 
 
 DELAY_EXCHANGE = Exchange("buurtpeil.retry", type="headers", durable=True, auto_delete=False)
@@ -139,7 +139,8 @@ def publish_delayed(
         body,
         exchange=DELAY_EXCHANGE,
         routing_key=queue,
-        headers={**headers, DELAY_HEADER: delay.binding_arguments[DELAY_HEADER]},
+        # kombu's Queue sets binding_arguments from its attrs table, which its types miss.
+        headers={**headers, DELAY_HEADER: delay.binding_arguments[DELAY_HEADER]},  # type: ignore[attr-defined]
         declare=[delay],
         expiration=seconds,
     )

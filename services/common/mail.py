@@ -63,13 +63,13 @@ class Mailer:
         if html:
             message.add_alternative(html, subtype="html")
         smtp_cls = smtplib.SMTP_SSL if self.url.scheme == "smtps" else smtplib.SMTP
-        with smtp_cls(self.url.hostname, self.url.port or 25, timeout=10) as smtp:
+        with smtp_cls(self.url.hostname or "", self.url.port or 25, timeout=10) as smtp:
             if parse_qs(self.url.query).get("starttls") == ["1"]:
                 smtp.starttls()
             if self.user:
                 smtp.login(self.user, self.password.reveal() if self.password else "")
             smtp.send_message(message)
-        return message["Message-ID"]
+        return str(message["Message-ID"])
 
 
 class Mail(DependencyProvider):

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from services.common.amqp import ConfirmingPublisher, PublishReturned, events_exchange
-from services.common.db import make_engine
+from services.common.db import make_engine, rowcount
 from services.common.events import CATALOGUE, DomainEvent, event_type, make_envelope
 from services.common.logs import CORRELATION_KEY
 from services.common.metrics import (
@@ -241,12 +241,14 @@ def forget_resident(session: Session, resident_id: str) -> int:
     """Erasure: delete this service's outbox rows whose payload names the resident, sent or
     not (an unsent one then never leaves). Call it in the transaction that erases the resident,
     before emitting anything that must still go out."""
-    return session.execute(
-        outbox.delete().where(
-            outbox.c.event.in_(NAMES_A_RESIDENT),
-            outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+    return rowcount(
+        session.execute(
+            outbox.delete().where(
+                outbox.c.event.in_(NAMES_A_RESIDENT),
+                outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+            )
         )
-    ).rowcount
+    )
 
 
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:

@@ -16,6 +16,7 @@ responses.results (key figures).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
@@ -415,7 +416,7 @@ class FeedbackService:
                     run=self.db.run,
                     municipality_code=code,
                     overdue=late,
-                    staff=lambda code=code: self.remote.call("panel", "list_staff", code),
+                    staff=functools.partial(self.remote.call, "panel", "list_staff", code),
                     send=lambda to, subject, body: self.mail.send(", ".join(to), subject, body),
                     admin_url=self.settings.admin_app_url,
                     now=now,

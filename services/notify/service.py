@@ -166,6 +166,7 @@ class Notifier(DependencyProvider):
     def publish_retries(self, retries: dict[float, list[int]]) -> None:
         for delay, ids in retries.items():
             level = max([d for d in self.delays if d <= delay] or [self.delays[0]])
+            assert self.retry_publisher is not None  # made at setup
             publish_delayed(
                 self.retry_publisher,
                 queue=dispatch.WORK_QUEUE,
@@ -197,6 +198,7 @@ def make_fcm_sender(settings: NotifySettings) -> Any:
     )
 
     def send(job: channels.Job) -> channels.Outcome:
+        assert job.address is not None  # channels._send answers a job without one itself
         content = job.content()
         result = sender.send(
             job.address,
