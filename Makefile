@@ -20,7 +20,7 @@ help:
 	@echo "make test-browser the browser tests (Debian's chromium; part of make test)"
 	@echo "make messages     extract the web apps' texts, update and compile the catalogues"
 	@echo "make vendor       fetch the front-end packages (npm pack) into web/static/vendor"
-	@echo "make lint         ruff, and import-linter: the boundaries between the services"
+	@echo "make lint         ruff; import-linter: the boundaries between the services; mypy"
 	@echo "make migrate      create the databases if missing and migrate them"
 	@echo "make lock         regenerate requirements.lock from pyproject.toml"
 	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
@@ -78,6 +78,7 @@ faults: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff format .

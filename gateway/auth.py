@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.errors import AuthenticationRequired, Forbidden
 from gateway.revocations import RevokedSessions
+from gateway.settings import GatewaySettings
 from services.common import tokens
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
@@ -40,14 +41,13 @@ class Authenticator:
         self.revoked = RevokedSessions()
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Authenticator:
-        files = str(config["JWT_PUBLIC_KEY_FILE"]).split(",")
-        keys = [tokens.load_public_key(Path(f.strip()).read_text()) for f in files if f.strip()]
+    def from_settings(cls, settings: GatewaySettings) -> Authenticator:
+        keys = [tokens.load_public_key(Path(f).read_text()) for f in settings.jwt_public_key_files]
         return cls(
             {tokens.key_id(k): k for k in keys},
-            issuer=config["JWT_ISSUER"],
-            resident_audience=config["JWT_RESIDENT_AUDIENCE"],
-            staff_audience=config["JWT_STAFF_AUDIENCE"],
+            issuer=settings.jwt_issuer,
+            resident_audience=settings.jwt_resident_audience,
+            staff_audience=settings.jwt_staff_audience,
         )
 
     def authenticate(self, authorization: str | None, kind: str) -> Principal:

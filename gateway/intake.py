@@ -78,7 +78,8 @@ class IdempotencyStore:
             )
             if existing is None:
                 return "new", None
-            record = IdempotencyRecord.loads(existing)
+            # redis-py types each command for its sync and async clients at once.
+            record = IdempotencyRecord.loads(existing)  # type: ignore[arg-type]
             if record.fingerprint != fingerprint:
                 return "conflict", None
             return ("replay", record) if record.done else ("in_flight", None)

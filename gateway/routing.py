@@ -40,10 +40,9 @@ from services.common.validation import (
 )
 
 # Bodies: every route takes at most MAX_BODY_BYTES (256 KiB by default), a route with
-# ``large_body`` (the area import: KWB CSV + GeoJSON) MAX_LARGE_BODY_BYTES (25 MB). Checked
-# before anything reads the body (werkzeug's max_content_length stops reads past it too).
-DEFAULT_MAX_BODY = 256 * 1024
-DEFAULT_MAX_LARGE_BODY = 25_000_000
+# ``large_body`` (the area import: KWB CSV + GeoJSON) MAX_LARGE_BODY_BYTES (25 MB; defaults in
+# gateway/settings.py). Checked before anything reads the body (werkzeug's max_content_length
+# stops reads past it too).
 
 
 class JSONText(str):
@@ -128,7 +127,7 @@ def route(method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]
 class RequestContext:
     request: Request
     route: Route
-    principal: Principal | None
+    signed_in: Principal | None  # None on a route without auth
     body: dict[str, Any]
     query: dict[str, Any]
     params: dict[str, str]
@@ -138,8 +137,14 @@ class RequestContext:
         return self.gateway.call(service, method, *args, **kwargs)
 
     @property
+    def principal(self) -> Principal:
+        """Who sent the request, on a route with ``auth`` (dispatch authenticated them)."""
+        assert self.signed_in is not None, "a route without auth has no principal"
+        return self.signed_in
+
+    @property
     def municipality(self) -> str:
-        assert self.principal is not None and self.principal.municipality_code is not None
+        assert self.principal.municipality_code is not None
         return self.principal.municipality_code
 
 
@@ -305,11 +310,12 @@ def invoke(
         check_limit(gateway, "token", principal.subject)
     for rule in route.limits:
         check_limit(gateway, rule, limit_key(rule, request))
-    body = read_body() if route.body is not None else {}
-    if route.body is not None:
-        load(route.body_schema, body, where="body")
+    body_schema, query_schema = route.body_schema, route.query_schema
+    body = read_body() if body_schema is not None else {}
+    if body_schema is not None:
+        load(body_schema, body, where="body")
     # The owning service validates again and is the authority; it gets the body as sent.
-    query = load(route.query_schema, query, where="query") if route.query else {}
+    query = load(query_schema, query, where="query") if query_schema is not None else {}
     context = RequestContext(request, route, principal, body, query, params, gateway)
     result = route.handler(context)
     return result if isinstance(result, Reply) else Reply(body=result, status=route.success)

@@ -14,12 +14,12 @@ reconnection to the broker and every ``CACHE_RESYNC_INTERVAL`` seconds (``resync
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 import eventlet
 import eventlet.queue
 from kombu import Connection
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from nameko.standalone.rpc import ClusterRpcProxy
 from werkzeug.wrappers import Request, Response
@@ -31,13 +31,15 @@ from gateway.poll_cache import BoundaryCache, InvitationCache, OpenPollCache
 from gateway.ratelimit import Limit, RateLimiter
 from gateway.resync import broadcast_handler
 from gateway.routes import ROUTES
-from gateway.routing import DEFAULT_MAX_BODY, DEFAULT_MAX_LARGE_BODY, Route, dispatch
+from gateway.routing import Route, dispatch
+from gateway.settings import GatewaySettings
 from gateway.sharedstate import SharedState
 from gateway.webserver import http
 from services.common.environment import DevelopmentDefaults
 from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.rpc import ServiceRpc
+from services.common.settings import common_settings, settings_of
 from web import pages as web_pages
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,8 @@ log = logging.getLogger(__name__)
 class Cors:
     """CORS for the configured app origins only (``CORS_ORIGINS``, comma separated)."""
 
-    def __init__(self, origins: str):
-        self.origins = {o.strip() for o in origins.split(",") if o.strip()}
+    def __init__(self, origins: Iterable[str]):
+        self.origins = set(origins)
 
     def decorate(self, request: Request, response: Response) -> Response:
         origin = request.headers.get("Origin")
@@ -80,29 +82,26 @@ class GatewayState(DependencyProvider):
     and idempotency records (in Redis, shared by every gateway process)."""
 
     def setup(self) -> None:
-        config = self.container.config
-        self.authenticator = Authenticator.from_config(config)
-        self.shared = SharedState.from_config(config)
-        self.limits = {
-            name: Limit.parse(text) for name, text in (config.get("RATE_LIMITS") or {}).items()
-        }
+        settings = settings_of(self.container, GatewaySettings.load)
+        self.amqp_uri = common_settings(self.container).amqp_uri
+        self.authenticator = Authenticator.from_settings(settings)
+        self.shared = SharedState.from_settings(settings)
+        self.limits = {name: Limit.parse(text) for name, text in settings.rate_limits.items()}
         self.rate_limiter = RateLimiter(self.shared, self.limits)
-        self.cors = Cors(str(config.get("CORS_ORIGINS", "")))
-        self.max_body_bytes = int(config.get("MAX_BODY_BYTES", DEFAULT_MAX_BODY))
-        self.max_large_body_bytes = int(config.get("MAX_LARGE_BODY_BYTES", DEFAULT_MAX_LARGE_BODY))
+        self.cors = Cors(settings.cors_origins)
+        self.max_body_bytes = settings.max_body_bytes
+        self.max_large_body_bytes = settings.max_large_body_bytes
         self.open_polls = OpenPollCache()
         # Seconds between resyncs of the in-memory copies (gateway/resync.py).
-        self.resync_interval = float(config.get("CACHE_RESYNC_INTERVAL", 30))
+        self.resync_interval = settings.cache_resync_interval
         self.synced = {"poll_cache": False, "revocations": False}  # the last resync succeeded
         self._kick: eventlet.queue.LightQueue = eventlet.queue.LightQueue()
         self._connections = 0
         self.boundaries = BoundaryCache()
         self.invitations = InvitationCache()
         self.idempotency = IdempotencyStore(self.shared)
-        self.receipts = Receipts(str(config["RECEIPT_SECRET"]))
-        self.intake = IntakePublisher(
-            config["AMQP_URI"], int(config.get("INTAKE_PUBLISH_CHANNELS", 8))
-        )
+        self.receipts = Receipts(settings.receipt_secret.reveal())
+        self.intake = IntakePublisher(self.amqp_uri, settings.intake_publish_channels)
 
     def start(self) -> None:
         self.container.spawn_managed_thread(self._resync_loop, identifier="resync_caches")
@@ -189,7 +188,6 @@ class GatewayBase:
     name = "gateway"
 
     state = GatewayState()
-    config = Config()
     # Every call to a service: at most RPC_TIMEOUT seconds, else 503 with Retry-After.
     remote = ServiceRpc(
         timeout_key="RPC_TIMEOUT", default_timeout=10, unavailable=ServiceUnavailable
@@ -256,7 +254,7 @@ class GatewayBase:
     def readiness(self) -> dict[str, bool]:
         checks = dict(self.state.synced)
         try:
-            with Connection(self.config["AMQP_URI"], connect_timeout=2) as conn:
+            with Connection(self.state.amqp_uri, connect_timeout=2) as conn:
                 conn.ensure_connection(max_retries=1)
             checks["broker"] = True
         except Exception:  # noqa: BLE001 - any failure means not ready

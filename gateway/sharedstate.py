@@ -26,6 +26,8 @@ from prometheus_client import Counter
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from gateway.settings import GatewaySettings
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -59,12 +61,12 @@ class SharedState:
         }
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SharedState:
+    def from_settings(cls, settings: GatewaySettings) -> SharedState:
         return cls(
-            str(config.get("REDIS_URL", "redis://127.0.0.1:6379/0")),
-            prefix=str(config.get("REDIS_KEY_PREFIX", "buurtpeil")),
-            timeout=float(config.get("REDIS_TIMEOUT", 0.25)),
-            pause=float(config.get("REDIS_PAUSE", 2)),
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            timeout=settings.redis_timeout,
+            pause=settings.redis_pause,
         )
 
     def key(self, *parts: str) -> str:
@@ -79,7 +81,8 @@ class SharedState:
             literal = "".join("\\" + c if c in "*?[]\\" else c for c in subject)
             pattern = self.key(f"*{literal}*")
             keys = list(self.client.scan_iter(match=pattern, count=1000))
-            return self.client.delete(*keys) if keys else 0
+            # redis-py types each command for its sync and async clients at once.
+            return self.client.delete(*keys) if keys else 0  # type: ignore[return-value]
 
         return self.call("erasure", delete_all, lambda: 0)
 

@@ -31,10 +31,12 @@ from werkzeug.wrappers import Request, Response
 from gateway.errors import AuthenticationRequired, RouteNotFound, ServiceUnavailable, problem_type
 from gateway.routes import ROUTES
 from gateway.routing import Reply, Route, check_text_inputs, invoke, limit_body
+from gateway.settings import GatewaySettings
 from gateway.webserver import http
 from services.common.cache import StaleTolerantCache
 from services.common.errors import Unavailable
 from services.common.metrics import HTTP_RESPONSES
+from services.common.settings import settings_of
 from web import i18n, weighting_notes
 from web.messages import N_, error_text
 from web.session import (
@@ -95,15 +97,15 @@ class WebState(DependencyProvider):
     successors, the template environments and a short cache of municipalities' branding."""
 
     def setup(self) -> None:
-        config = self.container.config
+        settings = settings_of(self.container, GatewaySettings.load)
         self.static = StaticFiles()
-        self.csrf = Csrf(str(config.get("WEB_SECRET") or config["RECEIPT_SECRET"]))
-        self.cookie_setting = str(config.get("WEB_COOKIE_SECURE", "auto")).lower()
-        self.tile_url = str(config.get("MAP_TILE_URL") or "")
-        self.tile_attribution = str(config.get("MAP_TILE_ATTRIBUTION") or "")
+        self.csrf = Csrf(settings.web_secret.reveal())
+        self.cookie_setting = settings.web_cookie_secure
+        self.tile_url = settings.map_tile_url
+        self.tile_attribution = settings.map_tile_attribution
         self.successors = Successors()
         self.branding = StaleTolerantCache(ttl=60)
-        self.themes: dict[str, Any] = {}
+        self.themes: dict[tuple[str, Any, Any], Asset] = {}
         self.environments = {lang: environment(lang) for lang in i18n.LANGUAGES}
 
     def get_dependency(self, worker_ctx: Any) -> WebState:
@@ -118,7 +120,8 @@ def environment(lang: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_gettext_translations(i18n.translations(lang), newstyle=True)
+    # jinja2.ext.i18n adds install_gettext_translations to the environment.
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
     return env
 
 

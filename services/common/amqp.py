@@ -394,7 +394,7 @@ class _Lane:
         buffer is reused, hence the copy). Without that attribute, frames go out one by one."""
         transport = getattr(getattr(self.connection, "connection", None), "transport", None)
         write = getattr(transport, "_write", None)
-        if write is None:
+        if transport is None or write is None:
             yield
             return
         chunks: list[bytes] = []

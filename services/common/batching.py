@@ -36,7 +36,8 @@ from sqlalchemy.exc import DBAPIError
 
 from services.common.amqp import connect
 from services.common.clock import Clock
-from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy, attempt_of, retention_from
+from services.common.deadletter import RetryPolicy, attempt_of
+from services.common.settings import common_settings
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ class BatchLoop:
 
 
 class BatchConsumer(DependencyProvider):
-    """Runs a BatchLoop in the service container. ``handler_factory(config, now)`` returns the
+    """Runs a BatchLoop in the service container. ``handler_factory(container, now)`` returns the
     function that records a list of bodies (plain code with its own engine: no nameko worker
     is involved); ``now`` is the service's ``Clock`` (the service must have one).
     Config: ``AMQP_URI``, ``INTAKE_BATCH_SIZE``, ``INTAKE_MAX_WAIT``, and
@@ -244,7 +245,7 @@ class BatchConsumer(DependencyProvider):
     def __init__(
         self,
         queue: Queue,
-        handler_factory: Callable[[dict[str, Any], Callable[[], Any]], Any],
+        handler_factory: Callable[[Any, Callable[[], Any]], Any],
         validate: Callable[[Any], str | None],
         *,
         personal: bool = False,
@@ -258,21 +259,21 @@ class BatchConsumer(DependencyProvider):
         self.loop: BatchLoop | None = None
 
     def start(self) -> None:
-        config = self.container.config
+        settings = common_settings(self.container)
         self.loop = BatchLoop(
-            config["AMQP_URI"],
+            settings.amqp_uri,
             self.queue,
-            self.handler_factory(config, Clock.of(self.container).now),
+            self.handler_factory(self.container, Clock.of(self.container).now),
             validate=self.validate,
             retry=RetryPolicy(
-                config["AMQP_URI"],
-                delays=[float(d) for d in config.get("RETRY_DELAYS") or DEFAULT_DELAYS],
-                max_attempts=int(config["MAX_ATTEMPTS"]) if config.get("MAX_ATTEMPTS") else None,
-                retention=retention_from(config),
+                settings.amqp_uri,
+                delays=list(settings.retry_delays),
+                max_attempts=settings.max_attempts,
+                retention=settings.dead_letter_retention,
                 personal=self.personal,
             ),
-            batch_size=int(config.get("INTAKE_BATCH_SIZE", 500)),
-            max_wait=float(config.get("INTAKE_MAX_WAIT", 0.05)),
+            batch_size=settings.intake_batch_size,
+            max_wait=settings.intake_max_wait,
         )
         self.container.spawn_managed_thread(self.loop.run, identifier="intake")
 

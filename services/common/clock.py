@@ -19,6 +19,14 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from services.common.settings import Reader, settings_of
+
+
+def adjustable(r: Reader) -> bool:
+    """``CLOCK_ADJUSTABLE``: only a YAML ``true`` or a test's True; a string from the
+    environment is not enough (no config.yml sets it)."""
+    return r.config.get("CLOCK_ADJUSTABLE") is True
+
 
 class ClockNotAdjustable(RuntimeError):
     """advance() on a clock whose container was not configured for tests."""
@@ -30,7 +38,7 @@ class Clock(DependencyProvider):
         self.adjustable = False
 
     def setup(self) -> None:
-        self.adjustable = self.container.config.get("CLOCK_ADJUSTABLE") is True
+        self.adjustable = settings_of(self.container, adjustable)
         self.offset = timedelta(0)
 
     def now(self) -> datetime:

@@ -41,10 +41,11 @@ from sqlalchemy.orm import Session
 
 from services.common.amqp import BROKER_GONE
 from services.common.db import WorkerDatabase
-from services.common.deadletter import DEFAULT_DELAYS, RetryPolicy, retention_from
+from services.common.deadletter import RetryPolicy
 from services.common.events import DomainEvent, EventValidationError, parse_envelope
 from services.common.metrics import EVENTS_CONSUMED
 from services.common.outbox import claim_event
+from services.common.settings import common_settings
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,12 @@ class RetryPolicyProvider(SharedExtension):
     """One RetryPolicy (and one publishing connection) per container."""
 
     def setup(self) -> None:
-        config = self.container.config
-        delays = config.get("RETRY_DELAYS") or DEFAULT_DELAYS
+        settings = common_settings(self.container)
         self.policy = RetryPolicy(
-            config["AMQP_URI"],
-            delays=[float(d) for d in delays],
-            max_attempts=int(config["MAX_ATTEMPTS"]) if config.get("MAX_ATTEMPTS") else None,
-            retention=retention_from(config),
+            settings.amqp_uri,
+            delays=list(settings.retry_delays),
+            max_attempts=settings.max_attempts,
+            retention=settings.dead_letter_retention,
         )
 
     def stop(self) -> None:
@@ -81,6 +81,7 @@ class RetryPolicyProvider(SharedExtension):
 
 class DomainEventHandler(EventHandler):
     retry_policy = RetryPolicyProvider()
+    queue: Queue  # nameko's, replaced at setup
 
     def __init__(self, source_service: str, event_type: str, **kwargs: Any):
         kwargs.setdefault("handler_type", SERVICE_POOL)
@@ -201,7 +202,10 @@ def idempotent_handler(
 
             return _database_of(service).run(apply)
 
-        return IdempotentEventHandler.decorator(source_service, event_type, **kwargs)(handle)
+        entrypoint: Callable[[Any, DomainEvent], T | None] = IdempotentEventHandler.decorator(
+            source_service, event_type, **kwargs
+        )(handle)
+        return entrypoint
 
     return decorate
 

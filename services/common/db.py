@@ -10,12 +10,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from services.common.settings import common_settings, read_text
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -51,6 +53,12 @@ def make_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
         pool_recycle=1800,
         **kwargs,
     )
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE, DELETE or INSERT touched. ``Session.execute`` is typed to return a
+    Result; for those statements it is a CursorResult, which has the count."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def is_disconnect(exc: BaseException) -> bool:
@@ -141,9 +149,9 @@ class Database(DependencyProvider):
         self._handles: dict[Any, WorkerDatabase] = {}
 
     def setup(self) -> None:
-        config = self.container.config
         self.engine = make_engine(
-            config[self.url_key], pool_size=int(config.get("DATABASE_POOL_SIZE", 10))
+            read_text(self.container, self.url_key),
+            pool_size=common_settings(self.container).database_pool_size,
         )
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 

@@ -51,6 +51,7 @@ from kombu import Exchange, Queue
 from services.common.amqp import ConfirmingPublisher, connect
 from services.common.events import CATALOGUE
 from services.common.metrics import DEAD_LETTERS
+from services.common.settings import DEFAULT_RETENTION, DEFAULT_RETRY_DELAYS
 
 ATTEMPT_HEADER = "buurtpeil-attempt"
 DELAY_HEADER = "buurtpeil-delay"
@@ -59,8 +60,7 @@ ERROR_HEADER = "buurtpeil-error"
 ORIGIN_HEADER = "buurtpeil-origin-queue"
 FAILED_AT_HEADER = "buurtpeil-failed-at"
 
-DEFAULT_DELAYS = (1.0, 5.0, 30.0, 120.0, 600.0)
-DEFAULT_RETENTION = 14 * 24 * 3600.0  # dead letters holding personal data
+DEFAULT_DELAYS = DEFAULT_RETRY_DELAYS  # RETRY_DELAYS unset (services/common/settings.py)
 _EVENT_QUEUE = re.compile(r"^evt-[\w]+-(\w+)--")
 
 
@@ -68,11 +68,7 @@ def carries_personal_data(queue: str) -> bool:
     """Whether a consumer queue (``evt-<source>-<event>--<service>.<method>``) receives an
     event the catalogue marks personal."""
     match = _EVENT_QUEUE.match(queue)
-    return bool(match) and getattr(CATALOGUE.get(match.group(1)), "personal", False)
-
-
-def retention_from(config: dict[str, Any]) -> float:
-    return float(config.get("DEAD_LETTER_RETENTION") or DEFAULT_RETENTION)
+    return match is not None and bool(getattr(CATALOGUE.get(match.group(1)), "personal", False))
 
 
 DELAY_EXCHANGE = Exchange("buurtpeil.retry", type="headers", durable=True, auto_delete=False)
@@ -143,7 +139,8 @@ def publish_delayed(
         body,
         exchange=DELAY_EXCHANGE,
         routing_key=queue,
-        headers={**headers, DELAY_HEADER: delay.binding_arguments[DELAY_HEADER]},
+        # kombu's Queue sets binding_arguments from its attrs table, which its types miss.
+        headers={**headers, DELAY_HEADER: delay.binding_arguments[DELAY_HEADER]},  # type: ignore[attr-defined]
         declare=[delay],
         expiration=seconds,
     )

@@ -12,71 +12,53 @@ that still holds a development default:
   tokens and pseudonymous keys can be forged or reversed;
 - a key file in ``.keys/`` (``JWT_PRIVATE_KEY_FILE``, ``JWT_PUBLIC_KEY_FILE``,
   ``VAPID_PRIVATE_KEY_FILE``): the keys ``make run``'s seed makes on a developer's machine;
-- ``PUSH_DEVELOPMENT_ORIGINS``: a local push service notify may send to over plain http.
+- ``PUSH_DEVELOPMENT_ORIGINS``: a local push service notify may send to over plain http;
+- a secret that is not set at all (a ``Secret`` in the service's settings): in development
+  mode it falls back to the development default, anywhere else it has none.
+
+The check itself is part of building the settings (services/common/settings.py), so it runs
+whichever provider of a container is set up first.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from nameko.extensions import DependencyProvider
 
-from services.common.config import ConfigError
+from services.common.settings import (
+    DEVELOPMENT,
+    DEVELOPMENT_KEY_DIR,
+    DEVELOPMENT_SECRET,
+    build_settings,
+    common_settings,
+    development_defaults,
+    is_development,
+)
 
-log = logging.getLogger(__name__)
-
-DEVELOPMENT = "development"
-DEVELOPMENT_SECRET = "development-only-change-me"  # noqa: S105 - the value to refuse
-DEVELOPMENT_KEY_DIR = ".keys/"
-
-
-def is_development(config: dict[str, Any]) -> bool:
-    return str(config.get("ENVIRONMENT", "production")).strip().lower() == DEVELOPMENT
-
-
-def development_defaults(config: dict[str, Any]) -> list[str]:
-    """What in ``config`` is a development default, one phrase per setting."""
-    found = []
-    for key, value in sorted(config.items()):
-        if not isinstance(value, str):
-            continue
-        if value == DEVELOPMENT_SECRET:
-            found.append(f"{key} is the development default {DEVELOPMENT_SECRET!r}")
-        elif key.endswith("_KEY_FILE") and any(
-            path.strip().removeprefix("./").startswith(DEVELOPMENT_KEY_DIR)
-            for path in value.split(",")
-        ):
-            found.append(f"{key} is a development key in {DEVELOPMENT_KEY_DIR} ({value})")
-        elif key == "PUSH_DEVELOPMENT_ORIGINS" and value.strip():
-            found.append(f"{key} is set ({value}): a local push service, for development only")
-    return found
+__all__ = [
+    "DEVELOPMENT",
+    "DEVELOPMENT_KEY_DIR",
+    "DEVELOPMENT_SECRET",
+    "DevelopmentDefaults",
+    "development_defaults",
+    "is_development",
+    "refuse_development_defaults",
+]
 
 
 def refuse_development_defaults(config: dict[str, Any], service: str) -> None:
     """Raise ConfigError (one clear message) if a non-development process has any."""
-    if is_development(config):
-        return
-    found = development_defaults(config)
-    if found:
-        raise ConfigError(
-            f"{service} refuses to start with development defaults outside development "
-            f"(BUURTPEIL_ENV={config.get('ENVIRONMENT', 'production')}): "
-            + "; ".join(found)
-            + ". Set real values (docs/deployment.md, Keys and secrets), or "
-            "BUURTPEIL_ENV=development on a developer's machine."
-        )
+    build_settings(config, service, lambda r: None)
 
 
 class DevelopmentDefaults(DependencyProvider):
-    """Checks the configuration when the container is set up, before any entrypoint starts."""
+    """Checks the configuration when the container is set up, before any entrypoint starts:
+    builds the common settings (services/common/settings.py), which refuses development
+    defaults outside development."""
 
     def setup(self) -> None:
-        try:
-            refuse_development_defaults(self.container.config, self.container.service_name)
-        except ConfigError as exc:
-            log.critical("%s", exc)
-            raise
+        common_settings(self.container)
 
     def get_dependency(self, worker_ctx: Any) -> None:
         return None

@@ -39,7 +39,7 @@ SEXES = ("man", "vrouw", "anders", "onbekend")
 class EventValidationError(ValueError):
     """An envelope or payload that does not match the catalogue."""
 
-    def __init__(self, message: str, errors: dict[str, Any] | None = None):
+    def __init__(self, message: str, errors: dict[str, Any] | list[Any] | None = None):
         super().__init__(message if not errors else f"{message}: {errors}")
         self.errors = errors or {}
 

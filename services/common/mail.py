@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlparse
 
 from nameko.extensions import DependencyProvider
 
+from services.common.settings import MailSettings, Secret, settings_of
+
 # Line breaks and other control characters have no place in a header value: a title typed with
 # a newline would make every e-mail of it fail (or, unfolded, inject a header).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029]+")
@@ -29,10 +31,18 @@ def header_value(value: str) -> str:
 
 
 class Mailer:
-    def __init__(self, url: str, sender: str, user: str | None = None, password: str | None = None):
+    def __init__(
+        self, url: str, sender: str, user: str | None = None, password: Secret | None = None
+    ):
         self.url = urlparse(url)
         self.sender = sender
         self.user, self.password = user, password
+
+    @classmethod
+    def from_settings(cls, settings: MailSettings) -> Mailer:
+        return cls(
+            settings.smtp_url, settings.mail_from, settings.smtp_user, settings.smtp_password
+        )
 
     def send(
         self,
@@ -53,24 +63,18 @@ class Mailer:
         if html:
             message.add_alternative(html, subtype="html")
         smtp_cls = smtplib.SMTP_SSL if self.url.scheme == "smtps" else smtplib.SMTP
-        with smtp_cls(self.url.hostname, self.url.port or 25, timeout=10) as smtp:
+        with smtp_cls(self.url.hostname or "", self.url.port or 25, timeout=10) as smtp:
             if parse_qs(self.url.query).get("starttls") == ["1"]:
                 smtp.starttls()
             if self.user:
-                smtp.login(self.user, self.password or "")
+                smtp.login(self.user, self.password.reveal() if self.password else "")
             smtp.send_message(message)
-        return message["Message-ID"]
+        return str(message["Message-ID"])
 
 
 class Mail(DependencyProvider):
     def setup(self) -> None:
-        config = self.container.config
-        self.mailer = Mailer(
-            config["SMTP_URL"],
-            config["MAIL_FROM"],
-            config.get("SMTP_USER"),
-            config.get("SMTP_PASSWORD"),
-        )
+        self.mailer = Mailer.from_settings(settings_of(self.container, MailSettings.load))
 
     def get_dependency(self, worker_ctx: Any) -> Mailer:
         return self.mailer

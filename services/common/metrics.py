@@ -14,6 +14,8 @@ from typing import Any
 from nameko.extensions import DependencyProvider
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from services.common.settings import common_settings
+
 log = logging.getLogger(__name__)
 
 ENTRYPOINT_CALLS = Counter(
@@ -83,7 +85,7 @@ class Metrics(DependencyProvider):
         self._started: dict[Any, float] = {}
 
     def setup(self) -> None:
-        serve_metrics(int(self.container.config.get("METRICS_PORT", 0) or 0))
+        serve_metrics(common_settings(self.container).metrics_port)
 
     def worker_setup(self, worker_ctx: Any) -> None:
         self._started[worker_ctx] = time.perf_counter()

@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from services.common.amqp import ConfirmingPublisher, PublishReturned, events_exchange
-from services.common.db import make_engine
+from services.common.db import make_engine, rowcount
 from services.common.events import CATALOGUE, DomainEvent, event_type, make_envelope
 from services.common.logs import CORRELATION_KEY
 from services.common.metrics import (
@@ -41,6 +41,7 @@ from services.common.metrics import (
     OUTBOX_PUBLISHED,
     OUTBOX_RETURNED,
 )
+from services.common.settings import common_settings, read_text
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +241,14 @@ def forget_resident(session: Session, resident_id: str) -> int:
     """Erasure: delete this service's outbox rows whose payload names the resident, sent or
     not (an unsent one then never leaves). Call it in the transaction that erases the resident,
     before emitting anything that must still go out."""
-    return session.execute(
-        outbox.delete().where(
-            outbox.c.event.in_(NAMES_A_RESIDENT),
-            outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+    return rowcount(
+        session.execute(
+            outbox.delete().where(
+                outbox.c.event.in_(NAMES_A_RESIDENT),
+                outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+            )
         )
-    ).rowcount
+    )
 
 
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:
@@ -356,14 +359,14 @@ class Outbox(DependencyProvider):
         self._wrote: set[Any] = set()
 
     def setup(self) -> None:
-        config = self.container.config
-        if str(config.get("OUTBOX_RELAY", True)).lower() in ("false", "0", "no"):
+        settings = common_settings(self.container)
+        if not settings.outbox_relay:
             return
         self.relay = OutboxRelay(
-            make_engine(config["DATABASE_URL"], pool_size=2),
-            config["AMQP_URI"],
+            make_engine(read_text(self.container, "DATABASE_URL"), pool_size=2),
+            settings.amqp_uri,
             service=self.container.service_name,
-            poll_interval=float(config.get("OUTBOX_POLL_INTERVAL", 0.5)),
+            poll_interval=settings.outbox_poll_interval,
         )
 
     def start(self) -> None:

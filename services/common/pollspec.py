@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 SCHEMA_VERSION = 1
 QUESTION_TYPES = (
@@ -97,7 +98,7 @@ def content_hash(obj: object) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def answer_options(question: dict) -> tuple[str, ...]:
+def answer_options(question: dict[str, Any]) -> tuple[str, ...]:
     """The option ids of a choice or ranking question, in order (empty for other types).
 
     Safe on a question that is still being validated: malformed options are skipped.
@@ -144,7 +145,7 @@ def _check_definition(errors: list[FieldError], definition: object) -> None:
         _check_questions(errors, definition["questions"])
 
 
-def _check_version(errors: list[FieldError], definition: dict) -> bool:
+def _check_version(errors: list[FieldError], definition: dict[str, Any]) -> bool:
     """False when the version is one this module does not know."""
     if not _present(errors, definition, "schema_version", ""):
         return True
@@ -172,7 +173,7 @@ def _check_questions(errors: list[FieldError], questions: object) -> None:
             errors.append(FieldError(path, "invalid_type", "must be an object"))
 
 
-def _first_positions(questions: list) -> dict[str, int]:
+def _first_positions(questions: list[Any]) -> dict[str, int]:
     """Question id -> index of its first occurrence (later ones are duplicates)."""
     positions: dict[str, int] = {}
     for index, question in enumerate(questions):
@@ -185,9 +186,9 @@ def _first_positions(questions: list) -> dict[str, int]:
 def _check_question(
     errors: list[FieldError],
     path: str,
-    question: dict,
+    question: dict[str, Any],
     index: int,
-    questions: list,
+    questions: list[Any],
     positions: dict[str, int],
 ) -> None:
     qtype = _check_question_type(errors, path, question)
@@ -208,7 +209,9 @@ def _check_question(
         _TYPE_CHECKS[qtype](errors, path, question)
 
 
-def _check_question_type(errors: list[FieldError], path: str, question: dict) -> str | None:
+def _check_question_type(
+    errors: list[FieldError], path: str, question: dict[str, Any]
+) -> str | None:
     """The question's type when it is a known one, else None (after recording why)."""
     if not _present(errors, question, "type", path):
         return None
@@ -226,7 +229,11 @@ def _check_question_type(errors: list[FieldError], path: str, question: dict) ->
 def _check_question_id(
     errors: list[FieldError], path: str, qid: object, index: int, positions: dict[str, int]
 ) -> None:
-    if _check_pattern(errors, path, qid, _QUESTION_ID) and positions[qid] != index:
+    if (
+        _check_pattern(errors, path, qid, _QUESTION_ID)
+        and isinstance(qid, str)  # it is, once the pattern matched
+        and positions[qid] != index
+    ):
         message = f"{qid!r} is already the id of questions[{positions[qid]}]"
         errors.append(FieldError(path, "duplicate", message))
 
@@ -236,7 +243,7 @@ def _check_show_if(
     path: str,
     show_if: object,
     index: int,
-    questions: list,
+    questions: list[Any],
     positions: dict[str, int],
 ) -> None:
     if not isinstance(show_if, dict):
@@ -257,9 +264,9 @@ def _condition_source(
     path: str,
     ref: object,
     index: int,
-    questions: list,
+    questions: list[Any],
     positions: dict[str, int],
-) -> dict | None:
+) -> dict[str, Any] | None:
     """The earlier question a show_if tests, or None (after recording why it cannot be used)."""
     if not isinstance(ref, str):
         errors.append(FieldError(path, "invalid_type", "must be a question id (string)"))
@@ -272,7 +279,7 @@ def _condition_source(
         message = f"{ref!r} is not an earlier question; show_if may only test earlier questions"
         errors.append(FieldError(path, "forward_reference", message))
         return None
-    source = questions[position]
+    source: dict[str, Any] = questions[position]
     if source.get("type") not in CONDITION_TYPES:
         message = f"{ref!r} cannot be tested; show_if needs a {', '.join(CONDITION_TYPES)} question"
         errors.append(FieldError(path, "invalid", message))
@@ -280,7 +287,9 @@ def _condition_source(
     return source
 
 
-def _check_any_of(errors: list[FieldError], path: str, any_of: object, source: dict | None) -> None:
+def _check_any_of(
+    errors: list[FieldError], path: str, any_of: object, source: dict[str, Any] | None
+) -> None:
     if not isinstance(any_of, list):
         errors.append(FieldError(path, "invalid_type", "must be a list of values"))
         return
@@ -297,7 +306,9 @@ def _check_any_of(errors: list[FieldError], path: str, any_of: object, source: d
             _check_choice(errors, f"{path}[{k}]", value, option_ids, code="unknown_option")
 
 
-def _check_options(errors: list[FieldError], path: str, question: dict, exclusive: bool) -> int:
+def _check_options(
+    errors: list[FieldError], path: str, question: dict[str, Any], exclusive: bool
+) -> int:
     """Check a choice or ranking question's options; return how many there are (0 if broken)."""
     if not _present(errors, question, "options", path):
         return 0
@@ -315,7 +326,7 @@ def _check_options(errors: list[FieldError], path: str, question: dict, exclusiv
 
 
 def _check_option(
-    errors: list[FieldError], path: str, option: object, allowed: frozenset, seen: set[str]
+    errors: list[FieldError], path: str, option: object, allowed: frozenset[str], seen: set[str]
 ) -> None:
     if not isinstance(option, dict):
         errors.append(FieldError(path, "invalid_type", "must be an object with id and label"))
@@ -334,11 +345,11 @@ def _check_option(
         _check_bool(errors, f"{path}.exclusive", option["exclusive"])
 
 
-def _check_single_choice(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_single_choice(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     _check_options(errors, path, question, exclusive=False)
 
 
-def _check_multiple_choice(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_multiple_choice(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     count = _check_options(errors, path, question, exclusive=True)
     high = count or _MAX_OPTIONS["multiple_choice"]  # bound still known when options are broken
     low_ok, low = _optional_int(errors, path, question, "min_selections", 1, high, default=1)
@@ -348,13 +359,13 @@ def _check_multiple_choice(errors: list[FieldError], path: str, question: dict) 
         errors.append(FieldError(f"{path}.min_selections", "out_of_range", message))
 
 
-def _check_ranking(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_ranking(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     count = _check_options(errors, path, question, exclusive=False)
     high = count or _MAX_OPTIONS["ranking"]
     _optional_int(errors, path, question, "rank_count", 1, high, default=high)
 
 
-def _check_likert5(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_likert5(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     if _present(errors, question, "labels", path):
         labels = question["labels"]
         if isinstance(labels, list):
@@ -366,27 +377,27 @@ def _check_likert5(errors: list[FieldError], path: str, question: dict) -> None:
     _check_dont_know(errors, path, question)
 
 
-def _check_rating10(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_rating10(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     for key in ("low_label", "high_label"):
         if _present(errors, question, key, path):
             _check_text(errors, f"{path}.{key}", question[key], 1, _LABEL_LENGTH)
     _check_dont_know(errors, path, question)
 
 
-def _check_dont_know(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_dont_know(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     if "dont_know" in question:
         _check_text(errors, f"{path}.dont_know", question["dont_know"], 1, _LABEL_LENGTH)
 
 
-def _check_open_text(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_open_text(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     _optional_int(errors, path, question, "max_length", 1, MAX_TEXT_LENGTH, DEFAULT_TEXT_LENGTH)
 
 
-def _check_location(errors: list[FieldError], path: str, question: dict) -> None:
+def _check_location(errors: list[FieldError], path: str, question: dict[str, Any]) -> None:
     """A location question has no fields of its own."""
 
 
-_TYPE_CHECKS: dict[str, Callable[[list[FieldError], str, dict], None]] = {
+_TYPE_CHECKS: dict[str, Callable[[list[FieldError], str, dict[str, Any]], None]] = {
     "single_choice": _check_single_choice,
     "multiple_choice": _check_multiple_choice,
     "likert5": _check_likert5,
@@ -404,7 +415,7 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _present(errors: list[FieldError], obj: dict, key: str, path: str) -> bool:
+def _present(errors: list[FieldError], obj: dict[str, Any], key: str, path: str) -> bool:
     """True when ``key`` is in ``obj``; records ``missing`` otherwise."""
     if key in obj:
         return True
@@ -413,7 +424,7 @@ def _present(errors: list[FieldError], obj: dict, key: str, path: str) -> bool:
 
 
 def _check_unknown_fields(
-    errors: list[FieldError], obj: dict, allowed: frozenset, path: str
+    errors: list[FieldError], obj: dict[str, Any], allowed: frozenset[str], path: str
 ) -> None:
     for key in obj:
         if key not in allowed:
@@ -433,7 +444,9 @@ def _check_text(errors: list[FieldError], path: str, value: object, low: int, hi
         errors.append(FieldError(path, "too_long", f"must be at most {high} characters"))
 
 
-def _check_pattern(errors: list[FieldError], path: str, value: object, pattern: re.Pattern) -> bool:
+def _check_pattern(
+    errors: list[FieldError], path: str, value: object, pattern: re.Pattern[str]
+) -> bool:
     if not isinstance(value, str):
         errors.append(FieldError(path, "invalid_type", "must be a string"))
         return False
@@ -454,7 +467,13 @@ def _check_int(errors: list[FieldError], path: str, value: object, low: int, hig
 
 
 def _optional_int(
-    errors: list[FieldError], path: str, obj: dict, key: str, low: int, high: int, default: int
+    errors: list[FieldError],
+    path: str,
+    obj: dict[str, Any],
+    key: str,
+    low: int,
+    high: int,
+    default: int,
 ) -> tuple[bool, int]:
     """(valid, value) of an optional integer field, ``default`` when absent."""
     if key not in obj:
@@ -482,7 +501,7 @@ def _check_choice(
 
 
 def _check_count(
-    errors: list[FieldError], path: str, items: list, low: int, high: int, noun: str
+    errors: list[FieldError], path: str, items: list[Any], low: int, high: int, noun: str
 ) -> None:
     if len(items) < low:
         errors.append(FieldError(path, "too_few", f"needs at least {low} {noun}"))
@@ -504,26 +523,26 @@ class _Invalid(Exception):
         self.message = message
 
 
-def visible_questions(definition: dict, answers: object) -> list[str]:
+def visible_questions(definition: dict[str, Any], answers: object) -> list[str]:
     """Ids of the questions shown for these answers, in order."""
-    _require_object(answers)
-    return [q["id"] for q, shown in _visibility(definition, answers) if shown]
+    given = _require_object(answers)
+    return [q["id"] for q, shown in _visibility(definition, given) if shown]
 
 
 def validate_answers(
-    definition: dict, answers: object, *, location_check: LocationCheck | None = None
-) -> dict:
+    definition: dict[str, Any], answers: object, *, location_check: LocationCheck | None = None
+) -> dict[str, Any]:
     """Return the normalised answers to a validated definition, or raise PollSpecError.
 
     Normalised: only shown questions, left-out optional ones omitted, open text stripped,
     locations as floats, in question order.
     """
-    _require_object(answers)
+    given = _require_object(answers)
     errors: list[FieldError] = []
-    normalised: dict = {}
-    for question, shown in _visibility(definition, answers):
+    normalised: dict[str, Any] = {}
+    for question, shown in _visibility(definition, given):
         qid = question["id"]
-        value = answers.get(qid)  # null counts as left out
+        value = given.get(qid)  # null counts as left out
         if value is None:
             if shown and question.get("required", True):
                 errors.append(FieldError(f"answers.{qid}", "required", "this question is required"))
@@ -534,18 +553,19 @@ def validate_answers(
                 normalised[qid] = _ANSWER_CHECKS[question["type"]](question, value, location_check)
             except _Invalid as problem:
                 errors.append(FieldError(f"answers.{qid}", problem.code, problem.message))
-    errors.extend(_unknown_answers(definition, answers))
+    errors.extend(_unknown_answers(definition, given))
     if errors:
         raise PollSpecError(errors)
     return normalised
 
 
-def _require_object(answers: object) -> None:
+def _require_object(answers: object) -> dict[str, Any]:
     if not isinstance(answers, dict):
         raise PollSpecError([FieldError("answers", "invalid_type", "answers must be an object")])
+    return answers
 
 
-def _unknown_answers(definition: dict, answers: dict) -> list[FieldError]:
+def _unknown_answers(definition: dict[str, Any], answers: dict[str, Any]) -> list[FieldError]:
     known = {question["id"] for question in definition["questions"]}
     return [
         FieldError(f"answers.{key}", "unknown_question", "no question has this id")
@@ -554,7 +574,9 @@ def _unknown_answers(definition: dict, answers: dict) -> list[FieldError]:
     ]
 
 
-def _visibility(definition: dict, answers: dict) -> Iterator[tuple[dict, bool]]:
+def _visibility(
+    definition: dict[str, Any], answers: dict[str, Any]
+) -> Iterator[tuple[dict[str, Any], bool]]:
     """Each question with whether it is shown; a hidden question's answer shows nothing."""
     shown_types: dict[str, str] = {}
     for question in definition["questions"]:
@@ -564,7 +586,9 @@ def _visibility(definition: dict, answers: dict) -> Iterator[tuple[dict, bool]]:
         yield question, shown
 
 
-def _condition_met(show_if: dict | None, answers: dict, shown_types: dict[str, str]) -> bool:
+def _condition_met(
+    show_if: dict[str, Any] | None, answers: dict[str, Any], shown_types: dict[str, str]
+) -> bool:
     if show_if is None:
         return True
     source = show_if["question"]
@@ -578,7 +602,9 @@ def _condition_met(show_if: dict | None, answers: dict, shown_types: dict[str, s
     return any(type(item) in (str, int) and item in show_if["any_of"] for item in chosen)
 
 
-def _answer_single_choice(question: dict, value: object, _check: LocationCheck | None) -> str:
+def _answer_single_choice(
+    question: dict[str, Any], value: object, _check: LocationCheck | None
+) -> str:
     if not isinstance(value, str):
         raise _Invalid("invalid_type", "must be an option id (string)")
     if value not in answer_options(question):
@@ -587,7 +613,7 @@ def _answer_single_choice(question: dict, value: object, _check: LocationCheck |
 
 
 def _answer_multiple_choice(
-    question: dict, value: object, _check: LocationCheck | None
+    question: dict[str, Any], value: object, _check: LocationCheck | None
 ) -> list[str]:
     chosen = _distinct_options(question, value)
     exclusive = {o["id"] for o in question["options"] if o.get("exclusive", False)}
@@ -602,14 +628,16 @@ def _answer_multiple_choice(
     return chosen
 
 
-def _answer_ranking(question: dict, value: object, _check: LocationCheck | None) -> list[str]:
+def _answer_ranking(
+    question: dict[str, Any], value: object, _check: LocationCheck | None
+) -> list[str]:
     ranked = _distinct_options(question, value)
     count = question.get("rank_count", len(question["options"]))
     _check_answer_count(ranked, count, count)
     return ranked
 
 
-def _distinct_options(question: dict, value: object) -> list[str]:
+def _distinct_options(question: dict[str, Any], value: object) -> list[str]:
     if not isinstance(value, list):
         raise _Invalid("invalid_type", "must be a list of option ids")
     options = answer_options(question)
@@ -633,7 +661,9 @@ def _check_answer_count(chosen: list[str], low: int, high: int) -> None:
         raise _Invalid("too_many", f"choose {expected} options")
 
 
-def _answer_scale(question: dict, value: object, _check: LocationCheck | None) -> int | str:
+def _answer_scale(
+    question: dict[str, Any], value: object, _check: LocationCheck | None
+) -> int | str:
     low, high = _SCALES[question["type"]]
     if value == DONT_KNOW:
         if "dont_know" not in question:
@@ -646,7 +676,7 @@ def _answer_scale(question: dict, value: object, _check: LocationCheck | None) -
     return value
 
 
-def _answer_open_text(question: dict, value: object, _check: LocationCheck | None) -> str:
+def _answer_open_text(question: dict[str, Any], value: object, _check: LocationCheck | None) -> str:
     if not isinstance(value, str):
         raise _Invalid("invalid_type", "must be a string")
     text = value.strip()
@@ -659,7 +689,7 @@ def _answer_open_text(question: dict, value: object, _check: LocationCheck | Non
 
 
 def _answer_location(
-    question: dict, value: object, check: LocationCheck | None
+    question: dict[str, Any], value: object, check: LocationCheck | None
 ) -> dict[str, float]:
     if not isinstance(value, dict):
         raise _Invalid("invalid_type", "must be an object with lat and lon")
@@ -676,7 +706,7 @@ def _answer_location(
     return {"lat": lat, "lon": lon}
 
 
-_ANSWER_CHECKS: dict[str, Callable[[dict, object, LocationCheck | None], object]] = {
+_ANSWER_CHECKS: dict[str, Callable[[dict[str, Any], object, LocationCheck | None], object]] = {
     "single_choice": _answer_single_choice,
     "multiple_choice": _answer_multiple_choice,
     "likert5": _answer_scale,

@@ -25,6 +25,7 @@ from nameko.rpc import Rpc as NamekoRpc
 
 from services.common.amqp import BROKER_GONE
 from services.common.errors import Unavailable
+from services.common.settings import read_number
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ class ServiceRpc(DependencyProvider):
         self.timeout = default_timeout
 
     def setup(self) -> None:
-        self.timeout = float(self.container.config.get(self.timeout_key, self.default_timeout))
+        self.timeout = read_number(self.container, self.timeout_key, self.default_timeout)
 
     def get_dependency(self, worker_ctx: Any) -> RpcCaller:
         return RpcCaller(worker_ctx, self.rpc_reply_listener, self.timeout, self.unavailable)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from nameko.timer import Timer
 
+from services.common.settings import read_number
+
 
 class ConfigTimer(Timer):
     def __init__(self, config_key: str, default: float, **kwargs: object):
@@ -13,7 +15,7 @@ class ConfigTimer(Timer):
         super().__init__(interval=default, **kwargs)
 
     def setup(self) -> None:
-        self.interval = float(self.container.config.get(self.config_key, self.default))
+        self.interval = read_number(self.container, self.config_key, self.default)
         super().setup()
 
 

@@ -46,7 +46,7 @@ def load(schema: Schema, data: Any) -> dict[str, Any]:
     if errors:
         raise InvalidInput("invalid input", errors)
     try:
-        loaded = schema.load(data)
+        loaded: dict[str, Any] = schema.load(data)
     except ValidationError as exc:
         raise InvalidInput("invalid input", flatten_messages(exc.messages)) from exc
     errors = loaded_errors(loaded)
@@ -168,7 +168,7 @@ def single_line_errors(schema: Schema, data: Any, prefix: str = "") -> list[dict
     return errors
 
 
-def _line_errors(field: fields.Field, value: Any, where: str) -> list[dict[str, str]]:
+def _line_errors(field: fields.Field[Any], value: Any, where: str) -> list[dict[str, str]]:
     if isinstance(field, fields.Nested):
         items = value if field.many and isinstance(value, list) else [value]
         paths = [f"{where}[{i}]" for i in range(len(items))] if field.many else [where]

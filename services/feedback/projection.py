@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common.db import rowcount
 from services.feedback.models import Poll
 
 
@@ -39,10 +40,12 @@ def apply_poll_published(session: Session, payload: dict[str, Any]) -> None:
 
 
 def apply_poll_closed(session: Session, payload: dict[str, Any]) -> None:
-    updated = session.execute(
-        sa.update(Poll)
-        .where(Poll.id == uuid.UUID(payload["poll_id"]))
-        .values(closed_at=datetime.fromisoformat(payload["closed_at"]))
-    ).rowcount
+    updated = rowcount(
+        session.execute(
+            sa.update(Poll)
+            .where(Poll.id == uuid.UUID(payload["poll_id"]))
+            .values(closed_at=datetime.fromisoformat(payload["closed_at"]))
+        )
+    )
     if not updated:
         raise PollNotYetKnown(f"poll {payload['poll_id']} closed before feedback saw it published")

@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.common import suppression
+from services.common.db import rowcount
 from services.feedback.lifecycle import get_feedback, get_published
 from services.feedback.models import Reaction
 
@@ -76,9 +77,11 @@ def my_reaction(
 
 
 def erase_resident(session: Session, *, resident_id: str, secret: bytes) -> int:
-    return session.execute(
-        sa.delete(Reaction).where(Reaction.reactor_key == reactor_key(secret, resident_id))
-    ).rowcount
+    return rowcount(
+        session.execute(
+            sa.delete(Reaction).where(Reaction.reactor_key == reactor_key(secret, resident_id))
+        )
+    )
 
 
 # --- what staff see ---------------------------------------------------------------------------

@@ -16,11 +16,11 @@ responses.results (key figures).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
 
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from prometheus_client import Gauge
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from services.common.mail import Mail
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox
 from services.common.rpc import ServiceRpc, rpc
+from services.common.settings import Settings, settings_of
 from services.common.timers import timer
 from services.common.validation import load
 from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue, projection
@@ -48,6 +49,7 @@ from services.feedback.schemas import (
     ReactionIn,
     StatusChangeIn,
 )
+from services.feedback.settings import FeedbackSettings
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,8 @@ class SettingsCache(DependencyProvider):
     municipality's own)."""
 
     def setup(self) -> None:
-        self.cache = StaleTolerantCache(float(self.container.config.get("PANEL_CACHE_SECONDS", 60)))
+        settings = settings_of(self.container, FeedbackSettings.load)
+        self.cache = StaleTolerantCache(settings.panel_cache_seconds)
 
     def get_dependency(self, worker_ctx: Any) -> StaleTolerantCache:
         return self.cache
@@ -99,7 +102,7 @@ class FeedbackService:
     development_defaults = DevelopmentDefaults()  # refused at start outside development
     clock = Clock()
     mail = Mail()
-    config = Config()
+    settings: Settings[FeedbackSettings] = Settings(FeedbackSettings.load)
     settings_cache = SettingsCache()
     # Calls to panel and responses. Longer than the gateway's own RPC_TIMEOUT by default, so a
     # hanging dependency is answered as 503 by the gateway; this only frees the worker.
@@ -130,7 +133,7 @@ class FeedbackService:
         return keyfigures.snapshot(requests, results)
 
     def _secret(self) -> bytes:
-        return str(self.config["REACTION_KEY_SECRET"]).encode()
+        return self.settings.reaction_key_secret.reveal().encode()
 
     # --- events in ------------------------------------------------------------------------
 
@@ -413,9 +416,9 @@ class FeedbackService:
                     run=self.db.run,
                     municipality_code=code,
                     overdue=late,
-                    staff=lambda code=code: self.remote.call("panel", "list_staff", code),
+                    staff=functools.partial(self.remote.call, "panel", "list_staff", code),
                     send=lambda to, subject, body: self.mail.send(", ".join(to), subject, body),
-                    admin_url=self.config["ADMIN_APP_URL"],
+                    admin_url=self.settings.admin_app_url,
                     now=now,
                 )
             except Exception:  # noqa: BLE001 - released claims are retried by the next sweep

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.common.db import rowcount
 from services.notify.models import Delivery, Invitation, Notice, Poll
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -98,7 +99,7 @@ def invite(session: Session, *, poll: Poll, now: datetime, monthly_cap: int) -> 
             SELECT :poll, r.id, r.municipality_code, r.wijk_code, r.buurt_code, :now, 0
             {_ELIGIBLE} {in_areas}
             ON CONFLICT DO NOTHING"""
-    return session.execute(sa.text(sql), params).rowcount
+    return rowcount(session.execute(sa.text(sql), params))
 
 
 # Each resident is reached on their first channel that has an endpoint.
@@ -137,10 +138,12 @@ def queue_deliveries(
     seq: int = 0,
 ) -> int:
     """Queue one delivery per invitee (all, those who answered, or those who did not)."""
-    return session.execute(
-        sa.text(_DELIVERIES.format(condition=CONDITIONS[who])),
-        {"kind": kind, "ref": ref_id, "seq": seq, "poll": poll_id, "now": now},
-    ).rowcount
+    return rowcount(
+        session.execute(
+            sa.text(_DELIVERIES.format(condition=CONDITIONS[who])),
+            {"kind": kind, "ref": ref_id, "seq": seq, "poll": poll_id, "now": now},
+        )
+    )
 
 
 def invited_per_area(session: Session, poll_id: uuid.UUID) -> list[dict[str, Any]]:
@@ -211,9 +214,9 @@ def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now
     Raises PollNotYetKnown when poll_closed overtook poll_published (separate queues): the
     rollback takes the handler's claim back and its retry finds the poll — else the poll would
     be stored open."""
-    closed = session.execute(
-        sa.update(Poll).where(Poll.id == poll_id).values(closed_at=closed_at)
-    ).rowcount
+    closed = rowcount(
+        session.execute(sa.update(Poll).where(Poll.id == poll_id).values(closed_at=closed_at))
+    )
     if not closed:
         raise PollNotYetKnown(f"poll {poll_id} closed before notify saw it published")
     session.execute(

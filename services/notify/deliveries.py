@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from services.common.db import rowcount
 from services.common.errors import NotFound
 from services.notify.models import Delivery, Invitation, Poll
 
@@ -89,4 +90,4 @@ def replay_dead(
     )
     if delivery_ids:
         query = query.where(Delivery.id.in_(delivery_ids))
-    return session.execute(query).rowcount
+    return rowcount(session.execute(query))

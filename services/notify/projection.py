@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common.db import rowcount
 from services.common.errors import NotFound, invalid
 from services.notify.models import CHANNELS, Delivery, Endpoint, Invitation, LeftResident, Resident
 
@@ -46,13 +47,15 @@ def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) ->
         "email": payload.get("email"),
         "updated_at": changed,
     }
-    written = session.execute(
-        insert(Resident)
-        .values(**values, channel_order=list(CHANNELS))
-        .on_conflict_do_update(
-            index_elements=["id"], set_=values, where=Resident.updated_at <= changed
+    written = rowcount(
+        session.execute(
+            insert(Resident)
+            .values(**values, channel_order=list(CHANNELS))
+            .on_conflict_do_update(
+                index_elements=["id"], set_=values, where=Resident.updated_at <= changed
+            )
         )
-    ).rowcount
+    )
     if written and payload.get("email"):
         session.execute(
             insert(Endpoint)
@@ -135,13 +138,15 @@ def remove_device(session: Session, *, resident_id: str, device_id: str) -> None
         did = uuid.UUID(device_id)
     except ValueError:
         raise NotFound("no such device") from None
-    gone = session.execute(
-        sa.delete(Endpoint).where(
-            Endpoint.id == did,
-            Endpoint.resident_id == uuid.UUID(resident_id),
-            Endpoint.channel != "email",
+    gone = rowcount(
+        session.execute(
+            sa.delete(Endpoint).where(
+                Endpoint.id == did,
+                Endpoint.resident_id == uuid.UUID(resident_id),
+                Endpoint.channel != "email",
+            )
         )
-    ).rowcount
+    )
     if not gone:
         raise NotFound("no such device")
 

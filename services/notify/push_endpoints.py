@@ -22,7 +22,6 @@ send (for subscriptions stored before a host was removed from the list).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 from urllib.parse import urlsplit
 
 DEFAULT_HOSTS = (
@@ -33,27 +32,12 @@ DEFAULT_HOSTS = (
 )
 
 
-def _items(value: Any) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = value.split(",")
-    return [str(v).strip().lower() for v in value if str(v).strip()]
-
-
 class PushEndpointPolicy:
     def __init__(
         self, hosts: Iterable[str] = DEFAULT_HOSTS, development_origins: Iterable[str] = ()
     ):
         self.hosts = [h.strip().lower().rstrip(".") for h in hosts if h.strip()]
         self.development_origins = [o.strip().lower().rstrip("/") for o in development_origins]
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> PushEndpointPolicy:
-        hosts = _items(config.get("PUSH_ENDPOINT_HOSTS")) or list(DEFAULT_HOSTS)
-        development = str(config.get("ENVIRONMENT", "production")).lower() == "development"
-        origins = _items(config.get("PUSH_DEVELOPMENT_ORIGINS")) if development else []
-        return cls(hosts, origins)
 
     def problem(self, endpoint: str) -> str | None:
         """Why notify will not send to ``endpoint``, or None if it will."""

@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from prometheus_client import Histogram
 from sqlalchemy.orm import Session
@@ -42,11 +41,13 @@ from services.common.metrics import Metrics
 from services.common.municipal import DEFAULT_SETTINGS, default_branding
 from services.common.outbox import Outbox
 from services.common.rpc import RpcCaller, ServiceRpc, rpc
+from services.common.settings import common_settings, settings_of
 from services.common.timers import timer
 from services.common.validation import load
 from services.notify import audience, channels, deliveries, dispatch, projection, schemas, webpush
 from services.notify.push_endpoints import PushEndpointPolicy
 from services.notify.senders import EmailSender, WebPushSender
+from services.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 FANOUT_SECONDS = Histogram(
@@ -97,52 +98,46 @@ class Notifier(DependencyProvider):
         self.retry_publisher: ConfirmingPublisher | None = None
 
     def setup(self) -> None:
-        config = self.container.config
+        settings = settings_of(self.container, NotifySettings.load)
+        amqp_uri = common_settings(self.container).amqp_uri
         remote = ServiceRpc.of(self.container)
         self.municipalities = Municipalities(remote.outside_worker)
-        vapid_key = Path(config["VAPID_PRIVATE_KEY_FILE"]).read_text()
-        self.vapid = webpush.Vapid(vapid_key, config["VAPID_SUBJECT"])
-        concurrency = int(config.get("DELIVERY_CONCURRENCY", 64))
-        self.concurrency = concurrency
-        self.max_attempts = int(config.get("DELIVERY_MAX_ATTEMPTS", 6))
-        self.delays = [
-            float(d) for d in config.get("DELIVERY_RETRY_DELAYS", [5, 30, 120, 600, 3600])
-        ]
-        mailer = Mailer(
-            config["SMTP_URL"],
-            config["MAIL_FROM"],
-            config.get("SMTP_USER"),
-            config.get("SMTP_PASSWORD"),
-        )
+        vapid_key = Path(settings.vapid_private_key_file).read_text()
+        self.vapid = webpush.Vapid(vapid_key, settings.vapid_subject)
+        self.concurrency = settings.delivery_concurrency
+        self.max_attempts = settings.delivery_max_attempts
+        self.delays = list(settings.delivery_retry_delays)
         self.email = EmailSender(
-            mailer,
+            Mailer.from_settings(settings.mail),
             branding=self.municipalities.branding,
-            app_url=config["APP_URL"],
-            unsubscribe_secret=config["UNSUBSCRIBE_SECRET"],
+            app_url=settings.app_url,
+            unsubscribe_secret=settings.unsubscribe_secret.reveal(),
         )
-        self.push_policy = PushEndpointPolicy.from_config(config)
+        self.push_policy = PushEndpointPolicy(
+            settings.push_endpoint_hosts, settings.push_development_origins
+        )
         self.senders: dict[str, channels.Sender] = {
             "webpush": WebPushSender(
                 self.vapid,
-                pool_size=concurrency,
-                proxy=config.get("PUSH_PROXY") or None,
+                pool_size=self.concurrency,
+                proxy=settings.push_proxy,
                 policy=self.push_policy,
-                deadline=float(config.get("PUSH_REQUEST_DEADLINE", 15)),
-                max_reply=int(config.get("PUSH_MAX_REPLY_BYTES", 16384)),
+                deadline=settings.push_request_deadline,
+                max_reply=settings.push_max_reply_bytes,
             ),
             "email": self.email,
         }
-        fcm = make_fcm_sender(config)
+        fcm = make_fcm_sender(settings)
         if fcm is not None:
             self.senders["fcm"] = fcm
-        self.retry_publisher = ConfirmingPublisher(config["AMQP_URI"])
-        if str(config.get("DISPATCHER", True)).lower() not in ("false", "0", "no"):
+        self.retry_publisher = ConfirmingPublisher(amqp_uri)
+        if settings.dispatcher:
             self.dispatcher = dispatch.Dispatcher(
-                make_engine(config["DATABASE_URL"], pool_size=2),
-                config["AMQP_URI"],
-                poll_interval=float(config.get("DISPATCH_POLL_INTERVAL", 1.0)),
-                sweep_interval=float(config.get("DELIVERY_SWEEP_INTERVAL", 300)),
-                stale_after=float(config.get("DELIVERY_STALE_AFTER", 3600)),
+                make_engine(settings.database_url, pool_size=2),
+                amqp_uri,
+                poll_interval=settings.dispatch_poll_interval,
+                sweep_interval=settings.delivery_sweep_interval,
+                stale_after=settings.delivery_stale_after,
                 max_attempts=self.max_attempts,
             )
 
@@ -171,6 +166,7 @@ class Notifier(DependencyProvider):
     def publish_retries(self, retries: dict[float, list[int]]) -> None:
         for delay, ids in retries.items():
             level = max([d for d in self.delays if d <= delay] or [self.delays[0]])
+            assert self.retry_publisher is not None  # made at setup
             publish_delayed(
                 self.retry_publisher,
                 queue=dispatch.WORK_QUEUE,
@@ -181,26 +177,28 @@ class Notifier(DependencyProvider):
             )
 
 
-def make_fcm_sender(config: dict[str, Any]) -> Any:
-    if not config.get("FCM_PROJECT_ID"):
+def make_fcm_sender(settings: NotifySettings) -> Any:
+    if not settings.fcm_project_id:
         return None
     from services.notify import fcm
 
-    if config.get("FCM_CREDENTIALS_FILE"):
+    if settings.fcm_credentials_file:
         source: Any = fcm.ServiceAccountToken(
-            json.loads(Path(config["FCM_CREDENTIALS_FILE"]).read_text()),
+            json.loads(Path(settings.fcm_credentials_file).read_text()),
             session=fcm.make_session(),
         )
     else:
-        source = fcm.StaticToken(config["FCM_STATIC_TOKEN"])
+        token = settings.fcm_static_token
+        source = fcm.StaticToken(token.reveal() if token else "")
     sender = fcm.FcmSender(
-        config["FCM_BASE_URL"],
-        config["FCM_PROJECT_ID"],
+        settings.fcm_base_url,
+        settings.fcm_project_id,
         source,
-        session=fcm.make_session(int(config.get("DELIVERY_CONCURRENCY", 50))),
+        session=fcm.make_session(settings.delivery_concurrency),
     )
 
     def send(job: channels.Job) -> channels.Outcome:
+        assert job.address is not None  # channels._send answers a job without one itself
         content = job.content()
         result = sender.send(
             job.address,
@@ -225,7 +223,6 @@ class NotifyService:
     # panel's settings and branding (Municipalities): a fan-out waits at most this long for them.
     remote = ServiceRpc(default_timeout=5)
     clock = Clock()
-    config = Config()
     metrics = Metrics()
     log_context = LoggingContext()
     development_defaults = DevelopmentDefaults()  # refused at start outside development

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 
 from services.common import tokens
@@ -33,6 +32,7 @@ from services.common.mail import Mail
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox
 from services.common.rpc import rpc
+from services.common.settings import Settings, settings_of
 from services.common.validation import load
 from services.panel import (
     accounts,
@@ -44,6 +44,7 @@ from services.panel import (
     tenants,
     texts,
 )
+from services.panel.settings import PanelSettings
 
 
 def commit_then_refuse(db: Any, work: Any) -> Any:
@@ -70,14 +71,14 @@ class TokenIssuer(DependencyProvider):
     """Signs access tokens with the panel's private Ed25519 key (``JWT_PRIVATE_KEY_FILE``)."""
 
     def setup(self) -> None:
-        config = self.container.config
-        key = tokens.load_private_key(Path(config["JWT_PRIVATE_KEY_FILE"]).read_text())
+        settings = settings_of(self.container, PanelSettings.load)
+        key = tokens.load_private_key(Path(settings.jwt_private_key_file).read_text())
         self.key = key
         self.key_id = tokens.key_id(key.public_key())
-        self.issuer = config["JWT_ISSUER"]
-        self.resident_audience = config["JWT_RESIDENT_AUDIENCE"]
-        self.staff_audience = config["JWT_STAFF_AUDIENCE"]
-        self.staff_ttl = int(config.get("STAFF_TOKEN_TTL", tokens.STAFF_ACCESS_TTL))
+        self.issuer = settings.jwt_issuer
+        self.resident_audience = settings.jwt_resident_audience
+        self.staff_audience = settings.jwt_staff_audience
+        self.staff_ttl = settings.staff_token_ttl
 
     def get_dependency(self, worker_ctx: Any) -> TokenIssuer:
         return self
@@ -144,7 +145,7 @@ class PanelService:
     emit = Outbox()
     issuer = TokenIssuer()
     mail = Mail()
-    config = Config()
+    settings: Settings[PanelSettings] = Settings(PanelSettings.load)
     metrics = Metrics()
     log_context = LoggingContext()
     development_defaults = DevelopmentDefaults()  # refused at start outside development
@@ -522,7 +523,7 @@ class PanelService:
 
         staff, token, municipality = self.db.run(invite)
         subject, body = texts.STAFF_INVITE
-        base = self.config.get("ADMIN_APP_URL", "http://127.0.0.1:8000/admin")
+        base = self.settings.admin_app_url
         app_name = municipality.branding["app_name"]
         self.mail.send(
             staff["email"],

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from services.common.db import rowcount
 from services.common.errors import NotFound
 from services.responses.intake import bump_results_version
 from services.responses.models import AreaMargins, Invited, Poll, Receipt
@@ -55,14 +56,16 @@ def close_poll(session: Session, payload: dict[str, Any]) -> None:
     """poll_closed: no more answers; a new results version, as the final release comes after
     close. Raises PollNotYetKnown when the poll was not published here yet (separate queues):
     the rollback takes the claim back and the retry finds the poll — else it would stay open."""
-    closed = session.execute(
-        sa.update(Poll)
-        .where(Poll.id == uuid.UUID(payload["poll_id"]))
-        .values(
-            closed_at=datetime.fromisoformat(payload["closed_at"]),
-            results_version=Poll.results_version + 1,
+    closed = rowcount(
+        session.execute(
+            sa.update(Poll)
+            .where(Poll.id == uuid.UUID(payload["poll_id"]))
+            .values(
+                closed_at=datetime.fromisoformat(payload["closed_at"]),
+                results_version=Poll.results_version + 1,
+            )
         )
-    ).rowcount
+    )
     if not closed:
         raise PollNotYetKnown(f"poll {payload['poll_id']} closed before it was published here")
 

@@ -35,7 +35,9 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy.orm import Session
 
 from services.common.errors import BeingComputed, NotFound
+from services.common.settings import settings_of
 from services.responses.models import Poll, ResultRelease
+from services.responses.settings import ResponsesSettings
 
 log = logging.getLogger(__name__)
 Key = uuid.UUID  # the poll: its k is frozen, its documents (one per view) cached together
@@ -199,16 +201,12 @@ class Cached(DependencyProvider):
     """One ``ResultsCache`` per service process, shared by its workers; refreshes run as the
     container's managed threads (``RESULTS_REFRESH_IN_BACKGROUND``: on unless ``false``)."""
 
-    def __init__(self, size: int = 32) -> None:
-        self.size = size
-
     def setup(self) -> None:
-        config = self.container.config
-        background = str(config.get("RESULTS_REFRESH_IN_BACKGROUND", "true")).lower() != "false"
+        settings = settings_of(self.container, ResponsesSettings.load)
         self.cache = ResultsCache(
-            int(config.get("RESULTS_CACHE_SIZE", self.size)),
-            spawn=self._spawn if background else None,
-            wait=float(config.get("RESULTS_WAIT", 8)),
+            settings.results_cache_size,
+            spawn=self._spawn if settings.results_refresh_in_background else None,
+            wait=settings.results_wait,
         )
 
     def _spawn(self, run: Callable[[], None]) -> None:

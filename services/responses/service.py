@@ -38,8 +38,10 @@ from services.common.logs import LoggingContext
 from services.common.metrics import Metrics
 from services.common.outbox import Outbox, add_events, forget_resident
 from services.common.rpc import ServiceRpc, rpc
+from services.common.settings import settings_of
 from services.responses import exports, intake, municipalities, projection, results, trends
 from services.responses.results_cache import Cached
+from services.responses.settings import ResponsesSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +54,16 @@ AGGREGATION_LAG = Histogram(
 )
 
 
-def recorder(config: dict[str, Any], now: Callable[[], datetime]) -> Any:
+def recorder(container: Any, now: Callable[[], datetime]) -> Any:
     """The batch handler: record, count and answer receipts in one transaction; returns the
     positions of submissions to try again later (their poll is not known here yet). ``now``:
     the service's clock."""
-    sessions = sessionmaker(
-        make_engine(config["DATABASE_URL"], pool_size=2), expire_on_commit=False
-    )
-    secret = str(config["RESPONDENT_KEY_SECRET"]).encode()
+    settings = settings_of(container, ResponsesSettings.load)
+    sessions = sessionmaker(make_engine(settings.database_url, pool_size=2), expire_on_commit=False)
+    secret = settings.respondent_key_secret.reveal().encode()
     # The batch's time limit: every statement of its transaction (PostgreSQL 15 has no limit
     # per transaction; a batch is a handful of statements). Past it the loop splits the batch.
-    limit_ms = int(float(config.get("INTAKE_BATCH_TIME_LIMIT", 30)) * 1000)
+    limit_ms = int(settings.intake_batch_time_limit * 1000)
 
     def record_within_limit(s: Session, bodies: list[dict[str, Any]]) -> list[Any]:
         s.execute(sa.text(f"SET LOCAL statement_timeout = {limit_ms}"))

@@ -372,6 +372,8 @@ def test_reminder_text_is_dutch_and_says_what_and_where():
 
 
 class FakeContainer:
+    service_name = "feedback"
+
     def __init__(self, config):
         self.config = config
 

@@ -246,7 +246,7 @@ def uncertified(system: System) -> list[int]:
         return []
     rows, fixed = _peel(rows, values)
     left = [t for t in targets if t in fixed]  # pinned: no other value fits at all
-    parent = {}
+    parent: dict[int, int] = {}
 
     def find(c: int) -> int:
         parent.setdefault(c, c)
@@ -286,9 +286,11 @@ def _certified(system: System, given: list[bool]) -> set[int]:
         shown and not was for shown, was in zip(given, memory[0], strict=True)
     ):
         memory[0][:] = given
-        return memory[1]
-    system._audit_certified = (list(given), set())  # type: ignore[attr-defined]
-    return system._audit_certified[1]  # type: ignore[attr-defined]
+        remembered: set[int] = memory[1]
+        return remembered
+    certified: set[int] = set()
+    system._audit_certified = (list(given), certified)  # type: ignore[attr-defined]
+    return certified
 
 
 def _branches(system: System) -> list[str]:
@@ -617,7 +619,9 @@ def _certify(
         left[:] = [t for t in left if 0 < x[part.index[t]] < k]
         return len(left) < before
 
-    def search(objective: np.ndarray, low: np.ndarray, capped=(), cap: int = 0) -> bool:
+    def search(
+        objective: np.ndarray, low: np.ndarray, capped: Sequence[int] = (), cap: int = 0
+    ) -> bool:
         return settle(part.solve(objective, low, capped, cap).x)
 
     # Many at once: as many targets as possible at 0, then as many as possible at k or more.

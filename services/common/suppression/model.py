@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_K = 10
 MIN_K = 5
@@ -104,7 +105,7 @@ class Asked:
     after: tuple[str, Sequence[str]] | None = None
 
 
-def asked_in(questions: Sequence[Mapping]) -> dict[str, Asked]:
+def asked_in(questions: Sequence[Mapping[str, Any]]) -> dict[str, Asked]:
     """``Asked`` per question from pollspec question definitions (``required``, default true;
     ``show_if: {question, any_of}``, scale values as strings like their options). Pass the
     questions that have tables; one shown after a question without a table gets no relation."""

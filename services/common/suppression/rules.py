@@ -508,7 +508,8 @@ class Suppressor(System):
                     if number not in seen_lines:
                         seen_lines.add(number)
                         lines.append(number)
-            body_shown, totals_shown = [], []
+            body_shown: list[int] = []
+            totals_shown: list[int] = []
             for number in lines:
                 total, body = self.lines[number]
                 body_shown += [b for b in body if not self.suppressed[b]]
@@ -552,8 +553,10 @@ class Suppressor(System):
             )
             for c in range(1 + n):
                 if self.suppressed[base + c]:
-                    option = None if c == 0 else block.options[c - 1]
-                    reasons[(code, option)] = self.reason[base + c]
+                    cell_option = None if c == 0 else block.options[c - 1]
+                    reason = self.reason[base + c]
+                    assert reason is not None  # _mark gives every suppressed cell one
+                    reasons[(code, cell_option)] = reason
         return SuppressedTable(
             question_id=block.table.question_id,
             exclusive=block.exclusive,
