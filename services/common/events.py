@@ -83,6 +83,10 @@ class PollPublishedV1(Schema):
     closes_at = fields.AwareDateTime(allow_none=True)
     reminder_after_hours = fields.List(fields.Integer(validate=validate.Range(min=1)))
     published_at = fields.AwareDateTime(required=True)
+    # A series (issue 13): the wave this poll is and the poll it follows (optional: added
+    # after version 1 was out, so older events lack them: wave 1, no previous).
+    previous_poll_id = fields.UUID(allow_none=True, load_default=None)
+    wave = fields.Integer(validate=validate.Range(min=1), load_default=1)
 
     @validates_schema
     def definition_is_a_valid_poll(self, data: dict[str, Any], **_: Any) -> None:

@@ -470,6 +470,8 @@ def published_payload(poll: Poll) -> dict[str, Any]:
         "closes_at": poll.closes_at.isoformat() if poll.closes_at else None,
         "reminder_after_hours": list(poll.reminder_after_hours or []),
         "published_at": poll.published_at.isoformat(),
+        "previous_poll_id": str(poll.previous_poll_id) if poll.previous_poll_id else None,
+        "wave": poll.wave,
     }
 
 

@@ -41,6 +41,9 @@ class Poll(Base):
     # The minimum cell size of this poll's results, frozen at its first released version: a
     # municipality changing k later must not change what a published poll shows.
     k: Mapped[int | None]
+    # A series (issue 13): the earlier wave this poll follows, as poll_published said.
+    previous_poll_id: Mapped[uuid.UUID | None]
+    wave: Mapped[int] = mapped_column(server_default="1")
 
 
 class Response(Base):

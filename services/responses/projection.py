@@ -41,6 +41,11 @@ def store_poll(session: Session, payload: dict[str, Any]) -> None:
         "closes_at": (
             datetime.fromisoformat(payload["closes_at"]) if payload["closes_at"] else None
         ),
+        # Optional in the event (added later): a poll without them is wave 1 of its own.
+        "previous_poll_id": (
+            uuid.UUID(payload["previous_poll_id"]) if payload.get("previous_poll_id") else None
+        ),
+        "wave": payload.get("wave") or 1,
     }
     session.execute(
         insert(Poll)
