@@ -1,7 +1,9 @@
 """Trends over a series of polls (issue 13): a poll published as the next wave of an earlier
 one, and per question and area the weighted share of each option per wave with its 95%
 interval, and the change between consecutive waves with its 95% interval and whether it is
-significant. docs/methods.md, "Trends", has the method and a worked example.
+significant. For scale questions (likert5, rating10) also the weighted mean per wave with its
+95% interval, and the change of the mean between waves with its interval and significance.
+docs/methods.md, "Trends", has the methods and a worked example of each.
 
 The gateway calls ``compare`` with each wave's released results document (like the exports,
 made from the same documents). Built from those documents only (each suppressed as always): a
@@ -17,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 Z95 = 1.959964  # two-sided 95%
+SCALES = ("likert5", "rating10")
+DONT_KNOW = "dont_know"
 
 
 def change(p1: float, n1: float, p2: float, n2: float) -> tuple[float, float, float, bool]:
@@ -30,6 +34,86 @@ def change(p1: float, n1: float, p2: float, n2: float) -> tuple[float, float, fl
     low, high = delta - Z95 * se, delta + Z95 * se
     significant = low > 0 or high < 0
     return 100 * delta, 100 * low, 100 * high, significant
+
+
+def mean_of(
+    percents: Mapping[str, float | None], effective_n: float | None
+) -> tuple[float, float, float, float, float] | None:
+    """The weighted mean of a scale question from its published weighted percentages per value
+    (option ids "1".."5" or "0".."10"; "dont_know" left out) and the effective n of the
+    question's respondents: (mean, ci_low, ci_high, variance, n), unrounded, or None when a
+    value's percentage is hidden or nobody gave a value. The answers that are a value have
+    shares w_v = percent_v/100 with P = Σ w_v; mean m = Σ v·w_v / P; variance
+    s² = Σ w_v·(v − m)² / P; n = n_eff·P (the effective n of those who gave a value);
+    SE = √(s²/n); the 95% interval m ± 1.96·SE."""
+    values = {v: p for v, p in percents.items() if v != DONT_KNOW}
+    if not values or not effective_n or any(p is None for p in values.values()):
+        return None
+    shares = {int(v): p / 100 for v, p in values.items() if p is not None}
+    total = sum(shares.values())
+    if total <= 0:
+        return None
+    mean = sum(v * w for v, w in shares.items()) / total
+    variance = sum(w * (v - mean) ** 2 for v, w in shares.items()) / total
+    n = effective_n * total
+    se = math.sqrt(variance / n)
+    return mean, mean - Z95 * se, mean + Z95 * se, variance, n
+
+
+def mean_change(
+    m1: float, var1: float, n1: float, m2: float, var2: float, n2: float
+) -> tuple[float, float, float, bool]:
+    """The change between two independent weighted means, each with the variance of the
+    answers and the effective n of those who gave a value (``mean_of``): (change, ci_low,
+    ci_high, significant), unrounded. SE = √(s1²/n1 + s2²/n2); the 95% interval is
+    change ± 1.96·SE; significant when it does not include 0."""
+    se = math.sqrt(var1 / n1 + var2 / n2)
+    delta = m2 - m1
+    low, high = delta - Z95 * se, delta + Z95 * se
+    return delta, low, high, low > 0 or high < 0
+
+
+def _mean_figures(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A wave's weighted mean as shown (two decimals), with what its change needs."""
+    if not figures:
+        return None
+    found = mean_of(
+        {o["option"]: o["weighted_percent"] for o in figures["options"]}, figures["effective_n"]
+    )
+    if found is None:
+        return None
+    mean, low, high, variance, n = found
+    return {
+        "mean": round(mean, 2),
+        "ci_low": round(low, 2),
+        "ci_high": round(high, 2),
+        "effective_n": round(n, 1),
+        "_exact": (mean, variance, n),
+    }
+
+
+def _mean_change(
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"change": None, "ci_low": None, "ci_high": None, "significant": None}
+    if before and after and before.get("mean") and after.get("mean"):
+        m1, var1, n1 = before["mean"]["_exact"]
+        m2, var2, n2 = after["mean"]["_exact"]
+        d, low, high, significant = mean_change(m1, var1, n1, m2, var2, n2)
+        entry.update(
+            change=round(d, 2),
+            ci_low=round(low, 2),
+            ci_high=round(high, 2),
+            significant=significant,
+        )
+    return entry
+
+
+def _without_exact(figures: dict[str, Any]) -> dict[str, Any]:
+    mean = figures.get("mean")
+    if mean is None:
+        return figures
+    return {**figures, "mean": {k: v for k, v in mean.items() if k != "_exact"}}
 
 
 def _shares(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -105,8 +189,11 @@ def compare(waves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             for code in (found or {}).get("areas", {}):
                 if code not in codes:
                     codes.append(code)
+        scale = q["type"] in SCALES
         for code in codes:
             figures = [_shares(found["areas"].get(code)) if found else None for found in per_wave]
+            if scale:  # the weighted mean beside the shares, from the same published figures
+                figures = [f and {**f, "mean": _mean_figures(f)} for f in figures]
             changes = []
             for i in range(1, len(waves)):
                 comparable = (
@@ -122,11 +209,24 @@ def compare(waves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                         "options": _change(figures[i - 1], figures[i], options)
                         if comparable
                         else [],
+                        **(
+                            {
+                                "mean": _mean_change(figures[i - 1], figures[i])
+                                if comparable
+                                else None
+                            }
+                            if scale
+                            else {}
+                        ),
                     }
                 )
             areas[code] = {
                 "waves": [
-                    {"wave": w["wave"], "poll_id": w["poll_id"], **(f or {"suppressed": True})}
+                    {
+                        "wave": w["wave"],
+                        "poll_id": w["poll_id"],
+                        **(_without_exact(f) if f else {"suppressed": True}),
+                    }
                     for w, f in zip(waves, figures, strict=True)
                 ],
                 "changes": changes,

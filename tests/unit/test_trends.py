@@ -113,3 +113,116 @@ def test_waves_whose_options_differ_are_not_compared(options):
     ]
     step = trends.compare(waves)["questions"][0]["areas"]["WK034401"]["changes"][0]
     assert step["comparable"] is False and step["options"] == []
+
+
+# --- means of scale questions ----------------------------------------------------------------
+
+WAVE_1 = {"1": 10.0, "2": 20.0, "3": 30.0, "4": 30.0, "5": 10.0}
+WAVE_2 = {"1": 5.0, "2": 15.0, "3": 30.0, "4": 35.0, "5": 15.0}
+
+
+def test_the_worked_example_of_means_on_the_methods_page():
+    # docs/methods.md, "Trends", the worked example for a likert5 question.
+    m1, low1, high1, var1, n1 = trends.mean_of(WAVE_1, 200.0)
+    assert (round(m1, 2), round(var1, 2), round(low1, 2), round(high1, 2)) == (
+        3.1,
+        1.29,
+        2.94,
+        3.26,
+    )
+    m2, low2, high2, var2, n2 = trends.mean_of(WAVE_2, 250.0)
+    assert (round(m2, 2), round(var2, 2), round(low2, 2), round(high2, 2)) == (
+        3.4,
+        1.14,
+        3.27,
+        3.53,
+    )
+    d, low, high, significant = trends.mean_change(m1, var1, n1, m2, var2, n2)
+    assert (round(d, 2), round(low, 2), round(high, 2), significant) == (0.3, 0.09, 0.51, True)
+    # The same answers from effective n 60.0 and 70.0: the interval includes 0.
+    a, b = trends.mean_of(WAVE_1, 60.0), trends.mean_of(WAVE_2, 70.0)
+    d, low, high, significant = trends.mean_change(a[0], a[3], a[4], b[0], b[3], b[4])
+    assert (round(low, 2), round(high, 2), significant) == (-0.08, 0.68, False)
+
+
+def test_dont_know_is_left_out_of_a_mean_and_of_its_effective_n():
+    with_dont_know = {**{v: p * 0.8 for v, p in WAVE_1.items()}, "dont_know": 20.0}
+    mean, low, high, variance, n = trends.mean_of(with_dont_know, 250.0)
+    assert round(mean, 6) == 3.1 and round(n, 6) == 200.0  # as wave 1 with n_eff 200
+    assert (round(low, 2), round(high, 2)) == (2.94, 3.26)
+
+
+def test_a_mean_is_hidden_when_a_value_is_hidden_or_nobody_gave_one():
+    assert trends.mean_of({**WAVE_1, "3": None}, 200.0) is None
+    assert trends.mean_of({"1": 0.0, "2": 0.0, "dont_know": 100.0}, 50.0) is None
+    assert trends.mean_of(WAVE_1, None) is None
+
+
+def _scale_doc(poll_id, areas):
+    return {
+        "poll_id": poll_id,
+        "questions": [
+            {
+                "id": "veilig",
+                "type": "likert5",
+                "text": "Hoe veilig voelt u zich?",
+                "options": list(WAVE_1),
+                "areas": areas,
+            }
+        ],
+    }
+
+
+def _scale_area(n_eff, percents):
+    return {
+        "respondents": 300,
+        "effective_n": n_eff,
+        "options": [
+            {"option": v, "count": 1, "weighted_percent": p, "ci_low": 0, "ci_high": 1}
+            for v, p in percents.items()
+        ],
+        "mean": 3.0,
+    }
+
+
+SCALE_DEFINITION = {
+    "title": "Veiligheid",
+    "questions": [{"id": "veilig", "type": "likert5", "text": "Hoe veilig voelt u zich?"}],
+}
+
+
+def test_a_trend_of_a_scale_question_gives_the_weighted_mean_per_wave_and_its_change():
+    waves = [
+        {
+            "poll_id": "a",
+            "wave": 1,
+            "definition": SCALE_DEFINITION,
+            "document": _scale_doc(
+                "a", {"WK034401": _scale_area(200.0, WAVE_1), "WK034402": {"suppressed": True}}
+            ),
+        },
+        {
+            "poll_id": "b",
+            "wave": 2,
+            "definition": SCALE_DEFINITION,
+            "document": _scale_doc(
+                "b",
+                {"WK034401": _scale_area(250.0, WAVE_2), "WK034402": _scale_area(80.0, WAVE_2)},
+            ),
+        },
+    ]
+    (q,) = trends.compare(waves)["questions"]
+    west = q["areas"]["WK034401"]
+    assert [w["mean"] for w in west["waves"]] == [
+        {"mean": 3.1, "ci_low": 2.94, "ci_high": 3.26, "effective_n": 200.0},
+        {"mean": 3.4, "ci_low": 3.27, "ci_high": 3.53, "effective_n": 250.0},
+    ]
+    assert west["changes"][0]["mean"] == {
+        "change": 0.3,
+        "ci_low": 0.09,
+        "ci_high": 0.51,
+        "significant": True,
+    }
+    north = q["areas"]["WK034402"]
+    assert north["waves"][0] == {"wave": 1, "poll_id": "a", "suppressed": True}
+    assert north["changes"][0]["mean"]["change"] is None
