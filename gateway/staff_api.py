@@ -766,3 +766,83 @@ def poll_results_csv(ctx: RequestContext) -> Reply:
 )
 def poll_results_xlsx(ctx: RequestContext) -> Reply:
     return _export(ctx, "xlsx")
+
+
+# --- the safety overview per area (issue 13) -----------------------------------------------------
+
+
+@route(
+    "GET",
+    "/admin/v1/overview",
+    tag=POLLS,
+    query=out.ResultsQuery,
+    auth="staff",
+    role="viewer",
+    summary="The safety overview: per area (gemeente, wijk, buurt, region) the latest weighted "
+    "share or mean of each tracked question of the safety polls with its 95% interval, a trend "
+    "only where the change from the previous wave is significant, the open measures of "
+    "published feedback and when the area was last polled; hidden figures marked with the "
+    "reason (docs/methods.md, Safety overview)",
+)
+def overview(ctx: RequestContext) -> Any:
+    # The figures are responses' (from the released results), the measures feedback's: one
+    # call to each, merged by area code.
+    found = ctx.rpc("responses", "safety_overview", ctx.municipality, ctx.query["respondents"])
+    measures = ctx.rpc("feedback", "open_measures_by_area", ctx.municipality)
+    for area in found["areas"]:
+        area["open_measures"] = measures.get(area["code"], 0)
+    return found
+
+
+def _overview_export(ctx: RequestContext, fmt: str) -> Reply:
+    """The overview as a table, rendered by responses (services/responses/overview.py) with
+    feedback's open measures per area."""
+    measures = ctx.rpc("feedback", "open_measures_by_area", ctx.municipality)
+    file = ctx.rpc(
+        "responses",
+        "safety_overview_export",
+        ctx.municipality,
+        measures,
+        ctx.query["respondents"],
+        fmt,
+    )
+    generated = datetime.fromisoformat(file["generated_at"])
+    filename = f"buurtpeil-veiligheid-{file['municipality_code']}-{generated:%Y-%m-%d}.{fmt}"
+    return Reply(
+        base64.b64decode(file["body"]),
+        content_type=EXPORT_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@route(
+    "GET",
+    "/admin/v1/overview.csv",
+    tag=POLLS,
+    query=out.ResultsQuery,
+    auth="staff",
+    role="viewer",
+    media_type="text/csv",
+    summary="The safety overview as CSV for Dutch Excel (UTF-8 with BOM, ';', decimal comma), "
+    "one row per area, question and option; hidden figures empty and marked with the reason",
+)
+def overview_csv(ctx: RequestContext) -> Reply:
+    return _overview_export(ctx, "csv")
+
+
+@route(
+    "GET",
+    "/admin/v1/overview.xlsx",
+    tag=POLLS,
+    query=out.ResultsQuery,
+    auth="staff",
+    role="viewer",
+    media_type=EXPORT_TYPES["xlsx"],
+    summary="The safety overview as XLSX: the same table with typed numbers, and a sheet "
+    "about the figures",
+)
+def overview_xlsx(ctx: RequestContext) -> Reply:
+    return _overview_export(ctx, "xlsx")

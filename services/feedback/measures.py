@@ -20,10 +20,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.common.areas import in_municipality
+from services.common.areas import in_municipality, parent_of
 from services.common.errors import InvalidInput, NotFound, invalid
 from services.feedback.lifecycle import Emit, conflict, get_feedback, parse_id
-from services.feedback.models import Feedback, Measure, MeasureNote
+from services.feedback.models import Feedback, Measure, MeasureNote, Poll
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "planned": ("in_progress", "done", "dropped"),
@@ -182,3 +182,52 @@ def _touch_feedback(session: Session, measure: Measure, now: datetime) -> Feedba
     assert feedback is not None
     feedback.updated_at = now
     return feedback
+
+
+# --- open measures per area (the safety overview, issue 13) ---------------------------------
+
+OPEN_STATUSES = ("planned", "in_progress")  # promised and not yet done or dropped
+
+
+def measure_areas(
+    measure_codes: list[str], poll_codes: list[str], municipality_code: str
+) -> set[str]:
+    """The areas a measure is in: those it names (else its poll's audience areas, else the
+    whole gemeente), and every area that contains one of them (a buurt's wijk and gemeente)."""
+    named = measure_codes or poll_codes or [municipality_code]
+    out: set[str] = set()
+    for code in named:
+        current: str | None = code
+        while current is not None:
+            out.add(current)
+            current = parent_of(current)
+    out.add(municipality_code)
+    return out
+
+
+def count_by_area(
+    rows: list[tuple[list[str], list[str]]], municipality_code: str
+) -> dict[str, int]:
+    """``rows``: (the measure's area codes, its poll's audience area codes) per open measure;
+    the number of measures per area, each measure counted once per area."""
+    counts: dict[str, int] = {}
+    for measure_codes, poll_codes in rows:
+        for code in measure_areas(measure_codes, poll_codes, municipality_code):
+            counts[code] = counts.get(code, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def open_measures_by_area(session: Session, *, municipality_code: str) -> dict[str, int]:
+    """Measures planned or in progress in published feedback, per area code (GM, WK, BU, and
+    an RG code a measure names)."""
+    found = session.execute(
+        sa.select(Measure.area_codes, Poll.area_codes)
+        .join(Feedback, Feedback.id == Measure.feedback_id)
+        .join(Poll, Poll.id == Feedback.poll_id)
+        .where(
+            Measure.municipality_code == municipality_code,
+            Measure.status.in_(OPEN_STATUSES),
+            Feedback.status == "published",
+        )
+    )
+    return count_by_area([(list(m or []), list(p or [])) for m, p in found], municipality_code)

@@ -321,6 +321,14 @@ class FeedbackService:
         )
 
     @rpc(expected_exceptions=EXPECTED)
+    def open_measures_by_area(self, municipality_code: str) -> dict[str, int]:
+        """Per area code, the measures of published feedback that are planned or in progress
+        (``measures.open_measures_by_area``), for the safety overview."""
+        return self.db.run(
+            lambda s: measures.open_measures_by_area(s, municipality_code=municipality_code)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
     def loop_figures(self, municipality_code: str) -> dict[str, Any]:
         return self.db.run(lambda s: figures.loop_figures(s, municipality_code=municipality_code))
 

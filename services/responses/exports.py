@@ -253,30 +253,45 @@ def _csv_value(value: Any) -> str:
     return str(neutralise(value))
 
 
-def to_csv(table: Iterable[Mapping[str, Any]], meta: Iterable[tuple[str, str]]) -> bytes:
+def to_csv(
+    table: Iterable[Mapping[str, Any]],
+    meta: Iterable[tuple[str, str]],
+    *,
+    columns: tuple[str, ...] = COLUMNS,
+) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     for key, value in meta:
         writer.writerow([key, neutralise(value)])
     writer.writerow([])
-    writer.writerow(list(COLUMNS))
+    writer.writerow(list(columns))
     for row in table:
-        writer.writerow([_csv_value(row[name]) for name in COLUMNS])
+        writer.writerow([_csv_value(row[name]) for name in columns])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(table: Iterable[Mapping[str, Any]], meta: Iterable[tuple[str, str]]) -> bytes:
+def to_xlsx(
+    table: Iterable[Mapping[str, Any]],
+    meta: Iterable[tuple[str, str]],
+    *,
+    columns: tuple[str, ...] = COLUMNS,
+    numbers: tuple[str, ...] = NUMBERS,
+    title: str = "Resultaten",
+) -> bytes:
+    """``numbers`` (and booleans) are written typed; other columns as (neutralised) text."""
     from openpyxl import Workbook  # only the export needs it
 
     book = Workbook()
     sheet = book.active
-    sheet.title = "Resultaten"
-    sheet.append(list(COLUMNS))
+    sheet.title = title
+    sheet.append(list(columns))
     for row in table:
         sheet.append(
             [
-                row[name] if name in NUMBERS or name == "suppressed" else neutralise(row[name])
-                for name in COLUMNS
+                row[name]
+                if name in numbers or isinstance(row[name], bool)
+                else neutralise(row[name])
+                for name in columns
             ]
         )
     sheet.freeze_panes = "A2"

@@ -8,7 +8,9 @@ resident_left (responses holds no resident id; only a ``response_recorded`` not 
 names one: it is deleted).
 Events out: response_recorded.
 RPC (gateway): receipt; results and results_json (cached per poll until what they are
-computed from changes: results_cache); results_export (the same as a CSV or XLSX file).
+computed from changes: results_cache); results_export (the same as a CSV or XLSX file);
+trend (a series' waves compared); safety_overview and safety_overview_export (per area the
+latest figures of the safety polls, from their released results: overview.py).
 """
 
 from __future__ import annotations
@@ -39,7 +41,16 @@ from services.common.metrics import Metrics
 from services.common.outbox import Outbox, add_events, forget_resident
 from services.common.rpc import ServiceRpc, rpc
 from services.common.settings import settings_of
-from services.responses import exports, intake, municipalities, projection, results, trends
+from services.responses import (
+    exports,
+    intake,
+    municipalities,
+    overview,
+    projection,
+    results,
+    trends,
+)
+from services.responses.models import Poll
 from services.responses.results_cache import Cached
 from services.responses.settings import ResponsesSettings
 
@@ -210,6 +221,87 @@ class ResponsesService:
             compared.append({**wave, "definition": definition, "document": document})
         return trends.compare(compared)
 
+    @rpc(expected_exceptions=EXPECTED)
+    def safety_overview(self, municipality_code: str, respondents: str = "all") -> dict[str, Any]:
+        """Per area the latest figures of the tracked questions of the safety polls, with a
+        trend arrow where the change from the previous wave is significant (``overview``),
+        each poll read on its released document like ``results``. Open measures per area
+        are feedback's: the gateway adds them (``open_measures``)."""
+        _check_results_input(suppression.MIN_K, respondents)
+        polls = self.db.run(lambda s: overview_polls(s, municipality_code))
+        known = {str(p.id): p for p in polls}
+        documents: dict[str, dict[str, Any]] = {}
+
+        def document(poll_id: str) -> dict[str, Any]:
+            if poll_id not in documents:
+                documents[poll_id] = self._released(
+                    municipality_code, poll_id, None, respondents, as_json=False
+                )
+            return documents[poll_id]
+
+        entries = []
+        for poll in polls:
+            poll_id = str(poll.id)
+            previous = known.get(str(poll.previous_poll_id)) if poll.previous_poll_id else None
+            waves = [
+                {
+                    "poll_id": str(p.id),
+                    "wave": p.wave,
+                    "definition": p.definition,
+                    "document": document(str(p.id)),
+                }
+                for p in ([previous] if previous else []) + [poll]
+            ]
+            entries.append(
+                {
+                    "poll_id": poll_id,
+                    "wave": poll.wave,
+                    "title": poll.definition.get("title"),
+                    "theme": poll.definition.get("theme"),
+                    "opens_at": poll.opens_at,
+                    "closed_at": poll.closed_at,
+                    "definition": poll.definition,
+                    "document": document(poll_id),
+                    "trend": trends.compare(waves),
+                }
+            )
+        names = {
+            code: region["name"] for p in polls for code, region in results.regions_of(p).items()
+        }
+        return overview.build(municipality_code, entries, names)
+
+    @rpc(expected_exceptions=EXPECTED)
+    def safety_overview_export(
+        self,
+        municipality_code: str,
+        open_measures: dict[str, int],
+        respondents: str = "all",
+        fmt: str = "csv",
+    ) -> dict[str, Any]:
+        """``safety_overview`` as a CSV or XLSX file (``overview.render``), with the open
+        measures per area the gateway got from feedback; ``body`` base64 like
+        ``results_export``."""
+        if fmt not in exports.FORMATS:
+            message = f"format must be one of {', '.join(exports.FORMATS)}"
+            raise InvalidInput(
+                message, [{"field": "format", "code": "invalid_choice", "message": message}]
+            )
+        found = self.safety_overview(municipality_code, respondents)
+        for area in found["areas"]:
+            area["open_measures"] = int(open_measures.get(area["code"], 0))
+        _, municipality_name = self.db.run(
+            lambda s: municipalities.k_and_name(s, municipality_code, self._ask_panel)
+        )
+        generated = self.clock()
+        body = self.offload(
+            overview.render, found, fmt=fmt, municipality=municipality_name, generated_at=generated
+        )
+        return {
+            "municipality_code": municipality_code,
+            "generated_at": generated.isoformat(),
+            "body": base64.b64encode(body).decode("ascii"),
+        }
+
     def _ask_panel(self, municipality_code: str) -> tuple[str, int]:
         """A municipality not announced here yet (see ``municipalities``): panel is asked."""
         name = self.remote.call("panel", "get_branding", municipality_code)["name"]
@@ -270,6 +362,21 @@ class ResponsesService:
 
 RELEASE_ATTEMPTS = 5
 SERIALIZATION_FAILURE = "40001"
+
+
+def overview_polls(session: Session, municipality_code: str) -> list[Any]:
+    """The municipality's safety polls that opened (responses knows a poll from when it
+    opens), oldest first."""
+    return list(
+        session.scalars(
+            sa.select(Poll)
+            .where(
+                Poll.municipality_code == municipality_code,
+                Poll.definition["theme"].astext.in_(overview.SAFETY_THEMES),
+            )
+            .order_by(Poll.opens_at, Poll.wave)
+        )
+    )
 
 
 def _check_results_input(k: int, view: str) -> None:
