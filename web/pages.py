@@ -503,6 +503,7 @@ def entrypoints() -> dict[str, Any]:
     import web.shared  # noqa: F401 - registration
     import web.staff  # noqa: F401 - registration
     import web.staff_admin  # noqa: F401 - registration
+    import web.staff_overview  # noqa: F401 - registration
     import web.staff_polls  # noqa: F401 - registration
 
     return {p.name: make_entrypoint(p) for p in PAGES}
