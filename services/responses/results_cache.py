@@ -100,7 +100,10 @@ class ResultsCache:
         municipality_code: str,
         compute: Callable[[], dict[str, Any]],
         refresh: Refresh | None = None,
+        wait: float | None = None,
     ) -> Entry:
+        """``wait``: this read's seconds to wait for a computation instead of ``self.wait``
+        (a reader of several polls shares one wait among them)."""
         try:
             pid = uuid.UUID(str(poll_id))
         except ValueError:
@@ -131,18 +134,23 @@ class ResultsCache:
                 return last
         self.misses += 1
         if refresh is not None and self.spawn is not None and self.wait is not None:
-            return self._wait_for(pid, current, refresh, compute)
+            return self._wait_for(pid, current, refresh, compute, wait)
         # Read in the same snapshot as the version (``results.begin_snapshot``): the documents
         # are exactly those of this version.
         return self.store(pid, current, compute())
 
     def _wait_for(
-        self, pid: Key, current: int, refresh: Refresh, compute: Callable[[], dict[str, Any]]
+        self,
+        pid: Key,
+        current: int,
+        refresh: Refresh,
+        compute: Callable[[], dict[str, Any]],
+        wait: float | None = None,
     ) -> Entry:
         """The computation in the background (one per poll, whatever the readers), waited for
-        up to ``wait`` seconds."""
+        up to ``wait`` seconds (by default ``self.wait``)."""
         self._refresh_in_background(pid, refresh)
-        deadline = time.monotonic() + (self.wait or 0)
+        deadline = time.monotonic() + (wait if wait is not None else (self.wait or 0))
         while pid in self._refreshing and time.monotonic() < deadline:
             time.sleep(0.05)
         entry = self._entries.get(pid)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -33,7 +34,7 @@ from services.common.clock import Clock
 from services.common.consumers import idempotent_handler
 from services.common.db import Database, make_engine, run_in_transaction
 from services.common.environment import DevelopmentDefaults
-from services.common.errors import EXPECTED, InvalidInput
+from services.common.errors import EXPECTED, BeingComputed, InvalidInput
 from services.common.events import DomainEvent
 from services.common.intake import intake_queue
 from services.common.logs import LoggingContext
@@ -207,10 +208,11 @@ class ResponsesService:
         ``waves`` — ``{poll_id, wave}`` of each wave that opened, oldest first, as polls knows
         the series — each compared on its released document, read like ``results``."""
         compared = []
+        documents = self._released_all(
+            municipality_code, [w["poll_id"] for w in waves], respondents
+        )
         for wave in waves:
-            document = self._released(
-                municipality_code, wave["poll_id"], None, respondents, as_json=False
-            )
+            document = documents[wave["poll_id"]]
             definition = self.db.run(
                 lambda s, pid=wave["poll_id"]: (
                     results.load_poll(
@@ -230,14 +232,7 @@ class ResponsesService:
         _check_results_input(suppression.MIN_K, respondents)
         polls = self.db.run(lambda s: overview_polls(s, municipality_code))
         known = {str(p.id): p for p in polls}
-        documents: dict[str, dict[str, Any]] = {}
-
-        def document(poll_id: str) -> dict[str, Any]:
-            if poll_id not in documents:
-                documents[poll_id] = self._released(
-                    municipality_code, poll_id, None, respondents, as_json=False
-                )
-            return documents[poll_id]
+        documents = self._released_all(municipality_code, list(known), respondents)
 
         entries = []
         for poll in polls:
@@ -248,7 +243,7 @@ class ResponsesService:
                     "poll_id": str(p.id),
                     "wave": p.wave,
                     "definition": p.definition,
-                    "document": document(str(p.id)),
+                    "document": documents[str(p.id)],
                 }
                 for p in ([previous] if previous else []) + [poll]
             ]
@@ -261,7 +256,7 @@ class ResponsesService:
                     "opens_at": poll.opens_at,
                     "closed_at": poll.closed_at,
                     "definition": poll.definition,
-                    "document": document(poll_id),
+                    "document": documents[poll_id],
                     "trend": trends.compare(waves),
                 }
             )
@@ -302,6 +297,35 @@ class ResponsesService:
             "body": base64.b64encode(body).decode("ascii"),
         }
 
+    def _released_all(
+        self, municipality_code: str, poll_ids: list[str], view: str
+    ) -> dict[str, dict[str, Any]]:
+        """Each poll's released document (``_released``), for a read of several polls: their
+        first releases are started side by side in the background, then waited for together
+        for one ``RESULTS_WAIT`` in all — not one per poll, which for a few polls would pass
+        the gateway's RPC timeout with nothing said. Still computing then: BeingComputed (503
+        with Retry-After), and the next read finds them."""
+        documents: dict[str, dict[str, Any]] = {}
+        pending = []
+        for poll_id in dict.fromkeys(poll_ids):
+            try:
+                documents[poll_id] = self._released(
+                    municipality_code, poll_id, None, view, as_json=False, wait=0
+                )
+            except BeingComputed:
+                pending.append(poll_id)
+        deadline = time.monotonic() + (self.results_cache.wait or 0)
+        for poll_id in pending:
+            documents[poll_id] = self._released(
+                municipality_code,
+                poll_id,
+                None,
+                view,
+                as_json=False,
+                wait=max(0.0, deadline - time.monotonic()),
+            )
+        return documents
+
     def _ask_panel(self, municipality_code: str) -> tuple[str, int]:
         """A municipality not announced here yet (see ``municipalities``): panel is asked."""
         name = self.remote.call("panel", "get_branding", municipality_code)["name"]
@@ -309,7 +333,14 @@ class ResponsesService:
         return name, int(k)
 
     def _released(
-        self, municipality_code: str, poll_id: str, k: int | None, view: str, *, as_json: bool
+        self,
+        municipality_code: str,
+        poll_id: str,
+        k: int | None,
+        view: str,
+        *,
+        as_json: bool,
+        wait: float | None = None,
     ) -> Any:
         if k is None:
             k, _ = self.db.run(
@@ -329,6 +360,7 @@ class ResponsesService:
                 **where,
                 compute=lambda: results.release(s, k=k, offload=self.offload, **where),
                 refresh=lambda: self._with_release_retries(fresh),
+                wait=wait,
             )
 
         def fresh(s: Session) -> tuple[int, dict[str, Any]]:

@@ -122,9 +122,14 @@ def test_two_waves_show_a_significant_fall_in_one_wijk(api, admin, engines):
     assert (second["wave"], second["previous_poll_id"]) == (2, first["id"])
     record(engines, second, 0.1, 2)
 
-    response = api.request("GET", f"/admin/v1/polls/{second['id']}/trend", token=admin)
-    assert response.status_code == 200, response.text
-    trend = response.json()
+    # The waves' first releases may take longer than a read waits: 503 (being computed) until
+    # they are done, as for results.
+    def read_trend():
+        response = api.request("GET", f"/admin/v1/polls/{second['id']}/trend", token=admin)
+        assert response.status_code in (200, 503), response.text
+        return response.json() if response.status_code == 200 else None
+
+    trend = wait_for(read_trend, timeout=60, message="both waves released")
     assert [w["wave"] for w in trend["waves"]] == [1, 2]
     often = next(q for q in trend["questions"] if q["id"] == "vaak_onveilig")
     west = often["areas"]["WK034401"]
