@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from werkzeug.wrappers import Response
 
+from services.common.errors import BeingComputed
 from web.pages import PageContext
 from web.resident import when
 from web.staff import show, signed_in, staff_page
@@ -43,7 +44,14 @@ def respondents_view(ctx: PageContext) -> str:
 def staff_overview(ctx: PageContext) -> Response:
     found = signed_in(ctx)
     view = respondents_view(ctx)
-    doc = ctx.api("overview", query={"respondents": view}).body
+    try:
+        doc = ctx.api("overview", query={"respondents": view}).body
+    except BeingComputed:
+        # A poll's first (or final) release that takes a while: said as such, like results.
+        response = show(ctx, "staff/overview.html", found, areas=None, computing=True)
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
     areas = sorted(
         doc["areas"],
         key=lambda a: (LEVELS.index(a["level"]) if a["level"] in LEVELS else 9, a["name"] or ""),

@@ -92,6 +92,8 @@ def staff_pages(mine: dict[str, Any]) -> list[str]:
         f"{polls}/{mine['open']}/doelgroep",
         "/staff/panel",
         "/staff/panel?gebied=" + wijk_of(mine["code"]),
+        "/staff/veiligheid",
+        "/staff/veiligheid?gebied=" + wijk_of(mine["code"]),
     ]
 
 
