@@ -81,6 +81,7 @@ def _figures(
         change = (step or {}).get("mean")
         return {
             "suppressed": False,
+            "reason": None,
             "respondents": figures.get("respondents"),
             "effective_n": mean["effective_n"],
             "values": [
