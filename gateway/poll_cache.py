@@ -56,11 +56,11 @@ class OpenPollCache:
                 entry = from_service(poll)
                 if entry["poll_id"] not in self._closed:
                     fresh[entry["poll_id"]] = entry
-            for poll_id, entry in (self._during or {}).items():
-                if entry is None:
+            for poll_id, update in (self._during or {}).items():
+                if update is None:
                     fresh.pop(poll_id, None)
                 else:
-                    fresh[poll_id] = entry
+                    fresh[poll_id] = update
             self._polls = fresh
             self._during = None
             self.warm = True

@@ -200,7 +200,7 @@ def buurt_map(
     for code in sorted(boundaries):
         shade = shading.get(code, {})
         state = shade.get("state")
-        if fills and state in fills:
+        if fills and isinstance(state, str) and state in fills:
             fill = fills[state]
         elif state == "shown" and shade.get("value") is not None:
             fill = class_of(float(shade["value"]))

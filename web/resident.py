@@ -485,7 +485,7 @@ def feedback_detail(ctx: PageContext) -> Response:
     if ctx.request.method == "POST":
         useful = ctx.form.get("useful")
         body = {
-            "useful": {"ja": True, "nee": False}.get(useful, useful),
+            "useful": True if useful == "ja" else False if useful == "nee" else useful,
             "comment": ctx.form.get("comment", "").strip() or None,
         }
         try:

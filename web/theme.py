@@ -11,6 +11,7 @@ yellow, legible whatever the brand). Each theme is one small CSS file with its o
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from web.static_files import Asset, make_asset
@@ -23,7 +24,7 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
     return tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
 
 
-def to_hex(channels: tuple[float, float, float]) -> str:
+def to_hex(channels: Iterable[float]) -> str:
     return "#" + "".join(f"{max(0, min(255, round(c))):02X}" for c in channels)
 
 

@@ -19,7 +19,7 @@ def median_days(pairs: list[tuple[datetime, datetime]]) -> float | None:
     return round(statistics.median(days), 1) if days else None
 
 
-def share(part: int, whole: int) -> float | None:
+def share(part: int, whole: int | None) -> float | None:
     return round(part / whole, 3) if whole else None
 
 

@@ -183,4 +183,4 @@ def reactions_for_staff(
             Reaction.feedback_id == feedback.id
         )
     ).all()
-    return summarize([tuple(r) for r in rows], k, municipality_code)
+    return summarize([(w, b, u, c) for w, b, u, c in rows], k, municipality_code)

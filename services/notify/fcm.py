@@ -469,8 +469,9 @@ def parse_error(content: bytes | str) -> tuple[str | None, str | None, str]:
     except (ValueError, KeyError, TypeError):
         text = content.decode("utf-8", "replace") if isinstance(content, bytes) else content
         return None, None, " ".join(text.split())[:120]
-    status = error.get("status") if isinstance(error.get("status"), str) else None
-    message = error.get("message") if isinstance(error.get("message"), str) else ""
+    status, message = error.get("status"), error.get("message")
+    status = status if isinstance(status, str) else None
+    message = message if isinstance(message, str) else ""
     fcm_code = info_reason = None
     details = error.get("details")
     for detail in details if isinstance(details, list) else ():

@@ -37,7 +37,7 @@ def new_code() -> str:
 def normalise_code(code: str) -> str:
     """What residents type: any case, spaces or dashes, O for 0 and I/L for 1."""
     cleaned = "".join(ch for ch in str(code).upper() if ch.isalnum())
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     return f"{cleaned[:4]}-{cleaned[4:8]}-{cleaned[8:]}"
 
 

@@ -196,10 +196,11 @@ def compare(waves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 figures = [f and {**f, "mean": _mean_figures(f)} for f in figures]
             changes = []
             for i in range(1, len(waves)):
+                before, after = per_wave[i - 1], per_wave[i]
                 comparable = (
-                    per_wave[i - 1] is not None
-                    and per_wave[i] is not None
-                    and per_wave[i - 1]["options"] == per_wave[i]["options"]
+                    before is not None
+                    and after is not None
+                    and before["options"] == after["options"]
                 )
                 changes.append(
                     {
