@@ -24,6 +24,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC_VENDOR = ROOT / "web" / "static" / "vendor"
@@ -120,7 +121,7 @@ def npm_pack(spec: str, into: Path) -> dict[str, str]:
     return json.loads(out)[0]
 
 
-def vendor(package: Package, work: Path) -> dict[str, object]:
+def vendor(package: Package, work: Path) -> dict[str, Any]:
     packed = npm_pack(f"{package.name}@{package.version}", work)
     unpacked = work / packed["filename"].removesuffix(".tgz")
     with tarfile.open(work / packed["filename"]) as tar:
@@ -134,7 +135,7 @@ def vendor(package: Package, work: Path) -> dict[str, object]:
         )
     target = package.destination / package.folder
     target.mkdir(parents=True, exist_ok=True)
-    files = []
+    files: list[dict[str, Any]] = []
     for inside, name in package.files.items():
         (target / name).write_bytes((source / inside).read_bytes())
         files.append({"from": inside, "path": str((target / name).relative_to(ROOT))})

@@ -27,7 +27,10 @@ class Text(fields.String):
         self.nonempty = nonempty
         super().__init__(**kwargs)
 
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> str | None:
+    # Ignored: marshmallow types String as Field[str], but a blank Text is None by design.
+    def _deserialize(  # type: ignore[override]
+        self, value: Any, attr: Any, data: Any, **kwargs: Any
+    ) -> str | None:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         if not text:
             if self.required or self.nonempty:

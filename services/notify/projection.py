@@ -103,7 +103,7 @@ def register_device(
         created_at=now,
         **values,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         constraint="endpoints_unique",
         set_={
             "resident_id": uuid.UUID(resident_id),
@@ -111,8 +111,10 @@ def register_device(
             "auth": values["auth"],
         },
     ).returning(Endpoint.id)
-    endpoint_id = session.execute(stmt).scalar_one()
-    return session.get(Endpoint, endpoint_id)
+    endpoint_id = session.execute(upsert).scalar_one()
+    endpoint = session.get(Endpoint, endpoint_id)
+    assert endpoint is not None  # the upsert above has just written this row
+    return endpoint
 
 
 def list_devices(session: Session, resident_id: str) -> list[dict[str, Any]]:

@@ -458,6 +458,8 @@ def open_poll(session: Session, poll: Poll, *, now: datetime, emit: Emit) -> Non
 
 
 def published_payload(poll: Poll) -> dict[str, Any]:
+    # Called by open_poll only: publish has set published_at, open_poll has just set opens_at.
+    assert poll.opens_at is not None and poll.published_at is not None
     return {
         "poll_id": str(poll.id),
         "municipality_code": poll.municipality_code,
