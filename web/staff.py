@@ -768,7 +768,7 @@ def counted_results(
     labels = option_labels(asked, ctx.lang)
     options = question.get("options") or []
     option = ctx.request.args.get("optie")
-    if option not in options:
+    if option is None or option not in options:
         option = options[0] if options else ""
     hidden_word, none_word = ctx._("hidden"), ctx._("no answers")
     gm_figures = question["areas"].get(gemeente["code"], {"suppressed": True}) if gemeente else {}

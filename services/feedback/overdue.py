@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -178,9 +179,7 @@ def send_reminders(
     sent = 0
     for poll in (p for p in overdue if p["poll_id"] in pending):
         claimed = run(
-            lambda s, poll=poll: claim_reminder(
-                s, poll=poll, municipality_code=municipality_code, now=now
-            )
+            partial(claim_reminder, poll=poll, municipality_code=municipality_code, now=now)
         )
         if not claimed:
             continue
@@ -188,8 +187,8 @@ def send_reminders(
         try:
             send(to, subject, body)
         except Exception:
-            run(lambda s, poll=poll: release(s, poll_id=poll["poll_id"]))
+            run(partial(release, poll_id=poll["poll_id"]))
             raise
-        run(lambda s, poll=poll: mark_sent(s, poll_id=poll["poll_id"], recipients=len(to), now=now))
+        run(partial(mark_sent, poll_id=poll["poll_id"], recipients=len(to), now=now))
         sent += 1
     return sent

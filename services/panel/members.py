@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -283,6 +284,8 @@ def update_resident(
     if "buurt_code" in changes or "location" in changes:
         buurt = resolve_buurt(session, resident.municipality_code, changes)
         if buurt.code != resident.buurt_code:
+            # The area import refuses a buurt without its wijk (parent_code), see areas.py.
+            assert buurt.parent_code is not None
             _count_change(session, resident, now, "left")
             resident.buurt_code, resident.wijk_code = buurt.code, buurt.parent_code
             _count_change(session, resident, now, "joined")
@@ -437,7 +440,7 @@ COMPOSITION_SEX = ("man", "vrouw", "other")
 
 def composition_by_wijk(
     municipality_code: str,
-    wijken: list[Area],
+    wijken: Sequence[Area],
     members: list[tuple[str | None, str | None, str | None]],
     k: int,
 ) -> list[dict[str, Any]]:
@@ -547,7 +550,7 @@ def _adults(area: Area) -> int | None:
     return area.population - children
 
 
-def _sum_margins(areas: list[Area], key: str) -> dict[str, int]:
+def _sum_margins(areas: Sequence[Area], key: str) -> dict[str, int]:
     totals: dict[str, int] = {}
     for area in areas:
         for k, v in (getattr(area, key) or {}).items():
