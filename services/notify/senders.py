@@ -143,7 +143,10 @@ class WebPushSender:
         self.policy = policy or PushEndpointPolicy()
 
     def __call__(self, job: Job) -> Outcome:
-        refused = self.policy.problem(job.address or "")
+        assert job.address is not None  # channels._send answers a job without one itself
+        # A Web Push endpoint is stored with its keys (the schema requires them), see projection.
+        assert job.p256dh is not None and job.auth is not None
+        refused = self.policy.problem(job.address)
         if refused:  # stored before its host left the allow-list: kept, not sent to
             return Outcome("failed", error=f"endpoint refused: {refused}"[:300])
         body = webpush.encrypt(job.payload(), p256dh=job.p256dh, auth=job.auth)
@@ -206,6 +209,7 @@ class EmailSender:
         return resident_id if hmac.compare_digest(expected, given) else None
 
     def __call__(self, job: Job) -> Outcome:
+        assert job.address is not None  # channels._send answers a job without one itself
         content = job.content()
         brand = self.branding(job.municipality_code)
         link = f"{self.app_url}{content['url']}"

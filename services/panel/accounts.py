@@ -93,7 +93,8 @@ def _rotate(
         ),
         now,
     )
-    if decision == "reuse_detected":
+    # rotation_decision answers "unknown" for a missing record; the checks on record say so to mypy.
+    if record is not None and decision == "reuse_detected":
         session.execute(
             sa.update(model)
             .where(model.family_id == record.family_id, model.revoked_at.is_(None))
@@ -113,7 +114,7 @@ def _rotate(
                 }
             ],
         )
-    if decision != "rotate":
+    if record is None or decision != "rotate":
         raise Unauthorized(
             "sign in again",
             [{"field": "refresh_token", "code": decision, "message": f"refresh token {decision}"}],
@@ -389,7 +390,11 @@ def accept_invite(session: Session, *, token: str, password: str, now: datetime)
     staff = session.scalars(
         sa.select(Staff).where(Staff.invite_hash == _hash_secret(token)).with_for_update()
     ).first()
-    if staff is None or staff.status != "invited" or staff.invite_expires_at <= now:
+    if staff is None or staff.status != "invited":
+        raise invalid("token", "invalid", "this invitation is not valid (any more)")
+    # invite() sets the expiry with status "invited"; accepting clears both together.
+    assert staff.invite_expires_at is not None
+    if staff.invite_expires_at <= now:
         raise invalid("token", "invalid", "this invitation is not valid (any more)")
     problems = passwords.password_problems(password, email=staff.email)
     if problems:
