@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -127,7 +127,9 @@ def read_aggregates(session: Session, poll: Poll) -> Aggregates:
     """Three queries over the counters and a sample of the open answers; plain DB-API cursors,
     because at a million responses the counters are ~10⁵ rows and ORM rows cost more than the
     query (see docs/benchmarks.md, results). Call inside ``begin_snapshot``."""
-    cursor = session.connection().connection.dbapi_connection.cursor()
+    dbapi = session.connection().connection.dbapi_connection
+    assert dbapi is not None  # None only once the connection is closed; it was just checked out
+    cursor = dbapi.cursor()
     params = {"poll_id": str(poll.id), "shown": OPEN_TEXTS_SHOWN}
     base: dict = defaultdict(lambda: defaultdict(dict))
     cursor.execute(RESPONDENTS_SQL, params)
@@ -211,8 +213,8 @@ def with_regions(poll: Any, data: Aggregates) -> Aggregates:
             row = summed(per_area, members)
             if row:
                 base[q][code] = row
-        for q, per_area in data.chosen.items():
-            row = summed(per_area, members)
+        for q, per_area_chosen in data.chosen.items():
+            row = summed(per_area_chosen, members)
             if row:
                 chosen[q][code] = row
         margins[code] = _summed_margins(region.get("name"), [data.margins.get(m) for m in members])
@@ -251,7 +253,8 @@ def listed_areas(poll: Any, data: Aggregates) -> tuple[list[str], list[str]]:
     else:
         reach = known
     independent: set[str] = set(regions_of(poll))  # listed whatever the answers
-    for code in [*reach, *data.invited]:
+    for listed in [*reach, *data.invited]:
+        code: str | None = listed
         while code is not None:
             independent.add(code)
             code = parent_of(code)
@@ -625,7 +628,7 @@ def build_view(
 
     area_rows = []
     for code in areas:
-        n = shown_respondents(code)
+        respondents = shown_respondents(code)
         invited = invited_total.get(code)
         area_rows.append(
             {
@@ -633,16 +636,18 @@ def build_view(
                 "level": level_of(code),
                 "parent_code": parent_of(code),
                 "name": (data.margins.get(code) or {}).get("name"),
-                "respondents": n,
+                "respondents": respondents,
                 "self_selected": people[code].counts.get(SELF_SELECTED),
                 "recently_moved": people[code].counts.get(RECENTLY_MOVED),
                 # Invitations are shown only beside shown respondents: with a hidden count they
                 # would bound it (respondents ≤ invited).
-                "invited": invited if n is not None else None,
+                "invited": invited if respondents is not None else None,
                 "response_rate": (
-                    round(100 * n / invited, 1) if n is not None and invited else None
+                    round(100 * respondents / invited, 1)
+                    if respondents is not None and invited
+                    else None
                 ),
-                "suppressed": n is None,
+                "suppressed": respondents is None,
             }
         )
     tables = {t.question_id: t for t in safe.tables}
@@ -730,8 +735,9 @@ def _populations(
         known = [b for b in weighting.RAKED_AGE_BANDS if age.get(b) is not None]
         missing = [b for b in weighting.RAKED_AGE_BANDS if b not in known]
         gm_known = sum(gm_age.get(b) or 0 for b in known)
-        gm_all = [gm_age.get(b) for b in weighting.RAKED_AGE_BANDS]
-        if known and gm_known and all(v is not None for v in gm_all):
+        gm_bands = [gm_age.get(b) for b in weighting.RAKED_AGE_BANDS]
+        gm_all = [v for v in gm_bands if v is not None]
+        if known and gm_known and len(gm_all) == len(gm_bands):
             estimate = sum(age[b] for b in known) * sum(gm_all) / gm_known
             out[wijk] = Population(
                 estimate,
@@ -761,7 +767,7 @@ def question_results(
 ) -> dict[str, Any]:
     options = list(safe.options)
     populations = populations or {}
-    per_area = {}
+    per_area: dict[str, dict[str, Any]] = {}
     for code in areas:
         row = safe.rows[code]
         if row.total is None:  # a hidden area, or this question's row only: nothing shown
@@ -775,11 +781,7 @@ def question_results(
                 {
                     "option": opt,
                     "count": row.counts.get(opt),
-                    "percent": (
-                        round(100 * row.counts[opt] / row.total, 1)
-                        if row.counts.get(opt) is not None and row.total
-                        else None
-                    ),
+                    "percent": _percent(row.counts.get(opt), row.total),
                     **_weighted_figures(shares, opt, row.counts.get(opt) is None),
                 }
                 for opt in options
@@ -794,6 +796,10 @@ def question_results(
         "options": options,
         "areas": per_area,
     }
+
+
+def _percent(count: int | None, total: int | None) -> float | None:
+    return round(100 * count / total, 1) if count is not None and total else None
 
 
 def _wijk_of(code: str) -> str | None:
@@ -846,7 +852,7 @@ def _gemeente_shares(
 ) -> tuple[weighting.Shares | None, list[str]]:
     """Wijk by wijk: each wijk's respondents stand for its 15+ population (estimated where a
     CBS figure is missing, see ``_populations``); a wijk without one is left out, with a note."""
-    combined_counts: dict[tuple[Any, str], int] = {}
+    combined_counts: dict[tuple[Any, Hashable], int] = {}
     combined_base: dict[Any, int] = {}
     combined_weights: dict[Any, float] = {}
     notes: list[str] = []
@@ -879,7 +885,13 @@ def _weighted_figures(shares: weighting.Shares | None, option: str, hidden: bool
     if shares is None or hidden:
         return {"weighted_percent": None, "ci_low": None, "ci_high": None}
     share = next((s for s in shares.options if s.option == option), None)
-    if share is None or share.weighted_percent is None:
+    # weighted_share leaves the interval out exactly when it leaves the percentage out.
+    if (
+        share is None
+        or share.weighted_percent is None
+        or share.ci_low is None
+        or share.ci_high is None
+    ):
         return {"weighted_percent": None, "ci_low": None, "ci_high": None}
     return {
         "weighted_percent": round(share.weighted_percent, 1),
@@ -891,10 +903,11 @@ def _weighted_figures(shares: weighting.Shares | None, option: str, hidden: bool
 def _mean(counts: dict[str, int | None], total: int) -> float | None:
     """Mean of the numeric answers, when none of their counts is hidden."""
     numeric = {opt: n for opt, n in counts.items() if opt != "dont_know"}
-    if any(n is None for n in numeric.values()):
+    shown = {opt: n for opt, n in numeric.items() if n is not None}
+    if len(shown) < len(numeric):
         return None
-    n = sum(numeric.values())
-    return round(sum(int(opt) * c for opt, c in numeric.items()) / n, 2) if n else None
+    n = sum(shown.values())
+    return round(sum(int(opt) * c for opt, c in shown.items()) / n, 2) if n else None
 
 
 def weighting_summary(
