@@ -2,8 +2,9 @@
 the gateway, without JavaScript: a region made by ticking buurten in the list (the map beside
 it), a leaking region refused with a Dutch error summary that names the other area and the
 buurt and keeps what was filled in, a new version, archiving after a confirmation, regions
-proposed from a GeoJSON file shown for confirmation and then made; and the trend of a series
-as a chart beside a table with the waves, their intervals, n_eff and the significant change."""
+proposed from a GeoJSON file shown for confirmation and then made (a refused one kept on the
+page with what to fix); and the trend of a series as a chart beside a table with the waves,
+their intervals, n_eff and the significant change."""
 
 from __future__ import annotations
 
@@ -191,17 +192,29 @@ def test_regions_from_a_geojson_file_are_shown_for_confirmation_then_made(
     assert unticked == [b["code"] for b in proposal["mostly_outside"]]
     assert api.request("GET", "/admin/v1/regions", token=town["admin"]).json() == []
 
-    # Confirming sends the form as shown back: the region is made.
+    # Confirming sends the form as shown back: the region is made. A second proposal (as if
+    # the file had another shape) that would leak is refused with what to fix and stays on the
+    # page, as filled in; the first is made all the same.
     fields: list[tuple[str, str]] = [("csrf_token", csrf)]
     for name, value in re.findall(
         r'<input type="hidden" name="([^"]+)" value="([^"]*)"', shown.text
     ):
-        if name != "csrf_token":
+        if name not in ("csrf_token", "count"):
             fields.append((name, html.unescape(value)))
-    fields += [("include-0", "ja"), ("name-0", "Oog in Al"), ("buurten-0", "BU03440112")]
-    confirmed = session.post(api.url(path), data=fields, timeout=30, allow_redirects=False)
-    assert confirmed.status_code == 303, confirmed.text[:800]
-    assert confirmed.headers["Location"] == f"{REGIONS}?geimporteerd=1"
+    fields += [("count", "2"), ("include-0", "ja"), ("name-0", "Oog in Al")]
+    fields += [("buurten-0", "BU03440112"), ("include-1", "ja"), ("name-1", "West zonder")]
+    west = [b for b in WEST if b != LAGEWEIDE]
+    fields += [("offered-1", f"{b}:1.0") for b in WEST]
+    fields += [("buurten-1", b) for b in west]
+    partly = session.post(api.url(path), data=fields, timeout=30, allow_redirects=False)
+    assert partly.status_code == 422, partly.text[:800]
+    said = text_of(partly.text)
+    assert "Gemaakt: Oog in Al" in said and "West zonder: Deze regio verschilt van" in said
+    assert 'href="#p1-buurt_codes"' in partly.text and 'value="West zonder"' in partly.text
+    assert 'name="name-0"' not in partly.text  # made: no longer on the form
+    assert re.search(r'id="p1-BU03440111" name="buurten-1" value="BU03440111" checked', partly.text)
+    assert re.search(rf'id="p1-{LAGEWEIDE}" name="buurten-1" value="{LAGEWEIDE}">', partly.text)
+    assert 'name="count" value="2"' in partly.text
     (region,) = api.request("GET", "/admin/v1/regions", token=town["admin"]).json()
     assert (region["name"], region["buurt_codes"]) == ("Oog in Al", ["BU03440112"])
 
