@@ -25,7 +25,7 @@ LEVELS = {"GM": 0, "RG": 1, "WK": 2, "BU": 3}
 def area_names(ctx: PageContext, found: dict[str, Any], poll: dict[str, Any]) -> dict[str, str]:
     """Area code → name: the gemeente, the poll's regions (as frozen in it, else the current
     ones), wijken and buurten."""
-    names = {found["code"]: ctx._("The whole municipality")}
+    names = {found["code"]: found.get("name") or found["code"]}
     for w in area_tree(ctx):
         names[w["code"]] = w["name"]
         for b in w["buurten"]:
