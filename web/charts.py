@@ -6,6 +6,7 @@ is ``role="img"`` named by its caption.
     bar_chart(rows, ...)     horizontal bars with 95% intervals; hidden rows hatched
     buurt_map(...)           the buurten shaded by a percentage; hidden buurten hatched
     audience_map(...)        the buurten in a poll's audience filled, the others light grey
+    trend_chart(points, ...) one value per wave with its 95% interval; hidden waves hatched
 """
 
 from __future__ import annotations
@@ -43,6 +44,15 @@ class Bar:
     high: float | None = None
     hidden: bool = False  # suppressed: hatched, with the word for it
     reference: float | None = None  # e.g. the unweighted percentage, a tick on the bar
+
+
+@dataclass(frozen=True)
+class Point:
+    label: str  # the wave, under the axis
+    value: float | None  # percentage; None: hidden
+    low: float | None = None
+    high: float | None = None
+    hidden: bool = False  # suppressed: a hatched column with the word for it
 
 
 def _short(text: str, length: int = 34) -> str:
@@ -256,3 +266,82 @@ def swatch(fill: str, pattern_id: str) -> Markup:
         f'viewBox="0 0 24 16" aria-hidden="true" focusable="false">{defs}'
         f'<rect x="0.5" y="0.5" width="23" height="15" fill="{paint}" stroke="{MUTED}"/></svg>'
     )
+
+
+def trend_chart(
+    points: Sequence[Point],
+    *,
+    title: str,
+    hidden_word: str,
+    unit: str = "%",
+    chart_id: str = "trend",
+) -> Markup:
+    """One column per wave: the value as a dot with its 95% interval as a vertical whisker,
+    consecutive shown values joined by a line; a hidden wave is a hatched column with
+    ``hidden_word``. The vertical axis runs from 0 to the next 10 above the highest interval
+    (at most 100), so that small shares stay readable."""
+    left, right, top, bottom, column = 48, 16, 16, 40, 110
+    width = left + right + column * max(len(points), 1)
+    plot_h = 200
+    height = top + plot_h + bottom
+    highest = max([p.high or p.value or 0 for p in points if not p.hidden] or [0])
+    maximum = min(100.0, max(10.0, math.ceil((highest + 1) / 10) * 10))
+    pattern = f"{chart_id}-hatch"
+
+    def y(value: float) -> float:
+        return top + plot_h * (1 - max(0.0, min(value, maximum)) / maximum)
+
+    out = [
+        f'<svg class="bp-chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} '
+        f'{height}" width="{width}" height="{height}" role="img" '
+        f'aria-labelledby="{chart_id}-title" font-family="system-ui, sans-serif" font-size="14">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f"<defs>{hatch_pattern(pattern)}</defs>",
+    ]
+    for i in range(5):
+        tick = maximum * i / 4
+        out.append(
+            f'<line x1="{left}" y1="{y(tick):.1f}" x2="{width - right}" y2="{y(tick):.1f}" '
+            f'stroke="{GRID}" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="{MUTED}" '
+            f'font-size="12">{_number(tick)}{escape(unit)}</text>'
+        )
+    previous: tuple[float, float] | None = None
+    for i, p in enumerate(points):
+        x = left + column * i + column / 2
+        out.append(
+            f'<text x="{x:.1f}" y="{top + plot_h + 24}" text-anchor="middle" fill="{TEXT}">'
+            f"{escape(_short(p.label, 14))}</text>"
+        )
+        if p.hidden or p.value is None:
+            out.append(
+                f'<rect x="{x - 20:.1f}" y="{top}" width="40" height="{plot_h}" '
+                f'fill="url(#{pattern})" stroke="{MUTED}"/>'
+                f'<text x="{x:.1f}" y="{top + plot_h / 2:.1f}" text-anchor="middle" '
+                f'fill="{TEXT}" stroke="#ffffff" stroke-width="4" paint-order="stroke">'
+                f"{escape(hidden_word)}</text>"
+            )
+            previous = None
+            continue
+        here = (x, y(p.value))
+        if previous is not None:
+            out.append(
+                f'<line x1="{previous[0]:.1f}" y1="{previous[1]:.1f}" x2="{here[0]:.1f}" '
+                f'y2="{here[1]:.1f}" stroke="{MUTED}" stroke-width="2" stroke-dasharray="4 3"/>'
+            )
+        if p.low is not None and p.high is not None:
+            y1, y2 = y(p.low), y(p.high)
+            out.append(
+                f'<line x1="{x:.1f}" y1="{y1:.1f}" x2="{x:.1f}" y2="{y2:.1f}" stroke="{TEXT}" '
+                f'stroke-width="2"/><line x1="{x - 7:.1f}" y1="{y1:.1f}" x2="{x + 7:.1f}" '
+                f'y2="{y1:.1f}" stroke="{TEXT}" stroke-width="2"/><line x1="{x - 7:.1f}" '
+                f'y1="{y2:.1f}" x2="{x + 7:.1f}" y2="{y2:.1f}" stroke="{TEXT}" stroke-width="2"/>'
+            )
+        out.append(
+            f'<circle cx="{here[0]:.1f}" cy="{here[1]:.1f}" r="6" fill="{BAR}"/>'
+            f'<text x="{x + 12:.1f}" y="{here[1] - 8:.1f}" fill="{TEXT}">'
+            f"{_number(p.value, 1)}{escape(unit)}</text>"
+        )
+        previous = here
+    out.append("</svg>")
+    return Markup("".join(out))  # noqa: S704 - every text in it went through escape()

@@ -67,6 +67,7 @@ class Page:
     personal: bool = False  # needs a session; never cached
     resource: str | None = None  # what a path id names, for the generated tenancy tests
     role: str | None = None  # staff: the role a POST needs (the route's own role decides)
+    large_body: bool = False  # a form with a file for a ``large_body`` route (an upload)
 
     @property
     def changes_state(self) -> bool:
@@ -284,7 +285,9 @@ def serve(gateway: Any, page: Page, request: Request, params: dict[str, str]) ->
     )
     try:
         # Forms are bounded like JSON bodies (MAX_BODY_BYTES), before anything reads them.
-        limit_body(request, gateway.max_body_bytes)
+        limit_body(
+            request, gateway.max_large_body_bytes if page.large_body else gateway.max_body_bytes
+        )
         check_text_inputs(params, {})
         if page.changes_state and request.method == "POST" and not web.csrf.valid(request):
             response = error_page(ctx, 403, csrf=True)
@@ -505,5 +508,7 @@ def entrypoints() -> dict[str, Any]:
     import web.staff_admin  # noqa: F401 - registration
     import web.staff_overview  # noqa: F401 - registration
     import web.staff_polls  # noqa: F401 - registration
+    import web.staff_regions  # noqa: F401 - registration
+    import web.staff_trends  # noqa: F401 - registration
 
     return {p.name: make_entrypoint(p) for p in PAGES}

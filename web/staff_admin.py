@@ -44,6 +44,7 @@ ADMIN_LINKS = {
     "preview_css": "/staff/beheer/huisstijl/voorbeeld.css",
     "batches": "/staff/beheer/uitnodigingen",
     "dead": "/staff/beheer/meldingen",
+    "regions": "/staff/beheer/regios",
 }
 
 

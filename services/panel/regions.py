@@ -222,6 +222,9 @@ def leaks(
                     "worked out by subtracting one area's figures from the other's"
                 ),
                 "area": code,
+                # For a page to say what to fix in its own words (the message is English).
+                "buurten": difference,
+                "inhabitants": people,
             }
         )
     return out

@@ -167,7 +167,7 @@ def wait_ready(system: System, timeout: float = 120) -> None:
             if response.status_code == 200:
                 return
             last = response.text
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or a busy machine
             pass
         time.sleep(0.3)
     raise RuntimeError(f"the gateway did not become ready: {last}")

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from gateway.routes import ROUTES
 from services.common import tokens
-from services.common.errors import NotFound
+from services.common.errors import BeingComputed, NotFound
 from tests.conftest import wait_for
 from tests.support.gateway import resident_token
 from tests.support.panel import UTRECHT, profile, utrecht_files, utrecht_files_as
@@ -80,7 +80,7 @@ def once_known(call, *args):
     def attempt():
         try:
             return call(*args) or True
-        except NotFound:
+        except (NotFound, BeingComputed):  # a first release still being computed: wait too
             return None
 
     return wait_for(attempt, message=f"{call} knowing the poll")
@@ -156,7 +156,7 @@ def test_a_viewer_cannot_change_anything(api, world, route):
 
 # --- the web apps' pages, generated from the page table like the routes above -----------------
 
-PAGE_RESOURCES = {"poll", "staff"}  # what the world below holds in both municipalities
+PAGE_RESOURCES = {"poll", "staff", "region"}  # what the world below holds in both municipalities
 
 
 def web_pages():

@@ -326,3 +326,25 @@ def test_the_bar_chart_and_the_map_escape_their_texts_and_hatch_hidden_areas():
     assert f'fill="{charts.CLASSES[-1][2]}"' in drawn  # 90%
     assert 'fill="url(#m-hatch)"' in drawn and "Twee &lt;x&gt;" in drawn
     assert f'fill="{charts.NO_DATA}"' in drawn  # BU3: no figure
+
+
+def test_the_trend_chart_draws_each_shown_wave_with_its_interval_and_hatches_a_hidden_one():
+    from web import charts
+
+    svg = charts.trend_chart(
+        [
+            charts.Point("Meting 1", 30.0, 24.5, 35.5),
+            charts.Point("<Meting 2>", None, hidden=True),
+            charts.Point("Meting 3", 12.0, 8.0, 16.0),
+        ],
+        title="T & <b>",
+        hidden_word="verborgen",
+        chart_id="t",
+    )
+    assert 'role="img"' in svg and "T &amp; &lt;b&gt;" in svg and "&lt;Meting 2&gt;" in svg
+    assert svg.count("<circle") == 2 and "30,0%" in svg and "12,0%" in svg
+    assert 'fill="url(#t-hatch)"' in svg and "verborgen" in svg
+    # No line joins waves across a hidden one (its value is not known).
+    assert "stroke-dasharray" not in svg
+    # The axis runs to the next 10 above the highest interval: 35.5 → 40%.
+    assert ">40%</text>" in svg and ">100%</text>" not in svg

@@ -267,9 +267,24 @@
     });
   }
 
+  // --- staff: a region's buurten picked on the map (the list is the form): a click ticks the
+  // buurt in the list, and the map follows every tick (no fragment to fetch) ---------------
+  function pickMap(root) {
+    var svg = root.querySelector("svg.bp-map-svg");
+    if (!svg) return;
+    var chosen = "#1f4e79", other = "#f3f2f1";  // web/charts.py CHOSEN and NO_DATA
+    root.addEventListener("change", function (event) {
+      var box = event.target;
+      if (!box.matches || !box.matches("input[type=checkbox][name=buurt_codes]")) return;
+      var path = svg.querySelector('path[data-code="' + box.value + '"]');
+      if (path) path.setAttribute("fill", box.checked ? chosen : other);
+    });
+  }
+
   ready(function () {
     focusErrors();
     document.querySelectorAll(".bp-audience").forEach(audienceMap);
+    document.querySelectorAll("[data-pick-map]").forEach(pickMap);
     document.querySelectorAll("form").forEach(function (form) { conditions(form); exclusives(form); });
     drafts();
     document.querySelectorAll("[data-push]").forEach(pushSection);
