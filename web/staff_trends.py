@@ -113,12 +113,12 @@ def staff_trend(ctx: PageContext) -> Response:
     if question is None:
         return show(ctx, "staff/trend.html", found, **values)
     labels = option_labels(asked.get(question["id"], {"type": question["type"]}), ctx.lang)
-    option = args.get("optie")
+    option = args.get("optie") or ""
     if option not in question["options"]:
         option = question["options"][0]
     names = area_names(ctx, found, poll)
     codes = sorted(question["areas"], key=lambda c: (LEVELS.get(c[:2], 9), names.get(c, c), c))
-    area = args.get("gebied")
+    area = args.get("gebied") or ""
     if area not in question["areas"]:
         area = found["code"] if found["code"] in question["areas"] else codes[0]
     titles = {w["wave"]: w.get("title") or "" for w in doc["waves"]}

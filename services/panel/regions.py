@@ -196,7 +196,7 @@ def leaks(
     others: Mapping[str, tuple[str, set[str]]],
     areas: Areas,
     k: int,
-) -> list[dict[str, str]]:
+) -> list[dict[str, Any]]:
     """Why a region with these buurten would give a small group away, one entry per area it
     nests with (or in) by a difference of fewer than ``MIN_DIFFERENCE_PER_K`` × k inhabitants.
     ``others``: code → (label, buurten) of the wijken, the gemeente and the other regions."""
