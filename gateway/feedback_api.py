@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.errors import RouteNotFound
 from gateway.routing import Reply, RequestContext, route
-from gateway.schemas import feedback
+from gateway.schemas import answers, feedback
 from services.common.errors import NotFound
 
 STAFF_TAG, RESIDENT_TAG, PUBLIC_TAG = "feedback", "residents", "public"
@@ -56,6 +56,7 @@ def actor(ctx: RequestContext) -> str:
     role="viewer",
     summary="Our published polls with the status of their feedback, overdue ones flagged",
     many=True,
+    response=answers.FeedbackStatusOut,
 )
 def list_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "list_feedback", ctx.municipality)
@@ -69,6 +70,7 @@ def list_feedback(ctx: RequestContext) -> Any:
     role="viewer",
     summary="Polls closed too long ago without published feedback",
     many=True,
+    response=answers.OverdueOut,
 )
 def overdue_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "overdue", ctx.municipality)
@@ -81,6 +83,7 @@ def overdue_feedback(ctx: RequestContext) -> Any:
     auth="staff",
     role="viewer",
     summary="How well we close the loop: feedback published, time to feedback, measures done",
+    response=answers.LoopFiguresOut,
 )
 def loop_figures(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "loop_figures", ctx.municipality)
@@ -94,6 +97,7 @@ def loop_figures(ctx: RequestContext) -> Any:
     role="viewer",
     resource="poll",
     summary="The feedback on a poll, draft or published, with its measures",
+    response=answers.FeedbackOut,
 )
 def get_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "get_feedback", ctx.municipality, poll_id(ctx))
@@ -108,6 +112,8 @@ def get_feedback(ctx: RequestContext) -> Any:
     body=feedback.FeedbackDraftIn,
     resource="poll",
     summary="Write or rewrite the draft feedback: what we heard, what we will do",
+    response=answers.FeedbackOut,
+    errors=(409,),  # the feedback is published
 )
 def save_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "save_draft", ctx.municipality, poll_id(ctx), ctx.body, actor(ctx))
@@ -122,6 +128,8 @@ def save_feedback(ctx: RequestContext) -> Any:
     resource="poll",
     summary="Publish the feedback and tell those who answered (idempotent)",
     description="409 while the poll is still open.",
+    response=answers.FeedbackOut,
+    errors=(409,),  # the poll is still open
 )
 def publish_feedback(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "publish", ctx.municipality, poll_id(ctx), actor(ctx))
@@ -137,6 +145,7 @@ def publish_feedback(ctx: RequestContext) -> Any:
     success=201,
     resource="poll",
     summary="Promise a measure in the feedback on a poll",
+    response=answers.MeasureOut,
 )
 def add_measure(ctx: RequestContext) -> Reply:
     measure = ctx.rpc(
@@ -154,6 +163,7 @@ def add_measure(ctx: RequestContext) -> Reply:
     body=feedback.MeasureUpdate,
     resource="measure",
     summary="Change a measure's title, description, areas, owner or expected date",
+    response=answers.MeasureOut,
 )
 def update_measure(ctx: RequestContext) -> Any:
     measure_id = object_id(ctx, "measure_id", "measure")
@@ -170,6 +180,8 @@ def update_measure(ctx: RequestContext) -> Any:
     resource="measure",
     summary="Move a measure on (planned → in progress → done, or dropped); residents are told",
     description="409 for a transition that is not allowed (e.g. from done).",
+    response=answers.MeasureOut,
+    errors=(409,),  # a transition not allowed
 )
 def change_measure_status(ctx: RequestContext) -> Any:
     measure_id = object_id(ctx, "measure_id", "measure")
@@ -192,6 +204,7 @@ def change_measure_status(ctx: RequestContext) -> Any:
     role="viewer",
     resource="poll",
     summary="What residents thought of the feedback, per area; small areas suppressed",
+    response=answers.ReactionsOut,
 )
 def feedback_reactions(ctx: RequestContext) -> Any:
     return ctx.rpc("feedback", "reactions", ctx.municipality, poll_id(ctx))
@@ -207,6 +220,7 @@ def feedback_reactions(ctx: RequestContext) -> Any:
     auth="resident",
     summary="Published feedback of my municipality, what concerns my buurt or wijk first",
     many=True,
+    response=answers.FeedItemOut,
 )
 def my_feedback(ctx: RequestContext) -> Any:
     claims = ctx.principal.claims
@@ -222,6 +236,7 @@ def my_feedback(ctx: RequestContext) -> Any:
     auth="resident",
     resource="feedback",
     summary="One published feedback with its measures, and my reaction",
+    response=answers.FeedbackDetailOut,
 )
 def feedback_detail(ctx: RequestContext) -> Any:
     feedback_id = object_id(ctx, "feedback_id", "feedback")
@@ -242,6 +257,7 @@ def feedback_detail(ctx: RequestContext) -> Any:
     body=feedback.ReactionIn,
     resource="feedback",
     summary="React to feedback: useful or not, with an optional comment (one per resident)",
+    response=answers.ReactionOut,
 )
 def react_to_feedback(ctx: RequestContext) -> Any:
     feedback_id = object_id(ctx, "feedback_id", "feedback")
@@ -271,6 +287,7 @@ def react_to_feedback(ctx: RequestContext) -> Any:
     summary="Published feedback and measures, newest first (public, cacheable)",
     description="Sends a strong ETag and Cache-Control: public, max-age=300; 304 to a matching "
     "If-None-Match. Open to every origin (CORS).",
+    response=answers.TimelineOut,
 )
 def public_timeline(ctx: RequestContext) -> Reply:
     code = ctx.params["municipality_code"]

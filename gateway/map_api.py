@@ -4,6 +4,7 @@ cacheable): the same generalised CBS boundaries panel locates with."""
 from __future__ import annotations
 
 from gateway.routing import Reply, RequestContext, route
+from gateway.schemas import answers
 
 TAG = "residents"
 
@@ -16,6 +17,7 @@ TAG = "residents"
     resource="municipality",
     tenant_scoped=False,
     media_type="application/geo+json",
+    response=answers.BuurtenOut,
 )
 def public_buurt_boundaries(ctx: RequestContext) -> Reply:
     code = ctx.params["municipality_code"]

@@ -15,26 +15,25 @@ TITLES = {p.status: p.title for _, p in ERROR_TABLE} | {INTERNAL.status: INTERNA
 
 
 def error_statuses(route: Route) -> list[int]:
-    """Every error a route can answer with."""
-    # malformed input, unknown route/object, ours, a dependency; any request: a body over the
-    # limit (413), control characters in a path parameter or query value (422)
-    statuses = {400, 404, 413, 422, 500, 503} | set(route.errors)
+    """The errors a route can answer with: those its declaration implies, and those its
+    handler or the services behind it raise (``Route.errors``). Any request may also be refused
+    with 413 (a body over the limit) or 422 (control characters in a query value) although the
+    route takes neither; docs/api.md says so once instead of on every operation."""
+    statuses = {500} | set(route.errors)  # 500: ours, whatever the route
+    if route.calls_services:
+        statuses.add(503)  # a service did not answer
     if route.body is not None:
-        statuses |= {413, 415, 422}
-    if route.query is not None or route.body is not None:
+        statuses |= {400, 413, 415, 422}  # malformed, too large, not JSON, not valid
+    if route.query is not None:
         statuses.add(422)
+    if route.path_params:
+        statuses |= {404, 422}  # nothing (of ours) by that id; control characters in it
     if route.auth is not None:
-        statuses |= {401, 429}
+        statuses |= {401, 429}  # no valid token; the per-token rate limit
     if route.role is not None:
         statuses.add(403)
     if route.limits:
         statuses.add(429)
-    if route.changes_state:
-        statuses |= {409, 422}
-    if route.name == "update_poll":
-        statuses.add(412)
-    if route.auth is None and route.body is not None:
-        statuses.add(401)  # logins and refreshes refuse credentials
     return sorted(s for s in statuses if s in ERROR_STATUSES)
 
 
@@ -103,7 +102,7 @@ def operation(route: Route) -> dict[str, Any]:
         }
     success: dict[str, Any] = {"description": "OK" if route.success < 300 else "No content"}
     if route.success != 204:
-        schema: Any = route.response or {"type": "object"}
+        schema: Any = route.response or {"type": "object"}  # none undeclared: a unit test
         if route.many:
             schema = {"type": "array", "items": schema}
         if route.media_type.startswith("text/"):
@@ -111,13 +110,15 @@ def operation(route: Route) -> dict[str, Any]:
         elif not is_json(route.media_type):
             schema = {"type": "string", "format": "binary"}
         success["content"] = {route.media_type: {"schema": schema}}
+        if route.name == "create_invitation_batch":  # with Accept: text/csv, the codes as a file
+            success["content"]["text/csv"] = {"schema": {"type": "string"}}
     op["responses"][str(route.success)] = success
     if route.name in ("branding", "public_timeline"):
         op["responses"]["304"] = {"description": "Not modified (If-None-Match matched)"}
     if route.name == "readyz":  # not ready: the same JSON document, not a problem
         op["responses"]["503"] = {
             "description": "Not ready: the checks say which part does not answer",
-            "content": {"application/json": {"schema": {"type": "object"}}},
+            "content": {"application/json": {"schema": route.response}},
         }
     for status in error_statuses(route):
         if str(status) in op["responses"]:

@@ -7,11 +7,19 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.routing import ROUTES, Reply, RequestContext, route  # ROUTES: filled on import
+from gateway.schemas import answers
 
 TAG = "operations"
 
 
-@route("GET", "/healthz", tag=TAG, summary="The process is alive")
+@route(
+    "GET",
+    "/healthz",
+    tag=TAG,
+    summary="The process is alive",
+    response=answers.HealthOut,
+    calls_services=False,
+)
 def healthz(ctx: RequestContext) -> Any:
     return {"status": "ok"}
 
@@ -21,6 +29,7 @@ def healthz(ctx: RequestContext) -> Any:
     "/readyz",
     tag=TAG,
     summary="Ready to serve: the broker and every service answer, the poll cache is synchronised",
+    response=answers.ReadinessOut,
 )
 def readyz(ctx: RequestContext) -> Reply:
     checks = ctx.gateway.readiness()
@@ -38,12 +47,20 @@ def readyz(ctx: RequestContext) -> Reply:
     tag=TAG,
     summary="Prometheus metrics of the gateway process",
     media_type="text/plain",  # the Prometheus text format (version=0.0.4 or 1.0.0)
+    calls_services=False,
 )
 def prometheus_metrics(ctx: RequestContext) -> Reply:
     return Reply(generate_latest().decode(), content_type=CONTENT_TYPE_LATEST)
 
 
-@route("GET", "/openapi.json", tag=TAG, summary="This API, as OpenAPI 3.1")
+@route(
+    "GET",
+    "/openapi.json",
+    tag=TAG,
+    summary="This API, as OpenAPI 3.1",
+    response=answers.OpenAPIOut,
+    calls_services=False,
+)
 def openapi(ctx: RequestContext) -> Any:
     from gateway.openapi import build_spec
 

@@ -13,7 +13,7 @@ from gateway.errors import BadRequest, RouteNotFound, ServiceUnavailable
 from gateway.intake import fingerprint
 from gateway.poll_cache import eligible
 from gateway.routing import Reply, RequestContext, route
-from gateway.schemas import notify, panel
+from gateway.schemas import answers, notify, panel
 from services.common import intake as intake_contract
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.pollspec import PollSpecError, validate_answers
@@ -51,6 +51,8 @@ def join(ctx: RequestContext) -> Reply:
     success=202,
     limits=("signup",),
     summary="Open sign-up: e-mail a verification code to the address",
+    response=answers.SignupStartedOut,
+    errors=(404,),  # no such municipality
 )
 def signup(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "start_signup", ctx.body), status=202)
@@ -65,6 +67,7 @@ def signup(ctx: RequestContext) -> Reply:
     success=201,
     limits=("verify",),
     summary="Open sign-up: confirm the code and join (marked self-selected)",
+    errors=(404, 409),  # no such municipality; in the panel already
 )
 def signup_verify(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "finish_signup", ctx.body), status=201)
@@ -78,13 +81,20 @@ def signup_verify(ctx: RequestContext) -> Reply:
     response=out.TokensOut,
     limits=("refresh",),
     summary="Exchange a refresh token for a new access and refresh token (rotation)",
+    errors=(401,),  # a refresh token not valid, or used twice
 )
 def token_refresh(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "refresh", ctx.body)
 
 
 @route(
-    "GET", "/api/v1/me", tag=TAG, auth="resident", response=out.ResidentOut, summary="My profile"
+    "GET",
+    "/api/v1/me",
+    tag=TAG,
+    auth="resident",
+    response=out.ResidentOut,
+    summary="My profile",
+    errors=(404,),  # panel does not know the token's resident
 )
 def me(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "get_resident", ctx.principal.subject)
@@ -98,6 +108,7 @@ def me(ctx: RequestContext) -> Any:
     body=panel.ProfileUpdateIn,
     response=out.ResidentOut,
     summary="Change my profile (moving changes my buurt; refresh the token to see it)",
+    errors=(404,),  # panel does not know the token's resident
 )
 def update_me(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "update_resident", ctx.principal.subject, ctx.body)
@@ -110,6 +121,7 @@ def update_me(ctx: RequestContext) -> Any:
     auth="resident",
     success=204,
     summary="Leave the panel: my personal data is erased",
+    errors=(404,),  # panel does not know the token's resident
 )
 def leave(ctx: RequestContext) -> Reply:
     ctx.rpc("panel", "leave", ctx.principal.subject)
@@ -128,6 +140,7 @@ def leave(ctx: RequestContext) -> Reply:
     summary="The municipality's house style and texts (public, cacheable)",
     resource="municipality",
     tenant_scoped=False,
+    response=answers.MunicipalityBrandingOut,
 )
 def branding(ctx: RequestContext) -> Reply:
     found = ctx.rpc("panel", "get_branding", ctx.params["municipality_code"])
@@ -170,6 +183,7 @@ def public_areas(ctx: RequestContext) -> Reply:
     summary="Suggest the buurt of a location (the resident confirms it)",
     resource="municipality",
     tenant_scoped=False,
+    response=answers.LocatedOut,
 )
 def locate(ctx: RequestContext) -> Any:
     found = ctx.rpc(
@@ -265,6 +279,7 @@ def resident_view(poll: dict[str, Any]) -> dict[str, Any]:
     "/api/v1/push/vapid-public-key",
     tag=TAG,
     summary="The applicationServerKey to subscribe to Web Push with (public)",
+    response=answers.VapidKeyOut,
 )
 def vapid_public_key(ctx: RequestContext) -> Reply:
     key = ctx.rpc("notify", "vapid_public_key")
@@ -280,6 +295,7 @@ def vapid_public_key(ctx: RequestContext) -> Reply:
     auth="resident",
     summary="My devices that receive notifications",
     many=True,
+    response=answers.DeviceOut,
 )
 def list_devices(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "list_devices", ctx.principal.subject)
@@ -293,6 +309,8 @@ def list_devices(ctx: RequestContext) -> Any:
     body=notify.DeviceIn,
     success=201,
     summary="Register a Web Push subscription (PushSubscription.toJSON()) or an FCM token",
+    response=answers.DeviceOut,
+    errors=(404,),  # my profile has not reached notify yet
 )
 def register_device(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("notify", "register_device", ctx.principal.subject, ctx.body), status=201)
@@ -319,6 +337,8 @@ def remove_device(ctx: RequestContext) -> Reply:
     auth="resident",
     body=notify.PreferencesIn,
     summary="Channel order and quiet hours (Europe/Amsterdam) for my notifications",
+    response=answers.PreferencesOut,
+    errors=(404,),  # my profile has not reached notify yet
 )
 def notification_preferences(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "set_preferences", ctx.principal.subject, ctx.body)
@@ -332,6 +352,7 @@ def notification_preferences(ctx: RequestContext) -> Any:
     limits=("verify",),
     errors=(401,),  # a link token that is not valid
     summary="Stop e-mail (the one-click link in every e-mail, RFC 8058)",
+    response=answers.UnsubscribedOut,
 )
 def unsubscribe(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "unsubscribe", ctx.query["token"])
@@ -358,6 +379,8 @@ class SubmissionIn(Schema):
     "running 409; no key 400. A poll not meant for me (a sample I was not drawn for) 404. "
     "An invited resident's answer counts where they were invited, marked recently moved "
     "if they live elsewhere now.",
+    response=answers.SubmissionAcceptedOut,
+    errors=(400, 409),  # no Idempotency-Key; the same key in flight
 )
 def submit(ctx: RequestContext) -> Reply:
     key = ctx.request.headers.get("Idempotency-Key", "").strip()
@@ -454,6 +477,7 @@ def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
     auth="resident",
     summary="What became of a submission: accepted, recorded, or rejected with the reason",
     description="Only the resident who submitted can read a receipt; anyone else gets 404.",
+    response=answers.ReceiptOut,
 )
 def receipt(ctx: RequestContext) -> Any:
     receipt_id = ctx.gateway.receipts.verify(ctx.params["receipt_id"], ctx.principal.subject)

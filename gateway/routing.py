@@ -3,12 +3,13 @@
 A route declares everything about itself — method, path, who may call it, its body and query
 schemas, its rate limits, the object its path id names — and ``dispatch`` does the rest in one
 place: size and media type checks, authentication, role, rate limits, validation, the RPC
-calls, the problem+json answer for every error. The OpenAPI document and the tenant-isolation
-tests are generated from this same table.
+calls, the answer through its response schema, the problem+json answer for every error. The
+OpenAPI document and the tenant-isolation tests are generated from this same table.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
@@ -86,6 +87,11 @@ class Route:
     # from its declaration, e.g. 401 for a link token that is not valid, 409 for a draft.
     errors: tuple[int, ...] = ()
     large_body: bool = False  # may take MAX_LARGE_BODY_BYTES instead of MAX_BODY_BYTES
+    # False for a large document (the trend of a series): described by ``response`` but sent
+    # as the service built it, not projected per request (docs/benchmarks.md); the OpenAPI
+    # conformance test validates it instead. A JSONText answer is never projected.
+    project_reply: bool = True
+    calls_services: bool = True  # False: answered by the gateway alone (no 503)
 
     @property
     def path_params(self) -> list[str]:
@@ -108,6 +114,47 @@ class Route:
     @functools.cached_property
     def query_schema(self) -> Schema | None:
         return self.query() if self.query else None
+
+    @functools.cached_property
+    def reply_plan(self) -> Plan:
+        return plan_of(self.response()) if self.response else None
+
+
+# What of an answer a response schema declares: None (the value as it is), ("object", {field:
+# plan}) or ("map", plan) for a dict whose values are of one schema; a list is projected item by
+# item with the plan of its items.
+Plan = tuple[str, Any] | None
+
+
+def plan_of(schema: Schema) -> Plan:
+    return ("object", {name: _field_plan(f) for name, f in schema.fields.items()})
+
+
+def _field_plan(declared: fields.Field) -> Plan:
+    if isinstance(declared, fields.Nested):
+        return plan_of(declared.schema)
+    if isinstance(declared, fields.List):
+        return _field_plan(declared.inner)
+    if isinstance(declared, fields.Dict) and declared.value_field is not None:
+        inner = _field_plan(declared.value_field)
+        return ("map", inner) if inner is not None else None
+    return None
+
+
+def project(plan: Plan, value: Any) -> Any:
+    """``value`` with only the fields ``plan`` declares, at every depth, in the order the
+    service gave them (so a body that declares everything it holds is sent byte for byte as
+    before); values are not converted."""
+    if plan is None:
+        return value
+    if isinstance(value, list):
+        return [project(plan, item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    kind, inner = plan
+    if kind == "map":
+        return {key: project(inner, item) for key, item in value.items()}
+    return {key: project(inner[key], item) for key, item in value.items() if key in inner}
 
 
 ROUTES: list[Route] = []
@@ -283,7 +330,7 @@ def dispatch(gateway: Any, route: Route, request: Request, params: dict[str, str
             read_body=lambda: parse_body(request, route, limit),
             query=query,
         )
-        response = to_response(reply)
+        response = to_response(shape(route, reply))
     except Exception as exc:  # noqa: BLE001 - every error becomes problem+json, never a trace
         response = problem_response(exc)
     HTTP_RESPONSES.labels(route.name, str(response.status_code)).inc()
@@ -319,6 +366,22 @@ def invoke(
     context = RequestContext(request, route, principal, body, query, params, gateway)
     result = route.handler(context)
     return result if isinstance(result, Reply) else Reply(body=result, status=route.success)
+
+
+def shape(route: Route, reply: Reply) -> Reply:
+    """A route's success answer through its response schema: what the schema does not declare
+    does not leave the gateway, so the OpenAPI document (generated from the same schemas) cannot
+    promise less than is sent. Only on the JSON API: the web pages read the services' answers
+    as they are."""
+    if (
+        route.reply_plan is None
+        or not route.project_reply
+        or reply.status != route.success
+        or not is_json(reply.content_type)
+        or isinstance(reply.body, (str, bytes))  # JSONText too: passed on as it is
+    ):
+        return reply
+    return dataclasses.replace(reply, body=project(route.reply_plan, reply.body))
 
 
 def is_json(media_type: str) -> bool:

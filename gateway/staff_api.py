@@ -10,7 +10,7 @@ from typing import Any
 from gateway import schemas as out
 from gateway.errors import PreconditionFailed
 from gateway.routing import JSONText, Reply, RequestContext, route
-from gateway.schemas import notify, panel, polls
+from gateway.schemas import answers, notify, panel, polls
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.common.suppression import Hierarchy, suppress_areas
 
@@ -28,6 +28,7 @@ STAFF, POLLS, PLATFORM = "staff", "polls", "platform"
     response=out.StaffSessionOut,
     limits=("login", "login_ip"),
     summary="Sign in with e-mail address and password",
+    errors=(401,),  # wrong e-mail address or password, a locked account
 )
 def login(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "staff_login", ctx.body)
@@ -44,6 +45,7 @@ def login(ctx: RequestContext) -> Any:
     description="Staff access tokens live 15 minutes. A refresh token used twice ends its "
     "session (401); a disabled account or a changed role has no session left (401: sign in "
     "again).",
+    errors=(401,),  # a refresh token not valid, or used twice
 )
 def staff_token_refresh(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "staff_refresh", ctx.body)
@@ -73,6 +75,7 @@ def accept_invite(ctx: RequestContext) -> Any:
     role="platform_admin",
     summary="All municipalities (platform administrator)",
     many=True,
+    response=answers.MunicipalityOut,
 )
 def municipalities(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "list_municipalities")
@@ -87,6 +90,8 @@ def municipalities(ctx: RequestContext) -> Any:
     body=panel.MunicipalityIn,
     success=201,
     summary="Add a municipality (platform administrator)",
+    response=answers.MunicipalityOut,
+    errors=(409,),  # the code exists already
 )
 def create_municipality(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "create_municipality", ctx.body), status=201)
@@ -104,6 +109,7 @@ def create_municipality(ctx: RequestContext) -> Reply:
     resource="municipality",
     tenant_scoped=False,
     summary="Invite a municipality's first staff member (platform administrator)",
+    errors=(409,),  # an account with this address exists
 )
 def invite_first_staff(ctx: RequestContext) -> Reply:
     return Reply(
@@ -115,7 +121,13 @@ def invite_first_staff(ctx: RequestContext) -> Reply:
 
 
 @route(
-    "GET", "/admin/v1/branding", tag=STAFF, auth="staff", role="viewer", summary="Our house style"
+    "GET",
+    "/admin/v1/branding",
+    tag=STAFF,
+    auth="staff",
+    role="viewer",
+    summary="Our house style",
+    response=answers.MunicipalityBrandingOut,
 )
 def get_branding(ctx: RequestContext) -> Any:
     found = ctx.rpc("panel", "get_branding", ctx.municipality)
@@ -131,6 +143,7 @@ def get_branding(ctx: RequestContext) -> Any:
     role="admin",
     body=panel.BrandingIn,
     summary="Change our house style (colours must stay legible)",
+    response=answers.BrandingOut,
 )
 def update_branding(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "update_branding", ctx.municipality, ctx.body)["branding"]
@@ -143,6 +156,7 @@ def update_branding(ctx: RequestContext) -> Any:
     auth="staff",
     role="viewer",
     summary="Our settings (minimum cell size, channels, quiet hours, limits)",
+    response=answers.SettingsOut,
 )
 def get_settings(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "get_settings", ctx.municipality)
@@ -156,6 +170,7 @@ def get_settings(ctx: RequestContext) -> Any:
     role="admin",
     body=panel.SettingsIn,
     summary="Change our settings",
+    response=answers.SettingsOut,
 )
 def update_settings(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "update_settings", ctx.municipality, ctx.body)
@@ -170,6 +185,7 @@ def update_settings(ctx: RequestContext) -> Any:
     body=panel.AreaImportIn,
     large_body=True,
     summary="Import CBS wijken and buurten (KWB CSV + GeoJSON)",
+    response=answers.AreaImportOut,
 )
 def import_areas(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "import_areas", ctx.municipality, ctx.body)
@@ -223,6 +239,7 @@ def list_regions(ctx: RequestContext) -> Any:
     description="422 when a buurt is not ours, or when the region would give a small group "
     "away: it differs from a wijk, the gemeente or another region only by buurten with too "
     "few inhabitants (the problem names the region, the other area and the buurten).",
+    errors=(409,),  # all 9999 region codes used
 )
 def create_region(ctx: RequestContext) -> Reply:
     region = ctx.rpc(
@@ -278,6 +295,7 @@ def get_region(ctx: RequestContext) -> Any:
     resource="region",
     summary="Change name or buurten: a new version (polls keep theirs)",
     description="422 as for creating a region.",
+    errors=(409,),  # an archived region
 )
 def update_region(ctx: RequestContext) -> Any:
     return ctx.rpc(
@@ -313,6 +331,8 @@ def archive_region(ctx: RequestContext) -> Any:
     body=panel.InvitationBatchIn,
     success=201,
     summary="Generate invitation codes for recruitment letters (the CSV is shown once)",
+    response=answers.InvitationBatchOut,
+    errors=(404,),  # no areas imported yet
 )
 def create_invitation_batch(ctx: RequestContext) -> Reply:
     batch = ctx.rpc(
@@ -342,6 +362,7 @@ def create_invitation_batch(ctx: RequestContext) -> Reply:
     role="viewer",
     summary="Invitation batches with how many codes were used",
     many=True,
+    response=answers.InvitationBatchSummaryOut,
 )
 def list_invitation_batches(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "list_invitation_batches", ctx.municipality)
@@ -354,6 +375,8 @@ def list_invitation_batches(ctx: RequestContext) -> Any:
     auth="staff",
     role="viewer",
     summary="Members per wijk, age band and sex against CBS, with gaps and attrition",
+    response=answers.CompositionOut,
+    errors=(404,),  # no areas imported yet
 )
 def composition(ctx: RequestContext) -> Any:
     return ctx.rpc("panel", "panel_composition", ctx.municipality)
@@ -422,6 +445,7 @@ def list_staff(ctx: RequestContext) -> Any:
     response=out.StaffOut,
     success=201,
     summary="Invite a colleague (an e-mail with a link to choose a password)",
+    errors=(409,),  # an account with this address exists
 )
 def invite_staff(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "invite_staff", ctx.municipality, ctx.body), status=201)
@@ -437,6 +461,7 @@ def invite_staff(ctx: RequestContext) -> Reply:
     response=out.StaffOut,
     resource="staff",
     summary="Change a colleague's role, or disable the account",
+    errors=(409,),  # one's own account; an invited account
 )
 def change_staff(ctx: RequestContext) -> Any:
     return ctx.rpc(
@@ -542,6 +567,7 @@ def get_poll(ctx: RequestContext) -> Reply:
     summary="Edit a draft; send If-Match with the ETag you read to avoid lost updates",
     description="412 when If-Match is not a version; 409 when the poll changed meanwhile "
     "or is no longer a draft.",
+    errors=(409, 412),  # not a draft, changed meanwhile; If-Match not a version
 )
 def update_poll(ctx: RequestContext) -> Reply:
     expected = if_match_version(ctx.request.headers.get("If-Match"))
@@ -571,6 +597,7 @@ def if_match_version(header: str | None) -> int | None:
     summary="Publish: open now, or at opens_at (idempotent)",
     description="The regions the audience names (region_codes) are frozen at their current "
     "versions; 422 when one is unknown or archived.",
+    errors=(409,),  # not a draft
 )
 def publish_poll(ctx: RequestContext) -> Any:
     poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])
@@ -591,6 +618,7 @@ def publish_poll(ctx: RequestContext) -> Any:
     response=out.PollOut,
     resource="poll",
     summary="Close now (idempotent)",
+    errors=(409,),  # a draft
 )
 def close_poll(ctx: RequestContext) -> Any:
     return ctx.rpc("polls", "close_poll", ctx.municipality, ctx.params["poll_id"])
@@ -605,6 +633,7 @@ def close_poll(ctx: RequestContext) -> Any:
     response=out.PollOut,
     resource="poll",
     summary="Archive a closed poll",
+    errors=(409,),  # not closed
 )
 def archive_poll(ctx: RequestContext) -> Any:
     return ctx.rpc("polls", "archive_poll", ctx.municipality, ctx.params["poll_id"])
@@ -621,6 +650,7 @@ def archive_poll(ctx: RequestContext) -> Any:
     role="viewer",
     resource="poll",
     summary="Invited, and notifications per kind, channel and status",
+    response=answers.DeliverySummaryOut,
 )
 def delivery_summary(ctx: RequestContext) -> Any:
     # polls decides whether the poll is ours (404 otherwise); notify knows only published ones.
@@ -636,6 +666,7 @@ def delivery_summary(ctx: RequestContext) -> Any:
     role="admin",
     summary="Notifications given up after their last attempt",
     many=True,
+    response=answers.DeadDeliveryOut,
 )
 def dead_deliveries(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "list_dead_deliveries", ctx.municipality)
@@ -649,6 +680,7 @@ def dead_deliveries(ctx: RequestContext) -> Any:
     role="admin",
     body=notify.ReplayIn,
     summary="Try dead notifications again (all, or the ids given)",
+    response=answers.ReplayedOut,
 )
 def replay_dead_deliveries(ctx: RequestContext) -> Any:
     return ctx.rpc("notify", "replay_dead_deliveries", ctx.municipality, ctx.body)
@@ -665,6 +697,9 @@ def replay_dead_deliveries(ctx: RequestContext) -> Any:
     summary="Results per question for the gemeente, each wijk and buurt: counts, weighted "
     "percentages with 95% intervals, response rates; small cells suppressed",
     errors=(409,),  # the poll was never opened
+    # JSON text, passed on (never projected: ~1 MB at a million responses, docs/benchmarks.md);
+    # the OpenAPI conformance test validates it against this schema.
+    response=answers.ResultsOut,
 )
 def poll_results(ctx: RequestContext) -> Any:
     # As JSON text: responses caches the encoded document; it is passed on, not re-encoded.
@@ -696,6 +731,8 @@ def _from_responses(ctx: RequestContext, method: str, *args: Any) -> Any:
     "share per wave with its 95% interval, and the change between waves with its interval "
     "and significance (docs/methods.md, Trends)",
     errors=(409,),  # the poll was never opened
+    response=answers.TrendOut,
+    project_reply=False,  # as large as the results of every wave: validated in the tests
 )
 def poll_trend(ctx: RequestContext) -> Any:
     # The waves that opened, compared where their results live (responses): each wave's

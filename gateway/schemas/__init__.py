@@ -1,8 +1,10 @@
 """Shapes of HTTP bodies and answers: the public API's contract, the gateway's own.
 
-Answers and queries here; the bodies of the routes each service answers in a module per service
-(``panel``, ``polls``, ``notify``, ``feedback``). None is imported from a service: the gateway
-imports nothing but ``services.common`` (``make lint`` enforces it, docs/architecture.md)."""
+Answers and queries here and in ``answers``; the bodies of the routes each service answers in a
+module per service (``panel``, ``polls``, ``notify``, ``feedback``). None is imported from a
+service: the gateway imports nothing but ``services.common`` (``make lint`` enforces it,
+docs/architecture.md). The dispatcher sends every JSON answer through its route's schema
+(``gateway.routing.shape``): what is not declared here is not sent."""
 
 from __future__ import annotations
 
