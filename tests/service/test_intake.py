@@ -23,6 +23,7 @@ from tests.conftest import wait_for
 from tests.support import infra
 from tests.support.answers import minimal_answers as answers_for
 from tests.support.gateway import resident_token
+from tests.support.openapi import assert_documented
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
 ANSWERS = {"veilig_buurt": 4}
@@ -260,10 +261,14 @@ def test_results_count_what_was_submitted_and_hide_small_groups(api, service_con
     assert counted == {"1": 0, "2": None, "3": 0, "4": None, "5": 0}
     assert question["areas"]["BU03440112"] == {"suppressed": True}
     assert "WK034401" in results["weighting"]
+    # Passed on as JSON text (not projected per request): the document must describe it.
+    documented = "/admin/v1/polls/{poll_id}/results"
+    assert_documented(api, "GET", documented, results)
     # The view of invited panel members who did not move (issue 15, item 14); nothing else.
     url = f"/admin/v1/polls/{poll['id']}/results"
     panel = api.request("GET", url + "?respondents=panel", token=admin)
     assert panel.status_code == 200 and panel.json()["respondents"] == "panel"
+    assert_documented(api, "GET", documented, panel.json())
     wrong = api.request("GET", url + "?respondents=nobody", token=admin)
     assert wrong.status_code == 422 and wrong.json()["errors"][0]["field"] == "query.respondents"
 

@@ -4,7 +4,9 @@ operation, valid inputs and invalid ones) against the gateway and the real servi
 checks every response: never a 5xx, its status is
 documented for the operation, its content type is the documented one, and its body matches
 the documented schema (closed schemas: a field the route returns but the document does not
-declare fails). Path parameters name real objects (Utrecht's poll, staff member, measure), so
+declare fails — the dispatcher drops such fields from most answers, so this bites on the two it
+passes on as built, the results and the trend, and anywhere on a value of another type than
+declared). Path parameters name real objects (Utrecht's poll, staff member, measure), so
 the success answers are checked too, not only the errors."""
 
 from __future__ import annotations

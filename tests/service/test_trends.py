@@ -18,6 +18,7 @@ from services.common.pollspec import visible_questions
 from services.responses import intake
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answer
+from tests.support.openapi import assert_documented
 from tests.support.panel import UTRECHT, utrecht_files
 
 BUURTEN = ("BU03440111", "BU03440112", "BU03440113", "BU03440114")  # all in wijk 01 (West)
@@ -130,6 +131,8 @@ def test_two_waves_show_a_significant_fall_in_one_wijk(api, admin, engines):
         return response.json() if response.status_code == 200 else None
 
     trend = wait_for(read_trend, timeout=60, message="both waves released")
+    # Sent as the service built it (not projected per request): the document must describe it.
+    assert_documented(api, "GET", "/admin/v1/polls/{poll_id}/trend", trend)
     assert [w["wave"] for w in trend["waves"]] == [1, 2]
     often = next(q for q in trend["questions"] if q["id"] == "vaak_onveilig")
     west = often["areas"]["WK034401"]
