@@ -75,7 +75,9 @@ def world(api, service_config):
 
 
 def once_known(call, *args):
-    """``call(*args)`` once the service has heard of the poll (events arrive asynchronously)."""
+    """``call(*args)`` once the service has heard of the poll (events arrive asynchronously)
+    and, for results, has released them (BeingComputed: ask again, which a loaded machine
+    makes likely for the first release)."""
 
     def attempt():
         try:
@@ -83,7 +85,7 @@ def once_known(call, *args):
         except (NotFound, BeingComputed):  # a first release still being computed: wait too
             return None
 
-    return wait_for(attempt, message=f"{call} knowing the poll")
+    return wait_for(attempt, timeout=60, message=f"{call} knowing the poll")
 
 
 FEEDBACK_DRAFT, NEW_MEASURE = "save_feedback", "add_measure"
