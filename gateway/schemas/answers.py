@@ -356,6 +356,13 @@ class TrendOptionOut(Schema):
     ci_high = fields.Float(allow_none=True)
 
 
+class TrendMeanOut(Schema):
+    mean = fields.Float()
+    ci_low = fields.Float()
+    ci_high = fields.Float()
+    effective_n = fields.Float()
+
+
 class TrendWaveFiguresOut(Schema):
     wave = fields.Integer()
     poll_id = fields.UUID()
@@ -363,6 +370,9 @@ class TrendWaveFiguresOut(Schema):
     respondents = fields.Integer(allow_none=True)
     effective_n = fields.Float(allow_none=True)
     options = fields.List(fields.Nested(TrendOptionOut))
+    mean = fields.Nested(
+        TrendMeanOut, allow_none=True, metadata={"description": "scale questions: weighted"}
+    )
 
 
 class ChangeOptionOut(Schema):
@@ -373,11 +383,21 @@ class ChangeOptionOut(Schema):
     significant = fields.Boolean(allow_none=True)
 
 
+class MeanChangeOut(Schema):
+    change = fields.Float(allow_none=True)
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True)
+
+
 class ChangeOut(Schema):
     from_wave = fields.Integer()
     to_wave = fields.Integer()
     comparable = fields.Boolean()
     options = fields.List(fields.Nested(ChangeOptionOut))
+    mean = fields.Nested(
+        MeanChangeOut, allow_none=True, metadata={"description": "scale questions"}
+    )
 
 
 class TrendAreaOut(Schema):
