@@ -815,6 +815,7 @@ def poll_results_xlsx(ctx: RequestContext) -> Reply:
     query=out.ResultsQuery,
     auth="staff",
     role="viewer",
+    response=answers.OverviewOut,
     summary="The safety overview: per area (gemeente, wijk, buurt, region) the latest weighted "
     "share or mean of each tracked question of the safety polls with its 95% interval, a trend "
     "only where the change from the previous wave is significant, the open measures of "

@@ -424,6 +424,59 @@ class TrendOut(Schema):
     questions = fields.List(fields.Nested(TrendQuestionOut))
 
 
+class OverviewValueOut(Schema):
+    """One answer's weighted share (``option``), or a scale's weighted mean (``option`` null),
+    with the change from the previous wave; ``trend`` only when that change is significant."""
+
+    option = fields.String(allow_none=True)
+    label = fields.String(allow_none=True)
+    value = fields.Float(allow_none=True)
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+    change = fields.Float(allow_none=True)
+    significant = fields.Boolean(allow_none=True)
+    trend = fields.String(allow_none=True, metadata={"description": "up, down or null"})
+
+
+class OverviewQuestionOut(Schema):
+    key = fields.String(metadata={"description": "theme.question_id"})
+    theme = fields.String()
+    question_id = fields.String()
+    type = fields.String()
+    text = fields.String()
+    measure = fields.String(metadata={"description": "share or mean"})
+    poll_id = fields.UUID()
+    poll_title = fields.String(allow_none=True)
+    wave = fields.Integer(allow_none=True)
+    k = fields.Integer(allow_none=True)
+    polled = fields.DateTime()
+    position = fields.Integer()
+    suppressed = fields.Boolean()
+    reason = fields.String(
+        allow_none=True, metadata={"description": "suppressed, not_weighted or no_respondents"}
+    )
+    respondents = fields.Integer(allow_none=True)
+    effective_n = fields.Float(allow_none=True)
+    values = fields.List(fields.Nested(OverviewValueOut))
+
+
+class OverviewAreaOut(Schema):
+    code = fields.String()
+    level = fields.String()
+    parent_code = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    last_polled = fields.DateTime(allow_none=True)
+    last_poll_id = fields.UUID(allow_none=True)
+    open_measures = fields.Integer()
+    questions = fields.List(fields.Nested(OverviewQuestionOut))
+
+
+class OverviewOut(Schema):
+    municipality_code = fields.String()
+    themes = fields.List(fields.String())
+    areas = fields.List(fields.Nested(OverviewAreaOut))
+
+
 # --- feedback --------------------------------------------------------------------------------
 
 

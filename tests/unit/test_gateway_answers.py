@@ -14,7 +14,7 @@ from gateway.routes import ROUTES
 from gateway.routing import JSONText, Reply, Route, is_json, plan_of, project, shape
 
 # Landed on main while response schemas were written (issue 15, item 16): still to describe.
-NOT_YET_DESCRIBED = {"overview"}
+NOT_YET_DESCRIBED: set[str] = set()
 
 
 def test_every_json_route_declares_its_answer() -> None:
