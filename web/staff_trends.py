@@ -105,7 +105,9 @@ def staff_trend(ctx: PageContext) -> Response:
         return response
     doc = trend.body
     asked = {q["id"]: q for q in poll["definition"]["questions"]}
-    questions = [q for q in doc["questions"] if q["options"]]
+    # A question without areas has no answers yet in any wave (a poll just opened): nothing
+    # to chart, said as such rather than failing on the first area.
+    questions = [q for q in doc["questions"] if q["options"] and q["areas"]]
     question = next((q for q in questions if q["id"] == args.get("vraag")), None) or (
         questions[0] if questions else None
     )
