@@ -759,13 +759,18 @@ def _export(ctx: RequestContext, fmt: str) -> Reply:
     """The results page as a table, rendered by responses (services/responses/exports.py):
     the same suppressed figures, nothing more."""
     file = _from_responses(ctx, "results_export", ctx.query["respondents"], fmt)
+    return _file_reply(file, f"buurtpeil-resultaten-{file['poll_id']}", fmt)
+
+
+def _file_reply(file: dict[str, Any], stem: str, fmt: str) -> Reply:
+    """A file responses rendered (``body`` base64, ``generated_at``) as a download named
+    ``<stem>-<date>.<fmt>``; never cached (it holds the municipality's figures)."""
     generated = datetime.fromisoformat(file["generated_at"])
-    filename = f"buurtpeil-resultaten-{file['poll_id']}-{generated:%Y-%m-%d}.{fmt}"
     return Reply(
         base64.b64decode(file["body"]),
         content_type=EXPORT_TYPES[fmt],
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": f'attachment; filename="{stem}-{generated:%Y-%m-%d}.{fmt}"',
             "Cache-Control": "no-store",
         },
     )
@@ -844,16 +849,7 @@ def _overview_export(ctx: RequestContext, fmt: str) -> Reply:
         ctx.query["respondents"],
         fmt,
     )
-    generated = datetime.fromisoformat(file["generated_at"])
-    filename = f"buurtpeil-veiligheid-{file['municipality_code']}-{generated:%Y-%m-%d}.{fmt}"
-    return Reply(
-        base64.b64decode(file["body"]),
-        content_type=EXPORT_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
+    return _file_reply(file, f"buurtpeil-veiligheid-{file['municipality_code']}", fmt)
 
 
 @route(
