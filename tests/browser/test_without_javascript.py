@@ -4,7 +4,7 @@ with the condition in words, the receipt, feedback — every page but messages a
 from __future__ import annotations
 
 from tests.browser.system import UTRECHT, System
-from tests.browser.world import open_poll
+from tests.browser.world import open_poll, until
 
 
 def test_a_resident_without_javascript_joins_and_answers(browser, system: System):
@@ -23,7 +23,11 @@ def test_a_resident_without_javascript_joins_and_answers(browser, system: System
         page.get_by_role("button", name="Doe mee met het panel").click()
         page.wait_for_url("**/welkom")
         assert "Voor berichten is JavaScript in uw browser nodig." in page.inner_text("main")
-        page.goto(f"/app/{UTRECHT}/peilingen/{poll_id}")
+        # The gateway learns of a published poll from its event: until then the page is a 404.
+        until(
+            "the resident app to know the published poll",
+            lambda: page.goto(f"/app/{UTRECHT}/peilingen/{poll_id}").status == 200,
+        )
         # The conditional question is there, with its condition in words.
         assert page.is_visible("#question-oorzaken")
         assert "Alleen als u bij vraag 3 hebt geantwoord: Vaak of Soms." in page.inner_text(
