@@ -10,14 +10,16 @@ contract for humans, docs/queues.md the queue.
 
 A submission (``SubmissionV1``)::
 
-    {"version": 1, "receipt_id", "poll_id", "answers": {...}, "submitted_at",
-     "resident": {"id", "municipality_code", "wijk_code", "buurt_code", "age_band", "sex",
-                  "self_selected", "recently_moved"}}
+    {"version": 1, "receipt_id", "poll_id", "answers": {...}, "submitted_at", "channel",
+     "resident": {"id", "kind", "municipality_code", "wijk_code", "buurt_code", "age_band",
+                  "sex", "self_selected", "recently_moved"}}
 
 ``wijk_code``/``buurt_code`` are where the resident was invited (the area is frozen for the poll
-once invited); ``recently_moved`` says they live elsewhere now. ``version`` and
-``recently_moved`` were added after the first messages were queued: absent, they mean 1 and
-false. Unknown fields are ignored (a compatible addition keeps the version); anything else is a
+once invited); ``recently_moved`` says they live elsewhere now. ``channel`` is how the answer
+came in (``CHANNELS``: the app, a personal link in an e-mail, or a paper form keyed in by staff);
+``resident.kind`` is the kind of participant (``PARTICIPANT_KINDS``: a resident, a business or an
+organisation). ``version``, ``recently_moved``, ``channel`` and ``kind`` were added after the
+first messages were queued: absent, they mean 1, false, ``app`` and ``resident``. Unknown fields are ignored (a compatible addition keeps the version); anything else is a
 new version, and responses refuses a version it does not know.
 
 The resident id is only used by responses for the pseudonymous respondent key and the
@@ -34,6 +36,10 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 INTAKE_QUEUE = "responses.intake"
 SUBMISSION_VERSION = 1
+# How an answer came in: the app, the personal link in an invitation e-mail, a paper form.
+CHANNELS = ("app", "link", "paper")
+# Who answered: CBS margins (weighting) are of persons, so only residents are weighted.
+PARTICIPANT_KINDS = ("resident", "ondernemer", "organisatie")
 
 
 def intake_queue() -> Queue:
@@ -65,6 +71,7 @@ class SubmittingResidentV1(Schema):
         unknown = INCLUDE
 
     id = fields.UUID(required=True)
+    kind = fields.String(validate=validate.OneOf(PARTICIPANT_KINDS))  # absent: resident
     municipality_code = fields.String(required=True, validate=_REQUIRED_TEXT)
     wijk_code = fields.String(required=True, validate=_REQUIRED_TEXT)
     buurt_code = fields.String(required=True, validate=_REQUIRED_TEXT)
@@ -84,6 +91,7 @@ class SubmissionV1(Schema):
     resident = fields.Nested(SubmittingResidentV1, required=True)
     answers = fields.Dict(required=True)  # checked against the poll by the gateway
     submitted_at = fields.String(required=True, validate=_iso_8601)
+    channel = fields.String(validate=validate.OneOf(CHANNELS))  # absent: app
 
 
 _SCHEMA = SubmissionV1()
@@ -96,6 +104,7 @@ def submission(
     answers: dict[str, Any],
     submitted_at: datetime,
     resident: dict[str, Any],
+    channel: str = "app",
 ) -> dict[str, Any]:
     """A submission as it goes on the queue (``resident``: the fields of
     ``SubmittingResidentV1``). Not validated again here: on the gateway's busiest route that
@@ -107,6 +116,7 @@ def submission(
         "poll_id": poll_id,
         "answers": answers,
         "submitted_at": submitted_at.isoformat(),
+        "channel": channel,
         "resident": resident,
     }
 

@@ -44,8 +44,22 @@ def test_messages_queued_before_version_and_recently_moved_existed_are_accepted(
 
 def test_fields_added_compatibly_are_ignored():
     body = built(postcode_hint="3511")
-    body["channel"] = "app"
+    body["route_hint"] = "app"
     assert malformed(body) is None
+
+
+def test_channel_and_kind_are_optional_and_default_to_the_app_and_a_resident():
+    body = built(kind="ondernemer")
+    assert body["channel"] == "app" and malformed(body) is None
+    del body["channel"], body["resident"]["kind"]
+    assert malformed(body) is None
+    for channel in ("app", "link", "paper"):
+        assert malformed({**built(kind="organisatie"), "channel": channel}) is None
+
+
+def test_an_unknown_channel_or_kind_is_refused():
+    assert "channel" in (malformed({**built(), "channel": "fax"}) or "")
+    assert "kind" in (malformed(built(kind="bewoner")) or "")
 
 
 @pytest.mark.parametrize(
