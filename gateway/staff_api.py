@@ -143,10 +143,12 @@ def get_branding(ctx: RequestContext) -> Any:
     role="admin",
     body=panel.BrandingIn,
     summary="Change our house style (colours must stay legible)",
-    response=answers.BrandingOut,
+    response=answers.MunicipalityBrandingOut,
 )
 def update_branding(ctx: RequestContext) -> Any:
-    return ctx.rpc("panel", "update_branding", ctx.municipality, ctx.body)["branding"]
+    # The changed resource as GET shows it, so a client need not read it again.
+    changed = ctx.rpc("panel", "update_branding", ctx.municipality, ctx.body)
+    return {"municipality_code": changed["code"], "name": changed["name"], **changed["branding"]}
 
 
 @route(

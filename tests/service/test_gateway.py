@@ -454,12 +454,17 @@ def test_branding_is_public_and_cacheable_with_etag(api, world):
         "GET", f"/api/v1/municipalities/{UTRECHT}/branding", headers={"If-None-Match": etag}
     )
     assert again.status_code == 304
-    api.request(
+    patched = api.request(
         "PATCH",
         "/admin/v1/branding",
         token=world["admin"][UTRECHT],
         json={"primary_color": "#C8102E"},
     )
+    assert patched.status_code == 200
+    # The answer is the changed resource as GET shows it.
+    shown = api.request("GET", "/admin/v1/branding", token=world["admin"][UTRECHT]).json()
+    assert patched.json() == shown and shown["municipality_code"] == UTRECHT
+    assert shown["primary_color"] == "#C8102E"
     changed = api.request(
         "GET", f"/api/v1/municipalities/{UTRECHT}/branding", headers={"If-None-Match": etag}
     )
