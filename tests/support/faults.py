@@ -30,21 +30,37 @@ ROOT = Path(__file__).resolve().parents[2]
 FAULT_LINES: list[str] = []
 
 
-def report(name: str, accounting: dict[str, int], unavailable_s: float, rate: float) -> str:
-    """Print the fault's line (and keep it for the end of the run)."""
+def report(
+    name: str,
+    accounting: dict[str, int],
+    unavailable_s: float,
+    rate: float,
+    peak: float | None = None,
+) -> str:
+    """Print the fault's line (and keep it for the end of the run). ``peak``: what the same
+    stack accepted per second just before, with the residents sending as fast as it answers
+    (``measure_peak``); the load under the fault is aimed at half of it."""
     line = (
         f"fault: name={name} accepted={accounting['accepted']} stored={accounting['stored']} "
         f"counted={accounting['counted']} lost={accounting['lost']} "
         f"duplicated={accounting['duplicated']} unavailable_s={unavailable_s:.1f} "
         f"rate_per_s={rate:.0f}"
     )
+    if peak is not None:
+        line += f" peak_per_s={peak:.0f}"
     FAULT_LINES.append(line)
     print(line)
     return line
 
 
-def report_load(name: str, accounting: dict[str, int], load: LoadResult, fault_at: float) -> str:
-    return report(name, accounting, load.unavailable_s(fault_at), load.rate_before(fault_at))
+def report_load(
+    name: str,
+    accounting: dict[str, int],
+    load: LoadResult,
+    fault_at: float,
+    peak: float | None = None,
+) -> str:
+    return report(name, accounting, load.unavailable_s(fault_at), load.rate_before(fault_at), peak)
 
 
 @dataclass
@@ -113,6 +129,11 @@ class LoadResult:
     @property
     def accepted(self) -> list[str]:
         return [s["receipt"] for s in self.submissions if "receipt" in s]
+
+    def rate_between(self, start: float, end: float) -> float:
+        """Submissions accepted per second in [start, end)."""
+        done = [s for s in self.submissions if start <= s.get("accepted", end) < end]
+        return len(done) / max(1e-9, end - start)
 
     def rate_before(self, moment: float) -> float:
         """Submissions accepted per second before ``moment`` (the fault): the load the system

@@ -73,7 +73,8 @@ class Load:
 
     def client(self, seed: int) -> None:
         rng = random.Random(seed)
-        interval = self.args.clients / self.args.rate  # this client's share of the rate
+        # This client's share of the rate; rate 0: each client sends as soon as it is answered.
+        interval = self.args.clients / self.args.rate if self.args.rate > 0 else 0.0
         due = time.monotonic() + rng.random() * interval
         connection: http.client.HTTPConnection | None = None
         end = time.monotonic() + self.args.max_seconds
@@ -146,7 +147,9 @@ def main() -> None:
     parser.add_argument("--poll", required=True)
     parser.add_argument("--key", required=True, help="PEM file of the token signing key")
     parser.add_argument("--answers", required=True, help="JSON: the answers to send")
-    parser.add_argument("--rate", type=float, default=100.0, help="submissions per second")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="per second (0: as fast as it is answered)"
+    )
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--give-up", type=float, default=180.0)
     parser.add_argument("--max-seconds", type=float, default=600.0)
