@@ -4,7 +4,8 @@
 
     INTAKE_CLIENT_PROCESSES  load processes the clients are spread over (default 2)
     INTAKE_RATE              open loop: requests per second in all (default: closed loop)
-    INTAKE_PROFILE           a folder: py-spy profiles of gateway, responses and notify during the load
+    INTAKE_PROFILE           a folder: py-spy profiles of gateway, responses, notify (load)
+    INTAKE_IDLE_SECONDS      the stack's idle CPU measured first, for the net figures (5)
     INTAKE_ANSWERS           minimal (default: the required questions, simplest answers) or
                              full (every shown question of the template answered, optional
                              ones and the location included, varied over 64 residents; panel
@@ -63,6 +64,7 @@ CLIENT_PROCESSES = int(os.environ.get("INTAKE_CLIENT_PROCESSES", "2"))
 RATE = float(os.environ.get("INTAKE_RATE", "0"))  # > 0: open loop at this rate (per second)
 PROFILE = os.environ.get("INTAKE_PROFILE", "")  # a folder: py-spy profiles of the load
 FULL = os.environ.get("INTAKE_ANSWERS", "minimal") == "full"
+IDLE_SECONDS = float(os.environ.get("INTAKE_IDLE_SECONDS", "5"))
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 GM = "GM0344"
 
@@ -409,15 +411,17 @@ def main() -> None:
     }
     # notify answers the gateway's invitation_areas call, one per submission of a resident
     # it has not seen (without it each submission waits for a failing RPC that reconnects).
-    names = ("polls", "responses", "notify", "gateway") + (("panel",) if FULL else ())
+    # panel answers the gateway's resync of revoked sessions (and with full answers the
+    # buurt boundaries for the location check).
+    names = ("polls", "panel", "responses", "notify", "gateway")
     processes = {name: infra.nameko_run(name, env, work / f"{name}.log") for name in names}
     try:
         wait_for_consumer(amqp_uri, "rpc-polls")
         wait_for_consumer(amqp_uri, "rpc-notify")
         wait_for_consumer(amqp_uri, "evt-polls-poll_published--responses.on_poll_published")
         with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=300) as rpc:
+            wait_for_consumer(amqp_uri, "rpc-panel")
             if FULL:  # the location answer is checked against the municipality's buurten
-                wait_for_consumer(amqp_uri, "rpc-panel")
                 seed_utrecht(rpc.panel)
             poll = rpc.polls.create_poll(GM, {"template_id": "veiligheidsgevoel"})
             rpc.polls.publish_poll(GM, poll["id"])
@@ -456,6 +460,12 @@ def main() -> None:
         backlog = BacklogWatch(amqp_uri)
         backlog.start()
         stack = {name: [p.pid] for name, p in processes.items()}
+        # The same processes idle for IDLE_SECONDS first: what they use without load (timers,
+        # pollers, heartbeats; on RabbitMQ and Redis also what others use) is subtracted for
+        # the net figures, which matter when a busy machine leaves the stack a low rate.
+        idle = CpuWatch(stack, IDLE_SECONDS, databases="buurtpeil_bench_intake_%")
+        time.sleep(IDLE_SECONDS)
+        idle.finish()
         watch: list[CpuWatch] = []
 
         def during() -> CpuWatch:
@@ -529,6 +539,8 @@ def main() -> None:
     cpu = watch[0].result
     path = [*names, "rabbitmq", "postgres_ours", "redis"]
     path_us = sum(cpu[k] for k in path) / rate * 1e6
+    net = {k: max(0.0, cpu[k] - idle.result[k]) for k in path}
+    net_us = sum(net.values()) / rate * 1e6
     bare_us = ceiling_cpu.result["ceiling"] / ceiling * 1e6
     print(f"  cpu during the load (100% = one core of {os.cpu_count()}): {watch[0].line()}")
     print(
@@ -536,6 +548,11 @@ def main() -> None:
         + " ".join(f"{k}={cpu[k] / rate * 1e6:.0f} us" for k in path)
         + f" — path {path_us:.0f} us; ceiling handler={bare_us:.0f} us per request "
         f"(its run: {ceiling_cpu.line()})"
+    )
+    print(
+        f"  net of the idle {IDLE_SECONDS:.0f} s before (idle: {idle.line()}): "
+        + " ".join(f"{k}={net[k] / rate * 1e6:.0f} us" for k in path)
+        + f" — path {net_us:.0f} us"
     )
     print(
         f"  intake queue ready messages during the load: max={max(backlog.samples, default=0)} "
@@ -547,6 +564,7 @@ def main() -> None:
         f"intake: rate={rate:.0f} p50_ms={percentile(latencies, 0.5) * 1000:.1f} "
         f"p99_ms={percentile(latencies, 0.99) * 1000:.1f} ceiling={ceiling:.0f} "
         f"ratio={rate / ceiling:.2f} cpu_ratio={path_us / bare_us:.1f} "
+        f"cpu_ratio_net={net_us / bare_us:.1f} "
         f"lag_p99_ms={lag * 1000:.0f} answers={'full' if FULL else 'minimal'}"
     )
 
