@@ -24,7 +24,7 @@ help:
 	@echo "make migrate      create the databases if missing and migrate them"
 	@echo "make lock         regenerate requirements.lock from pyproject.toml"
 	@echo "make bench-outbox outbox relay rate against bare confirmed publishes"
-	@echo "make bench-fanout notification fan-out (FANOUT_N) against bare encryption"
+	@echo "make bench-fanout notification fan-out (FANOUT_N) against a bare sender, same receiver"
 	@echo "make bench-intake submissions over HTTP against a bare nameko @http handler"
 	@echo "make bench-results results of a poll with RESULTS_N responses against GROUP BY over them"
 	@echo "make bench-results-live  results read by 20 dashboards while 200 answers/s arrive (LIVE_N)"
@@ -103,7 +103,7 @@ bench-outbox: install  ## outbox relay rate vs bare confirmed publishes
 	$(BIN)/python -m benchmarks.bench_outbox
 
 .PHONY: bench-fanout
-bench-fanout: install  ## notification fan-out to FANOUT_N residents vs bare encryption
+bench-fanout: install  ## notification fan-out to FANOUT_N residents vs a bare sender (same receiver)
 	$(BIN)/python -m benchmarks.bench_fanout
 
 .PHONY: bench-intake

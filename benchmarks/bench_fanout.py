@@ -6,21 +6,27 @@
 Figure: N residents, each with a Web Push subscription at the fake push service (which checks
 VAPID and decrypts every message); one poll published to all of them; the time from publishing
 ``poll_published`` until every notification has been decrypted by the receiver AND recorded as
-sent in notify's database. Ceiling: bare aes128gcm encryption (RFC 8291) of the same payloads on
-all cores of the machine, nothing else. notify's resident memory (max over the run, summed over
-its processes) is printed too, to show it does not grow with N.
+sent in notify's database. Ceiling, in the same run through the same receiver: a bare sender
+doing only the unavoidable work — encrypt each payload for its subscription (RFC 8291), the
+cached VAPID header, POST over keep-alive connections — one process per core
+(FANOUT_CEILING_PROCESSES) with FANOUT_CEILING_THREADS connections each, no broker, no
+database; timed until the receiver has decrypted every one of its N messages. notify's
+resident memory (max over the run, summed over its processes) is printed too, to show it does
+not grow with N, and the CPU per push of notify, of the bare sender and of the receiver.
 
-Everything runs on this machine: notify, the fake push service (decrypting), PostgreSQL and
-RabbitMQ share its cores, so the ratio also says what the receiving side costs.
+Everything runs on this machine: notify (or the bare sender), the fake push service (in this
+process, decrypting), PostgreSQL and RabbitMQ share its cores.
 """
 
 from __future__ import annotations
 
 import base64
+import http.client
 import io
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import tempfile
@@ -29,6 +35,8 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -40,6 +48,8 @@ from tests.support.notify import poll_payload, publish_event, wait_for_consumer
 
 N = int(os.environ.get("FANOUT_N", "100000"))
 PROCESSES = int(os.environ.get("FANOUT_PROCESSES", str(os.cpu_count() or 2)))
+CEILING_PROCESSES = int(os.environ.get("FANOUT_CEILING_PROCESSES", str(os.cpu_count() or 2)))
+CEILING_THREADS = int(os.environ.get("FANOUT_CEILING_THREADS", "16"))  # connections per process
 KEYS = 64  # distinct subscription key pairs, cycled: the per-message cost is the same
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 GM = "GM0344"
@@ -55,8 +65,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def seed(engine: sa.Engine, push: FakePushService) -> None:
-    """N residents in notify's projection, each with their own push endpoint."""
+def seed(engine: sa.Engine, push: FakePushService) -> list[tuple[str, str, str]]:
+    """N residents in notify's projection, each with their own push endpoint; returns the
+    subscriptions (endpoint, p256dh, auth) for the bare sender."""
+    subscriptions: list[tuple[str, str, str]] = []
     keys = [webpush.generate_subscription_keys() for _ in range(KEYS)]
     residents, endpoints = io.StringIO(), io.StringIO()
     now = datetime.now(UTC).isoformat()
@@ -64,6 +76,7 @@ def seed(engine: sa.Engine, push: FakePushService) -> None:
     for i in range(N):
         private_key, p256dh, auth = keys[i % KEYS]
         endpoint = push.register(private_key, base64.urlsafe_b64decode(auth + "=="))
+        subscriptions.append((endpoint, p256dh, auth))
         rid = uuid.uuid4()
         wijk = f"WK0344{(i % 10) + 1:02d}"
         residents.write(f"{rid}\t{GM}\t{wijk}\tBU{wijk[2:]}11\tnl\tt\t{order}\t{now}\n")
@@ -86,25 +99,132 @@ def seed(engine: sa.Engine, push: FakePushService) -> None:
         raw.commit()
     finally:
         raw.close()
+    return subscriptions
 
 
-def _encrypt_many(args: tuple[int, str, str, bytes]) -> int:
-    count, p256dh, auth, payload = args
-    for _ in range(count):
-        webpush.encrypt(payload, p256dh=p256dh, auth=auth)
-    return count
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far, from /proc/<pid>/stat (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def ceiling(payload: bytes, p256dh: str, auth: str, seconds: float = 5.0) -> float:
-    """aes128gcm encryptions per second on all cores (one process per core)."""
-    cores = os.cpu_count() or 1
-    probe = time.perf_counter()
-    _encrypt_many((200, p256dh, auth, payload))
-    per_core = max(1, int(200 / (time.perf_counter() - probe) * seconds))
-    with multiprocessing.get_context("spawn").Pool(cores) as pool:
-        started = time.perf_counter()
-        done = sum(pool.map(_encrypt_many, [(per_core, p256dh, auth, payload)] * cores))
-        return done / (time.perf_counter() - started)
+def _bare_sender(
+    args: tuple[list[tuple[str, str, str]], str, bytes, str, int, float, Any],
+) -> None:
+    """One bare sender process: ``threads`` threads, each with its own keep-alive
+    connection, each message encrypted for its subscription (RFC 8291) with the cached VAPID
+    header and notify's other headers, POSTed and its answer read. Sends (sent, 201s, CPU s)."""
+    subscriptions, vapid_pem, payload, topic, threads, start_at, out = args
+    vapid = webpush.Vapid(vapid_pem, "mailto:bench@buurtpeil.example")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_before = usage.ru_utime + usage.ru_stime
+    lock = threading.Lock()
+    cursor = iter(subscriptions)
+    counts = {"sent": 0, "created": 0}
+
+    def worker() -> None:
+        conn: http.client.HTTPConnection | None = None
+        sent = created = 0
+        time.sleep(max(0.0, start_at - time.time()))
+        while True:
+            with lock:
+                item = next(cursor, None)
+            if item is None:
+                break
+            endpoint, p256dh, auth = item
+            parts = urlsplit(endpoint)
+            body = webpush.encrypt(payload, p256dh=p256dh, auth=auth)
+            headers = {
+                **vapid.headers(endpoint),
+                "TTL": "2419200",
+                "Urgency": "normal",
+                "Topic": topic,
+                "Content-Encoding": "aes128gcm",
+                "Content-Type": "application/octet-stream",
+            }
+            if conn is None:
+                conn = http.client.HTTPConnection(parts.netloc, timeout=30)
+            conn.request("POST", parts.path, body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            sent += 1
+            created += response.status == 201
+        if conn is not None:
+            conn.close()
+        with lock:
+            counts["sent"] += sent
+            counts["created"] += created
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.send((counts["sent"], counts["created"], usage.ru_utime + usage.ru_stime - cpu_before))
+    out.close()
+
+
+def ceiling(
+    push: FakePushService,
+    subscriptions: list[tuple[str, str, str]],
+    vapid_pem: str,
+    payload: bytes,
+    topic: str,
+) -> tuple[float, float, float]:
+    """The bare sender through the same receiver: one process per core (CEILING_PROCESSES),
+    CEILING_THREADS keep-alive connections each, no broker, no database. Timed from the
+    start until the receiver has decrypted every message. Returns (rate, sender CPU per push
+    in s, receiver CPU per push in s)."""
+    context = multiprocessing.get_context("fork")
+    start_at = time.time() + 1.0
+    before = push.decrypted_count
+    pipes, children = [], []
+    for p in range(CEILING_PROCESSES):
+        receive, send = context.Pipe(duplex=False)
+        child = context.Process(
+            target=_bare_sender,
+            args=(
+                (
+                    subscriptions[p::CEILING_PROCESSES],
+                    vapid_pem,
+                    payload,
+                    topic,
+                    CEILING_THREADS,
+                    start_at,
+                    send,
+                ),
+            ),
+            daemon=True,
+        )
+        child.start()
+        send.close()
+        pipes.append(receive)
+        children.append(child)
+    time.sleep(max(0.0, start_at - time.time()))
+    started = time.perf_counter()
+    receiver_before = _self_cpu()
+    results = [receive.recv() for receive in pipes]
+    while push.decrypted_count - before < len(subscriptions):
+        if time.perf_counter() - started > 1800:
+            raise SystemExit("the bare sender's messages were not all decrypted in 30 min")
+        time.sleep(0.01)
+    seconds = time.perf_counter() - started
+    receiver_cpu = _self_cpu() - receiver_before
+    for child in children:
+        child.join(10)
+    sent = sum(r[0] for r in results)
+    created = sum(r[1] for r in results)
+    assert sent == created == len(subscriptions), f"bare sender: {sent} sent, {created} 201"
+    return sent / seconds, sum(r[2] for r in results) / sent, receiver_cpu / sent
+
+
+def _self_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -120,7 +240,7 @@ def main() -> None:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         t = time.perf_counter()
-        seed(engine, push)
+        subscriptions = seed(engine, push)
         print(
             f"seeded {N} residents with subscriptions in {time.perf_counter() - t:.1f} s",
             flush=True,
@@ -152,6 +272,8 @@ def main() -> None:
 
         threading.Thread(target=sample, daemon=True).start()
         payload = poll_payload(audience={"kind": "municipality"})
+        notify_cpu_before = sum(_cpu_seconds(p.pid) for p in processes)
+        receiver_cpu_before = _self_cpu()
         started = time.perf_counter()
         publish_event(amqp_uri, "poll_published", payload)
         last_report = started
@@ -174,39 +296,62 @@ def main() -> None:
                 break
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        notify_cpu = sum(_cpu_seconds(p.pid) for p in processes) - notify_cpu_before
+        receiver_cpu = _self_cpu() - receiver_cpu_before
         sampling.set()
         rejected = push.stats()["rejected"]
         duplicates = push.stats()["requests"] - N
+        stop(processes)
+        sample_job = {
+            "type": "invitation",
+            "poll_id": payload["poll_id"],
+            "ref_id": payload["poll_id"],
+            "url": f"/polls/{payload['poll_id']}",
+            "lang": "nl",
+            "title": "Nieuwe peiling: Veilig in de buurt",
+            "body": "Uw mening over uw buurt telt. Invullen duurt ongeveer 7 minuten.",
+        }
+        body = json.dumps(sample_job, ensure_ascii=False, separators=(",", ":")).encode()
+        topic = webpush.topic_for(f"{payload['poll_id']}:{uuid.uuid4()}", "invitation")
+        top, bare_cpu, bare_receiver_cpu = ceiling(
+            push, subscriptions, (workdir / "vapid.pem").read_text(), body, topic
+        )
+        ceiling_rejected = push.stats()["rejected"]
     finally:
-        for p in processes:
-            p.send_signal(signal.SIGTERM)
-        for p in processes:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(processes)
         push.stop()
         engine.dispose()
         migrate.drop_database(url)
         infra.delete_vhost(vhost)
 
-    sample_job = {
-        "type": "invitation",
-        "poll_id": payload["poll_id"],
-        "ref_id": payload["poll_id"],
-        "url": f"/polls/{payload['poll_id']}",
-        "lang": "nl",
-        "title": "Nieuwe peiling: Veilig in de buurt",
-        "body": "Uw mening over uw buurt telt. Invullen duurt ongeveer 7 minuten.",
-    }
-    _, p256dh, auth = webpush.generate_subscription_keys()
-    top = ceiling(json.dumps(sample_job, ensure_ascii=False).encode(), p256dh, auth)
     rate = N / seconds
-    print(f"  processes={PROCESSES} rejected={rejected} extra_requests={duplicates}")
+    print(
+        f"  processes={PROCESSES} rejected={rejected} extra_requests={duplicates}; "
+        f"bare sender: {CEILING_PROCESSES} processes x {CEILING_THREADS} connections, "
+        f"rejected={ceiling_rejected}"
+    )
+    print(
+        f"  cpu per push: notify={notify_cpu / N * 1e6:.0f} us "
+        f"bare_sender={bare_cpu * 1e6:.0f} us; receiver (this process) "
+        f"{receiver_cpu / N * 1e6:.0f} us during notify's run, "
+        f"{bare_receiver_cpu * 1e6:.0f} us during the bare sender's"
+    )
     print(
         f"fanout: n={N} seconds={seconds:.2f} rate={rate:.0f} ceiling={top:.0f} "
-        f"ratio={rate / top:.2f} notify_rss_mb={peak['rss']:.0f}"
+        f"ratio={rate / top:.2f} notify_rss_mb={peak['rss']:.0f} "
+        f"notify_cpu_us={notify_cpu / N * 1e6:.0f} bare_cpu_us={bare_cpu * 1e6:.0f}"
     )
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    for p in processes:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in processes:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@
 
     INTAKE_CLIENT_PROCESSES  load processes the clients are spread over (default 2)
     INTAKE_RATE              open loop: requests per second in all (default: closed loop)
-    INTAKE_PROFILE           a folder: py-spy profiles of gateway and responses during the load
+    INTAKE_PROFILE           a folder: py-spy profiles of gateway, responses, notify (load)
+    INTAKE_IDLE_SECONDS      the stack's idle CPU measured first, for the net figures (5)
+    INTAKE_ANSWERS           minimal (default: the required questions, simplest answers) or
+                             full (every shown question of the template answered, optional
+                             ones and the location included, varied over 64 residents; panel
+                             then runs too, with Utrecht's boundaries for the location check)
 
 Figure: concurrent clients submit valid answers to one open poll for a fixed time, each request
 as a different resident (a token like the panel issues) with its own Idempotency-Key. Then the
@@ -16,6 +21,10 @@ the JSON body and answers 202 with JSON, in one process, nothing else.
 Also printed, because the machine is small and shared: CPU per process during the load (the
 stack, the load processes, RabbitMQ, PostgreSQL, everything else on the machine) and per
 accepted submission, and the intake queue's backlog — so a run says where the cores went.
+``cpu_ratio``: the CPU of the whole path per accepted submission — the stack's processes,
+RabbitMQ, the PostgreSQL backends of the run's databases, Redis (idempotency records) — over
+the bare handler's CPU per request. RabbitMQ and Redis are shared with anything else running
+on the machine, so on a busy machine the ratio is an upper bound.
 """
 
 from __future__ import annotations
@@ -44,18 +53,20 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import migrate, tokens
 from services.notify import webpush
 from tests.support import infra
-from tests.support.answers import minimal_answers
+from tests.support.answers import full_answers, minimal_answers
 from tests.support.gateway import free_port, issue_resident_token
 from tests.support.notify import wait_for_consumer
+from tests.support.panel import seed_utrecht
 
 SECONDS = float(os.environ.get("INTAKE_SECONDS", "20"))
 CLIENTS = int(os.environ.get("INTAKE_CLIENTS", "32"))
 CLIENT_PROCESSES = int(os.environ.get("INTAKE_CLIENT_PROCESSES", "2"))
 RATE = float(os.environ.get("INTAKE_RATE", "0"))  # > 0: open loop at this rate (per second)
 PROFILE = os.environ.get("INTAKE_PROFILE", "")  # a folder: py-spy profiles of the load
+FULL = os.environ.get("INTAKE_ANSWERS", "minimal") == "full"
+IDLE_SECONDS = float(os.environ.get("INTAKE_IDLE_SECONDS", "5"))
 PG = os.environ.get("BENCH_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 GM = "GM0344"
-ANSWERS = {"veilig_buurt": 4}
 
 
 def _raw_request(path: str, host: str, headers: dict[str, str], body: bytes) -> bytes:
@@ -215,8 +226,10 @@ class CpuWatch:
     processes, RabbitMQ, PostgreSQL (every database: other users of this machine included)
     and the whole machine, so that a run on a busy machine says so."""
 
-    def __init__(self, groups: dict[str, list[int]], seconds: float):
+    def __init__(self, groups: dict[str, list[int]], seconds: float, databases: str | None = None):
         self.groups = groups
+        self.databases = databases  # a LIKE pattern: their backends are "postgres_ours"
+        self.ours = self._backends()
         self.seconds = seconds
         self.hz = os.sysconf("SC_CLK_TCK")
         self.before = self._sample()
@@ -225,7 +238,9 @@ class CpuWatch:
 
     def _pids(self) -> dict[str, list[int]]:
         pids = {k: list(v) for k, v in self.groups.items()}
-        pids["rabbitmq"], pids["postgres"] = [], []
+        pids["rabbitmq"], pids["postgres"], pids["redis"] = [], [], []
+        if self.databases:
+            pids["postgres_ours"] = self.ours
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -233,11 +248,30 @@ class CpuWatch:
                 cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
             except OSError:
                 continue
-            if b"beam.smp" in cmd:
+            if b"beam.smp" in cmd and b"/var/lib/rabbitmq" in cmd:  # the shared node only
                 pids["rabbitmq"].append(int(entry))
             elif cmd.startswith(b"postgres"):
                 pids["postgres"].append(int(entry))
+            elif cmd.startswith(b"redis-server") and b":6379" in cmd:  # the shared server
+                pids["redis"].append(int(entry))
         return pids
+
+    def _backends(self) -> list[int]:
+        """The PostgreSQL backends connected to the run's databases (the services' pools are
+        open before the load starts and stay open)."""
+        if not self.databases:
+            return []
+        engine = sa.create_engine(f"{PG}/postgres")
+        try:
+            with engine.connect() as conn:
+                return list(
+                    conn.execute(
+                        sa.text("SELECT pid FROM pg_stat_activity WHERE datname LIKE :p"),
+                        {"p": self.databases},
+                    ).scalars()
+                )
+        finally:
+            engine.dispose()
 
     def _cpu(self, pid: int) -> float | None:
         try:
@@ -272,7 +306,7 @@ class CpuWatch:
         busy = after["machine"][0] - self.before["machine"][0]
         self.result["machine"] = busy / elapsed
         self.result["others"] = self.result["machine"] - sum(
-            v for k, v in self.result.items() if k not in ("machine", "others")
+            v for k, v in self.result.items() if k not in ("machine", "others", "postgres_ours")
         )
 
     def line(self) -> str:
@@ -372,21 +406,35 @@ def main() -> None:
         "JWT_PUBLIC_KEY_FILE": str(work / "jwt_public.pem"),
         "VAPID_PRIVATE_KEY_FILE": str(work / "vapid.pem"),
         "RATE_TOKEN": "100000/min burst 100000",
+        "NOTIFY_METRICS_PORT": "0",
+        "SMTP_URL": "smtp://127.0.0.1:9",
     }
-    processes = {
-        name: infra.nameko_run(name, env, work / f"{name}.log")
-        for name in ("polls", "responses", "gateway")
-    }
+    # notify answers the gateway's invitation_areas call, one per submission of a resident
+    # it has not seen (without it each submission waits for a failing RPC that reconnects).
+    # panel answers the gateway's resync of revoked sessions (and with full answers the
+    # buurt boundaries for the location check).
+    names = ("polls", "panel", "responses", "notify", "gateway")
+    processes = {name: infra.nameko_run(name, env, work / f"{name}.log") for name in names}
     try:
         wait_for_consumer(amqp_uri, "rpc-polls")
+        wait_for_consumer(amqp_uri, "rpc-notify")
         wait_for_consumer(amqp_uri, "evt-polls-poll_published--responses.on_poll_published")
-        with ClusterRpcProxy({"AMQP_URI": amqp_uri}) as rpc:
+        with ClusterRpcProxy({"AMQP_URI": amqp_uri}, timeout=300) as rpc:
+            wait_for_consumer(amqp_uri, "rpc-panel")
+            if FULL:  # the location answer is checked against the municipality's buurten
+                seed_utrecht(rpc.panel)
             poll = rpc.polls.create_poll(GM, {"template_id": "veiligheidsgevoel"})
             rpc.polls.publish_poll(GM, poll["id"])
         url = f"http://127.0.0.1:{gateway_port}/api/v1/polls/{poll['id']}/responses"
         key = tokens.load_private_key(private_pem)
         kid = tokens.key_id(key.public_key())
-        answers = json.dumps({"answers": minimal_answers(poll["definition"])}).encode()
+        if FULL:
+            variants = [
+                json.dumps({"answers": full_answers(poll["definition"], v)}).encode()
+                for v in range(64)
+            ]
+        else:
+            variants = [json.dumps({"answers": minimal_answers(poll["definition"])}).encode()]
         needed = int(SECONDS * 3000)
         bodies = []
         for i in range(needed):
@@ -405,20 +453,26 @@ def main() -> None:
                         "Content-Type": "application/json",
                         "Idempotency-Key": str(uuid.uuid4()),
                     },
-                    answers,
+                    variants[i % len(variants)],
                 )
             )
         wait_open(url, bodies.pop())
         backlog = BacklogWatch(amqp_uri)
         backlog.start()
         stack = {name: [p.pid] for name, p in processes.items()}
+        # The same processes idle for IDLE_SECONDS first: what they use without load (timers,
+        # pollers, heartbeats; on RabbitMQ and Redis also what others use) is subtracted for
+        # the net figures, which matter when a busy machine leaves the stack a low rate.
+        idle = CpuWatch(stack, IDLE_SECONDS, databases="buurtpeil_bench_intake_%")
+        time.sleep(IDLE_SECONDS)
+        idle.finish()
         watch: list[CpuWatch] = []
 
         def during() -> CpuWatch:
-            watch.append(CpuWatch(stack, SECONDS))
+            watch.append(CpuWatch(stack, SECONDS, databases="buurtpeil_bench_intake_%"))
             if PROFILE:  # py-spy on the stack while the load runs (it costs some CPU itself)
                 Path(PROFILE).mkdir(parents=True, exist_ok=True)
-                for name in ("gateway", "responses"):
+                for name in ("gateway", "responses", "notify"):
                     subprocess.Popen(
                         [
                             str(Path(sys.executable).parent / "py-spy"),
@@ -476,20 +530,29 @@ def main() -> None:
             migrate.drop_database(url_)
         infra.delete_vhost(vhost)
 
-    ceiling, ceiling_cpu = measure_ceiling(work, len(bodies))
+    ceiling, ceiling_cpu = measure_ceiling(work, len(bodies), variants[0])
     print(
         f"  accepted={accepted} failures={failures} stored={stored} counted={counted} "
         f"clients={CLIENTS} in {CLIENT_PROCESSES} load processes "
         f"({f'open loop at {RATE:.0f}/s' if RATE else 'closed loop'})"
     )
     cpu = watch[0].result
+    path = [*names, "rabbitmq", "postgres_ours", "redis"]
+    path_us = sum(cpu[k] for k in path) / rate * 1e6
+    net = {k: max(0.0, cpu[k] - idle.result[k]) for k in path}
+    net_us = sum(net.values()) / rate * 1e6
+    bare_us = ceiling_cpu.result["ceiling"] / ceiling * 1e6
     print(f"  cpu during the load (100% = one core of {os.cpu_count()}): {watch[0].line()}")
     print(
-        f"  cpu per accepted submission: gateway={cpu['gateway'] / rate * 1e6:.0f} us "
-        f"responses={cpu['responses'] / rate * 1e6:.0f} us "
-        f"rabbitmq={cpu['rabbitmq'] / rate * 1e6:.0f} us; ceiling handler="
-        f"{ceiling_cpu.result['ceiling'] / ceiling * 1e6:.0f} us per request "
+        "  cpu per accepted submission: "
+        + " ".join(f"{k}={cpu[k] / rate * 1e6:.0f} us" for k in path)
+        + f" — path {path_us:.0f} us; ceiling handler={bare_us:.0f} us per request "
         f"(its run: {ceiling_cpu.line()})"
+    )
+    print(
+        f"  net of the idle {IDLE_SECONDS:.0f} s before (idle: {idle.line()}): "
+        + " ".join(f"{k}={net[k] / rate * 1e6:.0f} us" for k in path)
+        + f" — path {net_us:.0f} us"
     )
     print(
         f"  intake queue ready messages during the load: max={max(backlog.samples, default=0)} "
@@ -500,7 +563,9 @@ def main() -> None:
     print(
         f"intake: rate={rate:.0f} p50_ms={percentile(latencies, 0.5) * 1000:.1f} "
         f"p99_ms={percentile(latencies, 0.99) * 1000:.1f} ceiling={ceiling:.0f} "
-        f"ratio={rate / ceiling:.2f} lag_p99_ms={lag * 1000:.0f}"
+        f"ratio={rate / ceiling:.2f} cpu_ratio={path_us / bare_us:.1f} "
+        f"cpu_ratio_net={net_us / bare_us:.1f} "
+        f"lag_p99_ms={lag * 1000:.0f} answers={'full' if FULL else 'minimal'}"
     )
 
 
@@ -520,7 +585,8 @@ def wait_open(url: str, probe: tuple[dict[str, str], bytes], timeout: float = 60
     raise SystemExit("the gateway never accepted a submission")
 
 
-def measure_ceiling(work: Path, n: int) -> tuple[float, CpuWatch]:
+def measure_ceiling(work: Path, n: int, answers: bytes) -> tuple[float, CpuWatch]:
+    """The bare handler's rate and CPU, with the same body as the stack was sent."""
     (work / "ceiling.py").write_text(CEILING_SERVICE)
     port = free_port()
     (work / "ceiling.yml").write_text(
@@ -544,7 +610,7 @@ def measure_ceiling(work: Path, n: int) -> tuple[float, CpuWatch]:
     )
     try:
         url = f"http://127.0.0.1:{port}/api/v1/polls/x/responses"
-        body = ({"Content-Type": "application/json"}, json.dumps({"answers": ANSWERS}).encode())
+        body = ({"Content-Type": "application/json"}, answers)
         wait_open(url, body)
         watch: list[CpuWatch] = []
 

@@ -9,6 +9,8 @@ path or body; the platform admin (no municipality) may only use the platform rou
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,16 @@ class Principal:
 
 
 class Authenticator:
+    """Verifies each token once: a token that verified (signature and claims) is kept with
+    its claims, keyed by the exact token string and the kind asked for, in a small LRU of
+    ``VERIFIED_MAX`` entries, so the next request with it skips the Ed25519 check and the JSON
+    decoding. A kept token is still refused from the moment it expires (or before it is
+    valid): its times are checked on every request exactly as verify_token checks them, and
+    a failing check verifies it afresh, which gives the refusal. Revocation is not cached: a
+    session on the revoked list is refused on every request, kept or not."""
+
+    VERIFIED_MAX = 4096
+
     def __init__(
         self, public_keys: Any, *, issuer: str, resident_audience: str, staff_audience: str
     ):
@@ -39,6 +51,7 @@ class Authenticator:
         self.issuer = issuer
         self.audiences = {"resident": resident_audience, "staff": staff_audience}
         self.revoked = RevokedSessions()
+        self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Authenticator:
@@ -53,17 +66,7 @@ class Authenticator:
     def authenticate(self, authorization: str | None, kind: str) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):
             raise AuthenticationRequired("send an access token: Authorization: Bearer <token>")
-        typ = tokens.RESIDENT_ACCESS if kind == "resident" else tokens.STAFF_ACCESS
-        try:
-            claims = tokens.verify_token(
-                self.public_keys,
-                authorization[7:].strip(),
-                typ=typ,
-                issuer=self.issuer,
-                audience=self.audiences[kind],
-            )
-        except tokens.TokenError as exc:
-            raise refused(exc.reason) from None
+        claims = self._claims(authorization[7:].strip(), kind)
         sid = claims.get("sid")
         if not isinstance(sid, str) or not sid:
             raise refused(tokens.MISSING_CLAIM)  # a token without a session cannot be revoked
@@ -76,6 +79,31 @@ class Authenticator:
             role=claims.get("role"),
             claims=claims,
         )
+
+    def _claims(self, token: str, kind: str) -> dict[str, Any]:
+        """The verified claims of ``token`` (a copy: callers may change theirs)."""
+        key = (token, kind)
+        claims = self._verified.get(key)
+        if claims is not None:
+            current = time.time()
+            leeway = tokens.DEFAULT_LEEWAY
+            if claims["exp"] > current - leeway and (
+                max(claims["iat"], claims.get("nbf", 0)) <= current + leeway
+            ):
+                self._verified.move_to_end(key)
+                return dict(claims)
+            self._verified.pop(key, None)  # verified afresh below: that refuses it
+        typ = tokens.RESIDENT_ACCESS if kind == "resident" else tokens.STAFF_ACCESS
+        try:
+            claims = tokens.verify_token(
+                self.public_keys, token, typ=typ, issuer=self.issuer, audience=self.audiences[kind]
+            )
+        except tokens.TokenError as exc:
+            raise refused(exc.reason) from None
+        self._verified[key] = claims
+        if len(self._verified) > self.VERIFIED_MAX:
+            self._verified.popitem(last=False)
+        return dict(claims)
 
 
 def refused(reason: str) -> AuthenticationRequired:

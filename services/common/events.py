@@ -18,6 +18,7 @@ Compatible changes (a new optional field) keep the version; anything else is a n
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -356,9 +357,16 @@ def event_type(name: str) -> EventType:
         raise EventValidationError(f"unknown event {name!r}") from None
 
 
+@functools.cache
+def _schema(name: str) -> Schema:
+    """One schema instance per event type: marshmallow schemas are reusable, and making one
+    costs more than validating a small payload (intake validates one per response)."""
+    return event_type(name).schema()
+
+
 def validate_payload(name: str, payload: Any) -> None:
     errors = (
-        event_type(name).schema().validate(payload)
+        _schema(name).validate(payload)
         if isinstance(payload, dict)
         else {"_schema": ["payload must be an object"]}
     )

@@ -195,20 +195,13 @@ def _insert_accepted(
 
 def _store_receipts(session: Session, outcomes: list[Outcome], now: datetime) -> None:
     """Answer the receipts of these (newly decided) outcomes."""
-    if outcomes:
-        session.execute(
-            insert(Receipt).on_conflict_do_nothing(),
-            [
-                {
-                    "id": uuid.UUID(o.receipt_id),
-                    "poll_id": uuid.UUID(o.poll_id),
-                    "status": o.status,
-                    "reason": o.reason,
-                    "updated_at": now,
-                }
-                for o in outcomes
-            ],
-        )
+    insert_many(
+        session,
+        Receipt,
+        ["id", "poll_id", "status", "reason", "updated_at"],
+        [(o.receipt_id, o.poll_id, o.status, o.reason, now) for o in outcomes],
+        on_conflict="DO NOTHING",
+    )
 
 
 def _insert_responses(
@@ -311,18 +304,63 @@ def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]
 
 
 def _upsert(session: Session, model: Any, keys: list[str], counter: Counter[tuple]) -> None:
+    """Add ``counter`` to ``model``'s counters in one statement (``insert_many``)."""
     if not counter:
         return
     # Sorted, so concurrent batches lock the shared (gemeente) rows in the same order.
-    rows = [
-        {**dict(zip(keys, key, strict=True)), "n": n}
-        for key, n in sorted(counter.items(), key=lambda kv: tuple(map(str, kv[0])))
-    ]
-    stmt = insert(model)
-    session.execute(
-        stmt.on_conflict_do_update(index_elements=keys, set_={"n": model.n + stmt.excluded.n}),
-        rows,
+    items = sorted(counter.items(), key=lambda kv: tuple(map(str, kv[0])))
+    table = model.__table__.name
+    insert_many(
+        session,
+        model,
+        [*keys, "n"],
+        [(*key, n) for key, n in items],
+        on_conflict=f"({', '.join(keys)}) DO UPDATE SET n = {table}.n + excluded.n",
     )
+
+
+def insert_many(
+    session: Session,
+    model: Any,
+    columns: list[str],
+    rows: list[tuple[Any, ...]],
+    *,
+    on_conflict: str,
+) -> None:
+    """INSERT … SELECT FROM unnest(one array per column) ON CONFLICT ``on_conflict``: one
+    statement, parsed and planned once, one round trip, where an executemany of an upsert
+    sends, parses and plans one statement per row (psycopg2 runs it row by row; a batch of
+    100 full answers touches ~5,000 counter rows). Rows are inserted in the given order."""
+    if not rows:
+        return
+    table = model.__table__
+    values: list[list[Any]] = [[] for _ in columns]
+    for row in rows:
+        for i, v in enumerate(row):
+            values[i].append(str(v) if isinstance(v, uuid.UUID) else v)
+    casts = ", ".join(
+        f"CAST(:c{i} AS {_array_type(table.c[c].type)})" for i, c in enumerate(columns)
+    )
+    names = ", ".join(columns)
+    session.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} "
+            f"FROM unnest({casts}) WITH ORDINALITY AS u({names}, ord) ORDER BY ord "
+            f"ON CONFLICT {on_conflict}"
+        ),
+        {f"c{i}": v for i, v in enumerate(values)},
+    )
+
+
+_ARRAY_TYPES = {"Uuid": "uuid[]", "String": "text[]", "Text": "text[]", "Boolean": "boolean[]"}
+_ARRAY_TYPES |= {"Integer": "integer[]", "BigInteger": "bigint[]"}
+
+
+def _array_type(column_type: Any) -> str:
+    """The PostgreSQL array type for a parameter of unnest() filling a column of this type."""
+    if isinstance(column_type, sa.DateTime):
+        return "timestamptz[]" if column_type.timezone else "timestamp[]"
+    return _ARRAY_TYPES[type(column_type).__name__]
 
 
 def _store_open_texts(session: Session, recorded: list[tuple[dict[str, Any], Poll]]) -> None:
