@@ -72,7 +72,7 @@ def contact_code(ctx: RequestContext) -> Reply:
     "/api/v1/me/contacts",
     tag=TAG,
     auth="resident",
-    response=answers.ContactOut,
+    response=answers.OrganisationContactOut,
     many=True,
     summary="The people who sign in for my business or organisation",
     errors=(404,),

@@ -251,7 +251,7 @@ class ContactCodeOut(Schema):
     emailed = fields.Boolean()
 
 
-class ContactOut(Schema):
+class OrganisationContactOut(Schema):
     contact_id = fields.UUID()
     email = fields.String(allow_none=True)
     created_at = fields.DateTime()

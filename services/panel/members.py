@@ -196,7 +196,8 @@ def _new_resident(
     ):
         raise Conflict(
             "an organisation with this KvK number is in the panel already: ask its contact "
-            "for a contact code to sign in for it"
+            "for a contact code to sign in for it",
+            [{"field": "kvk_number", "code": "taken", "message": "in the panel already"}],
         )
     buurt = resolve_buurt(session, municipality_code, profile)
     if wijk_code is not None and buurt.parent_code != wijk_code:
@@ -593,8 +594,8 @@ def composition_by_kind(
             chain.append("?")
             parent.setdefault("?", municipality_code)
         for area in chain:
-            row = rows.setdefault(area, {})
-            row[kind] = row.get(kind, 0) + 1
+            counts = rows.setdefault(area, {})
+            counts[kind] = counts.get(kind, 0) + 1
     unshown = [code for code in rows if code.startswith("?")]
     table = Table(
         "*",
@@ -614,20 +615,20 @@ def composition_by_kind(
     names = {a.code: a for a in [*wijken, *buurten]}
     out = []
     for code in [municipality_code, *sorted(wijk_codes), *sorted(buurt_parent)]:
-        row = result[code]
+        shown_row = result[code]
         out.append(
             {
                 "code": code,
                 "level": names[code].level if code in names else "gemeente",
                 "name": names[code].name if code in names else None,
                 "parent_code": parent[code],
-                "members": row.total,
-                "hidden": row.total is None,
+                "members": shown_row.total,
+                "hidden": shown_row.total is None,
                 "kinds": [
                     {
                         "kind": kind,
-                        "members": row.counts.get(kind),
-                        "hidden": row.counts.get(kind) is None,
+                        "members": shown_row.counts.get(kind),
+                        "hidden": shown_row.counts.get(kind) is None,
                     }
                     for kind in PARTICIPANT_KINDS
                 ],

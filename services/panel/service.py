@@ -7,7 +7,8 @@ get_settings, update_settings; areas — import_areas, list_areas, locate; regio
 list_regions, get_region, create_region, update_region, archive_region, propose_regions,
 regions_for_poll;
 residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
-update_resident, leave, contact_code, list_contacts; invitation codes — create_invitation_batch, list_invitation_batches;
+update_resident, leave, contact_code, list_contacts; invitation codes —
+create_invitation_batch, list_invitation_batches;
 panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,
 list_staff, change_staff; sessions — revoked_sessions.
 Events out (through the outbox): resident_joined, resident_updated, resident_left,

@@ -19,6 +19,7 @@ from tests.support.panel import UTRECHT, profile, utrecht_files
 
 WEST, WEST_BUURT = "WK034401", "BU03440111"
 CENTRE, CENTRE_BUURT = "WK034406", "BU03440613"  # Binnenstad: Hoog-Catharijne en Jaarbeurs
+FOR_SHOPS = {"kind": "areas", "area_codes": [CENTRE], "kinds": ["ondernemer"]}
 
 
 @pytest.fixture
@@ -109,9 +110,7 @@ def listed(api, token):
 
 
 def receipt(api, token, sent):
-    return api.request(
-        "GET", f"/api/v1/receipts/{sent.json()['receipt_id']}", token=token
-    ).json()
+    return api.request("GET", f"/api/v1/receipts/{sent.json()['receipt_id']}", token=token).json()
 
 
 def field_errors(reply):
@@ -154,7 +153,8 @@ def test_a_business_joins_with_its_kvk_number_and_bad_numbers_are_refused_per_fi
     _, resident_token = joined(api, resident_code, profile(buurt_code=WEST_BUURT))
     assert api.request("GET", "/api/v1/me", token=resident_token).json()["kind"] == "resident"
     # A resident has no contacts.
-    assert api.request("POST", "/api/v1/me/contacts", token=resident_token, json={}).status_code == 409
+    no_contacts = api.request("POST", "/api/v1/me/contacts", token=resident_token, json={})
+    assert no_contacts.status_code == 409
 
 
 def test_a_poll_for_ondernemers_in_an_area_reaches_only_them(api, town, engines):
@@ -174,8 +174,7 @@ def test_a_poll_for_ondernemers_in_an_area_reaches_only_them(api, town, engines)
         {**business(8), "organisation_name": "Basisschool De Dom"},
     )
     residents = [
-        joined(api, code, profile(buurt_code=CENTRE_BUURT))
-        for code in codes(api, admin, 2, CENTRE)
+        joined(api, code, profile(buurt_code=CENTRE_BUURT)) for code in codes(api, admin, 2, CENTRE)
     ]
     reach = api.request(
         "GET",
@@ -183,7 +182,7 @@ def test_a_poll_for_ondernemers_in_an_area_reaches_only_them(api, town, engines)
         token=admin,
     )
     assert reach.status_code == 200, reach.text
-    poll_id = publish(api, admin, {"kind": "areas", "area_codes": [CENTRE], "kinds": ["ondernemer"]})
+    poll_id = publish(api, admin, FOR_SHOPS)
     shop_ids = {rid for rid, _ in shops}
     wait_for(lambda: invited(engines["notify"], poll_id) == shop_ids, message="the invitations")
     # Residents' polls stay residents' polls: no kinds means residents only.
@@ -223,7 +222,7 @@ def test_a_business_with_two_contacts_answers_a_poll_once(api, town, engines):
     assert join(api, contact_code, {"consent": True}).status_code == 422  # single use
     contacts = api.request("GET", "/api/v1/me/contacts", token=second)
     assert contacts.status_code == 200 and len(contacts.json()) == 2
-    poll_id = publish(api, admin, {"kind": "areas", "area_codes": [CENTRE], "kinds": ["ondernemer"]})
+    poll_id = publish(api, admin, FOR_SHOPS)
     wait_for(lambda: invited(engines["notify"], poll_id) == {shop_id}, message="the invitation")
     for token in (first, second):
         wait_for(lambda t=token: listed(api, t) == [poll_id], interval=0.3, message="listed")

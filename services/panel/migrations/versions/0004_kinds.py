@@ -20,9 +20,7 @@ def upgrade() -> None:
         sa.Column("kind", sa.String(length=12), server_default="resident", nullable=False),
     )
     op.add_column("residents", sa.Column("kvk_number", sa.String(length=8), nullable=True))
-    op.add_column(
-        "residents", sa.Column("organisation_name", sa.String(length=200), nullable=True)
-    )
+    op.add_column("residents", sa.Column("organisation_name", sa.String(length=200), nullable=True))
     op.create_index(
         "residents_kvk",
         "residents",
