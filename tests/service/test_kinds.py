@@ -274,3 +274,26 @@ def test_the_composition_counts_businesses_per_buurt_beside_residents(api, town)
     ]
     hidden_ondernemers = [s for s in shown if s["ondernemer"] is None]
     assert len(hidden_ondernemers) != 1  # one hidden cell in a row of the wijk would be exact
+
+
+def test_the_demo_loop_s_ten_businesses_in_the_centre_join_and_answer(api, town):
+    """``make run``'s step for businesses (deploy/demo_businesses.py) against the real system:
+    ten ondernemers of the Binnenstad join, see their poll (a resident does not) and answer."""
+    import random
+
+    from deploy.demo_businesses import CENTRE, businesses_in_the_centre
+    from deploy.demo_panel import Member
+    from deploy.walkthrough import Http
+
+    http = Http(api.base)
+    buurten = http("GET", "/admin/v1/areas?level=buurt", town["admin"])
+    _, resident_token = joined(api, codes(api, town["admin"], 1, WEST)[0], profile())
+    resident = Member(WEST_BUURT, WEST, "25_44", 1990, "vrouw", "webpush", token=resident_token)
+    said: list[str] = []
+    outcome = businesses_in_the_centre(
+        http, town["admin"], buurten, random.Random(7), said.append, residents=[resident]
+    )
+    assert outcome["businesses"] == 10 and outcome["answered"] == 10
+    assert outcome["poll"]["audience"]["kinds"] == ["ondernemer"]
+    assert outcome["poll"]["audience"]["area_codes"] == [CENTRE]
+    assert any("10 answered" in line for line in said), said
