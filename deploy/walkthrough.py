@@ -24,7 +24,7 @@ from typing import Any
 
 import requests
 
-from deploy import demo_panel
+from deploy import demo_businesses, demo_panel
 from deploy.seed import ADMIN_EMAIL, ADMIN_PASSWORD
 
 MUNICIPALITY = "GM0344"
@@ -340,6 +340,9 @@ def walkthrough(
     )
     trend = http("GET", f"/admin/v1/polls/{second.poll['id']}/trend", admin)
     significant = print_trend(trend, least_safe, wijken)
+
+    # 5. Businesses (issue 14): ten ondernemers of the city centre join and answer their poll.
+    demo_businesses.businesses_in_the_centre(http, admin, buurten, rng, say, residents=members)
     regions_shown = sum(
         1 for a in first.results["areas"] if a["level"] == "regio" and not a["suppressed"]
     )

@@ -104,6 +104,26 @@ class IdempotencyStore:
             lambda: None,
         )
 
+    def claim_answer(self, participant: str, poll_id: str, ttl: int) -> bool:
+        """A business or organisation answers a poll once, whichever contact sends it: the
+        first submission claims (participant, poll) for ``ttl`` seconds, a later one gets
+        False (the gateway answers 409 at once rather than a receipt rejected later).
+        Without Redis: True (responses still keeps one answer per participant and poll)."""
+
+        def claim() -> bool:
+            key = self.shared.key("answered", poll_id, participant)
+            return bool(self.shared.client.set(key, "1", nx=True, ex=max(ttl, 60)))
+
+        return self.shared.call(self.STORE, claim, lambda: True)
+
+    def release_answer(self, participant: str, poll_id: str) -> None:
+        """The claimed submission was not accepted after all: another contact may answer."""
+        self.shared.call(
+            self.STORE,
+            lambda: self.shared.client.delete(self.shared.key("answered", poll_id, participant)),
+            lambda: 0,
+        )
+
     def forget(self, scope: str, key: str) -> None:
         """The request failed before anything was accepted: a retry may go ahead."""
         self.shared.call(

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from services.common.areas import AreaLocator
+from services.common.events import audience_kinds
 
 
 class OpenPollCache:
@@ -78,14 +79,16 @@ class OpenPollCache:
         wijk: str,
         buurt: str,
         invited: dict[str, Any] | None = None,
+        kind: str = "resident",
     ) -> list[dict[str, Any]]:
-        """The open polls meant for a resident: by their area, and those they were invited
-        to (``invited``: poll id → the area of the invitation, from notify)."""
+        """The open polls meant for a resident: by their area and kind of participant, and
+        those they were invited to (``invited``: poll id → the area of the invitation, from
+        notify)."""
         return sorted(
             (
                 p
                 for p in list(self._polls.values())
-                if eligible(p, municipality_code, wijk, buurt, invited or {})
+                if eligible(p, municipality_code, wijk, buurt, invited or {}, kind)
             ),
             key=lambda p: p["opens_at"],
             reverse=True,
@@ -119,11 +122,15 @@ def eligible(
     wijk: str,
     buurt: str,
     invited: dict[str, Any] | None = None,
+    kind: str = "resident",
 ) -> bool:
-    """Whether a poll is meant for a resident: they were invited to it (notify's invitations:
-    the only way into a sample, which notify draws; an invited resident who moved since still
-    answers, counted where invited), or their area is in its audience."""
+    """Whether a poll is meant for a participant: of a kind its audience names (``kinds``;
+    residents only without it), and they were invited to it (notify's invitations: the only
+    way into a sample, which notify draws; an invited resident who moved since still answers,
+    counted where invited), or their area is in its audience."""
     if poll["municipality_code"] != municipality_code:
+        return False
+    if kind not in audience_kinds(poll["audience"]):
         return False
     if poll["poll_id"] in (invited or {}):
         return True

@@ -37,10 +37,48 @@ class UnsubscribeQuery(Schema):
     limits=("join",),
     summary="Join the panel with the code from an invitation letter",
     description="A code is made for a wijk: the buurt must lie in it (else 422 "
-    "`outside_invited_wijk` on `buurt_code` or `location`, and the code stays unused).",
+    "`outside_invited_wijk` on `buurt_code` or `location`, and the code stays unused). "
+    "A code carries the kind of participant it is for: a business (`ondernemer`) or "
+    "organisation (`organisatie`) gives `kvk_number` (exactly 8 digits, else 422 on "
+    "`kvk_number`) and `organisation_name`; a KvK number already in the panel 409. A contact "
+    "code (`POST /api/v1/me/contacts`) signs in for its business or organisation instead.",
+    errors=(409,),  # the KvK number is in the panel already
 )
 def join(ctx: RequestContext) -> Reply:
     return Reply(ctx.rpc("panel", "join_with_code", ctx.body), status=201)
+
+
+@route(
+    "POST",
+    "/api/v1/me/contacts",
+    tag=TAG,
+    auth="resident",
+    body=panel.ContactCodeIn,
+    response=answers.ContactCodeOut,
+    success=201,
+    limits=("signup",),
+    summary="A business or organisation: a contact code for another person to sign in for it",
+    description="Whoever joins with the code (`POST /api/v1/join`) signs in for the same "
+    "business or organisation: it stays one participant with one answer per poll. With "
+    "`email` the code is e-mailed there too. A resident has no contacts (409).",
+    errors=(404, 409),
+)
+def contact_code(ctx: RequestContext) -> Reply:
+    return Reply(ctx.rpc("panel", "contact_code", ctx.principal.subject, ctx.body), status=201)
+
+
+@route(
+    "GET",
+    "/api/v1/me/contacts",
+    tag=TAG,
+    auth="resident",
+    response=answers.OrganisationContactOut,
+    many=True,
+    summary="The people who sign in for my business or organisation",
+    errors=(404,),
+)
+def contacts(ctx: RequestContext) -> Any:
+    return ctx.rpc("panel", "list_contacts", ctx.principal.subject)
 
 
 @route(
@@ -228,8 +266,13 @@ def polls_for_me(ctx: RequestContext) -> list[dict[str, Any]]:
         log.warning("notify did not answer: listing polls by area only")
         invited = {}
     return cache.for_resident(
-        claims["mun"], claims.get("wijk", ""), claims.get("buurt", ""), invited
+        claims["mun"], claims.get("wijk", ""), claims.get("buurt", ""), invited, kind_of(claims)
     )
+
+
+def kind_of(claims: dict[str, Any]) -> str:
+    """The kind of participant a token is for (tokens issued before kinds existed: resident)."""
+    return str(claims.get("kind") or "resident")
 
 
 def poll_for_me(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -249,7 +292,14 @@ def poll_for_me(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any] | N
         invited = {}
     # Decided on the entry read above: a resync may have replaced it meanwhile (the notify
     # call yields), and the new entry need not compare equal to it.
-    if not eligible(poll, claims["mun"], claims.get("wijk", ""), claims.get("buurt", ""), invited):
+    if not eligible(
+        poll,
+        claims["mun"],
+        claims.get("wijk", ""),
+        claims.get("buurt", ""),
+        invited,
+        kind_of(claims),
+    ):
         raise RouteNotFound("no open poll with this id for you")
     return poll, invited.get(poll["poll_id"])
 
@@ -376,7 +426,9 @@ class SubmissionIn(Schema):
     summary="Answer a poll (send an Idempotency-Key); 202 with a receipt",
     description="Repeating a request with the same Idempotency-Key and body gets the same "
     "answer; the same key with another body 422; while the first is still "
-    "running 409; no key 400. A poll not meant for me (a sample I was not drawn for) 404. "
+    "running 409; no key 400. A poll not meant for me (a sample I was not drawn for, a "
+    "kind of participant it is not for) 404. A business or organisation answers once, "
+    "whichever contact sends it: a second contact's answer 409 (`already_answered`). "
     "An invited resident's answer counts where they were invited, marked recently moved "
     "if they live elsewhere now.",
     response=answers.SubmissionAcceptedOut,
@@ -408,6 +460,7 @@ def submit(ctx: RequestContext) -> Reply:
         )
     if state == "in_flight":
         raise Conflict("a request with this Idempotency-Key is still being processed")
+    claimed = False
     try:
         poll, invitation = poll_for_me(ctx)
         try:
@@ -418,6 +471,20 @@ def submit(ctx: RequestContext) -> Reply:
             raise InvalidInput(
                 "the answers are not valid", [e.as_dict() for e in exc.errors]
             ) from None
+        if kind_of(claims) != "resident":
+            if not gateway.idempotency.claim_answer(scope, poll["poll_id"], answer_ttl(poll)):
+                raise Conflict(
+                    "your business or organisation has answered this poll already (another "
+                    "contact sent its answer): one answer per business or organisation",
+                    [
+                        {
+                            "field": "poll_id",
+                            "code": "already_answered",
+                            "message": "one answer per business or organisation",
+                        }
+                    ],
+                )
+            claimed = True
         receipt, token = gateway.receipts.issue(ctx.principal.subject)
         submission = intake_contract.submission(
             receipt_id=receipt,
@@ -425,7 +492,10 @@ def submit(ctx: RequestContext) -> Reply:
             answers=answers,
             submitted_at=datetime.now(UTC),
             resident={
+                # A business or organisation is one respondent whichever contact answers:
+                # the subject is the participant, so responses keeps one answer per poll.
                 "id": ctx.principal.subject,
+                "kind": kind_of(claims),
                 "municipality_code": claims["mun"],
                 **answer_area(claims, invitation),
                 "age_band": claims.get("age_band"),
@@ -439,11 +509,23 @@ def submit(ctx: RequestContext) -> Reply:
             raise ServiceUnavailable("the submission could not be queued; try again") from exc
     except Exception:
         gateway.idempotency.forget(scope, key)
+        if claimed:
+            gateway.idempotency.release_answer(scope, poll["poll_id"])
         raise
     body = {"receipt_id": token, "status": "accepted", "poll_id": poll["poll_id"]}
     headers = {"Location": f"/api/v1/receipts/{token}"}
     gateway.idempotency.finish(scope, key, digest, status=202, body=body, headers=headers)
     return Reply(body, status=202, headers=headers)
+
+
+def answer_ttl(poll: dict[str, Any]) -> int:
+    """How long a business's answer to ``poll`` is remembered by the gateway: until a day
+    after the poll closes (180 days for a poll without a closing date)."""
+    closes = poll.get("closes_at")
+    if not closes:
+        return 180 * 86400
+    left = datetime.fromisoformat(str(closes)) - datetime.now(UTC)
+    return int(left.total_seconds()) + 86400
 
 
 def answer_area(claims: dict[str, Any], invitation: dict[str, Any] | None) -> dict[str, Any]:

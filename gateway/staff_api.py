@@ -405,6 +405,7 @@ def audience_reach(ctx: RequestContext) -> Any:
         "kind": kind,
         "area_codes": codes if kind != "municipality" else [],
         "sample_size": query.get("sample_size"),
+        "kinds": list(dict.fromkeys(k for k in query["kinds"].split(",") if k)),
     }
     if kind == "sample" and not audience["sample_size"]:
         raise InvalidInput(

@@ -28,6 +28,25 @@ BY_FIELD_AND_CODE = {
         "This location is outside the wijk of your letter code. Choose a buurt in that wijk."
     ),
     ("location", "outside_area"): N_("This location is not in the municipality."),
+    ("invitation_code", "expired"): N_(
+        "This contact code has expired. Ask your colleague for a new code."
+    ),
+    ("kvk_number", "required"): N_("Enter the KvK number of your business or organisation."),
+    ("kvk_number", "invalid_kvk"): N_(
+        "A KvK number has exactly 8 digits, for example 12345678. Leave out spaces and dots."
+    ),
+    ("kvk_number", "not_an_organisation"): N_(
+        "A resident gives no KvK number. Choose business or organisation, or leave the KvK "
+        "number empty."
+    ),
+    ("kvk_number", "taken"): N_(
+        "This KvK number is in the panel already. Ask your colleague who joined for a contact code."
+    ),
+    ("organisation_name", "required"): N_("Enter the name of your business or organisation."),
+    ("kind", "code_for_other_kind"): N_(
+        "Your code is for another kind of participant. Choose what your letter says: resident, "
+        "business or organisation."
+    ),
     ("password", "invalid_credentials"): N_("The e-mail address or the password is not right."),
     ("password", "locked"): N_(
         "Too many failed attempts: this account is locked for a while. Try again later."
@@ -40,6 +59,11 @@ BY_FIELD = {
     "birth_year": N_("Choose your year of birth, or leave it empty."),
     "sex": N_("Choose one of the answers, or leave it empty."),
     "email": N_("Enter an e-mail address like name@example.nl."),
+    "kind": N_("Choose resident, business or organisation."),
+    "kvk_number": N_("Enter the KvK number: 8 digits."),
+    "organisation_name": N_(
+        "Enter the name of your business or organisation (at most 200 characters)."
+    ),
     "code": N_("Enter the 6 digits from the e-mail."),
     "useful": N_("Choose yes or no."),
     "comment": N_("Your comment can be at most 500 characters."),
@@ -59,6 +83,7 @@ BY_FIELD = {
     "status": N_("Choose a status this measure can move to."),
     "template_id": N_("Choose a template."),
     "audience": N_("Choose who receives the poll: wijken, buurten or the whole municipality."),
+    "kinds": N_("Choose at least one kind of participant: residents, businesses or organisations."),
     "closes_at": N_("Enter a closing date after today, or leave it empty."),
     "definition": N_("A question is not filled in correctly."),
     "key_figures": N_("Choose at most 10 key figures."),

@@ -18,7 +18,8 @@ from babel.dates import format_date
 from werkzeug.wrappers import Request, Response
 
 from gateway.errors import RouteNotFound
-from services.common.errors import InvalidInput
+from services.common.errors import Conflict, InvalidInput
+from services.common.intake import PARTICIPANT_KINDS
 from web import pollform
 from web.pages import (
     NotSignedIn,
@@ -110,7 +111,19 @@ def profile_body(ctx: PageContext) -> dict[str, Any]:
         body["birth_year"] = int(year) if year.isdigit() else year
     if form.get("sex") in SEX_CHOICES:
         body["sex"] = form["sex"]
+    # A business or organisation (issue 14): its kind (else the letter's code decides), its
+    # KvK number and name. The panel checks them and says which field to fix.
+    if form.get("kind") in PARTICIPANT_KINDS:
+        body["kind"] = form["kind"]
+    for key in ("kvk_number", "organisation_name"):
+        if form.get(key, "").strip():
+            body[key] = form[key].strip()
     return body
+
+
+def kvk_taken() -> list[dict[str, str]]:
+    """The KvK number is in the panel already (409): said at the field, like a 422."""
+    return [{"field": "kvk_number", "code": "taken", "message": "taken", "anchor": "f-kvk_number"}]
 
 
 def with_header(request: Request, name: str, value: str) -> Request:
@@ -156,6 +169,9 @@ def join(ctx: PageContext) -> Response:
         "birth_year": form.get("birth_year", ""),
         "sex": form.get("sex", ""),
         "consent": form.get("consent") == "ja",
+        "kind": form.get("kind", ""),
+        "kvk_number": form.get("kvk_number", "").strip(),
+        "organisation_name": form.get("organisation_name", "").strip(),
     }
     errors: list[dict[str, str]] = []
     if ctx.request.method == "POST" and form.get("step") == "join":
@@ -164,6 +180,8 @@ def join(ctx: PageContext) -> Response:
             session = ctx.api("join", body=body).body
         except InvalidInput as exc:
             errors = field_errors(exc)
+        except Conflict:
+            errors = kvk_taken()
         else:
             start_session(ctx, RESIDENT, session)
             return ctx.redirect(found["base"] + "welkom")
@@ -202,6 +220,9 @@ def signup(ctx: PageContext) -> Response:
         "birth_year": form.get("birth_year", ""),
         "sex": form.get("sex", ""),
         "consent": form.get("consent") == "ja",
+        "kind": form.get("kind", ""),
+        "kvk_number": form.get("kvk_number", "").strip(),
+        "organisation_name": form.get("organisation_name", "").strip(),
     }
     step, errors = "email", []
     if ctx.request.method == "POST":
@@ -230,6 +251,10 @@ def signup(ctx: PageContext) -> Response:
                 session = ctx.api("signup_verify", body=body).body
             except InvalidInput as exc:
                 errors = field_errors(exc)
+            except Conflict as exc:
+                if not any(e.get("field") == "kvk_number" for e in exc.errors or []):
+                    raise
+                errors = kvk_taken()
             else:
                 start_session(ctx, RESIDENT, session)
                 return ctx.redirect(found["base"] + "welkom")

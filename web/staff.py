@@ -273,6 +273,12 @@ def area_tree(ctx: PageContext) -> list[dict[str, Any]]:
 
 
 def audience_text(ctx: PageContext, audience: dict[str, Any], names: dict[str, str]) -> str:
+    text = areas_text(ctx, audience, names)
+    who = kinds_text(ctx, audience)
+    return f"{text}. {who}" if who else text
+
+
+def areas_text(ctx: PageContext, audience: dict[str, Any], names: dict[str, str]) -> str:
     kind = audience.get("kind")
     codes = audience.get("area_codes") or []
     listed = ", ".join(names.get(c, c) for c in codes)
@@ -284,6 +290,19 @@ def audience_text(ctx: PageContext, audience: dict[str, Any], names: dict[str, s
             return ctx._("A sample of %(n)s residents per area in: %(areas)s", n=size, areas=listed)
         return ctx._("A sample of %(n)s residents of the whole municipality", n=size)
     return ctx._("Every resident of the municipality in the panel")
+
+
+def kinds_text(ctx: PageContext, audience: dict[str, Any]) -> str:
+    """Who of the panel a poll is for, when not residents only (the default)."""
+    kinds = audience.get("kinds") or ["resident"]
+    if list(kinds) == ["resident"]:
+        return ""
+    names = {
+        "resident": ctx._("residents"),
+        "ondernemer": ctx._("businesses"),
+        "organisatie": ctx._("organisations"),
+    }
+    return ctx._("For: %(kinds)s", kinds=", ".join(names.get(k, k) for k in kinds))
 
 
 def area_names(tree: list[dict[str, Any]]) -> dict[str, str]:
@@ -433,6 +452,9 @@ def audience_from_form(ctx: PageContext, form: Any = None) -> dict[str, Any]:
     if kind == "sample":
         size = form.get("sample_size", "").strip()
         audience["sample_size"] = int(size) if size.isdigit() else size or None
+    if form.get("kinds_shown"):
+        # The kinds of participant (issue 14): none ticked is sent as such, and refused.
+        audience["kinds"] = [k for k in form.getlist("audience_kinds") if k]
     return audience
 
 
@@ -451,6 +473,8 @@ def definition_errors(exc: InvalidInput, definition: dict[str, Any], ctx: PageCo
             found.append({**e, "anchor": f"q{i}-text", "text": text})
         elif name.startswith("definition.title"):
             found.append({**e, "anchor": "f-title", "field": "title"})
+        elif name.startswith("audience.kinds"):
+            found.append({**e, "anchor": "f-kinds", "field": "kinds"})
         elif name.startswith("audience"):
             found.append({**e, "anchor": "f-audience"})
         elif name.startswith("definition"):

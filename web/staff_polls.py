@@ -91,6 +91,10 @@ def reach_of(ctx: PageContext, audience: dict[str, Any]) -> dict[str, Any] | Non
         "kind": audience.get("kind", "municipality"),
         "area_codes": ",".join(audience.get("area_codes") or []),
     }
+    kinds = audience.get("kinds")
+    if kinds is not None and not kinds:
+        return None  # no kind of participant ticked: nobody (saving refuses it)
+    query["kinds"] = ",".join(kinds or ["resident"])
     size = audience.get("sample_size")
     if query["kind"] == "sample":
         if not isinstance(size, int) or size < 1:
@@ -182,7 +186,12 @@ def staff_audience(ctx: PageContext) -> Response:
             try:
                 ctx.api("update_poll", params={"poll_id": poll["id"]}, body={"audience": audience})
             except InvalidInput as exc:
-                errors = [{**e, "anchor": "f-audience"} for e in field_errors(exc)]
+                errors = [
+                    {**e, "anchor": "f-kinds", "field": "kinds"}
+                    if e["field"].startswith("audience.kinds")
+                    else {**e, "anchor": "f-audience"}
+                    for e in field_errors(exc)
+                ]
             else:
                 return ctx.redirect(f"/staff/peilingen/{poll['id']}?klaar=doelgroep")
             finally:
@@ -261,4 +270,28 @@ def staff_composition(ctx: PageContext) -> Response:
         overview=overview,
         group_names=group_names,
         k=(doc or {}).get("k"),
+        **kinds_view(doc, area),
     )
+
+
+def kinds_view(doc: dict[str, Any] | None, area: dict[str, Any] | None) -> dict[str, Any]:
+    """Participants of each kind (issue 14): the gemeente and its wijken, and the buurten of
+    the wijk chosen (``area``), as the composition's ``by_kind`` has them (small groups
+    hidden)."""
+    rows = (doc or {}).get("by_kind") or []
+    for row in rows:
+        row["by"] = {g["kind"]: g for g in row["kinds"]}
+    top = [r for r in rows if r["level"] == "gemeente"]
+    wijken = sorted(
+        (r for r in rows if r["level"] == "wijk"), key=lambda r: (r.get("name") or "", r["code"])
+    )
+    chosen = area["code"] if area and area.get("level") == "wijk" else None
+    buurten = sorted(
+        (r for r in rows if r["level"] == "buurt" and r["parent_code"] == chosen),
+        key=lambda r: (r.get("name") or "", r["code"]),
+    )
+    return {
+        "kind_rows": top + wijken,
+        "kind_buurten": buurten,
+        "kind_wijk": area if chosen else None,
+    }

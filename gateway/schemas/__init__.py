@@ -30,6 +30,11 @@ class TokensOut(Schema):
 
 class ResidentOut(Schema):
     resident_id = fields.UUID()
+    kind = fields.String(
+        metadata={"description": "resident, ondernemer (a business) or organisatie"}
+    )
+    kvk_number = fields.String(allow_none=True, metadata={"description": "8 digits"})
+    organisation_name = fields.String(allow_none=True)
     municipality_code = fields.String()
     buurt_code = fields.String()
     wijk_code = fields.String()
@@ -149,6 +154,14 @@ class ReachQuery(Schema):
     )
     sample_size = fields.Integer(
         load_default=None, allow_none=True, validate=validate.Range(min=1, max=1_000_000)
+    )
+    kinds = fields.String(
+        load_default="resident",
+        validate=validate.Regexp(
+            r"^(resident|ondernemer|organisatie)(,(resident|ondernemer|organisatie))*$",
+            error="resident, ondernemer, organisatie: comma-separated",
+        ),
+        metadata={"description": "the kinds of participant, comma-separated (default resident)"},
     )
 
 

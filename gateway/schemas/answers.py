@@ -164,6 +164,7 @@ class AreaImportOut(Schema):
 
 class InvitationBatchOut(Schema):
     batch_id = fields.UUID()
+    kind = fields.String(metadata={"description": "who the codes are for"})
     size = fields.Integer()
     per_wijk = fields.Dict(keys=fields.String(), values=fields.Integer())
     csv = fields.String(metadata={"description": "code,wijk_code,batch_id — shown this once"})
@@ -171,6 +172,7 @@ class InvitationBatchOut(Schema):
 
 class InvitationBatchSummaryOut(Schema):
     batch_id = fields.UUID()
+    kind = fields.String()
     size = fields.Integer()
     used = fields.Integer()
     created_by = fields.String(allow_none=True)
@@ -226,15 +228,53 @@ class AttritionOut(Schema):
     left = fields.Integer()
 
 
+class CompositionKindOut(Schema):
+    kind = fields.String(metadata={"description": "resident, ondernemer or organisatie"})
+    members = fields.Integer(allow_none=True, metadata={"description": "null: hidden"})
+    hidden = fields.Boolean()
+
+
+class CompositionKindAreaOut(Schema):
+    code = fields.String()
+    level = fields.String(metadata={"description": "gemeente, wijk or buurt"})
+    name = fields.String(allow_none=True)
+    parent_code = fields.String(allow_none=True)
+    members = fields.Integer(allow_none=True, metadata={"description": "null: hidden"})
+    hidden = fields.Boolean()
+    kinds = fields.List(fields.Nested(CompositionKindOut))
+
+
+class ContactCodeOut(Schema):
+    code = fields.String(metadata={"description": "single use; shown this once"})
+    expires_at = fields.DateTime()
+    organisation_name = fields.String(allow_none=True)
+    emailed = fields.Boolean()
+
+
+class OrganisationContactOut(Schema):
+    contact_id = fields.UUID()
+    email = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
 class CompositionOut(Schema):
     municipality_code = fields.String()
     year = fields.Integer(allow_none=True)
     k = fields.Integer()
     by_wijk = fields.List(
         fields.Nested(CompositionAreaOut),
-        metadata={"description": "the gemeente first, then each wijk; small groups hidden"},
+        metadata={
+            "description": "residents: the gemeente first, then each wijk; small groups hidden"
+        },
     )
-    members = fields.Integer()
+    by_kind = fields.List(
+        fields.Nested(CompositionKindAreaOut),
+        metadata={
+            "description": "every kind of participant per area: the gemeente, each wijk, each "
+            "buurt; small groups hidden"
+        },
+    )
+    members = fields.Integer(metadata={"description": "residents"})
     unknown_age = fields.Integer()
     unknown_sex = fields.Integer()
     wijken = fields.List(fields.Nested(CompositionWijkOut))

@@ -14,6 +14,7 @@ from datetime import date
 from marshmallow import Schema, fields, validate
 
 from gateway.auth import ROLE_RANK
+from services.common.intake import PARTICIPANT_KINDS
 from services.common.validation import MULTILINE
 
 ROLES = tuple(ROLE_RANK)  # viewer, editor, admin
@@ -80,7 +81,19 @@ class ProfileIn(Schema):
     consent_version = fields.String(validate=validate.Length(max=40))
 
 
-class JoinIn(ProfileIn):
+class OrganisationIn(Schema):
+    """A business or organisation joining: its kind (a letter's code carries it; given, it
+    must match), its KvK number (8 digits: checked by the panel with a field-level 422) and
+    its name. A resident leaves them out."""
+
+    kind = fields.String(load_default=None, validate=validate.OneOf(PARTICIPANT_KINDS))
+    kvk_number = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=40))
+    organisation_name = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=200)
+    )
+
+
+class JoinIn(ProfileIn, OrganisationIn):
     invitation_code = fields.String(required=True, validate=validate.Length(min=10, max=20))
 
 
@@ -90,7 +103,7 @@ class SignupStartIn(Schema):
     language = fields.String(load_default="nl", validate=validate.OneOf(["nl", "en"]))
 
 
-class SignupFinishIn(ProfileIn):
+class SignupFinishIn(ProfileIn, OrganisationIn):
     municipality_code = fields.String(required=True, validate=CODE)
     email = fields.Email(required=True)
     code = fields.String(required=True, validate=validate.Regexp(r"^\d{6}$"))
@@ -141,11 +154,20 @@ class AreaImportIn(Schema):
 
 
 class InvitationBatchIn(Schema):
+    kind = fields.String(load_default="resident", validate=validate.OneOf(PARTICIPANT_KINDS))
     total = fields.Integer(validate=validate.Range(min=1, max=100_000))
     per_wijk = fields.Dict(
         keys=fields.String(validate=validate.Regexp(r"^WK\d{6}$")),
         values=fields.Integer(validate=validate.Range(min=0, max=100_000)),
     )
+
+
+class ContactCodeIn(Schema):
+    """A contact code for another person of the business or organisation; with an e-mail
+    address the panel mails it there too."""
+
+    email = fields.Email(load_default=None, allow_none=True)
+    language = fields.String(load_default="nl", validate=validate.OneOf(["nl", "en"]))
 
 
 BUURT = validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code (BU…)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from services.common.intake import PARTICIPANT_KINDS
+
 AUDIENCE_KINDS = ("municipality", "areas", "sample")
 
 
@@ -35,6 +37,13 @@ class AudienceIn(Schema):
     # municipality when no areas are listed).
     sample_size = fields.Integer(
         allow_none=True, load_default=None, validate=validate.Range(min=1, max=1_000_000)
+    )
+    # The kinds of participant the poll is for (issue 14), e.g. ["ondernemer"] with a region:
+    # the businesses of a shopping area. Left out: residents only (DEFAULT_AUDIENCE_KINDS in
+    # the event catalogue), what every poll meant before businesses could join.
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(PARTICIPANT_KINDS)),
+        validate=validate.Length(min=1, max=len(PARTICIPANT_KINDS)),
     )
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from services.common.intake import PARTICIPANT_KINDS
+
 MUNICIPALITY_CODE = validate.Regexp(
     r"^GM\d{4}$", error="must be a CBS municipality code like GM0344"
 )
@@ -35,6 +37,9 @@ AREA_CODE = validate.Regexp(
 LEVELS = ("gemeente", "wijk", "buurt")
 AGE_BANDS = ("0_14", "15_24", "25_44", "45_64", "65_plus")
 SEXES = ("man", "vrouw", "anders", "onbekend")
+# A poll's audience without ``kinds`` reaches residents: a municipality's polls are written
+# for residents (CBS-weighted) unless staff choose businesses or organisations as well.
+DEFAULT_AUDIENCE_KINDS = ("resident",)
 
 
 class EventValidationError(ValueError):
@@ -70,6 +75,18 @@ class AudienceSchema(Schema):
     regions = fields.List(fields.Nested(FrozenRegionSchema), load_default=list)
     sample_size = fields.Integer(allow_none=True, validate=validate.Range(min=1))
     seed = fields.Integer(allow_none=True)
+    # The kinds of participant the poll is for (issue 14; optional, added after version 1:
+    # absent = residents only, what every poll meant before businesses could join).
+    kinds = fields.List(
+        fields.String(validate=validate.OneOf(PARTICIPANT_KINDS)),
+        validate=validate.Length(min=1),
+    )
+
+
+def audience_kinds(audience: dict[str, Any]) -> tuple[str, ...]:
+    """The kinds of participant an audience reaches: its ``kinds``, or residents only when it
+    has none (a poll published before participants had kinds)."""
+    return tuple(audience.get("kinds") or DEFAULT_AUDIENCE_KINDS)
 
 
 class PollPublishedV1(Schema):
@@ -112,6 +129,8 @@ class ResidentSchema(Schema):
     """What other services may know of a panel member: no name, no address, no birth date."""
 
     resident_id = fields.UUID(required=True)
+    # The kind of participant (issue 14; optional, added after version 1: absent = resident).
+    kind = fields.String(validate=validate.OneOf(PARTICIPANT_KINDS))
     municipality_code = fields.String(required=True, validate=MUNICIPALITY_CODE)
     buurt_code = fields.String(required=True, validate=AREA_CODE)
     wijk_code = fields.String(required=True, validate=AREA_CODE)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from services.common.db import rowcount
+from services.common.events import audience_kinds
 from services.notify.models import Delivery, Invitation, Notice, Poll
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -44,10 +45,11 @@ def store_poll(session: Session, payload: dict[str, Any]) -> Poll:
     return poll
 
 
-# The residents a poll may reach: consent, in the municipality, under the monthly cap.
+# The residents a poll may reach: consent, in the municipality, of the kinds of participant
+# the poll is for (residents, businesses, organisations), under the monthly cap.
 _ELIGIBLE = """
     FROM residents r
-    WHERE r.municipality_code = :municipality AND r.consent
+    WHERE r.municipality_code = :municipality AND r.consent AND r.kind = ANY(:kinds)
       AND (SELECT count(*) FROM invitations i
            WHERE i.resident_id = r.id AND i.invited_at >= :month_start) < :cap
 """
@@ -73,6 +75,7 @@ def invite(session: Session, *, poll: Poll, now: datetime, monthly_cap: int) -> 
         "month_start": month_start(now),
         "cap": monthly_cap,
         "codes": codes,
+        "kinds": list(audience_kinds(audience)),
     }
     if audience["kind"] == "sample":
         area = (
@@ -176,6 +179,7 @@ def reach(
         "month_start": month_start(now),
         "cap": monthly_cap,
         "codes": codes,
+        "kinds": list(audience_kinds(audience)),
     }
     kind = audience.get("kind", "municipality")
     if kind == "areas" and not codes:

@@ -36,6 +36,8 @@ class Resident(Base):
     municipality_code: Mapped[str] = mapped_column(sa.String(6))
     wijk_code: Mapped[str] = mapped_column(sa.String(8))
     buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    # resident | ondernemer | organisatie: a poll reaches the kinds its audience names.
+    kind: Mapped[str] = mapped_column(sa.String(12), default="resident", server_default="resident")
     language: Mapped[str] = mapped_column(sa.String(2))
     consent: Mapped[bool]
     email: Mapped[str | None] = mapped_column(sa.String(320))

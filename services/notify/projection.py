@@ -42,6 +42,7 @@ def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) ->
         "municipality_code": payload["municipality_code"],
         "wijk_code": payload["wijk_code"],
         "buurt_code": payload["buurt_code"],
+        "kind": payload.get("kind") or "resident",  # absent in events before issue 14
         "language": payload["language"],
         "consent": payload["consent"],
         "email": payload.get("email"),

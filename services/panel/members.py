@@ -1,6 +1,12 @@
 """Residents in the panel: joining (invitation code, or open sign-up verified by e-mail),
 profile, moving, leaving (erasure), and the panel's composition against the CBS population.
 
+A participant has a kind (``PARTICIPANT_KINDS``): a resident, a business (``ondernemer``) or an
+organisation (``organisatie``). A business or organisation names its KvK number (8 digits,
+format only: no outside register is asked), its name and the buurt where it is; it is one
+participant (one row, one id, one answer per poll) with one or more contacts: the person who
+joined for it, and whoever joins with a contact code one of them asked for.
+
 Other services learn of residents only through events, and only the pseudonymous profile
 (buurt, wijk, age band, sex, language): never the birth year, and the e-mail only once verified
 (notify's e-mail channel needs it).
@@ -9,6 +15,7 @@ Other services learn of residents only through events, and only the pseudonymous
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -21,13 +28,16 @@ from sqlalchemy.orm import Session
 
 from services.common.errors import Conflict, NotFound, invalid
 from services.common.events import AGE_BANDS
+from services.common.intake import PARTICIPANT_KINDS
 from services.common.outbox import forget_resident
 from services.common.suppression import DEFAULT_K, Asked, Hierarchy, Row, Table, suppress_poll
 from services.panel import invitations
 from services.panel.area_store import current_year, get_area, locate
 from services.panel.models import (
     Area,
+    Contact,
     EmailVerification,
+    InvitationCode,
     PanelChange,
     RefreshToken,
     Resident,
@@ -46,6 +56,43 @@ SEX_VALUES = {
 }
 
 
+ORGANISATION_KINDS = tuple(k for k in PARTICIPANT_KINDS if k != "resident")
+_KVK = re.compile(r"^[0-9]{8}$")
+
+
+def check_kvk(value: Any) -> str:
+    """A KvK number as the Chamber of Commerce writes it: exactly 8 digits (spaces around it
+    are forgiven). Format only: whether the number is registered is not checked."""
+    text = str(value or "").strip()
+    if not text:
+        raise invalid("kvk_number", "required", "a business or organisation gives its KvK number")
+    if not _KVK.match(text):
+        raise invalid("kvk_number", "invalid_kvk", "a KvK number has exactly 8 digits")
+    return text
+
+
+def organisation_fields(kind: str, profile: dict[str, Any]) -> dict[str, Any]:
+    """What a participant of ``kind`` stores beside the buurt: for a business or organisation
+    its KvK number and name (both required), for a resident nothing of the sort (a KvK number
+    given with a resident's code is refused: the wrong code or the wrong choice)."""
+    if kind not in PARTICIPANT_KINDS:
+        raise invalid("kind", "unknown_kind", f"choose one of {', '.join(PARTICIPANT_KINDS)}")
+    if kind == "resident":
+        if str(profile.get("kvk_number") or "").strip():
+            raise invalid(
+                "kvk_number",
+                "not_an_organisation",
+                "a resident gives no KvK number: join as a business or organisation",
+            )
+        return {"kvk_number": None, "organisation_name": None}
+    name = " ".join(str(profile.get("organisation_name") or "").split())
+    if len(name) < 2:
+        raise invalid(
+            "organisation_name", "required", "give the name of the business or organisation"
+        )
+    return {"kvk_number": check_kvk(profile.get("kvk_number")), "organisation_name": name}
+
+
 def age_band(birth_year: int | None, today: date) -> str | None:
     if birth_year is None:
         return None
@@ -59,6 +106,7 @@ def age_band(birth_year: int | None, today: date) -> str | None:
 def resident_payload(r: Resident, now: datetime) -> dict[str, Any]:
     return {
         "resident_id": str(r.id),
+        "kind": r.kind or "resident",
         "municipality_code": r.municipality_code,
         "buurt_code": r.buurt_code,
         "wijk_code": r.wijk_code,
@@ -81,6 +129,8 @@ def serialize_resident(r: Resident, now: datetime) -> dict[str, Any]:
         "consent_version": r.consent_version,
         "consent_at": r.consent_at.isoformat(),
         "joined_at": r.joined_at.isoformat(),
+        "kvk_number": r.kvk_number,
+        "organisation_name": r.organisation_name,
     }
 
 
@@ -132,10 +182,23 @@ def _new_resident(
     self_selected: bool,
     email: str | None = None,
     wijk_code: str | None = None,
+    kind: str = "resident",
     emit: Any,
 ) -> Resident:
     if not profile.get("consent"):
         raise invalid("consent", "required", "joining needs consent to the privacy statement")
+    organisation = organisation_fields(kind, profile)
+    if organisation["kvk_number"] and session.scalar(
+        sa.select(Resident.id).where(
+            Resident.municipality_code == municipality_code,
+            Resident.kvk_number == organisation["kvk_number"],
+        )
+    ):
+        raise Conflict(
+            "an organisation with this KvK number is in the panel already: ask its contact "
+            "for a contact code to sign in for it",
+            [{"field": "kvk_number", "code": "taken", "message": "in the panel already"}],
+        )
     buurt = resolve_buurt(session, municipality_code, profile)
     if wijk_code is not None and buurt.parent_code != wijk_code:
         # The letter went to an address in this wijk (codes are allocated per wijk): a code
@@ -152,8 +215,11 @@ def _new_resident(
         wijk_code=buurt.parent_code,
         email=email,
         email_verified_at=now if email else None,
-        birth_year=profile.get("birth_year"),
-        sex=profile.get("sex"),
+        # A business or organisation has no age or sex: it is never weighted to CBS margins.
+        birth_year=profile.get("birth_year") if kind == "resident" else None,
+        sex=profile.get("sex") if kind == "resident" else None,
+        kind=kind,
+        **organisation,
         language=profile.get("language", "nl"),
         consent_version=profile.get("consent_version", CONSENT_VERSION),
         consent_at=now,
@@ -163,6 +229,8 @@ def _new_resident(
     )
     session.add(resident)
     session.flush()
+    if kind != "resident":
+        session.add(Contact(resident_id=resident.id, email=email, created_at=now))
     _count_change(session, resident, now, "joined")
     emit(
         session,
@@ -175,7 +243,18 @@ def _new_resident(
 def join_with_code(
     session: Session, *, code: str, profile: dict[str, Any], now: datetime, emit: Any
 ) -> Resident:
+    """Join with a letter's code (a new participant of the code's kind), or with a contact
+    code (sign in for the business or organisation that asked for it: no new participant)."""
     used = invitations.redeem(session, code=code, now=now)
+    chosen = profile.get("kind")
+    if chosen and chosen != used.kind:
+        raise invalid(
+            "kind",
+            "code_for_other_kind",
+            f"this invitation code is for a participant of kind {used.kind}",
+        )
+    if used.resident_id is not None:
+        return _add_contact(session, used=used, profile=profile, now=now)
     return _new_resident(
         session,
         municipality_code=used.municipality_code,
@@ -183,8 +262,34 @@ def join_with_code(
         now=now,
         self_selected=False,
         wijk_code=used.wijk_code,
+        kind=used.kind,
         emit=emit,
     )
+
+
+def _add_contact(
+    session: Session, *, used: InvitationCode, profile: dict[str, Any], now: datetime
+) -> Resident:
+    if not profile.get("consent"):
+        raise invalid("consent", "required", "joining needs consent to the privacy statement")
+    assert used.resident_id is not None  # a contact code names its organisation
+    organisation = get_resident(session, str(used.resident_id), lock=True)
+    session.add(Contact(resident_id=organisation.id, email=profile.get("email"), created_at=now))
+    session.flush()
+    return organisation
+
+
+def contacts_of(session: Session, *, resident_id: str) -> list[dict[str, Any]]:
+    participant = get_resident(session, resident_id)
+    rows = session.scalars(
+        sa.select(Contact)
+        .where(Contact.resident_id == participant.id)
+        .order_by(Contact.created_at, Contact.id)
+    ).all()
+    return [
+        {"contact_id": str(c.id), "email": c.email, "created_at": c.created_at.isoformat()}
+        for c in rows
+    ]
 
 
 def _hash_code(code: str) -> str:
@@ -261,6 +366,7 @@ def finish_signup(
         now=now,
         self_selected=True,
         email=email,
+        kind=profile.get("kind") or "resident",
         emit=emit,
     )
 
@@ -290,6 +396,8 @@ def update_resident(
             resident.buurt_code, resident.wijk_code = buurt.code, buurt.parent_code
             _count_change(session, resident, now, "joined")
     for key in ("birth_year", "sex", "language"):
+        if key in ("birth_year", "sex") and resident.kind != "resident":
+            continue  # a business or organisation has no age or sex
         if key in changes:
             setattr(resident, key, changes[key])
     resident.updated_at = now
@@ -339,24 +447,37 @@ def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> No
 
 
 def composition(session: Session, *, municipality_code: str, now: datetime) -> dict[str, Any]:
-    """Members per wijk, age band and sex against the CBS population, and attrition by month.
+    """Members per wijk, age band and sex against the CBS population, and attrition by month;
+    and every kind of participant per gemeente, wijk and buurt (``by_kind``).
 
     ``gap`` is the members' share minus the population's share, in percentage points; negative
     means under-represented. Children (0–14) cannot join, so wijk and age shares compare with
     the population aged 15 and over. CBS publishes sex and age as separate margins (not
-    crossed), so we compare margins, and the sex margin includes children.
+    crossed), so we compare margins, and the sex margin includes children. The CBS comparisons
+    are of residents only (CBS counts persons); businesses and organisations are counted in
+    ``by_kind`` beside them.
     """
     year = current_year(session, municipality_code)
-    wijken = session.scalars(
+    areas = session.scalars(
         sa.select(Area).where(
-            Area.municipality_code == municipality_code, Area.year == year, Area.level == "wijk"
+            Area.municipality_code == municipality_code,
+            Area.year == year,
+            Area.level.in_(("wijk", "buurt")),
         )
     ).all()
-    members = session.execute(
+    wijken = [a for a in areas if a.level == "wijk"]
+    buurten = [a for a in areas if a.level == "buurt"]
+    everyone = session.execute(
         sa.select(
-            Resident.wijk_code, Resident.birth_year, Resident.sex, Resident.self_selected
+            Resident.wijk_code,
+            Resident.buurt_code,
+            Resident.birth_year,
+            Resident.sex,
+            Resident.self_selected,
+            Resident.kind,
         ).where(Resident.municipality_code == municipality_code)
     ).all()
+    members = [m for m in everyone if (m.kind or "resident") == "resident"]
     total = len(members)
 
     def gap(count: int, pop: int | None, pop_whole: int) -> float | None:
@@ -420,6 +541,13 @@ def composition(session: Session, *, municipality_code: str, now: datetime) -> d
             [(m.wijk_code, age_band(m.birth_year, now.date()), m.sex) for m in members],
             k,
         ),
+        "by_kind": composition_by_kind(
+            municipality_code,
+            wijken,
+            buurten,
+            [(m.wijk_code, m.buurt_code, m.kind or "resident") for m in everyone],
+            k,
+        ),
         "members": total,
         "unknown_age": bands.count(None),
         "unknown_sex": sum(1 for s in sexes if s not in ("man", "vrouw")),
@@ -430,6 +558,83 @@ def composition(session: Session, *, municipality_code: str, now: datetime) -> d
             {"month": m.isoformat()[:7], "joined": j, "left": gone} for m, j, gone in changes
         ],
     }
+
+
+def composition_by_kind(
+    municipality_code: str,
+    wijken: Sequence[Area],
+    buurten: Sequence[Area],
+    members: list[tuple[str | None, str | None, str]],
+    k: int,
+) -> list[dict[str, Any]]:
+    """Per area (the gemeente, each wijk, each buurt, in that order): the participants of each
+    kind. A buurt with two shops must not show them: the counts go through the suppression
+    (docs/suppression.md) as one table of the gemeente → wijk → buurt tree; a count of 1 to
+    k-1, and any figure from which one could be worked out, is None (``hidden``).
+
+    Participants in no current wijk or buurt count in their parents only: pseudo-areas that are
+    never shown but are part of the sums (the suppression is told)."""
+    wijk_codes = {w.code for w in wijken}
+    buurt_parent = {b.code: b.parent_code for b in buurten if b.parent_code in wijk_codes}
+    parent: dict[str, str | None] = {municipality_code: None}
+    parent.update({w: municipality_code for w in sorted(wijk_codes)})
+    parent.update({b: buurt_parent[b] for b in sorted(buurt_parent)})
+    rows: dict[str, dict[str, int]] = {code: {} for code in parent}
+    for wijk, buurt, kind in members:
+        kind = kind if kind in PARTICIPANT_KINDS else "resident"
+        chain = [municipality_code]
+        if wijk in wijk_codes:
+            chain.append(wijk)
+            if buurt in buurt_parent and buurt_parent[buurt] == wijk:
+                chain.append(buurt)
+            else:
+                chain.append(f"?{wijk}")  # a buurt of another year: part of its wijk only
+                parent.setdefault(f"?{wijk}", wijk)
+        else:
+            chain.append("?")
+            parent.setdefault("?", municipality_code)
+        for area in chain:
+            counts = rows.setdefault(area, {})
+            counts[kind] = counts.get(kind, 0) + 1
+    unshown = [code for code in rows if code.startswith("?")]
+    table = Table(
+        "*",
+        True,
+        PARTICIPANT_KINDS,
+        {code: Row(sum(r.values()), r) for code, r in rows.items()},
+    )
+    shown = suppress_poll(
+        [],
+        Hierarchy(parent),
+        k,
+        respondents=table,
+        hidden=[("*", code, None) for code in unshown],
+    )
+    assert shown.respondents is not None  # given a respondents table, it is returned
+    result = shown.respondents.rows
+    names = {a.code: a for a in [*wijken, *buurten]}
+    out = []
+    for code in [municipality_code, *sorted(wijk_codes), *sorted(buurt_parent)]:
+        shown_row = result[code]
+        out.append(
+            {
+                "code": code,
+                "level": names[code].level if code in names else "gemeente",
+                "name": names[code].name if code in names else None,
+                "parent_code": parent[code],
+                "members": shown_row.total,
+                "hidden": shown_row.total is None,
+                "kinds": [
+                    {
+                        "kind": kind,
+                        "members": shown_row.counts.get(kind),
+                        "hidden": shown_row.counts.get(kind) is None,
+                    }
+                    for kind in PARTICIPANT_KINDS
+                ],
+            }
+        )
+    return out
 
 
 # Per wijk the members by age band and by sex: small groups of real people, so they go through

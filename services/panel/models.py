@@ -68,10 +68,18 @@ class AreaImport(Base):
 
 
 class Resident(Base):
+    """A participant of the panel: a resident, or a business (``ondernemer``) or organisation
+    (``organisatie``: a school, an association, a housing corporation, a care institution).
+    A business or organisation is one participant however many people sign in for it (its
+    ``Contact`` rows): it answers a poll once, and its id is what every other service knows."""
+
     __tablename__ = "residents"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    kind: Mapped[str] = mapped_column(sa.String(12), default="resident", server_default="resident")
+    kvk_number: Mapped[str | None] = mapped_column(sa.String(8))  # businesses and organisations
+    organisation_name: Mapped[str | None] = mapped_column(sa.String(200))
     buurt_code: Mapped[str] = mapped_column(sa.String(10))
     wijk_code: Mapped[str] = mapped_column(sa.String(8))
     email: Mapped[str | None] = mapped_column(sa.String(320))
@@ -94,7 +102,31 @@ class Resident(Base):
             unique=True,
             postgresql_where=sa.text("email IS NOT NULL"),
         ),
+        # One participant per KvK number and municipality: a second contact joins the first's
+        # organisation (a contact code), so the organisation still answers once.
+        sa.Index(
+            "residents_kvk",
+            "municipality_code",
+            "kvk_number",
+            unique=True,
+            postgresql_where=sa.text("kvk_number IS NOT NULL"),
+        ),
     )
+
+
+class Contact(Base):
+    """A person who signs in for a business or organisation (its first contact joined it; others
+    joined with a contact code). Sessions are the organisation's: the contact is kept so staff
+    and the organisation can see who may act for it, and goes when the organisation leaves."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    resident_id: Mapped[uuid.UUID] = mapped_column(
+        sa.ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(TS)
 
 
 class PanelChange(Base):
@@ -117,19 +149,29 @@ class InvitationBatch(Base):
     created_by: Mapped[str | None] = mapped_column(sa.String(320))
     created_at: Mapped[datetime] = mapped_column(TS)
     size: Mapped[int]
+    kind: Mapped[str] = mapped_column(sa.String(12), default="resident", server_default="resident")
 
 
 class InvitationCode(Base):
     """Single-use codes for recruitment letters. Only a hash is kept: the codes themselves
-    exist in the CSV handed out once, at generation, for the mail merge."""
+    exist in the CSV handed out once, at generation, for the mail merge.
+
+    ``kind`` is who the letter is for (a resident, a business, an organisation). A contact
+    code (``resident_id`` set, no batch) adds a contact to that business or organisation
+    instead of a new participant; it expires (``expires_at``)."""
 
     __tablename__ = "invitation_codes"
 
     code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    batch_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("invitation_batches.id"))
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(sa.ForeignKey("invitation_batches.id"))
     municipality_code: Mapped[str] = mapped_column(sa.String(6))
     wijk_code: Mapped[str] = mapped_column(sa.String(8))
     used_at: Mapped[datetime | None] = mapped_column(TS)
+    kind: Mapped[str] = mapped_column(sa.String(12), default="resident", server_default="resident")
+    resident_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("residents.id", ondelete="CASCADE")
+    )
+    expires_at: Mapped[datetime | None] = mapped_column(TS)
 
 
 class EmailVerification(Base):

@@ -7,7 +7,8 @@ get_settings, update_settings; areas — import_areas, list_areas, locate; regio
 list_regions, get_region, create_region, update_region, archive_region, propose_regions,
 regions_for_poll;
 residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
-update_resident, leave; invitation codes — create_invitation_batch, list_invitation_batches;
+update_resident, leave, contact_code, list_contacts; invitation codes —
+create_invitation_batch, list_invitation_batches;
 panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,
 list_staff, change_staff; sessions — revoked_sessions.
 Events out (through the outbox): resident_joined, resident_updated, resident_left,
@@ -102,7 +103,7 @@ class TokenIssuer(DependencyProvider):
                 **{
                     k: v
                     for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
-                    if k in ("age_band", "sex", "self_selected")
+                    if k in ("age_band", "sex", "self_selected", "kind")
                 },
             },
         )
@@ -443,6 +444,36 @@ class PanelService:
         return {"left": True}
 
     @rpc(expected_exceptions=EXPECTED)
+    def contact_code(self, resident_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A contact code for another person of the caller's business or organisation;
+        e-mailed to ``email`` when given (an invitation by the first contact)."""
+        fields = load(schemas.ContactCodeIn(), data)
+
+        def issue(s: Any) -> tuple[dict[str, Any], Any]:
+            found = invitations.contact_code(s, resident_id=resident_id, now=self.clock())
+            participant = members.get_resident(s, resident_id)
+            return found, tenants.get_municipality(s, participant.municipality_code)
+
+        found, municipality = self.db.run(issue)
+        if fields["email"]:
+            subject, body = texts.CONTACT_CODE[fields["language"]]
+            self.mail.send(
+                fields["email"],
+                subject.format(organisation=found["organisation_name"]),
+                body.format(
+                    organisation=found["organisation_name"],
+                    municipality=municipality.name,
+                    app_name=municipality.branding["app_name"],
+                    code=found["code"],
+                ),
+            )
+        return {**found, "emailed": bool(fields["email"])}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_contacts(self, resident_id: str) -> list[dict[str, Any]]:
+        return self.db.run(lambda s: members.contacts_of(s, resident_id=resident_id))
+
+    @rpc(expected_exceptions=EXPECTED)
     def revoked_sessions(self) -> list[dict[str, Any]]:
         """Sessions every gateway must refuse (``session_id``, ``expires_at``): the gateway
         reads it at start, after a reconnection and periodically (sessions_revoked events in
@@ -464,6 +495,7 @@ class PanelService:
                 created_by=created_by,
                 total=fields.get("total"),
                 per_wijk=fields.get("per_wijk"),
+                kind=fields["kind"],
             )
         )
 

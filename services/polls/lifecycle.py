@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from services.common.areas import in_municipality
 from services.common.errors import Conflict, InvalidInput, NotFound
+from services.common.events import audience_kinds
 from services.common.pollspec import PollSpecError, content_hash, validate_definition
 from services.polls import library
 from services.polls.models import Poll
@@ -147,6 +148,15 @@ def check_audience(audience: dict[str, Any], municipality_code: str) -> None:
                 "field": "audience.sample_size",
                 "code": "required",
                 "message": "a sample needs a sample_size",
+            }
+        )
+    kinds = audience.get("kinds")
+    if kinds is not None and len(set(kinds)) != len(kinds):
+        errors.append(
+            {
+                "field": "audience.kinds",
+                "code": "duplicate",
+                "message": "name each kind of participant once",
             }
         )
     if audience["kind"] == "municipality" and audience.get("area_codes"):
@@ -431,6 +441,8 @@ def publish_poll(
     check_audience(poll.audience, municipality_code)
     check_schedule(poll.opens_at, poll.closes_at, now)
     poll.audience = freeze_regions(poll.audience, regions or [])
+    # The kinds of participant frozen as well: an event always says whom the poll is for.
+    poll.audience = {**poll.audience, "kinds": list(audience_kinds(poll.audience))}
     if poll.previous_poll_id is not None:
         earlier = load_poll(
             session, municipality_code=municipality_code, poll_id=str(poll.previous_poll_id)

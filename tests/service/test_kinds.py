@@ -1,0 +1,299 @@
+"""Businesses and organisations in the panel (issue 14), through HTTP with every service
+running on the real broker and databases: a business joins with its own letter code and its
+KvK number (refused with a field-level 422 when the number is not 8 digits), a second contact
+joins the same business with a contact code, a poll for ondernemers in an area reaches them
+and no one else, the business answers once whichever contact sends it, and the panel's
+composition counts businesses per buurt beside residents, small groups hidden."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from nameko.standalone.rpc import ClusterRpcProxy
+
+from tests.conftest import wait_for
+from tests.support.answers import minimal_answers
+from tests.support.panel import UTRECHT, profile, utrecht_files
+
+WEST, WEST_BUURT = "WK034401", "BU03440111"
+CENTRE, CENTRE_BUURT = "WK034406", "BU03440613"  # Binnenstad: Hoog-Catharijne en Jaarbeurs
+FOR_SHOPS = {"kind": "areas", "area_codes": [CENTRE], "kinds": ["ondernemer"]}
+
+
+@pytest.fixture
+def gateway_overrides():
+    """Limits out of the way: these tests join a few dozen participants from one address."""
+    rules = ("join", "signup", "verify", "token", "refresh")
+    return {"RATE_LIMITS": {name: "100000/min" for name in rules}}
+
+
+@pytest.fixture
+def town(api, service_config):
+    with ClusterRpcProxy(service_config("panel")) as rpc:
+        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.import_areas(UTRECHT, utrecht_files())
+    return {"admin": api.staff_token(UTRECHT, "admin")}
+
+
+def codes(api, admin, n, wijk, kind="resident"):
+    batch = api.request(
+        "POST",
+        "/admin/v1/invitation-batches",
+        token=admin,
+        json={"per_wijk": {wijk: n}, "kind": kind},
+    )
+    assert batch.status_code == 201, batch.text
+    assert batch.json()["kind"] == kind
+    return [line.split(",")[0] for line in batch.json()["csv"].splitlines()[1:]]
+
+
+def business(n):
+    return {
+        "kvk_number": f"{90000000 + n:08d}",
+        "organisation_name": f"Winkel {n}",
+        "buurt_code": CENTRE_BUURT,
+        "language": "nl",
+        "consent": True,
+    }
+
+
+def join(api, code, body):
+    return api.request("POST", "/api/v1/join", json={"invitation_code": code, **body})
+
+
+def joined(api, code, body):
+    session = join(api, code, body)
+    assert session.status_code == 201, session.text
+    found = session.json()
+    return found["resident"]["resident_id"], found["access_token"]
+
+
+def publish(api, admin, audience):
+    poll = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={"template_id": "veiligheidsgevoel", "audience": audience},
+    )
+    assert poll.status_code == 201, poll.text
+    published = api.request("POST", f"/admin/v1/polls/{poll.json()['id']}/publish", token=admin)
+    assert published.json()["status"] == "open", published.text
+    return poll.json()["id"]
+
+
+def invited(engine, poll_id):
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text("SELECT resident_id::text FROM invitations WHERE poll_id = :p"),
+                {"p": poll_id},
+            ).scalars()
+        )
+
+
+def submit(api, token, poll_id, answers):
+    return api.request(
+        "POST",
+        f"/api/v1/polls/{poll_id}/responses",
+        token=token,
+        json={"answers": answers},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def listed(api, token):
+    found = api.request("GET", "/api/v1/polls", token=token)
+    assert found.status_code == 200, found.text
+    return [p["poll_id"] for p in found.json()]
+
+
+def receipt(api, token, sent):
+    return api.request("GET", f"/api/v1/receipts/{sent.json()['receipt_id']}", token=token).json()
+
+
+def field_errors(reply):
+    return {(e["field"], e["code"]) for e in reply.json()["errors"]}
+
+
+def test_a_business_joins_with_its_kvk_number_and_bad_numbers_are_refused_per_field(api, town):
+    code = codes(api, town["admin"], 1, CENTRE, kind="ondernemer")[0]
+    body = business(1)
+    for bad, problem in (
+        (None, "required"),
+        ("1234567", "invalid_kvk"),
+        ("123456789", "invalid_kvk"),
+        ("1234567a", "invalid_kvk"),
+        ("12 345 678", "invalid_kvk"),
+    ):
+        refused = join(api, code, {**body, "kvk_number": bad})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        assert ("kvk_number", problem) in field_errors(refused)
+    nameless = join(api, code, {**body, "organisation_name": " "})
+    assert ("organisation_name", "required") in field_errors(nameless)
+    wrong_kind = join(api, code, {**body, "kind": "organisatie"})
+    assert wrong_kind.status_code == 422 and ("kind", "code_for_other_kind") in field_errors(
+        wrong_kind
+    )
+    # None of the refusals used the code up.
+    resident_id, token = joined(api, code, {**body, "kvk_number": " 90000001 "})
+    me = api.request("GET", "/api/v1/me", token=token).json()
+    assert me["kind"] == "ondernemer" and me["kvk_number"] == "90000001"
+    assert me["organisation_name"] == "Winkel 1" and me["buurt_code"] == CENTRE_BUURT
+    assert me["birth_year"] is None and me["age_band"] is None
+    # One KvK number joins once; a resident's code takes no KvK number.
+    again = join(api, codes(api, town["admin"], 1, CENTRE, kind="ondernemer")[0], body)
+    assert again.status_code == 409, again.text
+    resident_code = codes(api, town["admin"], 1, WEST)[0]
+    refused = join(api, resident_code, profile(kvk_number="12345678"))
+    assert ("kvk_number", "not_an_organisation") in field_errors(refused)
+    # Residents join as before: kind resident.
+    _, resident_token = joined(api, resident_code, profile(buurt_code=WEST_BUURT))
+    assert api.request("GET", "/api/v1/me", token=resident_token).json()["kind"] == "resident"
+    # A resident has no contacts.
+    no_contacts = api.request("POST", "/api/v1/me/contacts", token=resident_token, json={})
+    assert no_contacts.status_code == 409
+
+
+def test_a_poll_for_ondernemers_in_an_area_reaches_only_them(api, town, engines):
+    admin = town["admin"]
+    shops = [
+        joined(api, code, business(i))
+        for i, code in enumerate(codes(api, admin, 3, CENTRE, kind="ondernemer"))
+    ]
+    elsewhere = joined(
+        api,
+        codes(api, admin, 1, WEST, kind="ondernemer")[0],
+        {**business(9), "buurt_code": WEST_BUURT},
+    )
+    school = joined(
+        api,
+        codes(api, admin, 1, CENTRE, kind="organisatie")[0],
+        {**business(8), "organisation_name": "Basisschool De Dom"},
+    )
+    residents = [
+        joined(api, code, profile(buurt_code=CENTRE_BUURT)) for code in codes(api, admin, 2, CENTRE)
+    ]
+    reach = api.request(
+        "GET",
+        f"/admin/v1/audience/reach?kind=areas&area_codes={CENTRE}&kinds=ondernemer",
+        token=admin,
+    )
+    assert reach.status_code == 200, reach.text
+    poll_id = publish(api, admin, FOR_SHOPS)
+    shop_ids = {rid for rid, _ in shops}
+    wait_for(lambda: invited(engines["notify"], poll_id) == shop_ids, message="the invitations")
+    # Residents' polls stay residents' polls: no kinds means residents only.
+    residents_poll = publish(api, admin, {"kind": "areas", "area_codes": [CENTRE]})
+    wait_for(
+        lambda: invited(engines["notify"], residents_poll) == {rid for rid, _ in residents},
+        message="the residents' invitations",
+    )
+    for _, token in shops:
+        wait_for(lambda t=token: listed(api, t) == [poll_id], interval=0.3, message="listed")
+    definition = api.request("GET", f"/api/v1/polls/{poll_id}", token=shops[0][1]).json()[
+        "definition"
+    ]
+    answers = minimal_answers(definition)
+    for _, token in [elsewhere, school, *residents]:
+        assert poll_id not in listed(api, token)
+        assert api.request("GET", f"/api/v1/polls/{poll_id}", token=token).status_code == 404
+        assert submit(api, token, poll_id, answers).status_code == 404
+    sent = submit(api, shops[0][1], poll_id, answers)
+    assert sent.status_code == 202, sent.text
+    wait_for(
+        lambda: receipt(api, shops[0][1], sent)["status"] == "recorded",
+        message="the business's answer recorded",
+    )
+
+
+def test_a_business_with_two_contacts_answers_a_poll_once(api, town, engines):
+    admin = town["admin"]
+    shop_id, first = joined(api, codes(api, admin, 1, CENTRE, kind="ondernemer")[0], business(1))
+    made = api.request("POST", "/api/v1/me/contacts", token=first, json={})
+    assert made.status_code == 201, made.text
+    assert made.json()["organisation_name"] == "Winkel 1"
+    contact_code = made.json()["code"]
+    # The contact code names its business: no KvK number or buurt is asked again.
+    second_id, second = joined(api, contact_code, {"consent": True, "language": "nl"})
+    assert second_id == shop_id
+    assert join(api, contact_code, {"consent": True}).status_code == 422  # single use
+    contacts = api.request("GET", "/api/v1/me/contacts", token=second)
+    assert contacts.status_code == 200 and len(contacts.json()) == 2
+    poll_id = publish(api, admin, FOR_SHOPS)
+    wait_for(lambda: invited(engines["notify"], poll_id) == {shop_id}, message="the invitation")
+    for token in (first, second):
+        wait_for(lambda t=token: listed(api, t) == [poll_id], interval=0.3, message="listed")
+    answers = minimal_answers(
+        api.request("GET", f"/api/v1/polls/{poll_id}", token=first).json()["definition"]
+    )
+    sent = submit(api, first, poll_id, answers)
+    assert sent.status_code == 202, sent.text
+    refused = submit(api, second, poll_id, answers)
+    assert refused.status_code == 409, refused.text
+    assert ("poll_id", "already_answered") in field_errors(refused)
+    wait_for(lambda: receipt(api, first, sent)["status"] == "recorded", message="recorded")
+    with engines["responses"].connect() as conn:
+        count = conn.execute(
+            sa.text("SELECT count(*) FROM responses WHERE poll_id = :p"), {"p": poll_id}
+        ).scalar()
+    assert count == 1
+
+
+def test_the_composition_counts_businesses_per_buurt_beside_residents(api, town):
+    admin = town["admin"]
+    for i, code in enumerate(codes(api, admin, 12, CENTRE, kind="ondernemer")):
+        joined(api, code, business(i))
+    # Two shops in another buurt of the centre: too few to show.
+    for i, code in enumerate(codes(api, admin, 2, CENTRE, kind="ondernemer"), start=20):
+        joined(api, code, {**business(i), "buurt_code": "BU03440621"})
+    for code in codes(api, admin, 12, CENTRE):
+        joined(api, code, profile(buurt_code=CENTRE_BUURT))
+    found = api.request("GET", "/admin/v1/panel/composition", token=admin)
+    assert found.status_code == 200, found.text
+    doc = found.json()
+    assert doc["members"] == 12  # the CBS comparisons are of residents
+    areas = {a["code"]: a for a in doc["by_kind"]}
+    k = doc["k"]
+    assert k > 2
+    gemeente = {g["kind"]: g["members"] for g in areas[UTRECHT]["kinds"]}
+    assert gemeente == {"resident": 12, "ondernemer": 14, "organisatie": 0}
+    buurt = {g["kind"]: g for g in areas[CENTRE_BUURT]["kinds"]}
+    assert areas[CENTRE_BUURT]["level"] == "buurt"
+    assert areas[CENTRE_BUURT]["parent_code"] == CENTRE
+    assert buurt["ondernemer"]["members"] in (12, None)
+    small = {g["kind"]: g for g in areas["BU03440621"]["kinds"]}
+    assert small["ondernemer"]["members"] is None and small["ondernemer"]["hidden"]
+    # Whatever is shown adds up: no hidden count can be worked out from the buurten.
+    shown = [
+        {g["kind"]: g["members"] for g in a["kinds"]}
+        for a in doc["by_kind"]
+        if a["parent_code"] == CENTRE
+    ]
+    hidden_ondernemers = [s for s in shown if s["ondernemer"] is None]
+    assert len(hidden_ondernemers) != 1  # one hidden cell in a row of the wijk would be exact
+
+
+def test_the_demo_loop_s_ten_businesses_in_the_centre_join_and_answer(api, town):
+    """``make run``'s step for businesses (deploy/demo_businesses.py) against the real system:
+    ten ondernemers of the Binnenstad join, see their poll (a resident does not) and answer."""
+    import random
+
+    from deploy.demo_businesses import CENTRE, businesses_in_the_centre
+    from deploy.demo_panel import Member
+    from deploy.walkthrough import Http
+
+    http = Http(api.base)
+    buurten = http("GET", "/admin/v1/areas?level=buurt", town["admin"])
+    _, resident_token = joined(api, codes(api, town["admin"], 1, WEST)[0], profile())
+    resident = Member(WEST_BUURT, WEST, "25_44", 1990, "vrouw", "webpush", token=resident_token)
+    said: list[str] = []
+    outcome = businesses_in_the_centre(
+        http, town["admin"], buurten, random.Random(7), said.append, residents=[resident]
+    )
+    assert outcome["businesses"] == 10 and outcome["answered"] == 10
+    assert outcome["poll"]["audience"]["kinds"] == ["ondernemer"]
+    assert outcome["poll"]["audience"]["area_codes"] == [CENTRE]
+    assert any("10 answered" in line for line in said), said
