@@ -205,7 +205,7 @@ def suppress_poll(
     respondents: Mapping[str, int] | Table | None = None,
     asked: Mapping[str, Asked] | None = None,
     at_least_one: Iterable[str] = (),
-    differences: Iterable[tuple[str, str, str]] = (),
+    differences: Iterable[tuple[str, ...]] = (),
     hidden: Iterable[tuple[str, str, str | None]] = (),
     rules: bool = True,
 ) -> SuppressedPoll:
@@ -215,8 +215,8 @@ def suppress_poll(
     ``Table`` of them whose (exclusive) options are their composition: every option count is
     published too (invited members, self-selected, recently moved). ``at_least_one``: areas
     listed only because they have respondents — a reader knows those have at least one.
-    ``differences``: (whole, part, rest) table ids, whole = part + rest cell by cell (pass the
-    rest as an unpublished ``Table``). ``hidden``: published cells (table id — "*" for the
+    ``differences``: (whole, part, rest, …) table ids, whole = Σ the parts cell by cell (pass
+    a part no one sees as an unpublished ``Table``). ``hidden``: published cells (table id — "*" for the
     respondents —, area, option or None for the total) to suppress whatever their values: the
     cells an earlier version hid (docs/suppression.md, "Results over time"). ``rules=False``:
     hide exactly ``hidden`` and let only the audit add to it.
