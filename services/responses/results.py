@@ -144,9 +144,7 @@ class Aggregates:
     margins_year: int | None = None
     # Businesses' and organisations' open answers: kind → open question → wijk → (n, sample)
     # (``texts`` holds residents').
-    kind_texts: dict[str, dict[str, dict[str, tuple[int, list[str]]]]] = field(
-        default_factory=dict
-    )
+    kind_texts: dict[str, dict[str, dict[str, tuple[int, list[str]]]]] = field(default_factory=dict)
 
 
 def begin_snapshot(session: Session, *, read_only: bool = True) -> Session:
@@ -370,12 +368,11 @@ def question_table(
         selections=selections,
         sole=sole,
         published=view != "rest",
+        rank=0 if view in ("all", "panel", "rest") else 1,  # breakdowns give way first
     )
 
 
-def respondents_table(
-    data: Aggregates, areas: list[str], kinds: bool = True
-) -> suppression.Table:
+def respondents_table(data: Aggregates, areas: list[str], kinds: bool = True) -> suppression.Table:
     """All respondents per area by composition (residents by kind of respondent, and when
     ``kinds``, businesses and organisations); every count is published with them."""
     everyone = data.base.get("*", {})
@@ -389,12 +386,9 @@ def respondents_table(
     return suppression.Table("*", True, options, rows)
 
 
-def breakdown_tables(
-    data: Aggregates, areas: list[str], kinds: bool = True, channels: bool = True
-) -> list[suppression.Table]:
+def breakdown_tables(data: Aggregates, areas: list[str]) -> list[suppression.Table]:
     """The respondents' other published counts: residents per area (the sum of their three
-    kinds; when ``kinds``: else they are all respondents) and all respondents by channel (when
-    ``channels``: else all are of one channel)."""
+    kinds) and all respondents by channel."""
     everyone = data.base.get("*", {})
     residents, per_channel = {}, {}
     for code in areas:
@@ -406,8 +400,8 @@ def breakdown_tables(
         residents[code] = suppression.Row(resident)
         per_channel[code] = suppression.Row(sum(by_channel.values()), by_channel)
     return [
-        *([suppression.Table(RESIDENTS_TABLE, True, (), residents)] if kinds else []),
-        *([suppression.Table(CHANNELS_TABLE, True, CHANNELS, per_channel)] if channels else []),
+        suppression.Table(RESIDENTS_TABLE, True, (), residents, rank=1),
+        suppression.Table(CHANNELS_TABLE, True, CHANNELS, per_channel, rank=1),
     ]
 
 
@@ -452,9 +446,12 @@ class System:
     # Breakdown tables left out of the system (``system_of``): an alias's cells are those of
     # another table (table id → that id), and a set nobody in the poll belongs to is all 0.
     aliases: dict[str, str] = field(default_factory=dict)
+    # Tables kept in the snapshot but not suppressed: the residents and the respondents by
+    # channel while they equal the respondents (no business answered, one channel).
+    shadow: list[suppression.Table] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
-        tables = {t.question_id: t for t in (*self.tables, self.respondents)}
+        tables = {t.question_id: t for t in (*self.tables, self.respondents, *self.shadow)}
         return {
             name: {
                 code: [row.total, *(row.counts.get(o, 0) for o in t.options)]
@@ -490,8 +487,11 @@ class System:
                 table.selections,
                 table.sole,
                 table.published,
+                table.rank,
             )
 
+        if CHANNELS_TABLE not in before:
+            before = _before_breakdowns(before)
         earlier = set(at_least_one_before)
         return System(
             [less(t) for t in self.tables],
@@ -501,6 +501,7 @@ class System:
             self.hierarchy,
             [c for c in self.at_least_one if c not in earlier],
             self.aliases,
+            [less(t) for t in self.shadow],
         )
 
     def suppress(
@@ -519,6 +520,21 @@ class System:
             hidden=[h for h in hidden if h[0] in real],
             rules=rules,
         )
+
+
+def _before_breakdowns(before: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot released before issue 14, as a release with breakdowns would have stored it:
+    every respondent was a resident in the app, so all participants and the app are the
+    residents' figures, the respondents by channel all in the app."""
+    out = dict(before)
+    for table_id, rows in before.items():
+        if table_id != "*" and not any(mark in table_id for mark in "@#~"):
+            out[table_id + _SUFFIX["everyone"]] = rows
+            out[table_id + _SUFFIX["app"]] = rows
+    everyone = before.get("*", {})
+    out[RESIDENTS_TABLE] = {code: row[:1] for code, row in everyone.items()}
+    out[CHANNELS_TABLE] = {code: [row[0], row[0], 0, 0] for code, row in everyone.items()}
+    return out
 
 
 def present_sets(data: Aggregates) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -569,7 +585,10 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
     kinds = [k for k in OTHER_KINDS if k in real]
     channels = [c for c in CHANNELS if c in real]
     whole = aliases.get("everyone", "everyone")
-    tables = breakdown_tables(data, areas, bool(kinds), bool(channels))
+    tables, shadow = [], []
+    for table in breakdown_tables(data, areas):
+        needed = kinds if table.question_id == RESIDENTS_TABLE else channels
+        (tables if needed else shadow).append(table)
     asked = {t.question_id: BREAKDOWN_ASKED[t.question_id] for t in tables}
     differences: list[tuple[str, ...]] = []
     for view in real:
@@ -606,6 +625,7 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
         hierarchy,
         at_least_one,
         table_aliases,
+        shadow,
     )
 
 
@@ -896,6 +916,8 @@ def area_kinds(
 ) -> dict[str, int | None]:
     """Respondents of an area per kind of participant (None: suppressed)."""
     residents = tables.get(RESIDENTS_TABLE)  # none when only residents answered
+    if people[code].total is None:
+        return dict.fromkeys(PARTICIPANT_KINDS)
     return {
         RESIDENT: residents.rows[code].total if residents else people[code].total,
         **{kind: people[code].counts.get(kind, 0) for kind in OTHER_KINDS},
@@ -909,13 +931,20 @@ def area_channels(
     channel, its count is the area's respondents."""
     if CHANNELS_TABLE in tables:
         return dict(tables[CHANNELS_TABLE].rows[code].counts)
+    if people[code].total is None:
+        return dict.fromkeys(CHANNELS)
     return {c: people[code].total if c in present else 0 for c in CHANNELS}
 
 
 # The breakdowns of a question: per kind of participant (residents, businesses, organisations,
 # and all participants together) and per channel. Unweighted (CBS margins are of persons, and
 # a split by channel is not a sample of anything), each share with its Wilson interval on n.
-KIND_SETS = {RESIDENT: "all", ONDERNEMER: ONDERNEMER, ORGANISATIE: ORGANISATIE, EVERYONE: "everyone"}
+KIND_SETS = {
+    RESIDENT: "all",
+    ONDERNEMER: ONDERNEMER,
+    ORGANISATIE: ORGANISATIE,
+    EVERYONE: "everyone",
+}
 
 
 def question_splits(
@@ -925,15 +954,18 @@ def question_splits(
     figures}, from the suppressed tables of those sets (``SETS``)."""
     tables = {t.question_id: t for t in safe.tables}
     _, aliases, zeros = split_sets(data)
+    hidden = set(safe.areas)
 
     def table(q: Mapping[str, Any], name: str) -> suppression.SuppressedTable:
         while name in aliases:
             name = aliases[name]
-        if name in zeros:
+        if name in zeros:  # 0 everywhere, hidden with the areas hidden whole
             options = tuple(options_of(q))
-            row = suppression.SuppressedRow(0, dict.fromkeys(options, 0))
+            zero = suppression.SuppressedRow(0, dict.fromkeys(options, 0))
+            gone = suppression.SuppressedRow(None, dict.fromkeys(options))
+            rows = {c: gone if c in hidden else zero for c in areas}
             return suppression.SuppressedTable(
-                q["id"] + _SUFFIX[name], True, options, 0, {c: row for c in areas}, {}, ()
+                q["id"] + _SUFFIX[name], True, options, 0, rows, {}, ()
             )
         return tables[q["id"] + _SUFFIX[name]]
 

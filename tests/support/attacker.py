@@ -381,9 +381,7 @@ def random_kinds_case(seed: int) -> PollCase:
         else:
             participant = rng.choices(PARTICIPANTS, weights=mix)[0]
         channel = rng.choices(CHANNELS, weights=channels)[0]
-        people.append(
-            Respondent(r.buurt, r.age, r.sex, r.kind, r.answers, participant, channel)
-        )
+        people.append(Respondent(r.buurt, r.age, r.sex, r.kind, r.answers, participant, channel))
     # A buurt with exactly two shops, and nobody else.
     empty = [b for b in case.buurten if not any(p.buurt == b for p in people)]
     if empty:

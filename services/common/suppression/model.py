@@ -72,6 +72,9 @@ class Table:
     # False: never shown, only computable (the difference of two published tables, say):
     # every cell is a derived figure.
     published: bool = True
+    # 1: a breakdown (per kind of participant, per channel): where hiding one of its cells or
+    # one of a main table's would do, its cell gives way first (rules, rule 4).
+    rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,13 @@ class System:
             self._difference(*(self._table(i, ids) for i in (whole_id, *part_ids)))
         self.whole_areas: set[str] = set()  # areas hidden in every table and the respondents
         size = len(self.values)
+        self.rank = [0] * size  # a cell's table's ``rank`` (derived cells: 0)
+        for block in self.blocks:
+            if block.table.rank:
+                start = block.base
+                self.rank[start : start + len(block.areas) * block.width] = [block.table.rank] * (
+                    len(block.areas) * block.width
+                )
         self.suppressed = [kind == SLACK for kind in self.kind]  # a slack is never known
         self.reason: list[str | None] = [None] * size
         self.lines_of: list[list[int]] = [[] for _ in range(size)]
@@ -458,9 +468,7 @@ class System:
             for c in range(whole.width):
                 cells = [b.cell(a, c) for b in (whole, *parts)]
                 if self.values[cells[0]] != sum(self.values[x] for x in cells[1:]):
-                    raise ValueError(
-                        f"area {code!r}: {whole.table.question_id!r} is not {names}"
-                    )
+                    raise ValueError(f"area {code!r}: {whole.table.question_id!r} is not {names}")
                 self.lines.append((cells[0], cells[1:]))
 
     def _hierarchy(self, column: list[int], block: Block, what: str) -> None:
