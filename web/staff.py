@@ -798,8 +798,10 @@ def split_rows(
     rows = []
     for group, name in names:
         per_area = (question.get(split) or {}).get(group, {})
-        hidden = area is None or area.get("suppressed")
-        figures = {"suppressed": True} if hidden else per_area.get(area["code"], {})
+        if area is None or area.get("suppressed"):
+            figures: dict[str, Any] = {"suppressed": True}
+        else:
+            figures = per_area.get(area["code"], {})
         rows.append({"group": group, "label": name, **figure_of(figures, option)})
     return rows
 

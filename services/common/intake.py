@@ -19,8 +19,9 @@ once invited); ``recently_moved`` says they live elsewhere now. ``channel`` is h
 came in (``CHANNELS``: the app, a personal link in an e-mail, or a paper form keyed in by staff);
 ``resident.kind`` is the kind of participant (``PARTICIPANT_KINDS``: a resident, a business or an
 organisation). ``version``, ``recently_moved``, ``channel`` and ``kind`` were added after the
-first messages were queued: absent, they mean 1, false, ``app`` and ``resident``. Unknown fields are ignored (a compatible addition keeps the version); anything else is a
-new version, and responses refuses a version it does not know.
+first messages were queued: absent, they mean 1, false, ``app`` and ``resident``. Unknown fields
+are ignored (a compatible addition keeps the version); anything else is a new version, and
+responses refuses a version it does not know.
 
 The resident id is only used by responses for the pseudonymous respondent key and the
 ``response_recorded`` event; it is stored nowhere.

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 
 from services.common import suppression
 from services.common.areas import level_of, parent_of
-from services.common.intake import CHANNELS, PARTICIPANT_KINDS
 from services.common.errors import NotFound
+from services.common.intake import CHANNELS, PARTICIPANT_KINDS
 from services.responses import weighting
 from services.responses.models import AreaMargins, Poll, ResultRelease
 
@@ -381,7 +381,7 @@ def respondents_table(data: Aggregates, areas: list[str], kinds: bool = True) ->
     for code in areas:
         by_kind = dict.fromkeys(options, 0)
         for stratum, n in everyone.get(code, {}).items():
-            by_kind[stratum[2]] += n
+            by_kind[str(stratum[2])] += n
         rows[code] = suppression.Row(sum(by_kind.values()), by_kind)
     return suppression.Table("*", True, options, rows)
 
@@ -585,7 +585,8 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
     kinds = [k for k in OTHER_KINDS if k in real]
     channels = [c for c in CHANNELS if c in real]
     whole = aliases.get("everyone", "everyone")
-    tables, shadow = [], []
+    tables: list[suppression.Table] = []
+    shadow: list[suppression.Table] = []
     for table in breakdown_tables(data, areas):
         needed = kinds if table.question_id == RESIDENTS_TABLE else channels
         (tables if needed else shadow).append(table)

@@ -219,9 +219,10 @@ def suppress_poll(
     published too (invited members, self-selected, recently moved). ``at_least_one``: areas
     listed only because they have respondents — a reader knows those have at least one.
     ``differences``: (whole, part, rest, …) table ids, whole = Σ the parts cell by cell (pass
-    a part no one sees as an unpublished ``Table``). ``hidden``: published cells (table id — "*" for the
-    respondents —, area, option or None for the total) to suppress whatever their values: the
-    cells an earlier version hid (docs/suppression.md, "Results over time"). ``rules=False``:
+    a part no one sees as an unpublished ``Table``). ``hidden``: published cells (table id —
+    "*" for the respondents —, area, option or None for the total) to suppress whatever their
+    values: the cells an earlier version hid (docs/suppression.md, "Results over time").
+    ``rules=False``:
     hide exactly ``hidden`` and let only the audit add to it.
     ``asked``: question id → ``Asked`` for the questions whose relation to the respondents or to
     another question is known; a question left out is treated as unrelated to the others (only

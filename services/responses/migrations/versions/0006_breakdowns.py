@@ -1,6 +1,6 @@
 """The kind of participant (resident, ondernemer, organisatie) and the channel of each answer
-(app, link, paper) in responses, the counters and the open answers, for results per kind and
-per channel (issue 14); open answers keep the kind. Rows from before are residents who answered in the app.
+(app, link, paper) in responses and the counters, for results per kind and per channel (issue
+14); open answers keep the kind. Rows from before are residents who answered in the app.
 
 Revision ID: 0006_breakdowns
 Revises: 0005_series_feat_overview
