@@ -578,8 +578,13 @@ def print_split(results: dict[str, Any]) -> None:
     say(f"split by kind and channel, the whole municipality: {often['text']!r}")
     say("  unweighted, 95% Wilson intervals; residents' weighted figures above; '–' = hidden")
     for split, names in (("by_kind", KIND_NAMES), ("by_channel", CHANNEL_NAMES)):
+        groups = often.get(split) or {}
+        if not groups:
+            say(f"  {split}: one group only (the figures above)")
         for group, name in names.items():
-            figures = (often.get(split) or {}).get(group, {}).get(code) or {"suppressed": True}
+            if group not in groups:
+                continue
+            figures = groups[group].get(code) or {"suppressed": True}
             if figures.get("suppressed"):
                 say(f"  {name:<28} {'–':>5}")
                 continue

@@ -797,7 +797,9 @@ def split_rows(
     """One option's figures in an area per kind of participant or per channel (unweighted)."""
     rows = []
     for group, name in names:
-        per_area = (question.get(split) or {}).get(group, {})
+        if group not in (question.get(split) or {}):
+            continue  # nobody of that kind or channel answered: no group
+        per_area = question[split][group]
         if area is None or area.get("suppressed"):
             figures: dict[str, Any] = {"suppressed": True}
         else:

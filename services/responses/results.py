@@ -952,22 +952,22 @@ def question_splits(
     poll: Any, data: Aggregates, safe: Any, areas: list[str]
 ) -> dict[str, dict[str, Any]]:
     """Question id → {"by_kind": kind → area → figures, "by_channel": channel → area →
-    figures}, from the suppressed tables of those sets (``SETS``)."""
+    figures}, from the suppressed tables of those sets (``SETS``).
+
+    A split lists the groups somebody in the poll belongs to, and only when there are two or
+    more: with one kind of participant (residents) or one channel, its one group would be the
+    area's own (unweighted) figures again — a poll of residents in the app has empty splits,
+    and a document no larger than before. A group left out has 0 everywhere (the area
+    ``kinds`` and ``channels`` say so)."""
     tables = {t.question_id: t for t in safe.tables}
-    _, aliases, zeros = split_sets(data)
-    hidden = set(safe.areas)
+    _, aliases, _ = split_sets(data)
+    kinds, channels = present_sets(data)
+    kind_groups = [RESIDENT, *kinds, EVERYONE] if kinds else []
+    channel_groups = list(channels) if len(channels) > 1 else []
 
     def table(q: Mapping[str, Any], name: str) -> suppression.SuppressedTable:
         while name in aliases:
             name = aliases[name]
-        if name in zeros:  # 0 everywhere, hidden with the areas hidden whole
-            options = tuple(options_of(q))
-            zero = suppression.SuppressedRow(0, dict.fromkeys(options, 0))
-            gone = suppression.SuppressedRow(None, dict.fromkeys(options))
-            rows = {c: gone if c in hidden else zero for c in areas}
-            return suppression.SuppressedTable(
-                q["id"] + _SUFFIX[name], True, options, 0, rows, {}, ()
-            )
         return tables[q["id"] + _SUFFIX[name]]
 
     out: dict[str, dict[str, Any]] = {}
@@ -976,11 +976,11 @@ def question_splits(
             continue
         qid = q["id"]
         by_kind = {}
-        for kind, name in KIND_SETS.items():
+        for kind in kind_groups:
             texts = data.kind_texts.get(kind, {}).get(qid, {}) if kind in OTHER_KINDS else None
-            by_kind[kind] = unweighted_results(q, table(q, name), areas, texts, poll)
+            by_kind[kind] = unweighted_results(q, table(q, KIND_SETS[kind]), areas, texts, poll)
         by_channel = {
-            channel: unweighted_results(q, table(q, channel), areas) for channel in CHANNELS
+            channel: unweighted_results(q, table(q, channel), areas) for channel in channel_groups
         }
         out[qid] = {"by_kind": by_kind, "by_channel": by_channel}
     return out

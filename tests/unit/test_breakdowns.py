@@ -136,7 +136,8 @@ def test_the_area_figure_is_residents_weighted_and_businesses_are_their_own_rows
     assert q["by_kind"]["all"]["GM0344"]["respondents"] == 100
     assert q["by_kind"]["resident"]["GM0344"]["respondents"] == 70
     assert q["by_channel"]["link"]["GM0344"]["respondents"] == 30
-    assert q["by_channel"]["paper"]["GM0344"]["respondents"] == 0
+    assert set(q["by_channel"]) == {"app", "link"}  # nobody on paper: no group
+    assert set(q["by_kind"]) == {"resident", "ondernemer", "all"}
     gm_area = next(a for a in doc["areas"] if a["code"] == "GM0344")
     assert gm_area["respondents"] == 100
     assert gm_area["kinds"] == {"resident": 70, "ondernemer": 30, "organisatie": 0}
@@ -145,6 +146,8 @@ def test_the_area_figure_is_residents_weighted_and_businesses_are_their_own_rows
     alone = results.build(poll(), aggregates(everyone[:70]), 10)
     assert alone["questions"][0]["areas"]["GM0344"]["options"] == gm["options"]
     assert alone["weighting"] == doc["weighting"]
+    # Residents in the app only: no split repeats the area's figures.
+    assert alone["questions"][0]["by_kind"] == alone["questions"][0]["by_channel"] == {}
 
 
 def test_a_buurt_with_two_shops_shows_neither_and_no_difference_gives_them_away():
@@ -163,6 +166,7 @@ def test_a_buurt_with_two_shops_shows_neither_and_no_difference_gives_them_away(
         name: figures["BU03440101"].get("respondents")
         for name, figures in [*q["by_kind"].items(), *q["by_channel"].items()]
     }
+    shown.setdefault("app", None)  # no group when nobody answered through it
     shown["main"] = q["areas"]["BU03440101"].get("respondents")
     # Whatever is shown, no two of the buurt's shown counts differ by the two shops, and the
     # wijk minus the other buurten does not give them either.
