@@ -379,7 +379,7 @@ def naive_aggregates(session: Session, poll: Poll) -> results.Aggregates:
             cells = chosen[qid][area]
             cells[(stratum, option)] = cells.get((stratum, option), 0) + n
     texts: dict = defaultdict(dict)
-    for qid, wijk, total, text in session.execute(
+    for qid, wijk, _kind, total, text in session.execute(
         sa.text(results.TEXTS_SQL.replace("%(poll_id)s", ":p").replace("%(shown)s", ":s")),
         {"p": poll.id, "s": results.OPEN_TEXTS_SHOWN},
     ):

@@ -188,13 +188,16 @@ class LoopOutcome:
     significant_changes: int = 0  # areas with a significant change in the tracked question
     changed_wijk: str = ""
     trend: dict[str, Any] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)  # participant kinds that answered (wave 1)
+    channels: list[str] = field(default_factory=list)  # channels answers came in by (wave 1)
 
     def summary(self) -> str:
         return (
             f"loop: invited={self.invited} delivered={self.delivered} "
             f"responded={self.responded} results_wijken={self.results_wijken} "
             f"feedback_notified={self.feedback_notified} regions={self.regions} "
-            f"waves={self.waves} significant_changes={self.significant_changes}"
+            f"waves={self.waves} significant_changes={self.significant_changes} "
+            f"kinds={','.join(self.kinds) or '-'} channels={','.join(self.channels) or '-'}"
         )
 
 
@@ -362,6 +365,8 @@ def walkthrough(
         significant_changes=len(significant),
         changed_wijk=least_safe,
         trend=trend,
+        kinds=answered_as(results, "kinds"),
+        channels=answered_as(results, "channels"),
     )
 
 
@@ -450,6 +455,7 @@ def run_wave(
     results = http("GET", f"/admin/v1/polls/{poll_id}/results", admin)
     check_results(results, answering, regions)  # every accepted answer was recorded (above)
     shown = print_results(results, wijken)
+    print_split(results)
     return Wave(poll, audience, invited, len(delivered), answering, results, shown)
 
 
@@ -544,6 +550,58 @@ def print_results(results: dict[str, Any], wijken: dict[str, dict[str, Any]]) ->
     hidden = sum(1 for a in buurten if a["suppressed"])
     say(f"  buurten: {len(buurten) - hidden} shown, {hidden} hidden (fewer than k respondents)")
     return shown
+
+
+KIND_NAMES = {
+    "resident": "inwoners",
+    "ondernemer": "ondernemers",
+    "organisatie": "organisaties",
+    "all": "alle deelnemers",
+}
+CHANNEL_NAMES = {"app": "app", "link": "e-maillink", "paper": "papier"}
+
+
+def answered_as(results: dict[str, Any], split: str) -> list[str]:
+    """The participant kinds (``split`` "kinds") or channels ("channels") the municipality's
+    respondents answered as or through, as the results show them: a count hidden as small
+    (null) is somebody all the same."""
+    gemeente = next((a for a in results["areas"] if a["level"] == "gemeente"), None)
+    counts = (gemeente or {}).get(split) or {}
+    return [name for name, n in counts.items() if n != 0]
+
+
+def print_split(results: dict[str, Any]) -> None:
+    """The whole municipality's answers to the tracked question per kind of participant and per
+    channel: unweighted, with 95% Wilson intervals, suppressed like every figure."""
+    often = next(q for q in results["questions"] if q["id"] == OFTEN_QUESTION)
+    gemeente = next((a for a in results["areas"] if a["level"] == "gemeente"), None)
+    if gemeente is None:
+        return
+    code = gemeente["code"]
+    say(f"split by kind and channel, the whole municipality: {often['text']!r}")
+    say("  unweighted, 95% Wilson intervals; residents' weighted figures above; '–' = hidden")
+    for split, names in (("by_kind", KIND_NAMES), ("by_channel", CHANNEL_NAMES)):
+        groups = often.get(split) or {}
+        if not groups:
+            say(f"  {split}: one group only (the figures above)")
+        for group, name in names.items():
+            if group not in groups:
+                continue
+            figures = groups[group].get(code) or {"suppressed": True}
+            if figures.get("suppressed"):
+                say(f"  {name:<28} {'–':>5}")
+                continue
+            options = {o["option"]: o for o in figures.get("options", [])}
+            say(
+                f"  {name:<28} {figures['respondents']:>5}   vaak "
+                f"{_unweighted(options.get('vaak'))}"
+            )
+
+
+def _unweighted(option: dict[str, Any] | None) -> str:
+    if not option or option.get("percent") is None:
+        return "–"
+    return f"{option['percent']:4.1f}% [{option['ci_low']:.1f}–{option['ci_high']:.1f}]"
 
 
 def _share(option: dict[str, Any] | None) -> str:

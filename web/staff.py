@@ -773,11 +773,63 @@ def staff_results(ctx: PageContext) -> Response:
         "k": doc.get("k"),
         "charts": None,
     }
+    if gemeente is not None:
+        values["who"] = respondents_split(ctx, gemeente)
     if question and question["type"] in COUNTED:
         values.update(
             counted_results(ctx, poll, question, asked[question["id"]], wijken, buurten, gemeente)
         )
     return show(ctx, "staff/results.html", found, **values)
+
+
+def kind_names(ctx: PageContext) -> list[tuple[str, str]]:
+    return [
+        ("resident", ctx._("Residents")),
+        ("ondernemer", ctx._("Businesses")),
+        ("organisatie", ctx._("Organisations")),
+    ]
+
+
+def channel_names(ctx: PageContext) -> list[tuple[str, str]]:
+    return [("app", ctx._("App")), ("link", ctx._("E-mail link")), ("paper", ctx._("Paper"))]
+
+
+def respondents_split(ctx: PageContext, gemeente: dict[str, Any]) -> list[dict[str, Any]]:
+    """The municipality's respondents per kind of participant and per channel (None: hidden),
+    as rows of one table."""
+    rows = []
+    for heading, key, names in (
+        (ctx._("Kind of participant"), "kinds", kind_names(ctx)),
+        (ctx._("Channel"), "channels", channel_names(ctx)),
+    ):
+        counts = gemeente.get(key) or {}
+        for group, name in names:
+            hidden = gemeente.get("suppressed") or counts.get(group, 0) is None
+            rows.append(
+                {"heading": heading, "label": name, "n": None if hidden else counts.get(group, 0)}
+            )
+    return rows
+
+
+def split_rows(
+    question: dict[str, Any],
+    split: str,
+    names: list[tuple[str, str]],
+    area: dict[str, Any] | None,
+    option: str,
+) -> list[dict[str, Any]]:
+    """One option's figures in an area per kind of participant or per channel (unweighted)."""
+    rows = []
+    for group, name in names:
+        if group not in (question.get(split) or {}):
+            continue  # nobody of that kind or channel answered: no group
+        per_area = question[split][group]
+        if area is None or area.get("suppressed"):
+            figures: dict[str, Any] = {"suppressed": True}
+        else:
+            figures = per_area.get(area["code"], {})
+        rows.append({"group": group, "label": name, **figure_of(figures, option)})
+    return rows
 
 
 def counted_results(
@@ -887,7 +939,10 @@ def counted_results(
         (charts.swatch(colour, f"legend-{i}"), f"{low:.0f}–{min(high, 100):.0f}%")
         for i, (low, high, colour) in enumerate(charts.CLASSES)
     ]
+    kinds = kind_names(ctx) + [("all", ctx._("All participants"))]
     return {
+        "kind_rows": split_rows(question, "by_kind", kinds, gemeente, option),
+        "channel_rows": split_rows(question, "by_channel", channel_names(ctx), gemeente, option),
         "option": option,
         "option_label": option_label,
         "labels": labels,

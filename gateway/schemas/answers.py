@@ -338,12 +338,51 @@ class AreaFiguresOut(Schema):
     texts = fields.List(fields.String())
 
 
+class SplitOptionOut(Schema):
+    """An unweighted share: count, percentage, 95% Wilson interval on n (docs/methods.md)."""
+
+    option = fields.String()
+    count = fields.Integer(allow_none=True, metadata={"description": "null: suppressed"})
+    percent = fields.Float(allow_none=True)
+    ci_low = fields.Float(allow_none=True)
+    ci_high = fields.Float(allow_none=True)
+
+
+class SplitFiguresOut(Schema):
+    """One question in one area for one kind of participant or channel: ``{"suppressed":
+    true}`` alone when hidden; an open question has ``respondents`` and (businesses and
+    organisations, per wijk) ``texts``."""
+
+    suppressed = fields.Boolean()
+    respondents = fields.Integer(allow_none=True)
+    options = fields.List(fields.Nested(SplitOptionOut))
+    mean = fields.Float(allow_none=True)
+    texts = fields.List(fields.String())
+
+
+def _split(description: str) -> fields.Dict:
+    return fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String(), values=fields.Nested(SplitFiguresOut)),
+        metadata={"description": description},
+    )
+
+
 class QuestionResultsOut(Schema):
     id = fields.String()
     type = fields.String()
     text = fields.String()
     options = fields.List(fields.String())
-    areas = fields.Dict(keys=fields.String(), values=fields.Nested(AreaFiguresOut))
+    areas = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(AreaFiguresOut),
+        metadata={"description": "area code → the residents' figures, weighted"},
+    )
+    by_kind = _split(
+        "kind of participant (resident, ondernemer, organisatie, all) → area code → "
+        "unweighted figures"
+    )
+    by_channel = _split("channel (app, link, paper) → area code → unweighted figures")
 
 
 class ResultsAreaOut(Schema):
@@ -354,6 +393,16 @@ class ResultsAreaOut(Schema):
     respondents = fields.Integer(allow_none=True)
     self_selected = fields.Integer(allow_none=True)
     recently_moved = fields.Integer(allow_none=True)
+    kinds = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        metadata={"description": "respondents per kind of participant; null: suppressed"},
+    )
+    channels = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        metadata={"description": "respondents per channel (app, link, paper); null: suppressed"},
+    )
     invited = fields.Integer(allow_none=True)
     response_rate = fields.Float(allow_none=True)
     suppressed = fields.Boolean()

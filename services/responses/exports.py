@@ -9,6 +9,11 @@ One row per question × area × option, and per scale a row for the mean. Column
 ``weighting_note`` carries the notes about the weights behind a row's weighted figures (weights
 that missed the CBS margins, a population estimated for a missing CBS figure).
 
+``breakdown`` and ``group`` say whose figures a row holds: ``main``/``resident`` the area's
+figures (residents, weighted), then the split per kind of participant (``kind``: resident,
+ondernemer, organisatie, ``all`` participants) and per channel (``channel``: app, link,
+paper), unweighted with a 95% Wilson interval, suppressed like every figure.
+
 CSV: UTF-8 with a byte-order mark, ``;`` between fields, a decimal comma and CRLF line ends —
 what Excel with Dutch regional settings opens correctly by double-click (with ``,`` it puts
 everything in one column, and a decimal point makes 12.5 a date or 125). First a block of
@@ -38,6 +43,8 @@ COLUMNS: tuple[str, ...] = (
     "area_code",
     "area_level",
     "area_name",
+    "breakdown",
+    "group",
     "option",
     "option_label",
     "n",
@@ -105,62 +112,81 @@ def rows(results: Mapping[str, Any], definition: Mapping[str, Any]) -> list[dict
         if "options" not in q:  # open answers: listed on the results page, not a table
             continue
         labels = option_labels(asked.get(q["id"], {}))
-        scale = q["type"] in ("likert5", "rating10")
-        for code, area in areas.items():
-            figures = q["areas"].get(code, {"suppressed": True})
-            hidden_area = bool(figures.get("suppressed")) or bool(area.get("suppressed"))
-            common = {
-                "question_id": q["id"],
-                "question": q["text"],
-                "area_code": code,
-                "area_level": area.get("level"),
-                "area_name": area.get("name"),
-                "respondents": None if hidden_area else figures.get("respondents"),
-                "n_effective": None if hidden_area else figures.get("effective_n"),
-                "response_rate": None if hidden_area else area.get("response_rate"),
-                # Beside every figure it affects: weights that missed the CBS margins, a 15+
-                # population estimated for a missing CBS figure (docs/methods.md).
-                "weighting_note": None
-                if hidden_area
-                else " | ".join(figures.get("weighting_notes") or []) or None,
-            }
-            by_option = {o["option"]: o for o in figures.get("options", [])}
-            for option in q["options"]:
-                shown = by_option.get(option, {})
-                hidden = hidden_area or shown.get("count") is None
-                table.append(
-                    {
-                        **common,
-                        "option": option,
-                        "option_label": labels.get(str(option), str(option)),
-                        "n": None if hidden else shown["count"],
-                        "percent": None if hidden else shown.get("percent"),
-                        "weighted_percent": None if hidden else shown.get("weighted_percent"),
-                        "ci_low": None if hidden else shown.get("ci_low"),
-                        "ci_high": None if hidden else shown.get("ci_high"),
-                        "mean": None,
-                        "suppressed": hidden,
-                    }
-                )
-            if scale:
-                # A mean is withheld where any of its counts is hidden (docs/suppression.md).
-                hidden = hidden_area or any(
-                    o.get("count") is None for o in by_option.values() if o["option"] != "dont_know"
-                )
-                table.append(
-                    {
-                        **common,
-                        "option": MEAN,
-                        "option_label": "Gemiddelde",
-                        "n": None,
-                        "percent": None,
-                        "weighted_percent": None,
-                        "ci_low": None,
-                        "ci_high": None,
-                        "mean": None if hidden else figures.get("mean"),
-                        "suppressed": hidden,
-                    }
-                )
+        table += _question_rows(q, areas, q["areas"], labels, ("main", "resident"))
+        for breakdown, key in (("kind", "by_kind"), ("channel", "by_channel")):
+            for group, per_area in (q.get(key) or {}).items():
+                table += _question_rows(q, areas, per_area, labels, (breakdown, group))
+    return table
+
+
+def _question_rows(
+    q: Mapping[str, Any],
+    areas: Mapping[str, Mapping[str, Any]],
+    per_area: Mapping[str, Any],
+    labels: Mapping[str, str],
+    split: tuple[str, str],
+) -> list[dict[str, Any]]:
+    """One question's rows for one breakdown (``split``: breakdown, group)."""
+    table = []
+    scale = q["type"] in ("likert5", "rating10")
+    main = split[0] == "main"
+    for code, area in areas.items():
+        figures = per_area.get(code, {"suppressed": True})
+        hidden_area = bool(figures.get("suppressed")) or bool(area.get("suppressed"))
+        common = {
+            "question_id": q["id"],
+            "question": q["text"],
+            "area_code": code,
+            "area_level": area.get("level"),
+            "area_name": area.get("name"),
+            "breakdown": split[0],
+            "group": split[1],
+            "respondents": None if hidden_area else figures.get("respondents"),
+            "n_effective": None if hidden_area else figures.get("effective_n"),
+            "response_rate": None if hidden_area or not main else area.get("response_rate"),
+            # Beside every figure it affects: weights that missed the CBS margins, a 15+
+            # population estimated for a missing CBS figure (docs/methods.md).
+            "weighting_note": None
+            if hidden_area
+            else " | ".join(figures.get("weighting_notes") or []) or None,
+        }
+        by_option = {o["option"]: o for o in figures.get("options", [])}
+        for option in q["options"]:
+            shown = by_option.get(option, {})
+            hidden = hidden_area or shown.get("count") is None
+            table.append(
+                {
+                    **common,
+                    "option": option,
+                    "option_label": labels.get(str(option), str(option)),
+                    "n": None if hidden else shown["count"],
+                    "percent": None if hidden else shown.get("percent"),
+                    "weighted_percent": None if hidden else shown.get("weighted_percent"),
+                    "ci_low": None if hidden else shown.get("ci_low"),
+                    "ci_high": None if hidden else shown.get("ci_high"),
+                    "mean": None,
+                    "suppressed": hidden,
+                }
+            )
+        if scale:
+            # A mean is withheld where any of its counts is hidden (docs/suppression.md).
+            hidden = hidden_area or any(
+                o.get("count") is None for o in by_option.values() if o["option"] != "dont_know"
+            )
+            table.append(
+                {
+                    **common,
+                    "option": MEAN,
+                    "option_label": "Gemiddelde",
+                    "n": None,
+                    "percent": None,
+                    "weighted_percent": None,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "mean": None if hidden else figures.get("mean"),
+                    "suppressed": hidden,
+                }
+            )
     return table
 
 
@@ -184,7 +210,9 @@ def metadata(
         ("generated_at", generated_at.isoformat(timespec="seconds")),
         (
             "respondents",
-            "all respondents (invited panel members, self-selected sign-ups, recently moved)"
+            "all respondents (invited panel members, self-selected sign-ups, recently moved); "
+            "the main figures (breakdown main) are residents', businesses and organisations "
+            "are in the breakdown per kind"
             if respondents == "all"
             else "invited panel members who did not move recently (self-selected sign-ups and "
             "recently moved residents left out)",

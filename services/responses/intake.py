@@ -6,7 +6,9 @@ A submission (from the gateway, on the ``responses.intake`` queue) is ``Submissi
 ``services/common/intake.py``: the contract lives there, next to the event catalogue.
 ``wijk_code``/``buurt_code`` are where the resident was invited; ``recently_moved`` (absent:
 false, as in messages queued before it existed) says they moved since. Both kinds are kept in
-the stratum so results can leave them out (``respondents=panel``).
+the stratum so results can leave them out (``respondents=panel``), and so are the kind of
+participant (resident, ondernemer, organisatie) and the channel (app, link, paper) of the
+answer, for results per kind and per channel (absent: a resident, in the app).
 
 The resident id is used for two things only: the respondent key
 HMAC-SHA256(secret, "poll_id:resident_id"), and the ``response_recorded`` event (whose outbox
@@ -219,6 +221,8 @@ def _insert_responses(
             "sex": s["resident"].get("sex"),
             "self_selected": bool(s["resident"].get("self_selected")),
             "recently_moved": bool(s["resident"].get("recently_moved")),
+            "kind": s["resident"].get("kind") or "resident",
+            "channel": s.get("channel") or "app",
             "answers": s["answers"],
             "recorded_on": now.date(),
         }
@@ -247,13 +251,17 @@ def bump_results_version(session: Session, poll_ids: Iterable[uuid.UUID]) -> Non
         )
 
 
-def _strata(s: dict[str, Any]) -> tuple[str, str, bool, bool]:
+def _strata(s: dict[str, Any]) -> tuple[str, str, bool, bool, str, str]:
+    """The stratum a submission is counted in: age band, sex, self-selected, recently moved,
+    kind of participant and channel (absent in older messages: a resident, in the app)."""
     r = s["resident"]
     return (
         r.get("age_band") or UNKNOWN,
         r.get("sex") or UNKNOWN,
         bool(r.get("self_selected")),
         bool(r.get("recently_moved")),
+        r.get("kind") or "resident",
+        s.get("channel") or "app",
     )
 
 
@@ -284,6 +292,8 @@ def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]
             "sex",
             "self_selected",
             "recently_moved",
+            "kind",
+            "channel",
         ],
         counts,
     )
@@ -298,6 +308,8 @@ def _bump_counters(session: Session, recorded: list[tuple[dict[str, Any], Poll]]
             "sex",
             "self_selected",
             "recently_moved",
+            "kind",
+            "channel",
         ],
         respondents,
     )
@@ -375,6 +387,7 @@ def _store_open_texts(session: Session, recorded: list[tuple[dict[str, Any], Pol
                         "question_id": q["id"],
                         "wijk_code": s["resident"]["wijk_code"],
                         "buurt_code": s["resident"]["buurt_code"],
+                        "kind": s["resident"].get("kind") or "resident",
                         "text": s["answers"][q["id"]],
                     }
                 )

@@ -58,6 +58,9 @@ class Response(Base):
     sex: Mapped[str | None] = mapped_column(sa.String(10))
     self_selected: Mapped[bool]
     recently_moved: Mapped[bool] = mapped_column(server_default="false")
+    # Who answered (resident, ondernemer, organisatie) and how (app, link, paper): issue 14.
+    kind: Mapped[str] = mapped_column(sa.String(12), server_default="resident")
+    channel: Mapped[str] = mapped_column(sa.String(8), server_default="app")
     answers: Mapped[dict[str, Any]] = mapped_column(JSONB)
     recorded_on: Mapped[date]  # a day, not a time: timestamps help re-identify
 
@@ -92,6 +95,8 @@ class Count(Base):
     sex: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     self_selected: Mapped[bool] = mapped_column(primary_key=True)
     recently_moved: Mapped[bool] = mapped_column(primary_key=True, server_default="false")
+    kind: Mapped[str] = mapped_column(sa.String(12), primary_key=True, server_default="resident")
+    channel: Mapped[str] = mapped_column(sa.String(8), primary_key=True, server_default="app")
     n: Mapped[int]
 
 
@@ -107,6 +112,8 @@ class Respondents(Base):
     sex: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
     self_selected: Mapped[bool] = mapped_column(primary_key=True)
     recently_moved: Mapped[bool] = mapped_column(primary_key=True, server_default="false")
+    kind: Mapped[str] = mapped_column(sa.String(12), primary_key=True, server_default="resident")
+    channel: Mapped[str] = mapped_column(sa.String(8), primary_key=True, server_default="app")
     n: Mapped[int]
 
 
@@ -120,6 +127,9 @@ class OpenText(Base):
     question_id: Mapped[str] = mapped_column(sa.String(40))
     wijk_code: Mapped[str] = mapped_column(sa.String(8))
     buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    # The kind of participant: residents' answers are shown beside residents' figures, a
+    # business's beside the businesses' (results per kind, issue 14).
+    kind: Mapped[str] = mapped_column(sa.String(12), server_default="resident")
     text: Mapped[str] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("open_texts_by_poll", "poll_id", "question_id"),)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from services.common import suppression
 from services.common.areas import level_of, parent_of
 from services.common.errors import NotFound
+from services.common.intake import CHANNELS, PARTICIPANT_KINDS
 from services.responses import weighting
 from services.responses.models import AreaMargins, Poll, ResultRelease
 
@@ -50,9 +51,63 @@ PANEL, SELF_SELECTED, RECENTLY_MOVED = "panel", "self_selected", "recently_moved
 RESPONDENT_KINDS = (PANEL, SELF_SELECTED, RECENTLY_MOVED)
 VIEWS: dict[str, tuple[str, ...]] = {"all": RESPONDENT_KINDS, "panel": (PANEL,)}
 DEFAULT_VIEW = "all"
-_SUFFIX = {"all": "", "panel": "@panel", "rest": "@rest"}  # table ids of the three sets
 
-Stratum = tuple[str | None, str | None, str]  # age band, sex, kind
+# Who answered (issue 14): residents — the three kinds above —, businesses and organisations.
+# The main figures of an area are residents' (weighted to CBS margins, which are of persons);
+# businesses and organisations are breakdowns of their own, unweighted. A stratum's third
+# element is its composition: a resident's kind of respondent, or the kind of participant.
+RESIDENT = "resident"
+ONDERNEMER, ORGANISATIE = "ondernemer", "organisatie"
+OTHER_KINDS = (ONDERNEMER, ORGANISATIE)
+COMPOSITION = (*RESPONDENT_KINDS, *OTHER_KINDS)  # the respondents table's options
+EVERYONE = "all"  # the all-participants row of the breakdown per kind
+
+# The sets of respondents with a table per question in the suppression system: name →
+# (compositions, channels), and the table id's suffix. "all"/"panel" are the two views (of
+# residents), "rest" = all − panel (never published), then one per other kind of participant,
+# all participants, and one per channel (of all participants).
+SETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "all": (RESPONDENT_KINDS, CHANNELS),
+    "panel": ((PANEL,), CHANNELS),
+    "rest": ((SELF_SELECTED, RECENTLY_MOVED), CHANNELS),
+    ONDERNEMER: ((ONDERNEMER,), CHANNELS),
+    ORGANISATIE: ((ORGANISATIE,), CHANNELS),
+    "everyone": (COMPOSITION, CHANNELS),
+    **{channel: (COMPOSITION, (channel,)) for channel in CHANNELS},
+}
+_SUFFIX = {
+    "all": "",
+    "panel": "@panel",
+    "rest": "@rest",
+    ONDERNEMER: "#" + ONDERNEMER,
+    ORGANISATIE: "#" + ORGANISATIE,
+    "everyone": "#all",
+    **{channel: "~" + channel for channel in CHANNELS},
+}
+# Tables of the respondents beside "*" (whose options are the composition): residents per
+# area, and all respondents by channel.
+RESIDENTS_TABLE, CHANNELS_TABLE = "*#resident", "*~"
+# Who a question is asked of when it follows no other question: a table's respondents.
+_ASKED_OF: dict[str, tuple[str, tuple[str, ...]] | None] = {
+    "all": ("*", RESPONDENT_KINDS),
+    "panel": ("*", (PANEL,)),
+    "rest": ("*", (SELF_SELECTED, RECENTLY_MOVED)),
+    ONDERNEMER: ("*", (ONDERNEMER,)),
+    ORGANISATIE: ("*", (ORGANISATIE,)),
+    "everyone": None,
+    **{channel: (CHANNELS_TABLE, (channel,)) for channel in CHANNELS},
+}
+
+Stratum = tuple[str | None, ...]  # age band, sex, composition[, channel (absent: app)]
+
+
+def channel_of(stratum: tuple) -> str:
+    return stratum[3] if len(stratum) > 3 else "app"
+
+
+def in_set(stratum: tuple, name: str) -> bool:
+    compositions, channels = SETS[name]
+    return stratum[2] in compositions and channel_of(stratum) in channels
 
 
 def regions_of(poll: Any) -> dict[str, dict[str, Any]]:
@@ -87,6 +142,9 @@ class Aggregates:
     margins: dict[str, dict[str, Any]]  # area → CBS name and margins
     texts: dict[str, dict[str, tuple[int, list[str]]]]  # open question → wijk → (n, sample)
     margins_year: int | None = None
+    # Businesses' and organisations' open answers: kind → open question → wijk → (n, sample)
+    # (``texts`` holds residents').
+    kind_texts: dict[str, dict[str, dict[str, tuple[int, list[str]]]]] = field(default_factory=dict)
 
 
 def begin_snapshot(session: Session, *, read_only: bool = True) -> Session:
@@ -100,25 +158,27 @@ def begin_snapshot(session: Session, *, read_only: bool = True) -> Session:
 
 
 KIND_SQL = (
-    "CASE WHEN self_selected THEN 'self_selected' WHEN recently_moved THEN 'recently_moved' "
-    "ELSE 'panel' END"
+    "CASE WHEN kind <> 'resident' THEN kind WHEN self_selected THEN 'self_selected' "
+    "WHEN recently_moved THEN 'recently_moved' ELSE 'panel' END"
 )
 COUNTS_SQL = f"""
-SELECT question_id, option, area_code, age_band, sex, {KIND_SQL}, sum(n)::int FROM counts
-WHERE poll_id = %(poll_id)s GROUP BY question_id, option, area_code, age_band, sex, 6
+SELECT question_id, option, area_code, age_band, sex, {KIND_SQL}, channel, sum(n)::int
+FROM counts WHERE poll_id = %(poll_id)s
+GROUP BY question_id, option, area_code, age_band, sex, 6, channel
 """
 RESPONDENTS_SQL = f"""
-SELECT question_id, area_code, age_band, sex, {KIND_SQL}, sum(n)::int
-FROM respondents WHERE poll_id = %(poll_id)s GROUP BY question_id, area_code, age_band, sex, 5
+SELECT question_id, area_code, age_band, sex, {KIND_SQL}, channel, sum(n)::int
+FROM respondents WHERE poll_id = %(poll_id)s GROUP BY question_id, area_code, age_band, sex, 5,
+channel
 """
 # Open answers per wijk: how many, and a sample in id order (ids are random, so the sample does
 # not depend on when a text came in); shuffled after.
 TEXTS_SQL = """
-SELECT question_id, wijk_code, total, text FROM (
-    SELECT question_id, wijk_code, text, count(*) OVER w AS total,
+SELECT question_id, wijk_code, kind, total, text FROM (
+    SELECT question_id, wijk_code, kind, text, count(*) OVER w AS total,
            row_number() OVER (w ORDER BY id) AS rank
     FROM open_texts WHERE poll_id = %(poll_id)s
-    WINDOW w AS (PARTITION BY question_id, wijk_code)
+    WINDOW w AS (PARTITION BY question_id, wijk_code, kind)
 ) t WHERE rank <= %(shown)s
 """
 
@@ -133,16 +193,20 @@ def read_aggregates(session: Session, poll: Poll) -> Aggregates:
     params = {"poll_id": str(poll.id), "shown": OPEN_TEXTS_SHOWN}
     base: dict = defaultdict(lambda: defaultdict(dict))
     cursor.execute(RESPONDENTS_SQL, params)
-    for qid, area, age, sex, kind, n in cursor.fetchall():
-        base[qid][area][(age, sex, kind)] = n
+    for qid, area, age, sex, kind, channel, n in cursor.fetchall():
+        base[qid][area][(age, sex, kind, channel)] = n
     chosen: dict = defaultdict(lambda: defaultdict(dict))
     cursor.execute(COUNTS_SQL, params)
-    for qid, option, area, age, sex, kind, n in cursor.fetchall():
-        chosen[qid][area][((age, sex, kind), option)] = n
+    for qid, option, area, age, sex, kind, channel, n in cursor.fetchall():
+        chosen[qid][area][((age, sex, kind, channel), option)] = n
     texts: dict[str, dict[str, tuple[int, list[str]]]] = defaultdict(dict)
+    kind_texts: dict[str, dict[str, dict[str, tuple[int, list[str]]]]] = defaultdict(
+        lambda: defaultdict(dict)
+    )
     cursor.execute(TEXTS_SQL, params)
-    for qid, wijk, total, text in cursor.fetchall():
-        texts[qid].setdefault(wijk, (total, []))[1].append(text)
+    for qid, wijk, kind, total, text in cursor.fetchall():
+        into = texts if kind == RESIDENT else kind_texts[kind]
+        into[qid].setdefault(wijk, (total, []))[1].append(text)
     cursor.execute("SELECT area_code, n FROM invited WHERE poll_id = %(poll_id)s", params)
     invited = dict(cursor.fetchall())
     cursor.close()
@@ -154,6 +218,7 @@ def read_aggregates(session: Session, poll: Poll) -> Aggregates:
         margins=margins,
         texts=texts,
         margins_year=year,
+        kind_texts={kind: dict(per_q) for kind, per_q in kind_texts.items()},
     )
 
 
@@ -219,7 +284,9 @@ def with_regions(poll: Any, data: Aggregates) -> Aggregates:
                 chosen[q][code] = row
         margins[code] = _summed_margins(region.get("name"), [data.margins.get(m) for m in members])
     # Invitations per region are summed beside the tree in ``build_view``.
-    return Aggregates(base, chosen, data.invited, margins, data.texts, data.margins_year)
+    return Aggregates(
+        base, chosen, data.invited, margins, data.texts, data.margins_year, data.kind_texts
+    )
 
 
 def _summed_margins(name: str | None, members: list[Mapping[str, Any] | None]) -> dict[str, Any]:
@@ -268,13 +335,12 @@ def _view_counts(
     base: Mapping[str, Mapping[Stratum, int]],
     chosen: Mapping[str, Mapping[tuple[Stratum, str], int]],
     code: str,
-    kinds: Iterable[str],
+    name: str,
 ) -> tuple[int, dict[str, int]]:
-    kinds = set(kinds)
-    total = sum(n for s, n in base.get(code, {}).items() if s[2] in kinds)
+    total = sum(n for s, n in base.get(code, {}).items() if in_set(s, name))
     counts: dict[str, int] = defaultdict(int)
     for (s, option), n in chosen.get(code, {}).items():
-        if s[2] in kinds:
+        if in_set(s, name):
             counts[option] += n
     return total, dict(counts)
 
@@ -282,13 +348,12 @@ def _view_counts(
 def question_table(
     q: Mapping[str, Any], data: Aggregates, areas: list[str], view: str
 ) -> suppression.Table:
-    """One question's table over the respondents of ``view`` ("rest": those the panel view
-    leaves out; never published, a figure all the same)."""
-    kinds = RESPONDENT_KINDS[1:] if view == "rest" else VIEWS[view]
+    """One question's table over the respondents of one set of ``SETS`` ("rest": those the
+    panel view leaves out; never published, a figure all the same)."""
     base, chosen = data.base.get(q["id"], {}), data.chosen.get(q["id"], {})
     rows = {}
     for code in areas:
-        total, counts = _view_counts(base, chosen, code, kinds)
+        total, counts = _view_counts(base, chosen, code, view)
         rows[code] = suppression.Row(total, counts)
     selections, sole = None, ()
     if q["type"] == "multiple_choice":
@@ -303,30 +368,61 @@ def question_table(
         selections=selections,
         sole=sole,
         published=view != "rest",
+        rank=0 if view in ("all", "panel", "rest") else 1,  # breakdowns give way first
     )
 
 
-def respondents_table(data: Aggregates, areas: list[str]) -> suppression.Table:
-    """Respondents per area by kind; every kind's count is published with them."""
+def respondents_table(data: Aggregates, areas: list[str], kinds: bool = True) -> suppression.Table:
+    """All respondents per area by composition (residents by kind of respondent, and when
+    ``kinds``, businesses and organisations); every count is published with them."""
     everyone = data.base.get("*", {})
+    options = COMPOSITION if kinds else RESPONDENT_KINDS
     rows = {}
     for code in areas:
-        by_kind = dict.fromkeys(RESPONDENT_KINDS, 0)
+        by_kind = dict.fromkeys(options, 0)
         for stratum, n in everyone.get(code, {}).items():
-            by_kind[stratum[2]] += n
+            by_kind[str(stratum[2])] += n
         rows[code] = suppression.Row(sum(by_kind.values()), by_kind)
-    return suppression.Table("*", True, RESPONDENT_KINDS, rows)
+    return suppression.Table("*", True, options, rows)
 
 
-def asked_for(questions: list[Mapping[str, Any]], view: str) -> dict[str, suppression.Asked]:
-    """The relations of one view's tables: to its respondents and between its questions."""
+def breakdown_tables(data: Aggregates, areas: list[str]) -> list[suppression.Table]:
+    """The respondents' other published counts: residents per area (the sum of their three
+    kinds) and all respondents by channel."""
+    everyone = data.base.get("*", {})
+    residents, per_channel = {}, {}
+    for code in areas:
+        by_channel = dict.fromkeys(CHANNELS, 0)
+        resident = 0
+        for stratum, n in everyone.get(code, {}).items():
+            by_channel[channel_of(stratum)] += n
+            resident += n if stratum[2] in RESPONDENT_KINDS else 0
+        residents[code] = suppression.Row(resident)
+        per_channel[code] = suppression.Row(sum(by_channel.values()), by_channel)
+    return [
+        suppression.Table(RESIDENTS_TABLE, True, (), residents, rank=1),
+        suppression.Table(CHANNELS_TABLE, True, CHANNELS, per_channel, rank=1),
+    ]
+
+
+BREAKDOWN_ASKED = {
+    RESIDENTS_TABLE: suppression.Asked(True, ("*", RESPONDENT_KINDS)),
+    CHANNELS_TABLE: suppression.Asked(True, None),
+}
+
+
+def asked_for(
+    questions: list[Mapping[str, Any]], view: str, residents_only: bool = False
+) -> dict[str, suppression.Asked]:
+    """The relations of one set's tables: to its respondents and between its questions
+    (``residents_only``: nobody else answered, the residents' tables are everyone's)."""
     out = {}
     for qid, how in suppression.asked_in(questions).items():
         after = how.after
-        if after is None and view != "all":
-            after = ("*", (PANEL,) if view == "panel" else RESPONDENT_KINDS[1:])
-        elif after is not None:
+        if after is not None:
             after = (after[0] + _SUFFIX[view], after[1])
+        elif not (residents_only and view == "all"):
+            after = _ASKED_OF[view]
         out[qid + _SUFFIX[view]] = suppression.Asked(how.required, after)
     return out
 
@@ -344,17 +440,27 @@ class System:
     tables: list[suppression.Table]
     respondents: suppression.Table
     asked: dict[str, suppression.Asked]
-    differences: list[tuple[str, str, str]]
+    differences: list[tuple[str, ...]]
     hierarchy: suppression.Hierarchy
     at_least_one: list[str] = field(default_factory=list)
+    # Breakdown tables left out of the system (``system_of``): an alias's cells are those of
+    # another table (table id → that id), and a set nobody in the poll belongs to is all 0.
+    aliases: dict[str, str] = field(default_factory=dict)
+    # Tables kept in the snapshot but not suppressed: the residents and the respondents by
+    # channel while they equal the respondents (no business answered, one channel).
+    shadow: list[suppression.Table] = field(default_factory=list)
 
     def snapshot(self) -> dict[str, Any]:
+        tables = {t.question_id: t for t in (*self.tables, self.respondents, *self.shadow)}
         return {
-            t.question_id: {
+            name: {
                 code: [row.total, *(row.counts.get(o, 0) for o in t.options)]
                 for code, row in t.rows.items()
             }
-            for t in (*self.tables, self.respondents)
+            for name, t in [
+                *tables.items(),
+                *((alias, tables[source]) for alias, source in self.aliases.items()),
+            ]
         }
 
     def minus(self, before: Mapping[str, Any], at_least_one_before: Iterable[str]) -> System:
@@ -365,7 +471,10 @@ class System:
             old = before.get(table.question_id, {})
             rows = {}
             for code, row in table.rows.items():
-                was = old.get(code) or [0] * (1 + len(table.options))
+                # A release from before a table had its last options (the respondents before
+                # businesses and organisations) counted none of them.
+                was = list(old.get(code) or [])
+                was += [0] * (1 + len(table.options) - len(was))
                 counts = {o: row.counts.get(o, 0) - was[1 + i] for i, o in enumerate(table.options)}
                 if row.total < was[0] or any(v < 0 for v in counts.values()):
                     raise Shrunk(f"{table.question_id} {code}: fewer than in the last release")
@@ -378,8 +487,11 @@ class System:
                 table.selections,
                 table.sole,
                 table.published,
+                table.rank,
             )
 
+        if CHANNELS_TABLE not in before:
+            before = _before_breakdowns(before)
         earlier = set(at_least_one_before)
         return System(
             [less(t) for t in self.tables],
@@ -388,11 +500,15 @@ class System:
             self.differences,
             self.hierarchy,
             [c for c in self.at_least_one if c not in earlier],
+            self.aliases,
+            [less(t) for t in self.shadow],
         )
 
     def suppress(
         self, k: int, hidden: Iterable[tuple[str, str, str | None]] = (), *, rules: bool = True
     ) -> Any:
+        # Cells hidden before under an id that is an alias now are hidden with its source.
+        real = {t.question_id for t in self.tables} | {"*"}
         return suppression.suppress_poll(
             self.tables,
             self.hierarchy,
@@ -401,37 +517,133 @@ class System:
             asked=self.asked,
             at_least_one=self.at_least_one,
             differences=self.differences,
-            hidden=hidden,
+            hidden=[h for h in hidden if h[0] in real],
             rules=rules,
         )
 
 
+def _before_breakdowns(before: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot released before issue 14, as a release with breakdowns would have stored it:
+    every respondent was a resident in the app, so all participants and the app are the
+    residents' figures, the respondents by channel all in the app."""
+    out = dict(before)
+    for table_id, rows in before.items():
+        if table_id != "*" and not any(mark in table_id for mark in "@#~"):
+            out[table_id + _SUFFIX["everyone"]] = rows
+            out[table_id + _SUFFIX["app"]] = rows
+    everyone = before.get("*", {})
+    out[RESIDENTS_TABLE] = {code: row[:1] for code, row in everyone.items()}
+    out[CHANNELS_TABLE] = {code: [row[0], row[0], 0, 0] for code, row in everyone.items()}
+    return out
+
+
+def present_sets(data: Aggregates) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The other kinds of participant (businesses, organisations) and the channels somebody in
+    the poll answered as or through."""
+    kinds: set[str] = set()
+    channels: set[str] = set()
+    for cells in data.base.get("*", {}).values():
+        for stratum in cells:
+            kinds.add(str(stratum[2]))
+            channels.add(channel_of(stratum))
+    return (
+        tuple(k for k in OTHER_KINDS if k in kinds),
+        tuple(c for c in CHANNELS if c in channels),
+    )
+
+
+def split_sets(data: Aggregates) -> tuple[list[str], dict[str, str], set[str]]:
+    """Which sets of ``SETS`` get tables of their own, which are aliases of another (set →
+    set) and which are all 0.
+
+    A set nobody in the poll belongs to (no business answered, nobody on paper) has 0 in every
+    cell: its tables are left out and published as 0 (a gemeente figure of 0 says that much).
+    Then all participants are the residents (when no business or organisation answered), or
+    one channel is all participants (when everyone answered through it), cell by cell: that
+    table is the other one's alias, shown exactly as the other is. The system is then the one
+    of a poll without breakdowns plus what is not 0, so a poll of residents in the app costs
+    what it cost before the breakdowns (issue 14)."""
+    kinds, channels = present_sets(data)
+    real = ["all", "panel", "rest", *kinds]
+    aliases: dict[str, str] = {}
+    if kinds:
+        real.append("everyone")
+    else:
+        aliases["everyone"] = "all"
+    whole = aliases.get("everyone", "everyone")
+    if len(channels) > 1:
+        real += channels
+    else:
+        aliases.update({c: whole for c in channels})
+    zeros = {k for k in OTHER_KINDS if k not in kinds} | {c for c in CHANNELS if c not in channels}
+    return real, aliases, zeros
+
+
 def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[str]) -> System:
     questions = [q for q in poll.definition["questions"] if q["type"] in TABLED]
-    tables, asked, differences = [], {}, []
-    for view in ("all", "panel", "rest"):
+    real, aliases, _ = split_sets(data)
+    kinds = [k for k in OTHER_KINDS if k in real]
+    channels = [c for c in CHANNELS if c in real]
+    whole = aliases.get("everyone", "everyone")
+    tables: list[suppression.Table] = []
+    shadow: list[suppression.Table] = []
+    for table in breakdown_tables(data, areas):
+        needed = kinds if table.question_id == RESIDENTS_TABLE else channels
+        (tables if needed else shadow).append(table)
+    asked = {t.question_id: BREAKDOWN_ASKED[t.question_id] for t in tables}
+    differences: list[tuple[str, ...]] = []
+    for view in real:
         tables += [question_table(q, data, areas, view) for q in questions]
-        asked.update(asked_for(questions, view))
+        asked.update(asked_for(questions, view, residents_only=not kinds))
     for q in questions:
-        differences.append((q["id"], q["id"] + _SUFFIX["panel"], q["id"] + _SUFFIX["rest"]))
+        qid = q["id"]
+        # all (residents) = panel + rest; all participants = residents + businesses +
+        # organisations = app + link + paper: cell by cell, every one a relation of the system.
+        differences.append((qid, qid + _SUFFIX["panel"], qid + _SUFFIX["rest"]))
+        if kinds:
+            differences.append(
+                (qid + _SUFFIX["everyone"], qid, *(qid + _SUFFIX[kind] for kind in kinds))
+            )
+        if channels:
+            differences.append(
+                (qid + _SUFFIX[whole], *(qid + _SUFFIX[channel] for channel in channels))
+            )
     regions = regions_of(poll)
     hierarchy = suppression.Hierarchy(
         {c: parent_of(c) for c in areas if c not in regions},
         {c: list(r["buurt_codes"]) for c, r in regions.items() if c in areas},
     )
+    table_aliases = {
+        q["id"] + _SUFFIX[alias]: q["id"] + _SUFFIX[source]
+        for alias, source in aliases.items()
+        for q in questions
+    }
     return System(
-        tables, respondents_table(data, areas), asked, differences, hierarchy, at_least_one
+        tables,
+        respondents_table(data, areas, bool(kinds)),
+        asked,
+        differences,
+        hierarchy,
+        at_least_one,
+        table_aliases,
+        shadow,
     )
 
 
-def hidden_cells(safe: Any) -> list[tuple[str, str, str | None]]:
-    """The published cells a suppression result hides: (table id, area, option or None)."""
+def hidden_cells(
+    safe: Any, aliases: Mapping[str, str] | None = None
+) -> list[tuple[str, str, str | None]]:
+    """The published cells a suppression result hides: (table id, area, option or None); an
+    alias's (``System.aliases``) are its source's, under its own id."""
     out = []
-    for table in [*safe.tables, safe.respondents]:
-        if table.question_id.endswith(_SUFFIX["rest"]):
+    by_id = {t.question_id: t for t in safe.tables}
+    named = [(t.question_id, t) for t in [*safe.tables, safe.respondents]]
+    named += [(alias, by_id[source]) for alias, source in (aliases or {}).items()]
+    for name, table in named:
+        if name.endswith(_SUFFIX["rest"]):
             continue  # never published: nothing to carry to the next version
         for area, option in table.reasons:
-            out.append((table.question_id, area, option))
+            out.append((name, area, option))
     return sorted(out, key=lambda c: (c[0], c[1], c[2] or ""))
 
 
@@ -483,7 +695,7 @@ def next_release(
     system = system_of(poll, data, areas, at_least_one)
     if previous is None:
         safe = system.suppress(k)
-        hidden = hidden_cells(safe)
+        hidden = hidden_cells(safe, system.aliases)
     else:
         try:
             added = system.minus(previous.tables, previous.at_least_one)
@@ -494,14 +706,15 @@ def next_release(
             else:
                 held.append(reason)
             return None
-        hidden = hidden_cells(added.suppress(k, previous.hidden))
+        hidden = hidden_cells(added.suppress(k, previous.hidden), system.aliases)
         if not closed and set(hidden) != {tuple(h) for h in previous.hidden}:
             return None
         # The same pattern on the current figures: safe as the sum of safe parts; the audit
         # checks that once more, and anything it hid too would be hidden from now on.
         safe = system.suppress(k, hidden, rules=False)
-        hidden = hidden_cells(safe)
-    documents = {view: build_view(poll, data, k, view, safe, areas) for view in VIEWS}
+        hidden = hidden_cells(safe, system.aliases)
+    splits = question_splits(poll, data, safe, areas)
+    documents = {view: build_view(poll, data, k, view, safe, areas, splits) for view in VIEWS}
     seq = 1 if previous is None else previous.seq + 1
     for doc in documents.values():
         doc["version"] = {"seq": seq, "final": closed}
@@ -594,9 +807,17 @@ def build(poll: Any, data: Aggregates, k: int, view: str = DEFAULT_VIEW) -> dict
 
 
 def build_view(
-    poll: Any, data: Aggregates, k: int, view: str, safe: Any, areas: list[str]
+    poll: Any,
+    data: Aggregates,
+    k: int,
+    view: str,
+    safe: Any,
+    areas: list[str],
+    splits: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The results document of one view from the suppressed system: figures, weighting."""
+    """The results document of one view from the suppressed system: figures, weighting.
+    ``splits``: question id → its ``by_kind`` and ``by_channel`` (``question_splits``; the
+    same in both views), computed here when not given."""
     kinds = set(VIEWS[view])
     suffix = _SUFFIX[view]
     everyone = {
@@ -626,6 +847,10 @@ def build_view(
         row = people[code]
         return row.total if view == "all" else row.counts.get(PANEL)
 
+    tables = {t.question_id: t for t in safe.tables}
+    present = present_sets(data)[1]
+    if splits is None:
+        splits = question_splits(poll, data, safe, areas)
     area_rows = []
     for code in areas:
         respondents = shown_respondents(code)
@@ -639,6 +864,8 @@ def build_view(
                 "respondents": respondents,
                 "self_selected": people[code].counts.get(SELF_SELECTED),
                 "recently_moved": people[code].counts.get(RECENTLY_MOVED),
+                "kinds": area_kinds(code, people, tables),
+                "channels": area_channels(code, people, tables, present),
                 # Invitations are shown only beside shown respondents: with a hidden count they
                 # would bound it (respondents ≤ invited).
                 "invited": invited if respondents is not None else None,
@@ -650,7 +877,6 @@ def build_view(
                 "suppressed": respondents is None,
             }
         )
-    tables = {t.question_id: t for t in safe.tables}
     questions = []
     for q in poll.definition["questions"]:
         if q["type"] in COUNTED:
@@ -669,6 +895,8 @@ def build_view(
             questions.append(
                 open_answers(poll, q, tables[q["id"] + suffix], data.texts.get(q["id"], {}), view)
             )
+        if q["id"] in splits:
+            questions[-1].update(splits[q["id"]])
     return {
         "poll_id": str(poll.id),
         "k": k,
@@ -681,6 +909,127 @@ def build_view(
             if shown_respondents(wijk) is not None
         },
         "margins_year": data.margins_year,
+    }
+
+
+def area_kinds(
+    code: str, people: Mapping[str, Any], tables: Mapping[str, Any]
+) -> dict[str, int | None]:
+    """Respondents of an area per kind of participant (None: suppressed)."""
+    residents = tables.get(RESIDENTS_TABLE)  # none when only residents answered
+    if people[code].total is None:
+        return dict.fromkeys(PARTICIPANT_KINDS)
+    return {
+        RESIDENT: residents.rows[code].total if residents else people[code].total,
+        **{kind: people[code].counts.get(kind, 0) for kind in OTHER_KINDS},
+    }
+
+
+def area_channels(
+    code: str, people: Mapping[str, Any], tables: Mapping[str, Any], present: tuple[str, ...]
+) -> dict[str, int | None]:
+    """Respondents of an area per channel (None: suppressed); when all answered through one
+    channel, its count is the area's respondents."""
+    if CHANNELS_TABLE in tables:
+        return dict(tables[CHANNELS_TABLE].rows[code].counts)
+    if people[code].total is None:
+        return dict.fromkeys(CHANNELS)
+    return {c: people[code].total if c in present else 0 for c in CHANNELS}
+
+
+# The breakdowns of a question: per kind of participant (residents, businesses, organisations,
+# and all participants together) and per channel. Unweighted (CBS margins are of persons, and
+# a split by channel is not a sample of anything), each share with its Wilson interval on n.
+KIND_SETS = {
+    RESIDENT: "all",
+    ONDERNEMER: ONDERNEMER,
+    ORGANISATIE: ORGANISATIE,
+    EVERYONE: "everyone",
+}
+
+
+def question_splits(
+    poll: Any, data: Aggregates, safe: Any, areas: list[str]
+) -> dict[str, dict[str, Any]]:
+    """Question id → {"by_kind": kind → area → figures, "by_channel": channel → area →
+    figures}, from the suppressed tables of those sets (``SETS``).
+
+    A split lists the groups somebody in the poll belongs to, and only when there are two or
+    more: with one kind of participant (residents) or one channel, its one group would be the
+    area's own (unweighted) figures again — a poll of residents in the app has empty splits,
+    and a document no larger than before. A group left out has 0 everywhere (the area
+    ``kinds`` and ``channels`` say so)."""
+    tables = {t.question_id: t for t in safe.tables}
+    _, aliases, _ = split_sets(data)
+    kinds, channels = present_sets(data)
+    kind_groups = [RESIDENT, *kinds, EVERYONE] if kinds else []
+    channel_groups = list(channels) if len(channels) > 1 else []
+
+    def table(q: Mapping[str, Any], name: str) -> suppression.SuppressedTable:
+        while name in aliases:
+            name = aliases[name]
+        return tables[q["id"] + _SUFFIX[name]]
+
+    out: dict[str, dict[str, Any]] = {}
+    for q in poll.definition["questions"]:
+        if q["type"] not in TABLED:
+            continue
+        qid = q["id"]
+        by_kind = {}
+        for kind in kind_groups:
+            texts = data.kind_texts.get(kind, {}).get(qid, {}) if kind in OTHER_KINDS else None
+            by_kind[kind] = unweighted_results(q, table(q, KIND_SETS[kind]), areas, texts, poll)
+        by_channel = {
+            channel: unweighted_results(q, table(q, channel), areas) for channel in channel_groups
+        }
+        out[qid] = {"by_kind": by_kind, "by_channel": by_channel}
+    return out
+
+
+def unweighted_results(
+    q: Mapping[str, Any],
+    safe: suppression.SuppressedTable,
+    areas: list[str],
+    texts: Mapping[str, tuple[int, list[str]]] | None = None,
+    poll: Any = None,
+) -> dict[str, Any]:
+    """One question's figures per area for one breakdown: respondents, per option the count,
+    percentage and its 95% Wilson interval (docs/methods.md, "Businesses and organisations"),
+    the mean of a scale; an open question its count, and ``texts`` (a business's or an
+    organisation's answers) per wijk where that count is shown, as for residents."""
+    per_area: dict[str, Any] = {}
+    for code in areas:
+        row = safe.rows[code]
+        if row.total is None:
+            per_area[code] = {"suppressed": True}
+            continue
+        entry: dict[str, Any] = {"respondents": row.total}
+        if q["type"] == "open_text":
+            if texts is not None and code.startswith("WK") and row.total:
+                items = texts.get(code, (0, []))[1]
+                entry["texts"] = suppression.shuffle_texts(items, f"{poll.id}:{q['id']}")
+        else:
+            entry["options"] = [
+                {"option": opt, **share_figures(row.counts.get(opt), row.total)}
+                for opt in safe.options
+            ]
+            if q["type"] in SCALES:
+                entry["mean"] = _mean(row.counts, row.total)
+        per_area[code] = entry
+    return per_area
+
+
+def share_figures(count: int | None, total: int) -> dict[str, Any]:
+    """An unweighted share: count, percentage and the 95% Wilson interval on n = ``total``
+    (None where the count is hidden or nobody answered)."""
+    if count is None or not total:
+        return {"count": count, "percent": None, "ci_low": None, "ci_high": None}
+    low, high = weighting.wilson_interval(count / total, total)
+    return {
+        "count": count,
+        "percent": _percent(count, total),
+        "ci_low": round(100 * low, 1),
+        "ci_high": round(100 * high, 1),
     }
 
 

@@ -70,7 +70,7 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     summary = [line for line in lines if line.startswith("[buurtpeil] loop:")]
     assert len(summary) == 1, lines[-30:]
     figures = dict(pair.split("=") for pair in summary[0].split("loop: ")[1].split())
-    n = {key: int(value) for key, value in figures.items()}
+    n = {key: int(value) for key, value in figures.items() if value.isdigit()}
     assert list(n) == [
         "invited",
         "delivered",
@@ -92,6 +92,10 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     shown = "\n".join(lines[-60:])
     assert n["regions"] >= 1 and n["waves"] == 2, shown
     assert n["significant_changes"] >= 1, shown
+    # Issue 14: who answered and how, as the results show them; the split printed after them.
+    assert "resident" in figures["kinds"].split(","), summary
+    assert "app" in figures["channels"].split(","), summary
+    assert any("split by kind and channel" in line for line in lines)
     # The wijk whose answers changed in wave 2: its change is significant.
     trend = next(line for line in lines if line.startswith("[buurtpeil] trend over waves 1, 2"))
     changed = re.search(r"\((WK\d{6})\)", trend).group(1)

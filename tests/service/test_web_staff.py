@@ -190,6 +190,11 @@ def test_a_poll_from_template_to_feedback_without_javascript(api, town):
     # One respondent: below k everywhere, so hidden — hatched on the map, said in the table.
     assert 'fill="url(#map-buurten-hatch)"' in page
     assert "verborgen (minder dan" in page
+    # Issue 14: the split per kind of participant and per channel, as tables, in Dutch.
+    assert 'id="who-answered"' in page and "Soort deelnemer" in page and "Kanaal" in page
+    assert "Ondernemers" in page and "Papier" in page
+    # One resident in the app: no split per kind or channel (it would repeat the figures).
+    assert 'id="per-kind"' not in page and 'id="per-channel"' not in page
     panel = session.get(
         api.url(f"/staff/peilingen/{poll_id}/resultaten?respondents=panel&vraag=vaak_onveilig"),
         timeout=30,

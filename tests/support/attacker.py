@@ -45,6 +45,15 @@ AGES = ("15_24", "25_44", "45_64", "65_plus", None)
 SEXES = ("man", "vrouw", "anders", None)
 KINDS = ("panel", "self_selected", "recently_moved")
 VIEWS = ("all", "panel", "rest")  # rest = all − panel: never published, a poll all the same
+# Issue 14: who answered and how. "all" and "panel" are residents (the two views); the reader
+# also gets every breakdown: per kind of participant, all participants ("everyone") and per
+# channel, with everyone = residents + businesses + organisations = app + link + paper.
+PARTICIPANTS = ("resident", "ondernemer", "organisatie")
+CHANNELS = ("app", "link", "paper")
+SETS = (*VIEWS, "ondernemer", "organisatie", "everyone", *CHANNELS)
+# Where each breakdown of a results document puts its figures: by_kind / by_channel key → set.
+KIND_SET = {"resident": "all", "ondernemer": "ondernemer", "organisatie": "organisatie"}
+KIND_SET["all"] = "everyone"
 CHOICE = ("single_choice", "multiple_choice", "likert5", "rating10")
 ALL_KINDS = (*CHOICE, "ranking", "open_text")
 TABLED = ALL_KINDS  # every kind here has figures per area (location has none)
@@ -165,6 +174,16 @@ class Respondent:
     sex: str | None
     kind: str
     answers: dict[str, Any]
+    participant: str = "resident"
+    channel: str = "app"
+
+    def sets(self) -> tuple[str, ...]:
+        """The sets of respondents (``SETS``) this one counts in."""
+        if self.participant == "resident":
+            who: tuple[str, ...] = ("all", "panel" if self.kind == "panel" else "rest")
+        else:
+            who = (self.participant,)
+        return (*who, "everyone", self.channel)
 
 
 @dataclass
@@ -208,8 +227,10 @@ class PollCase:
         base: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
         chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
         texts: dict = defaultdict(lambda: defaultdict(list))
+        kind_texts: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
         for r in people:
-            stratum = (r.age or "?", r.sex or "?", r.kind)
+            composition = r.kind if r.participant == "resident" else r.participant
+            stratum: tuple = (r.age or "?", r.sex or "?", composition, r.channel)
             wijk = "WK" + r.buurt[2:8]
             for area in (GM, wijk, r.buurt):
                 base["*"][area][stratum] += 1
@@ -219,7 +240,8 @@ class PollCase:
                         chosen[qid][area][(stratum, option)] += 1
             for qid, value in r.answers.items():
                 if questions[qid]["type"] == "open_text":
-                    texts[qid][wijk].append(value)
+                    into = texts if r.participant == "resident" else kind_texts[r.participant]
+                    into[qid][wijk].append(value)
         invited: dict[str, int] = defaultdict(int)
         for r in self.respondents:  # invitations went out before anyone answered
             invited[r.buurt] += 1
@@ -247,6 +269,19 @@ class PollCase:
                 q: {w: (len(t), sorted(t)[:100]) for w, t in v.items()} for q, v in texts.items()
             },
             margins_year=2024 if self.margins_known else None,
+            **(
+                {
+                    "kind_texts": {
+                        kind: {
+                            q: {w: (len(t), sorted(t)[:100]) for w, t in v.items()}
+                            for q, v in per_q.items()
+                        }
+                        for kind, per_q in kind_texts.items()
+                    }
+                }
+                if "kind_texts" in results.Aggregates.__dataclass_fields__
+                else {}
+            ),
         )
 
 
@@ -327,6 +362,36 @@ def random_case(seed: int) -> PollCase:
         margins_known=rng.random() < 0.8,
         invited_extra={b: rng.choice((0, 0, 1, 3, 20)) for b in buurten},
     )
+
+
+def random_kinds_case(seed: int) -> PollCase:
+    """A random poll (``random_case``) answered by residents, businesses and organisations, in
+    the app, by e-mail link and on paper (issue 14): some buurten hold a few businesses only
+    (the buurt with two shops), some kinds or channels are rare, so the breakdowns have small
+    cells everywhere."""
+    case = random_case(seed)
+    rng = random.Random(seed * 31337 + 7)
+    shops = set(rng.sample(case.buurten, max(1, len(case.buurten) // 4)))
+    mix = rng.choice(((70, 20, 10), (85, 10, 5), (50, 35, 15)))
+    channels = rng.choice(((80, 15, 5), (60, 30, 10), (90, 5, 5)))
+    people = []
+    for r in case.respondents:
+        if r.buurt in shops and rng.random() < 0.5:
+            participant = "ondernemer"
+        else:
+            participant = rng.choices(PARTICIPANTS, weights=mix)[0]
+        channel = rng.choices(CHANNELS, weights=channels)[0]
+        people.append(Respondent(r.buurt, r.age, r.sex, r.kind, r.answers, participant, channel))
+    # A buurt with exactly two shops, and nobody else.
+    empty = [b for b in case.buurten if not any(p.buurt == b for p in people)]
+    if empty:
+        q_answers = people[0].answers
+        for _ in range(2):
+            people.append(
+                Respondent(empty[0], None, None, "panel", dict(q_answers), "ondernemer", "link")
+            )
+    case.respondents = people
+    return case
 
 
 def random_region_case(seed: int) -> PollCase:
@@ -531,20 +596,22 @@ def write_poll(
             )
 
     for a in areas:
-        r = {view: key("R", view, a) for view in VIEWS}
+        r = {view: key("R", view, a) for view in SETS}
         s, m = key("S", a), key("M", a)
         prog.equal({r["all"]: 1, r["panel"]: -1, s: -1, m: -1})
         prog.equal({r["rest"]: 1, s: -1, m: -1})
+        prog.equal({r["everyone"]: 1, r["all"]: -1, r["ondernemer"]: -1, r["organisatie"]: -1})
+        prog.equal({r["everyone"]: 1, **{r[c]: -1 for c in CHANNELS}})
         figures += [*r.values(), s, m]
-    for view in VIEWS:
+    for view in SETS:
         tree(("R", view))
     tree(("S",))
     tree(("M",))
     for a in known_min_one:
-        prog.at_least(key("R", "all", a), 1)
+        prog.at_least(key("R", "everyone", a), 1)
     for q in questions:
         options = options_of(q)
-        for view in VIEWS:
+        for view in SETS:
             for a in areas:
                 t = key("T", view, q["id"], a)
                 cs = {o: key("C", view, q["id"], a, o) for o in options}
@@ -599,16 +666,17 @@ def write_poll(
                 tree(family)
             for o in options:
                 tree(("C", view, q["id"]), (o,))  # a count's key ends in (area, option)
-        for a in areas:  # all = panel + rest, cell by cell
+        for a in areas:  # all = panel + rest, everyone = the kinds = the channels, cell by cell
             for parts in [("T", q["id"], a), *[("C", q["id"], a, o) for o in options]]:
                 fam, rest = parts[0], parts[1:]
-                prog.equal(
-                    {
-                        key(fam, "all", *rest): 1,
-                        key(fam, "panel", *rest): -1,
-                        key(fam, "rest", *rest): -1,
-                    }
-                )
+                for whole, split in (
+                    ("all", ("panel", "rest")),
+                    ("everyone", ("all", "ondernemer", "organisatie")),
+                    ("everyone", CHANNELS),
+                ):
+                    prog.equal(
+                        {key(fam, whole, *rest): 1, **{key(fam, p, *rest): -1 for p in split}}
+                    )
     return figures
 
 
@@ -632,24 +700,37 @@ def publish(prog: Programme, copy: str, documents: Mapping[str, Mapping[str, Any
         prog.equal({k: 1}, float(value))
         known.add(k)
 
+    def question(view: str, qid: str, per_area: Mapping[str, Any]) -> None:
+        for a, figures in per_area.items():
+            if figures.get("suppressed"):
+                continue
+            # An open question's list showed its length as ``total`` before issue 15.
+            fix(("T", view, qid, a), figures.get("respondents", figures.get("total")))
+            for o in figures.get("options", []):
+                fix(("C", view, qid, a, o["option"]), o["count"])
+            if "texts" in figures and figures.get("respondents") is not None:
+                assert len(figures["texts"]) == min(figures["respondents"], 100)
+
     for view, doc in documents.items():
         for area in doc["areas"]:
             a = area["code"]
-            fix(("R", view, a), area["respondents"])
+            # The all view's respondents are every participant's (before issue 14: residents').
+            whole = "everyone" if view == "all" and "kinds" in area else view
+            fix(("R", whole, a), area["respondents"])
             fix(("S", a), area.get("self_selected"))
             fix(("M", a), area.get("recently_moved"))
+            for kind, n in (area.get("kinds") or {}).items():
+                fix(("R", KIND_SET[kind], a), n)
+            for channel, n in (area.get("channels") or {}).items():
+                fix(("R", channel, a), n)
             if area.get("invited") is not None:
-                prog.at_most({(copy, "R", "all", a): 1}, float(area["invited"]))
+                prog.at_most({(copy, "R", whole, a): 1}, float(area["invited"]))
         for q in doc["questions"]:
-            for a, figures in q["areas"].items():
-                if figures.get("suppressed"):
-                    continue
-                # An open question's list showed its length as ``total`` before issue 15.
-                fix(("T", view, q["id"], a), figures.get("respondents", figures.get("total")))
-                for o in figures.get("options", []):
-                    fix(("C", view, q["id"], a, o["option"]), o["count"])
-                if "texts" in figures and figures.get("respondents") is not None:
-                    assert len(figures["texts"]) == min(figures["respondents"], 100)
+            question(view, q["id"], q["areas"])
+            for kind, per_area in (q.get("by_kind") or {}).items():
+                question(KIND_SET[kind], q["id"], per_area)
+            for channel, per_area in (q.get("by_channel") or {}).items():
+                question(channel, q["id"], per_area)
     return known
 
 
@@ -659,13 +740,14 @@ def truth(case: PollCase, count: int | None, copy: str) -> dict[Key, int]:
     questions = [q for q in case.definition["questions"] if q["type"] in TABLED]
     values: dict[Key, int] = defaultdict(int)
     for r in people:
-        views = ("all", "panel" if r.kind == "panel" else "rest")
+        views = r.sets()
+        resident = r.participant == "resident"
         for a in case.areas_of(r.buurt):
             for view in views:
                 values[(copy, "R", view, a)] += 1
-            if r.kind == "self_selected":
+            if resident and r.kind == "self_selected":
                 values[(copy, "S", a)] += 1
-            if r.kind == "recently_moved":
+            if resident and r.kind == "recently_moved":
                 values[(copy, "M", a)] += 1
             for q in questions:
                 shown = q["id"] in visible_questions(case.definition, r.answers)

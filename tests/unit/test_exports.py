@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import openpyxl
+import pytest
 
 from services.responses import exports, results
 
@@ -57,13 +58,18 @@ MARGINS = {
 }
 
 
-def results_document(seed: int = 1) -> dict:
+def results_document(seed: int = 1, *, mixed: bool = False) -> dict:
+    """A results document of the poll above; ``mixed``: every fifth respondent a business,
+    every third one answered by e-mail link or on paper (issue 14)."""
     rng = random.Random(seed)
     base: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     chosen: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
     for buurt, n in BUURTEN.items():
         for i in range(n):
-            cell = (AGES[i % 4], SEXES[i % 2], "panel")
+            cell: tuple = (AGES[i % 4], SEXES[i % 2], "panel")
+            if mixed:
+                kind = "ondernemer" if i % 5 == 4 else "panel"
+                cell = (AGES[i % 4], SEXES[i % 2], kind, ("app", "link", "paper")[i % 3])
             answers = {
                 "veilig": [str(rng.choice((2, 3, 4, 4, 5)))],
                 "vaak": [rng.choice(("soms", "nooit", "nooit"))],
@@ -88,16 +94,25 @@ def results_document(seed: int = 1) -> dict:
     return results.build(poll, data, 10)
 
 
-def test_rows_carry_exactly_the_shown_figures_and_nothing_hidden():
-    doc = results_document()
+def figures_of(question: dict, row: dict) -> dict:
+    """The figures of the document a row of the table was made from."""
+    if row["breakdown"] == "main":
+        return question["areas"][row["area_code"]]
+    split = question["by_kind" if row["breakdown"] == "kind" else "by_channel"]
+    return split[row["group"]][row["area_code"]]
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["residents", "kinds_and_channels"])
+def test_rows_carry_exactly_the_shown_figures_and_nothing_hidden(mixed):
+    doc = results_document(mixed=mixed)
     table = exports.rows(doc, DEFINITION)
     assert any(r["suppressed"] for r in table) and any(not r["suppressed"] for r in table)
     hidden_areas = {a["code"] for a in doc["areas"] if a["suppressed"]}
-    assert hidden_areas == {"BU03440111", "BU03440112"}
+    assert hidden_areas == {"BU03440111", "BU03440112"} or mixed
     by_question = {q["id"]: q for q in doc["questions"]}
     assert {r["question_id"] for r in table} == {"veilig", "vaak", "oorzaken"}
     for row in table:
-        figures = by_question[row["question_id"]]["areas"][row["area_code"]]
+        figures = figures_of(by_question[row["question_id"]], row)
         if row["suppressed"]:
             assert all(row[c] is None for c in ("n", "percent", "weighted_percent", "mean"))
             assert all(row[c] is None for c in ("ci_low", "ci_high"))
@@ -106,28 +121,43 @@ def test_rows_carry_exactly_the_shown_figures_and_nothing_hidden():
             continue
         assert row["area_code"] not in hidden_areas
         assert row["respondents"] == figures["respondents"]
-        assert row["n_effective"] == figures["effective_n"]
+        assert row["n_effective"] == figures.get("effective_n")
         if row["option"] == exports.MEAN:
-            assert row["mean"] == figures["mean"] is not None
+            assert row["mean"] == figures["mean"]
+            assert row["mean"] is not None or figures["respondents"] == 0
             continue
         option = next(o for o in figures["options"] if o["option"] == row["option"])
         assert row["n"] == option["count"] is not None
         for column in ("percent", "weighted_percent", "ci_low", "ci_high"):
-            assert row[column] == option[column]
+            assert row[column] == option.get(column)
     # Every shown option figure of the document is in the table.
+    splits = [("main", "resident", lambda q: q["areas"])]
+    for breakdown, key in (("kind", "by_kind"), ("channel", "by_channel")):
+        for group in results.KIND_SETS if breakdown == "kind" else results.CHANNELS:
+            splits.append((breakdown, group, lambda q, k=key, g=group: q[k].get(g, {})))
     shown = {
-        (q["id"], code, o["option"])
+        (q["id"], breakdown, group, code, o["option"])
         for q in doc["questions"]
         if "options" in q
-        for code, a in q["areas"].items()
+        for breakdown, group, per_area in splits
+        for code, a in per_area(q).items()
         for o in a.get("options", [])
         if o["count"] is not None
     }
     assert shown == {
-        (r["question_id"], r["area_code"], r["option"])
+        (r["question_id"], r["breakdown"], r["group"], r["area_code"], r["option"])
         for r in table
         if not r["suppressed"] and r["option"] != exports.MEAN
     }
+    groups = {(r["breakdown"], r["group"]) for r in table}
+    # Residents in the app: no split (it would repeat the main rows).
+    assert (("channel", "paper") in groups and ("kind", "ondernemer") in groups) == mixed
+    if mixed:  # businesses are counted in their own rows, never in the residents' figures
+        gm = by_question["vaak"]["areas"]["GM0344"]
+        business = by_question["vaak"]["by_kind"]["ondernemer"]["GM0344"]
+        everyone = by_question["vaak"]["by_kind"]["all"]["GM0344"]
+        assert gm["respondents"] + business["respondents"] == everyone["respondents"]
+        assert business["respondents"] > 0
 
 
 def parse_csv(body: bytes) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -210,7 +240,11 @@ def test_the_weighting_note_stands_beside_every_figure_it_affects():
     finally:
         MARGINS["WK034402"]["age"]["15_24"] = saved
     table = exports.rows(doc, DEFINITION)
-    gemeente = [r for r in table if r["area_code"] == "GM0344" and not r["suppressed"]]
+    gemeente = [
+        r
+        for r in table
+        if r["area_code"] == "GM0344" and not r["suppressed"] and r["breakdown"] == "main"
+    ]
     assert gemeente and all("estimated" in (r["weighting_note"] or "") for r in gemeente)
     meta = dict(
         exports.metadata(doc, DEFINITION, municipality="Utrecht", generated_at=datetime.now(UTC))
@@ -239,7 +273,15 @@ def test_a_wijk_whose_margins_cannot_be_met_says_so_beside_its_figures():
         for note in question["areas"]["WK034401"].get("weighting_notes") or []
     )
     table = exports.rows(doc, DEFINITION)
-    shown = [r for r in table if r["area_code"] == "WK034402" and not r["suppressed"]]
+    shown = [
+        r
+        for r in table
+        if r["area_code"] == "WK034402" and not r["suppressed"] and r["breakdown"] == "main"
+    ]
     assert shown and all("cannot be met" in (r["weighting_note"] or "") for r in shown)
-    others = [r for r in table if r["area_code"] == "WK034401" and not r["suppressed"]]
+    others = [
+        r
+        for r in table
+        if r["area_code"] == "WK034401" and not r["suppressed"] and r["breakdown"] == "main"
+    ]
     assert others and not any("cannot be met" in (r["weighting_note"] or "") for r in others)

@@ -23,12 +23,14 @@ HISTORIES = int(os.environ.get("SUPPRESSION_DIFFERENCING_POLLS", "4"))
 REGION_POLLS = int(os.environ.get("SUPPRESSION_REGION_POLLS", "12"))
 REGION_HISTORIES = int(os.environ.get("SUPPRESSION_REGION_DIFFERENCING_POLLS", "2"))
 WAVE_PAIRS = int(os.environ.get("SUPPRESSION_WAVE_PAIRS", "6"))
+KIND_POLLS = int(os.environ.get("SUPPRESSION_KIND_POLLS", "10"))
+KIND_HISTORIES = int(os.environ.get("SUPPRESSION_KIND_DIFFERENCING_POLLS", "2"))
 
 
-def attack_releases(seeds) -> tuple[attacker.Verdict, int]:
+def attack_releases(seeds, make=attacker.random_case) -> tuple[attacker.Verdict, int]:
     total, leaky = attacker.Verdict(), 0
     for seed in seeds:
-        case = attacker.random_case(seed)
+        case = make(seed)
         verdict = attacker.attack_release(case, attacker.released_documents(case), case.k)
         total.add(verdict)
         leaky += bool(verdict.proved or verdict.pinned)
@@ -269,6 +271,54 @@ def test_versions_of_an_open_poll_cannot_be_differenced():
     one programme: the figures at both times and the responses added in between."""
     verdict, pairs, versions, _ = attack_histories(range(100, 100 + HISTORIES))
     assert pairs > 0 and versions > HISTORIES
+    assert (verdict.pinned, verdict.proved) == ([], [])
+
+
+def test_results_per_kind_and_per_channel_give_nothing_away():
+    """Issue 14: residents, businesses and organisations answering in the app, by e-mail link
+    and on paper, with buurten of a few businesses only (two shops and nobody else). The reader
+    gets every breakdown — per kind of participant, all participants, per channel — with all
+    participants = residents + businesses + organisations = app + link + paper, per question
+    and for the respondents per area, beside both views; no hidden small figure may come out."""
+    verdict, leaky = attack_releases(range(500, 500 + KIND_POLLS), attacker.random_kinds_case)
+    assert verdict.small > 0
+    assert (leaky, verdict.pinned, verdict.proved) == (0, [], [])
+
+
+def test_two_shops_in_a_buurt_are_not_shown():
+    """A buurt where two businesses answered and nobody else: neither their count nor their
+    answers are shown, in any breakdown."""
+    for seed in range(500, 500 + KIND_POLLS):
+        case = attacker.random_kinds_case(seed)
+        shops = {r.buurt for r in case.respondents}
+        alone = [
+            b
+            for b in shops
+            if [r.participant for r in case.respondents if r.buurt == b] == ["ondernemer"] * 2
+        ]
+        if not alone:
+            continue
+        documents = attacker.released_documents(case)
+        for doc in documents.values():
+            area = next(a for a in doc["areas"] if a["code"] == alone[0])
+            assert area["respondents"] is None and area["kinds"]["ondernemer"] is None
+            for q in doc["questions"]:
+                for split in ("by_kind", "by_channel"):
+                    for per_area in q[split].values():
+                        figures = per_area[alone[0]]
+                        assert figures.get("suppressed") or figures["respondents"] == 0
+        return
+    raise AssertionError("no poll with a buurt of two shops")
+
+
+def test_versions_of_a_poll_with_kinds_and_channels_cannot_be_differenced():
+    """Issue 14: released versions of polls answered by every kind through every channel,
+    attacked pairwise like any history (the breakdown tables appear once their first business
+    or paper form comes in)."""
+    verdict, pairs, versions, _ = attack_histories(
+        range(600, 600 + KIND_HISTORIES), attacker.random_kinds_case
+    )
+    assert pairs > 0 and versions > KIND_HISTORIES
     assert (verdict.pinned, verdict.proved) == ([], [])
 
 

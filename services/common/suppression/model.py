@@ -72,6 +72,9 @@ class Table:
     # False: never shown, only computable (the difference of two published tables, say):
     # every cell is a derived figure.
     published: bool = True
+    # 1: a breakdown (per kind of participant, per channel): where hiding one of its cells or
+    # one of a main table's would do, its cell gives way first (rules, rule 4).
+    rank: int = 0
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,8 @@ class System:
     invited panel members, self-selected, recently moved), the ``Asked`` relations between
     questions, ``at_least_one``: areas whose mere listing says they have a respondent (their
     respondents get a lower bound of 1 for the reader), and ``differences``: (whole, part,
-    rest) table ids with whole = part + rest cell by cell (all respondents = invited members +
-    the others, per question)."""
+    part, …) table ids with whole = Σ parts cell by cell (all respondents = invited members +
+    the others, all participants = residents + businesses + organisations, per question)."""
 
     def __init__(
         self,
@@ -206,7 +209,7 @@ class System:
         respondents: Mapping[str, int] | Table | None = None,
         asked: Mapping[str, Asked] | None = None,
         at_least_one: Iterable[str] = (),
-        differences: Iterable[tuple[str, str, str]] = (),
+        differences: Iterable[tuple[str, ...]] = (),
     ) -> None:
         self.k = k
         self.depth = _depths(hierarchy)  # area → 0 gemeente, 1 wijk, 2 buurt (deeper: higher)
@@ -243,10 +246,19 @@ class System:
             self._link(qid, how, ids)
             # Only a required question asked of everyone has the respondents as its total.
             self.blocks[ids.index(qid)].whole = how.required and how.after is None
-        for whole_id, part_id, rest_id in differences:
-            self._difference(*(self._table(i, ids) for i in (whole_id, part_id, rest_id)))
+        for whole_id, *part_ids in differences:
+            if len(part_ids) < 2:
+                raise ValueError(f"difference of {whole_id!r}: name at least two parts")
+            self._difference(*(self._table(i, ids) for i in (whole_id, *part_ids)))
         self.whole_areas: set[str] = set()  # areas hidden in every table and the respondents
         size = len(self.values)
+        self.rank = [0] * size  # a cell's table's ``rank`` (derived cells: 0)
+        for block in self.blocks:
+            if block.table.rank:
+                start = block.base
+                self.rank[start : start + len(block.areas) * block.width] = [block.table.rank] * (
+                    len(block.areas) * block.width
+                )
         self.suppressed = [kind == SLACK for kind in self.kind]  # a slack is never known
         self.reason: list[str | None] = [None] * size
         self.lines_of: list[list[int]] = [[] for _ in range(size)]
@@ -442,25 +454,21 @@ class System:
             raise ValueError(f"no table {table_id!r}")
         return self.blocks[ids.index(table_id)]
 
-    def _difference(self, whole: Block, part: Block, rest: Block) -> None:
-        """whole = part + rest, cell by cell (same areas and options in each)."""
-        if not (
-            whole.areas == part.areas == rest.areas
-            and whole.options == part.options == rest.options
-            and whole.exclusive == part.exclusive == rest.exclusive
+    def _difference(self, whole: Block, *parts: Block) -> None:
+        """whole = Σ parts, cell by cell (same areas and options in each): all respondents =
+        invited members + the others, all participants = residents + businesses +
+        organisations = app + link + paper."""
+        names = " + ".join(repr(p.table.question_id) for p in parts)
+        if any(
+            (p.areas, p.options, p.exclusive) != (whole.areas, whole.options, whole.exclusive)
+            for p in parts
         ):
-            raise ValueError(
-                f"tables {whole.table.question_id!r}, {part.table.question_id!r} "
-                f"and {rest.table.question_id!r} differ in shape"
-            )
+            raise ValueError(f"tables {whole.table.question_id!r} and {names} differ in shape")
         for a, code in enumerate(whole.areas):
             for c in range(whole.width):
-                cells = [b.cell(a, c) for b in (whole, part, rest)]
-                if self.values[cells[0]] != self.values[cells[1]] + self.values[cells[2]]:
-                    raise ValueError(
-                        f"area {code!r}: {whole.table.question_id!r} is not "
-                        f"{part.table.question_id!r} + {rest.table.question_id!r}"
-                    )
+                cells = [b.cell(a, c) for b in (whole, *parts)]
+                if self.values[cells[0]] != sum(self.values[x] for x in cells[1:]):
+                    raise ValueError(f"area {code!r}: {whole.table.question_id!r} is not {names}")
                 self.lines.append((cells[0], cells[1:]))
 
     def _hierarchy(self, column: list[int], block: Block, what: str) -> None:

@@ -67,7 +67,10 @@ Rules (k = the municipality's minimum, default 10, never below 5)
    first (a hidden 0 next to a known total of 0 protects nothing). A line whose shown total is 0
    holds known zeros only and is left alone. A row total is only ever suppressed with its whole
    row ("secondary_area"); other cells one by one ("secondary_cell"); a multiple-choice option
-   and its complement together. Among the candidates the lowest level goes first (a buurt's
+   and its complement together. Among the candidates a breakdown's cell goes first (a table
+   with ``rank`` 1: per kind of participant or per channel, so an area's main figures stay
+   shown where hiding a breakdown's cell will do; a breakdown's total on a line with a main
+   table's cells is then a candidate too, when it costs no more), then the lowest level (a buurt's
    cell, then a wijk's, then the gemeente's: buurt detail gives way before the wijk figures,
    which matter most), then the cheapest kind (a cell, then a question's row, then a whole
    area; ``_Grid.cost``), then the smallest.
@@ -205,7 +208,7 @@ def suppress_poll(
     respondents: Mapping[str, int] | Table | None = None,
     asked: Mapping[str, Asked] | None = None,
     at_least_one: Iterable[str] = (),
-    differences: Iterable[tuple[str, str, str]] = (),
+    differences: Iterable[tuple[str, ...]] = (),
     hidden: Iterable[tuple[str, str, str | None]] = (),
     rules: bool = True,
 ) -> SuppressedPoll:
@@ -215,10 +218,11 @@ def suppress_poll(
     ``Table`` of them whose (exclusive) options are their composition: every option count is
     published too (invited members, self-selected, recently moved). ``at_least_one``: areas
     listed only because they have respondents — a reader knows those have at least one.
-    ``differences``: (whole, part, rest) table ids, whole = part + rest cell by cell (pass the
-    rest as an unpublished ``Table``). ``hidden``: published cells (table id — "*" for the
-    respondents —, area, option or None for the total) to suppress whatever their values: the
-    cells an earlier version hid (docs/suppression.md, "Results over time"). ``rules=False``:
+    ``differences``: (whole, part, rest, …) table ids, whole = Σ the parts cell by cell (pass
+    a part no one sees as an unpublished ``Table``). ``hidden``: published cells (table id —
+    "*" for the respondents —, area, option or None for the total) to suppress whatever their
+    values: the cells an earlier version hid (docs/suppression.md, "Results over time").
+    ``rules=False``:
     hide exactly ``hidden`` and let only the audit add to it.
     ``asked``: question id → ``Asked`` for the questions whose relation to the respondents or to
     another question is known; a question left out is treated as unrelated to the others (only
@@ -439,6 +443,12 @@ class Suppressor(System):
                 pick = total
             else:
                 enough = [b for b in shown if hidden_sum + values[b] >= k]
+                # A breakdown's total gives way before a main table's cell (``Table.rank``):
+                # hidden, it leaves the line two unknowns.
+                if self.rank[total] > max(self.rank[b] for b in shown) and self.cost(total) <= min(
+                    (self.cost(b) for b in enough), default=0
+                ):
+                    enough.append(total)
                 if enough:
                     pick = min(enough, key=self._smallest)
                 else:
@@ -482,12 +492,14 @@ class Suppressor(System):
         total, body = self.lines[line]
         return not body or any(self.suppressed[b] for b in body)
 
-    def _smallest(self, cell: int) -> tuple[bool, int, int, bool, int, int]:
-        """Sort key of the secondary picks: free derived cells first, then the lowest level
-        (buurt before wijk before gemeente: buurt detail gives way before the wijk figures),
-        then the cheapest kind (``cost``), non-zero before zero, then the smallest."""
+    def _smallest(self, cell: int) -> tuple[bool, int, int, int, bool, int, int]:
+        """Sort key of the secondary picks: free derived cells first, then a breakdown's cell
+        before a main table's (``Table.rank``), then the lowest level (buurt before wijk before
+        gemeente: buurt detail gives way before the wijk figures), then the cheapest kind
+        (``cost``), non-zero before zero, then the smallest."""
         return (
             not self.free(cell),
+            -self.rank[cell],
             -self.depth.get(self.area[cell], 0),
             self.cost(cell),
             self.values[cell] == 0,
@@ -516,7 +528,9 @@ class Suppressor(System):
                 if not self.suppressed[total]:
                     # A region's total gives way like a body cell (it is the deeper level).
                     deeper = self._deeper(total, body) and self._gives_way(total)
-                    (body_shown if deeper else totals_shown).append(total)
+                    # A breakdown's cell gives way before a main table's (``Table.rank``).
+                    first = self.rank[total] > 0 and self.cost(total) == 0
+                    (body_shown if deeper or first else totals_shown).append(total)
             choice = body_shown or totals_shown
             if choice:
                 pick = min(choice, key=self._smallest)
