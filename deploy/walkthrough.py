@@ -7,6 +7,9 @@ wijken and the region → invitations delivered → residents answer → results
 (weighted, with intervals and suppression) → feedback with two measures published → the
 respondents notified → the poll's next wave (a series), in which the least safe wijk feels much
 safer → the trend for that wijk: the change between the waves, its interval, significant or not.
+In the first wave five residents of Overvecht without the app answer on paper: staff print five
+forms for their buurt, a data-entry clerk (role invoerder) keys them in by their codes, and a
+form keyed in twice is refused.
 """
 
 from __future__ import annotations
@@ -51,6 +54,10 @@ REGION = {
     ],
 }
 FEEDBACK_SUBJECT = "Wat we met uw mening doen"  # notify's Dutch title for feedback
+# Paper forms (issue 14): printed for a buurt of Overvecht, keyed in by a data-entry clerk.
+PAPER_BUURT, PAPER_FORMS = "BU03440311", 5  # Taag- en Rubicondreef en omgeving
+PAPER_SEED = 14
+CLERK_EMAIL, CLERK_PASSWORD = "invoer@utrecht.localhost", "stapel-antwoordkaarten-op-de-balie-1382"
 
 
 def say(message: str) -> None:
@@ -186,6 +193,7 @@ class LoopOutcome:
     regions: int = 0  # regions whose results are shown (wave 1, like the figures before)
     waves: int = 0  # waves in the series
     significant_changes: int = 0  # areas with a significant change in the tracked question
+    paper: int = 0  # answers keyed in from paper forms (wave 1)
     changed_wijk: str = ""
     trend: dict[str, Any] = field(default_factory=dict)
     kinds: list[str] = field(default_factory=list)  # participant kinds that answered (wave 1)
@@ -197,7 +205,8 @@ class LoopOutcome:
             f"responded={self.responded} results_wijken={self.results_wijken} "
             f"feedback_notified={self.feedback_notified} regions={self.regions} "
             f"waves={self.waves} significant_changes={self.significant_changes} "
-            f"kinds={','.join(self.kinds) or '-'} channels={','.join(self.channels) or '-'}"
+            f"kinds={','.join(self.kinds) or '-'} channels={','.join(self.channels) or '-'} "
+            f"paper={self.paper}"
         )
 
 
@@ -212,6 +221,7 @@ class Wave:
     respondents: list[demo_panel.Member]
     results: dict[str, Any]
     shown: int
+    paper: int = 0
 
 
 def walkthrough(
@@ -254,6 +264,7 @@ def walkthrough(
         f"{len(members) - batch['size']} open sign-ups by e-mail)"
     )
     demo_panel.join_panel(http, push, mail, MUNICIPALITY, members, codes, say)
+    data_entry_clerk(http, mail, admin)
 
     # 2. A region of our own, then the poll to three wijken and the region; invitations go
     # out, residents answer, the poll closes and the results are read.
@@ -265,7 +276,7 @@ def walkthrough(
     names = ", ".join(wijken[w]["name"] for w in WIJKEN)
     audience_spec = {"kind": "areas", "area_codes": WIJKEN, "region_codes": [region["code"]]}
     first = run_wave(
-        http, admin, inboxes, members, rng, wijken, FEELING, {"audience": audience_spec}
+        http, admin, inboxes, members, rng, wijken, FEELING, {"audience": audience_spec}, True
     )
     poll_id, results, respondents = first.poll["id"], first.results, first.respondents
     recorded, invited = len(respondents), first.invited
@@ -363,6 +374,7 @@ def walkthrough(
         regions=regions_shown,
         waves=len(trend["waves"]),
         significant_changes=len(significant),
+        paper=first.paper,
         changed_wijk=least_safe,
         trend=trend,
         kinds=answered_as(results, "kinds"),
@@ -379,10 +391,12 @@ def run_wave(
     wijken: dict[str, dict[str, Any]],
     feeling: dict[str, float],
     spec: dict[str, Any],
+    paper: bool = False,
 ) -> Wave:
     """Publish a poll (``spec``: the audience, and for a next wave ``previous_poll_id``), check
-    that its invitations reach exactly its audience, let residents answer with ``feeling``,
-    close it, and read and check its results."""
+    that its invitations reach exactly its audience, let residents answer with ``feeling``
+    (with ``paper`` five more on paper, keyed in by the data-entry clerk), close it, and read
+    and check its results."""
     poll = http(
         "POST",
         "/admin/v1/polls",
@@ -449,14 +463,123 @@ def run_wave(
         interval=1,
     )
     say(f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%)")
+    on_paper: list[demo_panel.Member] = []
+    if paper:
+        clerk = http(
+            "POST", "/admin/v1/login", json={"email": CLERK_EMAIL, "password": CLERK_PASSWORD}
+        )["access_token"]
+        # Its own random stream: the residents' answers (and so the waves' figures) stay as
+        # they were without paper.
+        paper_rng = random.Random(PAPER_SEED)
+        on_paper = answer_on_paper(
+            http, admin, clerk, detail["definition"], poll_id, feeling, paper_rng
+        )
+        wait_for(
+            "the paper answers to be recorded",
+            lambda: [
+                http("GET", f"/admin/v1/polls/{poll_id}/paper-forms/{m.extra['code']}", clerk)[
+                    "answer_status"
+                ]
+                for m in on_paper
+            ],
+            lambda states: all(state == "recorded" for state in states),
+            interval=1,
+        )
 
     # Close, and read the results per wijk and region.
     http("POST", f"/admin/v1/polls/{poll_id}/close", admin)
     results = http("GET", f"/admin/v1/polls/{poll_id}/results", admin)
-    check_results(results, answering, regions)  # every accepted answer was recorded (above)
+    # Every accepted answer was recorded (above), the paper ones in their form's buurt.
+    check_results(results, answering + on_paper, regions)
     shown = print_results(results, wijken)
     print_split(results)
-    return Wave(poll, audience, invited, len(delivered), answering, results, shown)
+    return Wave(poll, audience, invited, len(delivered), answering, results, shown, len(on_paper))
+
+
+def data_entry_clerk(http: Http, mail: Http, admin: str) -> None:
+    """A staff member with the role invoerder (data entry only), invited by the admin, who
+    chooses a password from the invitation e-mail (and signs in when the forms come back)."""
+    http(
+        "POST",
+        "/admin/v1/staff",
+        admin,
+        expect=201,
+        json={"email": CLERK_EMAIL, "role": "invoerder"},
+    )
+    invitation = wait_for(
+        "the data-entry clerk's invitation",
+        lambda: [m for m in mail("GET", f"/messages?to={CLERK_EMAIL}") if "#token=" in m["text"]],
+        bool,
+        timeout=30,
+    )
+    token = invitation[-1]["text"].split("#token=")[1].split()[0]
+    session = http(
+        "POST", "/admin/v1/accept-invite", json={"token": token, "password": CLERK_PASSWORD}
+    )
+    say(f"data-entry clerk: {CLERK_EMAIL} (role {session['staff']['role']}: keys in paper forms)")
+
+
+def answer_on_paper(
+    http: Http,
+    admin: str,
+    clerk: str,
+    definition: dict[str, Any],
+    poll_id: str,
+    feeling: dict[str, float],
+    rng: random.Random,
+) -> list[demo_panel.Member]:
+    """Five residents of one buurt of Overvecht answer on paper: a print run of five forms,
+    each keyed in by the clerk with its code (age and sex as ticked on the form); one form keyed
+    in a second time is refused. Returns the paper respondents (for the results' check)."""
+    run = http(
+        "POST",
+        f"/admin/v1/polls/{poll_id}/paper-runs",
+        admin,
+        expect=201,
+        json={"buurt_code": PAPER_BUURT, "count": PAPER_FORMS},
+    )
+    say(
+        f"paper: {run['size']} forms printed for buurt {PAPER_BUURT}, each with its own code "
+        f"({', '.join(f['code'] for f in run['forms'][:2])}, …)"
+    )
+    residents = [
+        demo_panel.Member(
+            buurt_code=PAPER_BUURT,
+            wijk_code=run["wijk_code"],
+            age_band="65_plus",
+            birth_year=date.today().year - 75,
+            sex=rng.choice(("vrouw", "man")),
+            channel="paper",
+            extra={"code": form["code"]},
+        )
+        for form in run["forms"]
+    ]
+    for form, resident in zip(run["forms"], residents, strict=True):
+        http(
+            "POST",
+            f"/admin/v1/polls/{poll_id}/paper-forms",
+            clerk,
+            expect=202,
+            json={
+                "code": form["code"],
+                "answers": demo_panel.answers_for(definition, resident, feeling, rng),
+                "age_band": resident.age_band,
+                "sex": resident.sex,
+            },
+        )
+    twice = run["forms"][0]["code"]
+    refused = http(
+        "POST",
+        f"/admin/v1/polls/{poll_id}/paper-forms",
+        clerk,
+        expect=409,
+        json={"code": twice, "answers": {}},
+    )
+    say(
+        f"paper: {len(residents)} forms keyed in by the clerk (channel paper, counted in "
+        f"{PAPER_BUURT}); form {twice} keyed in again: refused ({refused['errors'][0]['message']})"
+    )
+    return residents
 
 
 def reached(

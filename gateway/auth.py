@@ -22,6 +22,12 @@ from services.common import tokens
 
 ROLE_RANK = {"viewer": 1, "editor": 2, "admin": 3}
 PLATFORM_ADMIN = "platform_admin"
+# Data entry: keying in paper forms. A role of its own outside the ranks: an invoerder may use
+# the routes that need DATA_ENTRY and nothing else (it ranks below viewer); editors and admins
+# may key in forms too, a viewer may not.
+DATA_ENTRY = "invoerder"
+ENTRY_ROLES = (DATA_ENTRY, "editor", "admin")
+STAFF_ROLES = (*ROLE_RANK, DATA_ENTRY)  # what a staff account may be given
 
 
 @dataclass(frozen=True)
@@ -127,5 +133,9 @@ def authorize(principal: Principal, role: str | None) -> None:
         return
     if principal.role == PLATFORM_ADMIN or principal.municipality_code is None:
         raise Forbidden("the platform administrator works on platform routes only")
+    if role == DATA_ENTRY:
+        if principal.role not in ENTRY_ROLES:
+            raise Forbidden(f"only data entry ({DATA_ENTRY}), editors and admins may key in forms")
+        return
     if ROLE_RANK.get(principal.role or "", 0) < ROLE_RANK[role]:
         raise Forbidden(f"this needs the {role} role; you are {principal.role}")

@@ -147,7 +147,11 @@ class Receipts:
 
     def issue(self, holder: str) -> tuple[str, str]:
         receipt = str(uuid.uuid4())
-        return receipt, f"{receipt}.{self._tag(receipt, holder)}"
+        return receipt, self.token_for(receipt, holder)
+
+    def token_for(self, receipt: str, holder: str) -> str:
+        """The token ``holder`` reads the receipt ``receipt`` with."""
+        return f"{receipt}.{self._tag(receipt, holder)}"
 
     def verify(self, token: str, holder: str) -> str | None:
         receipt, _, tag = str(token).partition(".")

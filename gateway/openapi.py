@@ -7,6 +7,7 @@ from typing import Any
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
+from gateway.auth import DATA_ENTRY, ENTRY_ROLES, ROLE_RANK
 from gateway.errors import ERROR_STATUSES, ERROR_TABLE, INTERNAL
 from gateway.routing import Route, is_json
 from gateway.schemas import Problem
@@ -80,7 +81,7 @@ def operation(route: Route) -> dict[str, Any]:
     if route.description:
         op["description"] = route.description
     if route.role:
-        op["description"] = f"{op.get('description', '')} Role: {route.role} or higher.".strip()
+        op["description"] = f"{op.get('description', '')} Role: {role_text(route.role)}.".strip()
     if route.auth:
         op["security"] = [{route.auth: []}]
     if route.query is not None:
@@ -136,7 +137,13 @@ def routes_markdown(routes: list[Route]) -> str:
     """The route table of docs/api.md (a test keeps the two in step)."""
     lines = ["| method | path | who | summary |", "|---|---|---|---|"]
     for r in routes:
-        who = "public" if r.auth is None else r.auth if r.auth == "resident" else f"staff: {r.role}"
+        who = (
+            "public"
+            if r.auth is None
+            else r.auth
+            if r.auth == "resident"
+            else f"staff: {', '.join(ENTRY_ROLES) if r.role == DATA_ENTRY else r.role}"
+        )
         lines.append(f"| {r.method} | `{r.openapi_path}` | {who} | {r.summary} |")
     return "\n".join(lines)
 
@@ -151,3 +158,12 @@ if __name__ == "__main__":  # python -m gateway.openapi [--routes-markdown]
         print(routes_markdown(ROUTES))
     else:
         print(json.dumps(build_spec(ROUTES), indent=2))
+
+
+def role_text(role: str | None) -> str:
+    """Who may use a route that needs ``role`` (gateway/auth.py)."""
+    if role == DATA_ENTRY:
+        return " or ".join(ENTRY_ROLES)
+    if role in ROLE_RANK:
+        return f"{role} or higher"
+    return str(role)

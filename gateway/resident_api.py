@@ -9,14 +9,13 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from gateway import schemas as out
+from gateway.answering import checked_answers, queue_submission
 from gateway.errors import BadRequest, RouteNotFound, ServiceUnavailable
 from gateway.intake import fingerprint
 from gateway.poll_cache import eligible
 from gateway.routing import Reply, RequestContext, route
 from gateway.schemas import answers, notify, panel
-from services.common import intake as intake_contract
 from services.common.errors import Conflict, InvalidInput, NotFound
-from services.common.pollspec import PollSpecError, validate_answers
 
 log = logging.getLogger(__name__)
 
@@ -463,14 +462,7 @@ def submit(ctx: RequestContext) -> Reply:
     claimed = False
     try:
         poll, invitation = poll_for_me(ctx)
-        try:
-            answers = validate_answers(
-                poll["definition"], ctx.body["answers"], location_check=location_check(ctx, poll)
-            )
-        except PollSpecError as exc:
-            raise InvalidInput(
-                "the answers are not valid", [e.as_dict() for e in exc.errors]
-            ) from None
+        answers = checked_answers(ctx, poll, ctx.body["answers"])
         if kind_of(claims) != "resident":
             if not gateway.idempotency.claim_answer(scope, poll["poll_id"], answer_ttl(poll)):
                 raise Conflict(
@@ -485,12 +477,11 @@ def submit(ctx: RequestContext) -> Reply:
                     ],
                 )
             claimed = True
-        receipt, token = gateway.receipts.issue(ctx.principal.subject)
-        submission = intake_contract.submission(
-            receipt_id=receipt,
-            poll_id=poll["poll_id"],
-            answers=answers,
-            submitted_at=datetime.now(UTC),
+        _, token = queue_submission(
+            ctx,
+            poll,
+            answers,
+            holder=ctx.principal.subject,
             resident={
                 # A business or organisation is one respondent whichever contact answers:
                 # the subject is the participant, so responses keeps one answer per poll.
@@ -503,10 +494,6 @@ def submit(ctx: RequestContext) -> Reply:
                 "self_selected": bool(claims.get("self_selected")),
             },
         )
-        try:
-            gateway.intake.publish(submission)
-        except Exception as exc:  # noqa: BLE001 - not accepted: say so, nothing is lost
-            raise ServiceUnavailable("the submission could not be queued; try again") from exc
     except Exception:
         gateway.idempotency.forget(scope, key)
         if claimed:
@@ -540,16 +527,6 @@ def answer_area(claims: dict[str, Any], invitation: dict[str, Any] | None) -> di
         "buurt_code": invitation["buurt_code"],
         "recently_moved": invitation["buurt_code"] != here["buurt_code"],
     }
-
-
-def location_check(ctx: RequestContext, poll: dict[str, Any]) -> Any:
-    """Inside the municipality (any of its buurten). The boundaries are fetched only when an
-    answer actually holds a location."""
-
-    def inside(lat: float, lon: float) -> bool:
-        return ctx.gateway.boundaries.locator(poll["municipality_code"], ctx.rpc).covers(lat, lon)
-
-    return inside
 
 
 @route(

@@ -3,7 +3,7 @@
 from gateway import ops_api, resident_api, staff_api  # noqa: F401 - registration
 
 # isort: split
-from gateway import feedback_api, map_api  # noqa: F401 - after the poll routes, in the table too
+from gateway import feedback_api, map_api, paper_api  # noqa: F401 - after the poll routes, in the table too
 from gateway.routing import ROUTES
 
 __all__ = ["ROUTES"]

@@ -47,6 +47,16 @@ BY_FIELD_AND_CODE = {
         "Your code is for another kind of participant. Choose what your letter says: resident, "
         "business or organisation."
     ),
+    ("buurt_code", "not_in_audience"): N_("Choose a buurt the poll is for."),
+    ("paper_code", "unknown_code"): N_(
+        "This code is not on any of our paper forms. Check the 12 characters at the top of the "
+        "form."
+    ),
+    ("paper_code", "other_poll"): N_(
+        "This code is on a form of another poll. Go back to Data entry and choose the poll "
+        "printed at the top of the form."
+    ),
+    ("paper_code", "missing"): N_("Enter the code at the top of the form."),
     ("password", "invalid_credentials"): N_("The e-mail address or the password is not right."),
     ("password", "locked"): N_(
         "Too many failed attempts: this account is locked for a while. Try again later."
@@ -71,6 +81,9 @@ BY_FIELD = {
     "channel_order": N_("Choose at least one way to be told."),
     "confirm": N_("Tick the box to confirm that your data may be erased."),
     # staff
+    "paper_code": N_("Enter the 12 characters of the code at the top of the form."),
+    "count": N_("Enter a number of forms from 1 to 500."),
+    "age_band": N_("Choose one of the ages, or leave it empty."),
     "password": N_("Enter your password."),
     "title": N_("Enter a title of at most 120 characters."),
     "heard": N_("Write what you heard (at most 5000 characters)."),

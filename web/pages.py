@@ -507,6 +507,7 @@ def entrypoints() -> dict[str, Any]:
     import web.staff  # noqa: F401 - registration
     import web.staff_admin  # noqa: F401 - registration
     import web.staff_overview  # noqa: F401 - registration
+    import web.staff_paper  # noqa: F401 - registration
     import web.staff_polls  # noqa: F401 - registration
     import web.staff_regions  # noqa: F401 - registration
     import web.staff_trends  # noqa: F401 - registration

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date
 from werkzeug.wrappers import Response
 
-from gateway.auth import ROLE_RANK, Principal, authorize
+from gateway.auth import DATA_ENTRY, ROLE_RANK, Principal, authorize
 from gateway.errors import Forbidden, RouteNotFound
 from services.common.errors import (
     BeingComputed,
@@ -79,12 +79,16 @@ def back_to(ctx: PageContext) -> str:
 
 
 def signed_in(ctx: PageContext) -> dict[str, Any]:
-    """The signed-in staff member's municipality; a POST needs the page's role."""
+    """The signed-in staff member's municipality; a POST needs the page's role; data entry
+    (``invoerder``) only the pages whose role is data entry."""
     if not load_session(ctx, STAFF):
         target = back_to(ctx)
         raise Redirect("/staff/?verlopen=1" + (f"&terug={quote(target)}" if target else ""))
     if not ctx.claims.get("mun"):
         raise Forbidden("the platform administrator has no municipality's dashboard")
+    if ctx.claims.get("role") == DATA_ENTRY and ctx.page.role != DATA_ENTRY:
+        # Data entry sees the data-entry pages only, also those that read no route.
+        raise Forbidden("data entry (invoerder) may only key in paper forms")
     if ctx.request.method == "POST" and ctx.page.role:
         principal = Principal(
             "staff", ctx.claims["sub"], ctx.claims["mun"], ctx.claims.get("role"), ctx.claims
@@ -127,11 +131,18 @@ def safe_target(value: str) -> str:
     return value
 
 
+def landing(ctx: PageContext, target: str) -> str:
+    """Data entry (``invoerder``) may use the data-entry pages only: it lands there."""
+    if ctx.claims.get("role") == "invoerder" and not target.startswith("/staff/invoer"):
+        return "/staff/invoer"
+    return target
+
+
 @staff_page("GET,POST", "/", summary="Staff: sign in with e-mail address and password")
 def staff_sign_in(ctx: PageContext) -> Response:
     target = safe_target(ctx.form.get("terug") or ctx.request.args.get("terug", ""))
     if load_session(ctx, STAFF) and ctx.claims.get("mun"):
-        return ctx.redirect(target)
+        return ctx.redirect(landing(ctx, target))
     errors: list[dict[str, str]] = []
     email = ctx.form.get("email", "").strip()
     if ctx.request.method == "POST":
@@ -146,7 +157,7 @@ def staff_sign_in(ctx: PageContext) -> Response:
             if not ctx.claims.get("mun"):
                 forget_session(ctx)
                 raise Forbidden("the platform administrator has no municipality's dashboard")
-            return ctx.redirect(target)
+            return ctx.redirect(landing(ctx, target))
     return ctx.render(
         "staff/sign_in.html",
         municipality=None,

@@ -25,6 +25,7 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken
 from werkzeug.wrappers import Response
 
+from gateway.auth import STAFF_ROLES
 from gateway.errors import RouteNotFound, ServiceUnavailable
 from services.common.errors import Conflict, InvalidInput
 from web import theme
@@ -34,7 +35,7 @@ from web.resident import field_errors, when
 from web.staff import may, show, signed_in, staff_page
 
 CODES_TTL = 15 * 60  # seconds the encrypted CSV waits for its one download
-ROLES = ("viewer", "editor", "admin")
+ROLES = STAFF_ROLES  # viewer, editor, admin, invoerder (data entry only)
 HEX = re.compile(r"^#[0-9a-fA-F]{6}$")
 ADMIN_LINKS = {
     "admin": "/staff/beheer",
@@ -61,7 +62,12 @@ def admin_show(ctx: PageContext, template: str, found: dict[str, Any], **values:
 
 
 def role_names(ctx: PageContext) -> dict[str, str]:
-    return {"viewer": ctx._("Viewer"), "editor": ctx._("Editor"), "admin": ctx._("Administrator")}
+    return {
+        "viewer": ctx._("Viewer"),
+        "editor": ctx._("Editor"),
+        "admin": ctx._("Administrator"),
+        "invoerder": ctx._("Data entry"),
+    }
 
 
 def status_names(ctx: PageContext) -> dict[str, str]:

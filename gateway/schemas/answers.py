@@ -179,6 +179,55 @@ class InvitationBatchSummaryOut(Schema):
     created_at = fields.DateTime()
 
 
+class PaperRunOut(Schema):
+    run_id = fields.UUID()
+    poll_id = fields.UUID()
+    wijk_code = fields.String()
+    buurt_code = fields.String(metadata={"description": "where the forms' answers count"})
+    size = fields.Integer(metadata={"description": "forms in the run"})
+    keyed = fields.Integer(metadata={"description": "forms keyed in so far"})
+    created_by = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class PaperFormOut(Schema):
+    code = fields.String(metadata={"example": "7KQ4-M2XD-9HBT"})
+    keyed_at = fields.DateTime(allow_none=True, metadata={"description": "null: not yet"})
+
+
+class PaperRunDetailOut(PaperRunOut):
+    forms = fields.List(fields.Nested(PaperFormOut), metadata={"description": "in print order"})
+
+
+class PaperCodeOut(Schema):
+    code = fields.String()
+    poll_id = fields.UUID()
+    run_id = fields.UUID()
+    wijk_code = fields.String()
+    buurt_code = fields.String()
+    keyed_at = fields.DateTime(
+        allow_none=True, metadata={"description": "when the form was keyed in; null: not yet"}
+    )
+    keyed_by = fields.String(allow_none=True)
+    receipt_id = fields.UUID(allow_none=True, metadata={"description": "its answer's submission"})
+    answer_status = fields.String(
+        allow_none=True,
+        metadata={"description": "accepted (queued), recorded or rejected; null: not keyed in"},
+    )
+    answer_reason = fields.String(
+        allow_none=True, metadata={"description": "why it was rejected (e.g. poll_closed)"}
+    )
+
+
+class PaperEntryOut(Schema):
+    receipt_id = fields.UUID(metadata={"description": "the submission's id (for support)"})
+    status = fields.String(metadata={"example": "accepted"})
+    poll_id = fields.UUID()
+    code = fields.String()
+    buurt_code = fields.String()
+    keyed_at = fields.DateTime()
+
+
 class CompositionGroupOut(Schema):
     kind = fields.String(metadata={"description": "age_band or sex"})
     group = fields.String()

@@ -13,11 +13,11 @@ from datetime import date
 
 from marshmallow import Schema, fields, validate
 
-from gateway.auth import ROLE_RANK
+from gateway.auth import STAFF_ROLES
 from services.common.intake import PARTICIPANT_KINDS
 from services.common.validation import MULTILINE
 
-ROLES = tuple(ROLE_RANK)  # viewer, editor, admin
+ROLES = STAFF_ROLES  # viewer, editor, admin, invoerder
 
 CODE = validate.Regexp(r"^GM\d{4}$", error="must be a CBS municipality code like GM0344")
 SEX_CHOICES = ("man", "vrouw", "anders", "zeg_ik_liever_niet")
@@ -168,6 +168,13 @@ class ContactCodeIn(Schema):
 
     email = fields.Email(load_default=None, allow_none=True)
     language = fields.String(load_default="nl", validate=validate.OneOf(["nl", "en"]))
+
+
+class PaperRunIn(Schema):
+    buurt_code = fields.String(
+        required=True, validate=validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code")
+    )
+    count = fields.Integer(required=True, validate=validate.Range(min=1, max=500))
 
 
 BUURT = validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code (BU…)")

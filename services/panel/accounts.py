@@ -25,7 +25,9 @@ from services.panel.tenants import get_municipality
 
 REFRESH_TTL = timedelta(days=60)
 STAFF_REFRESH_TTL = timedelta(hours=12)  # a working day; the access token lives 15 minutes
-ROLES = ("viewer", "editor", "admin")
+# viewer < editor < admin by rank; invoerder (data entry) is outside the ranks: it may key in
+# paper forms and nothing else (the gateway's gateway/auth.py).
+ROLES = ("viewer", "editor", "admin", "invoerder")
 PLATFORM_ADMIN = "platform_admin"
 LOCK_AFTER = 5  # failed logins in a row
 LOCK_FOR = timedelta(minutes=15)

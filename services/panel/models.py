@@ -286,3 +286,40 @@ class RegionVersion(Base):
     buurt_codes: Mapped[list[str]] = mapped_column(JSONB)
     created_at: Mapped[datetime] = mapped_column(TS)
     created_by: Mapped[str | None] = mapped_column(sa.String(320))
+
+
+class PaperRun(Base):
+    """A print run of paper questionnaires: ``size`` forms of one poll for one buurt, each with
+    its own paper code (``paper_codes``)."""
+
+    __tablename__ = "paper_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    poll_id: Mapped[uuid.UUID]
+    wijk_code: Mapped[str] = mapped_column(sa.String(8))
+    buurt_code: Mapped[str] = mapped_column(sa.String(10))
+    size: Mapped[int]
+    created_by: Mapped[str | None] = mapped_column(sa.String(320))
+    created_at: Mapped[datetime] = mapped_column(TS)
+
+    __table_args__ = (sa.Index("paper_runs_by_poll", "municipality_code", "poll_id"),)
+
+
+class PaperCode(Base):
+    """The code printed on one paper form. Kept in clear (unlike letter codes): it lets nobody
+    join or sign in — only staff allowed to key in forms can use it, for this one poll, once —
+    and a run must be printable again when the printer jams. ``keyed_at``: when a returned form
+    was keyed in (at most once), by whom (``keyed_by``, the staff member's e-mail), and the
+    receipt id of its submission, so staff can see it recorded."""
+
+    __tablename__ = "paper_codes"
+
+    code: Mapped[str] = mapped_column(sa.String(14), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("paper_runs.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    keyed_at: Mapped[datetime | None] = mapped_column(TS)
+    keyed_by: Mapped[str | None] = mapped_column(sa.String(320))
+    receipt_id: Mapped[uuid.UUID | None]  # the keyed-in answer's submission (responses)
+
+    __table_args__ = (sa.Index("paper_codes_by_run", "run_id", "position"),)

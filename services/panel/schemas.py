@@ -158,6 +158,13 @@ class ContactCodeIn(Schema):
     language = fields.String(load_default="nl", validate=validate.OneOf(["nl", "en"]))
 
 
+class PaperRunIn(Schema):
+    buurt_code = fields.String(
+        required=True, validate=validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code")
+    )
+    count = fields.Integer(required=True, validate=validate.Range(min=1, max=500))
+
+
 BUURT = validate.Regexp(r"^BU\d{8}$", error="must be a CBS buurt code (BU…)")
 
 

@@ -6,6 +6,8 @@ municipalities — create_municipality, list_municipalities, get_branding, updat
 get_settings, update_settings; areas — import_areas, list_areas, locate; regions —
 list_regions, get_region, create_region, update_region, archive_region, propose_regions,
 regions_for_poll;
+paper forms — create_paper_run, list_paper_runs, get_paper_run, paper_code, key_paper_code,
+release_paper_code, paper_keyed_count;
 residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
 update_resident, leave, contact_code, list_contacts; invitation codes —
 create_invitation_batch, list_invitation_batches;
@@ -40,6 +42,7 @@ from services.panel import (
     area_store,
     invitations,
     members,
+    paper,
     regions,
     schemas,
     tenants,
@@ -510,6 +513,90 @@ class PanelService:
         return self.db.run(
             lambda s: members.composition(s, municipality_code=municipality_code, now=self.clock())
         )
+
+    # --- paper questionnaires (paper.py) ---------------------------------------------------
+
+    @rpc(expected_exceptions=EXPECTED)
+    def create_paper_run(
+        self,
+        municipality_code: str,
+        poll_id: str,
+        data: dict[str, Any],
+        created_by: str | None = None,
+    ) -> dict[str, Any]:
+        fields = load(schemas.PaperRunIn(), data)
+        return self.db.run(
+            lambda s: paper.create_run(
+                s,
+                municipality_code=municipality_code,
+                poll_id=poll_id,
+                buurt_code=fields["buurt_code"],
+                size=fields["count"],
+                now=self.clock(),
+                created_by=created_by,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def list_paper_runs(self, municipality_code: str, poll_id: str) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: paper.list_runs(s, municipality_code=municipality_code, poll_id=poll_id)
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def get_paper_run(self, municipality_code: str, poll_id: str, run_id: str) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: paper.get_run(
+                s, municipality_code=municipality_code, poll_id=poll_id, run_id=run_id
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def paper_code(
+        self, municipality_code: str, poll_id: str, code: str, refuse_keyed: bool = False
+    ) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: paper.look_up(
+                s,
+                municipality_code=municipality_code,
+                poll_id=poll_id,
+                code=code,
+                refuse_keyed=bool(refuse_keyed),
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def key_paper_code(
+        self,
+        municipality_code: str,
+        poll_id: str,
+        code: str,
+        keyed_by: str | None = None,
+        receipt_id: str | None = None,
+    ) -> dict[str, Any]:
+        return self.db.run(
+            lambda s: paper.key_in(
+                s,
+                municipality_code=municipality_code,
+                poll_id=poll_id,
+                code=code,
+                now=self.clock(),
+                keyed_by=keyed_by,
+                receipt_id=receipt_id,
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def release_paper_code(self, municipality_code: str, poll_id: str, code: str) -> None:
+        self.db.run(
+            lambda s: paper.release(
+                s, municipality_code=municipality_code, poll_id=poll_id, code=code
+            )
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def paper_keyed_count(self, municipality_code: str) -> int:
+        return self.db.run(lambda s: paper.keyed_count(s, municipality_code=municipality_code))
 
     # --- staff ---------------------------------------------------------------------------
 

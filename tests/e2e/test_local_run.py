@@ -62,7 +62,8 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     area with small areas hidden; feedback reaches exactly the respondents. The runner checks
     each of these itself and exits non-zero when one does not hold. Issue 13: a region of
     Utrecht's own is defined and shown in the results, and a second wave of the poll (a series)
-    in which the least safe wijk feels much safer shows that wijk's change as significant."""
+    in which the least safe wijk feels much safer shows that wijk's change as significant. Issue
+    14: five answers on paper, keyed in by the role invoerder, counted once."""
     result = run_local({**local_env(databases, amqp_uri, tmp_path), "BUURTPEIL_PANEL_SIZE": "1000"})
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
@@ -80,6 +81,7 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
         "regions",
         "waves",
         "significant_changes",
+        "paper",
     ]
     # 1,000 residents by population: about a quarter live in West, Overvecht and Zuid (about
     # 55 per wijk: enough for a wijk's real change to show as significant at k = 10).
@@ -96,6 +98,11 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     assert "resident" in figures["kinds"].split(","), summary
     assert "app" in figures["channels"].split(","), summary
     assert any("split by kind and channel" in line for line in lines)
+    # Issue 14: five residents answered on paper, keyed in by a data-entry clerk; a form keyed
+    # in twice was refused (the runner checks both, and the results count the five).
+    assert n["paper"] == 5, shown
+    assert "paper" in figures["channels"].split(","), summary
+    assert any("paper: 5 forms keyed in" in line and "refused" in line for line in lines)
     # The wijk whose answers changed in wave 2: its change is significant.
     trend = next(line for line in lines if line.startswith("[buurtpeil] trend over waves 1, 2"))
     changed = re.search(r"\((WK\d{6})\)", trend).group(1)

@@ -10,6 +10,7 @@ import pytest
 from nameko.standalone.rpc import ClusterRpcProxy
 from prometheus_client import REGISTRY
 
+from gateway.auth import DATA_ENTRY
 from gateway.routes import ROUTES
 from services.common import tokens
 from services.common.errors import BeingComputed, NotFound
@@ -105,6 +106,8 @@ def example_body(route):
         NEW_MEASURE: {"title": "Lantaarns", "owner": "Openbare Ruimte"},
         "update_measure": {"owner": "Team Veiligheid"},
         "change_measure_status": {"status": "in_progress"},
+        "create_paper_run": {"buurt_code": "BU03440311", "count": 1},
+        "key_in_form": {"code": "AAAA-BBBB-CCCC", "answers": {}},
     }.get(getattr(route, "name", route), {})
 
 
@@ -154,6 +157,29 @@ def test_a_viewer_cannot_change_anything(api, world, route):
     response = api.request(route.method, path, token=viewer, json=example_body(route))
     assert response.status_code == 403, response.text
     assert response.json()["type"] == "/problems/forbidden"
+
+
+# The data-entry role keys in paper forms and does nothing else: every other staff route is 403.
+ENTRY_ROUTES = {r.name for r in ROUTES if r.auth == "staff" and r.role == DATA_ENTRY}
+NOT_FOR_DATA_ENTRY = [r for r in ROUTES if r.auth == "staff" and r.role != DATA_ENTRY]
+
+
+def test_the_data_entry_role_has_its_routes_and_only_those():
+    assert ENTRY_ROUTES == {"paper_polls", "paper_poll", "paper_form", "key_in_form"}
+    assert len(NOT_FOR_DATA_ENTRY) >= 40
+
+
+def test_data_entry_can_do_nothing_else(api, world):
+    # One world for every route (a world per route would take minutes): each refusal checked.
+    invoerder = api.staff_token(UTRECHT, "invoerder")
+    allowed = {}
+    for route in NOT_FOR_DATA_ENTRY:
+        path = fill(route.path, world["objects"][UTRECHT])
+        response = api.request(route.method, path, token=invoerder, json=example_body(route))
+        problem = response.json() if response.status_code == 403 else {}
+        if problem.get("type") != "/problems/forbidden":
+            allowed[f"{route.method} {route.path}"] = response.status_code
+    assert allowed == {}
 
 
 # --- the web apps' pages, generated from the page table like the routes above -----------------
@@ -240,6 +266,33 @@ def test_a_viewer_cannot_post_a_form_that_changes_state(api, world, page):
     response = viewer.post(api.url(path), data=form, timeout=30, allow_redirects=False)
     assert response.status_code == 403, response.text[:300]
     assert response.headers["Content-Type"].startswith("text/html")
+
+
+# ... and of the dashboard's pages, only the data-entry ones (signing in and out aside).
+OPEN_TO_DATA_ENTRY = {
+    "page_staff_sign_in",
+    "page_staff_sign_out",
+    "page_staff_not_found",
+    "page_staff_entry_home",
+    "page_staff_entry",
+}
+
+
+def test_data_entry_sees_no_other_dashboard_page(api, world):
+    pages = [p for p in web_pages() if p.app == "staff" and p.name not in OPEN_TO_DATA_ENTRY]
+    assert len(pages) >= 30
+    clerk, form = browser_session(api, pages[0], api.staff_token(UTRECHT, "invoerder"))
+    shown = {}
+    for page in pages:
+        path = page_path(page, UTRECHT, world["objects"][UTRECHT])
+        for method in page.method.split(","):
+            response = clerk.request(
+                method, api.url(path), data=form, timeout=30, allow_redirects=False
+            )
+            html = response.headers["Content-Type"].startswith("text/html")
+            if response.status_code != 403 or not html:
+                shown[f"{method} {page.path}"] = response.status_code
+    assert shown == {}
 
 
 def forge(header, payload, signature=b""):

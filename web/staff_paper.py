@@ -1,0 +1,317 @@
+"""Paper questionnaires in the staff dashboard (issue 14): print runs of a poll's forms, the
+printable forms (HTML with print CSS: one form per code, every question with its options and
+its condition in words, boxes to tick), and the data-entry screen where a returned form is keyed
+in by its code.
+
+Every page gets its data through ``ctx.api`` (``gateway/paper_api.py``): the routes' roles
+decide who may do what — print runs need an editor, keying in the role ``invoerder`` (or an
+editor or admin) — and keying in goes through the app's own validation and submission path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from gateway.auth import ENTRY_ROLES
+from gateway.poll_cache import eligible
+from services.common.errors import Conflict, InvalidInput, NotFound
+from web import pollform
+from web.pages import PageContext, Redirect
+from web.resident import field_errors
+from web.staff import area_tree, get_poll, moment_text, show, signed_in, staff_page
+
+ENTRY_HOME = "/staff/invoer"
+
+
+def may_key_in(ctx: PageContext) -> bool:
+    return ctx.claims.get("role") in ENTRY_ROLES
+
+
+def age_band_names(ctx: PageContext) -> dict[str, str]:
+    return {
+        "15_24": ctx._("15 to 24 years"),
+        "25_44": ctx._("25 to 44 years"),
+        "45_64": ctx._("45 to 64 years"),
+        "65_plus": ctx._("65 years or older"),
+    }
+
+
+def sex_names(ctx: PageContext) -> dict[str, str]:
+    return {
+        "vrouw": ctx._("Woman"),
+        "man": ctx._("Man"),
+        "anders": ctx._("Other"),
+        "onbekend": ctx._("I would rather not say"),
+    }
+
+
+def paper_errors(exc: InvalidInput) -> list[dict[str, str]]:
+    """Field errors of a paper route: the code's field is ``paper_code`` on the pages (its own
+    texts; ``code`` is the e-mail's six digits elsewhere)."""
+    found = []
+    for e in field_errors(exc):
+        if e["field"] == "code":
+            e = {**e, "field": "paper_code", "anchor": "f-paper_code"}
+        found.append(e)
+    return found
+
+
+# --- print runs ---------------------------------------------------------------------------------
+
+
+def audience_buurten(ctx: PageContext, poll: dict[str, Any]) -> list[dict[str, Any]]:
+    """Wijken with the buurten of the poll's audience (the app's own rule: ``eligible``)."""
+    shape = {
+        "poll_id": poll["id"],
+        "municipality_code": poll["municipality_code"],
+        "audience": poll["audience"],
+    }
+    tree = []
+    for wijk in area_tree(ctx):
+        buurten = [
+            b
+            for b in wijk["buurten"]
+            if eligible(shape, poll["municipality_code"], wijk["code"], b["code"])
+        ]
+        if buurten:
+            tree.append({**wijk, "buurten": buurten})
+    return tree
+
+
+@staff_page(
+    "GET,POST",
+    "/peilingen/<poll_id>/papier",
+    resource="poll",
+    role="editor",
+    summary="Staff: paper forms of a poll — print runs per buurt, and a new run",
+)
+def staff_paper_runs(ctx: PageContext) -> Response:
+    found = signed_in(ctx)
+    poll = get_poll(ctx)  # another municipality's poll: 404, before the form is read
+    errors: list[dict[str, str]] = []
+    values = {"buurt_code": "", "count": ""}
+    if ctx.request.method == "POST":
+        values = {k: ctx.form.get(k, "").strip() for k in values}
+        count = values["count"]
+        body = {"buurt_code": values["buurt_code"], "count": int(count) if count.isdigit() else -1}
+        try:
+            run = ctx.api("create_paper_run", params={"poll_id": poll["id"]}, body=body).body
+        except InvalidInput as exc:
+            errors = field_errors(exc)
+        else:
+            raise Redirect(f"/staff/peilingen/{poll['id']}/papier/afdrukken?run={run['run_id']}")
+    runs = ctx.api("paper_runs", params={"poll_id": poll["id"]}).body
+    tree = audience_buurten(ctx, poll)
+    names = {b["code"]: b["name"] for w in tree for b in w["buurten"]}
+    for w in area_tree(ctx):
+        for b in w["buurten"]:
+            names.setdefault(b["code"], b["name"])
+    return show(
+        ctx,
+        "staff/paper_runs.html",
+        found,
+        poll=poll,
+        definition=poll["definition"],
+        runs=[{**r, "made_on": moment_text(r["created_at"], ctx.lang)} for r in runs],
+        buurt_names=names,
+        wijken=tree,
+        printable=poll.get("status") in ("scheduled", "open")
+        and poll["audience"].get("kind") != "sample",
+        values=values,
+        errors=errors,
+        status=422 if errors else 200,
+    )
+
+
+@staff_page(
+    "GET",
+    "/peilingen/<poll_id>/papier/afdrukken",
+    resource="poll",
+    summary="Staff: the printable paper forms of a poll (one run, or all its runs)",
+)
+def staff_paper_print(ctx: PageContext) -> Response:
+    found = signed_in(ctx)
+    poll = get_poll(ctx)
+    wanted = ctx.request.args.get("run", "")
+    runs = ctx.api("paper_runs", params={"poll_id": poll["id"]}).body
+    if wanted:
+        runs = [r for r in runs if r["run_id"] == wanted]
+        if not runs:
+            raise NotFound("no such print run")
+    names = {b["code"]: b["name"] for w in area_tree(ctx) for b in w["buurten"]}
+    forms = []
+    for run in runs:
+        detail = ctx.api("paper_run", params={"poll_id": poll["id"], "run_id": run["run_id"]}).body
+        for form in detail["forms"]:
+            if form["keyed_at"] is None:  # a form keyed in already is not printed again
+                forms.append({**form, "buurt": names.get(run["buurt_code"], run["buurt_code"])})
+    definition = poll["definition"]
+    return show(
+        ctx,
+        "staff/paper_print.html",
+        found,
+        poll=poll,
+        definition=definition,
+        questions=print_questions(definition, ctx.lang),
+        dont_know_label=pollform.dont_know_label,
+        forms=forms,
+        age_bands=age_band_names(ctx),
+        sexes=sex_names(ctx),
+        closes_on=moment_text(poll.get("closes_at"), ctx.lang),
+    )
+
+
+def print_questions(definition: dict[str, Any], lang: str) -> list[dict[str, Any]]:
+    """The questions as the resident form shows them (``pollform.questions_view``), with the
+    choices a paper form offers: a box per option, per scale step, and "don't know"."""
+    view = pollform.questions_view(definition, lang)
+    for q in view:
+        if q["type"] in ("single_choice", "multiple_choice"):
+            q["boxes"] = [o["label"] for o in q["options"]]
+        elif q["type"] in ("likert5", "rating10"):
+            q["boxes"] = [label for _, label in q["steps"]]
+        else:
+            q["boxes"] = []
+        dk = pollform.dont_know_label(q, lang)
+        if dk and q["type"] in ("likert5", "rating10"):
+            q["boxes"].append(dk)
+    return view
+
+
+# --- data entry -----------------------------------------------------------------------------
+
+
+@staff_page(
+    "GET",
+    "/invoer",
+    role="invoerder",
+    summary="Staff: data entry — the open polls to key paper forms in",
+)
+def staff_entry_home(ctx: PageContext) -> Response:
+    return entry_home(ctx, signed_in(ctx))
+
+
+def entry_home(
+    ctx: PageContext, found: dict[str, Any], refusal: Conflict | None = None, status: int = 200
+) -> Response:
+    polls = ctx.api("paper_polls").body
+    reason = ((refusal.errors or [{}])[0].get("code") if refusal else None) or ""
+    return show(
+        ctx,
+        "staff/entry_home.html",
+        found,
+        polls=[{**p, "closes_on": moment_text(p.get("closes_at"), ctx.lang)} for p in polls],
+        refusal=reason,
+        done=ctx.request.args.get("ingevoerd", ""),
+        status=status,
+    )
+
+
+@staff_page(
+    "GET,POST",
+    "/invoer/<poll_id>",
+    resource="poll",
+    role="invoerder",
+    summary="Staff: data entry — key in a returned paper form by its code",
+)
+def staff_entry(ctx: PageContext) -> Response:
+    found = signed_in(ctx)
+    poll_id = ctx.params["poll_id"]
+    try:
+        poll = ctx.api("paper_poll", params={"poll_id": poll_id}).body  # another's: 404
+    except Conflict as exc:  # closed, or not open yet: say so, and which polls are open
+        return entry_home(ctx, found, refusal=exc, status=409)
+    definition = poll["definition"]
+    code = (ctx.form.get("code") or ctx.request.args.get("code", "")).strip()
+    errors: list[dict[str, str]] = []
+    values = {
+        "poll": poll,
+        "definition": definition,
+        "code": code,
+        "done": ctx.request.args.get("ingevoerd", ""),
+        "age_bands": age_band_names(ctx),
+        "sexes": sex_names(ctx),
+    }
+    if not code:
+        if ctx.request.method == "POST" or "code" in ctx.request.args:
+            errors = [{"field": "paper_code", "code": "missing", "anchor": "f-paper_code"}]
+        return entry_page(ctx, found, values, step="code", errors=errors)
+    try:
+        form = ctx.api("paper_form", params={"poll_id": poll_id, "code": code}).body
+    except InvalidInput as exc:
+        return entry_page(ctx, found, values, step="code", errors=paper_errors(exc))
+    values["code"] = form["code"]
+    if form["keyed_at"]:
+        return keyed_already(ctx, found, values, form["keyed_at"], form.get("keyed_by"))
+    if ctx.request.method == "POST":
+        try:
+            answers = pollform.answers_from_form(definition, ctx.form)
+            body = {
+                "code": form["code"],
+                "answers": answers,
+                "age_band": ctx.form.get("age_band") or None,
+                "sex": ctx.form.get("sex") or None,
+            }
+            ctx.api("key_in_form", params={"poll_id": poll_id}, body=body)
+        except InvalidInput as exc:
+            errors = paper_errors(exc)
+        except Conflict as exc:
+            first = (exc.errors or [{}])[0]
+            if first.get("code") != "already_keyed":
+                raise
+            return keyed_already(ctx, found, values, first.get("keyed_at"), None)
+        else:
+            raise Redirect(f"{ENTRY_HOME}/{poll_id}?ingevoerd={form['code']}")
+    values["buurt_code"] = form["buurt_code"]
+    return entry_page(ctx, found, values, step="answers", errors=errors)
+
+
+def entry_page(
+    ctx: PageContext,
+    found: dict[str, Any],
+    values: dict[str, Any],
+    *,
+    step: str,
+    errors: list[dict[str, str]],
+    status: int | None = None,
+) -> Response:
+    definition = values["definition"]
+    return show(
+        ctx,
+        "staff/entry.html",
+        found,
+        step=step,
+        errors=errors,
+        questions=pollform.questions_view(definition, ctx.lang),
+        field_name=pollform.field_name,
+        dont_know_label=pollform.dont_know_label,
+        form=ctx.form if ctx.request.method == "POST" else MultiDict(),
+        tile_url=ctx.web.tile_url,
+        tile_attribution=ctx.web.tile_attribution,
+        status=status or (422 if errors else 200),
+        **values,
+    )
+
+
+def keyed_already(
+    ctx: PageContext,
+    found: dict[str, Any],
+    values: dict[str, Any],
+    keyed_at: str | None,
+    keyed_by: str | None,
+) -> Response:
+    """The form was keyed in before: refused (409), saying when (and by whom)."""
+    text = ctx._(
+        "Form %(code)s was keyed in already, on %(moment)s. A form counts once: put it aside.",
+        code=values["code"],
+        moment=moment_text(keyed_at, ctx.lang),
+    )
+    if keyed_by:
+        text += " " + ctx._("It was keyed in by %(who)s.", who=keyed_by)
+    errors = [
+        {"field": "paper_code", "code": "already_keyed", "anchor": "f-paper_code", "text": text}
+    ]
+    return entry_page(ctx, found, values, step="code", errors=errors, status=409)
