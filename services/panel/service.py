@@ -95,16 +95,7 @@ class TokenIssuer(DependencyProvider):
             key_id=self.key_id,
             claims={
                 "sid": sid,  # the session (refresh-token family): what revocation names
-                "mun": resident.municipality_code,
-                "buurt": resident.buurt_code,
-                "wijk": resident.wijk_code,
-                "lang": resident.language,
-                # The stratum results are weighted by (never the birth year itself).
-                **{
-                    k: v
-                    for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
-                    if k in ("age_band", "sex", "self_selected", "kind")
-                },
+                **members.access_claims(resident, datetime.now(UTC)),
             },
         )
         return {
@@ -417,6 +408,14 @@ class PanelService:
     def get_resident(self, resident_id: str) -> dict[str, Any]:
         return self.db.run(
             lambda s: members.serialize_resident(members.get_resident(s, resident_id), self.clock())
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resident_claims(self, resident_id: str) -> dict[str, Any]:
+        """For the gateway's personal links (no access token there): what a resident access
+        token says of its resident — municipality, area, language, the weighting stratum."""
+        return self.db.run(
+            lambda s: members.access_claims(members.get_resident(s, resident_id), self.clock())
         )
 
     @rpc(expected_exceptions=EXPECTED)

@@ -85,6 +85,8 @@ def service_env(databases: dict[str, str], amqp_uri: str, keys: Path, smtp_url: 
         "JWT_PRIVATE_KEY_FILE": str(keys / "jwt_private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(keys / "jwt_public.pem"),
         "VAPID_PRIVATE_KEY_FILE": str(keys / "vapid_private.pem"),
+        "LINK_PRIVATE_KEY_FILE": str(keys / "link_private.pem"),
+        "LINK_PUBLIC_KEY_FILE": str(keys / "link_public.pem"),
         "OUTBOX_POLL_INTERVAL": "0.1",
         "DISPATCH_POLL_INTERVAL": "0.2",
         "RATE_JOIN": "100000/min burst 1000",
@@ -113,6 +115,9 @@ def start_system(
     (keys / "jwt_private.pem").write_text(private_pem)
     (keys / "jwt_public.pem").write_text(public_pem)
     (keys / "vapid_private.pem").write_text(webpush.generate_vapid_key())
+    link_private, link_public = tokens.generate_keypair()
+    (keys / "link_private.pem").write_text(link_private)
+    (keys / "link_public.pem").write_text(link_public)
     push = FakePushService().start()
     smtp = SmtpSink().start()
     port = free_port()
