@@ -493,12 +493,18 @@ def main(argv: list[str] | None = None) -> int:
         "generate-keys", help="write jwt_private.pem (0600) and jwt_public.pem to a directory"
     )
     generate.add_argument("--out", required=True, type=Path, help="directory to write to")
+    generate.add_argument(
+        "--name",
+        default="jwt",
+        choices=("jwt", "link"),
+        help="jwt: panel's access-token pair; link: notify's pair for personal e-mail links",
+    )
     generate.add_argument("--force", action="store_true", help="replace existing files")
     args = parser.parse_args(argv)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = out / "jwt_private.pem", out / "jwt_public.pem"
+    private_path, public_path = out / f"{args.name}_private.pem", out / f"{args.name}_public.pem"
     existing = [str(p) for p in (private_path, public_path) if p.exists()]
     if existing and not args.force:
         print(f"refusing to overwrite {', '.join(existing)} (use --force)", file=sys.stderr)

@@ -81,6 +81,7 @@ def service_env(databases: dict[str, str], amqp_uri: str, keys: Path, smtp_url: 
         # PostgreSQL is shared with other test runs on this machine: small pools.
         **{f"{s.upper()}_DATABASE_POOL_SIZE": "3" for s in databases},
         "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+        "APP_URL": f"http://127.0.0.1:{port}",  # the links in e-mails open this system
         "SMTP_URL": smtp_url,
         "JWT_PRIVATE_KEY_FILE": str(keys / "jwt_private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(keys / "jwt_public.pem"),
