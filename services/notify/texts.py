@@ -110,32 +110,28 @@ def personal_link(language: str, closes_at: datetime | None) -> dict[str, str]:
     ``revoke`` (followed by the revocation link)."""
     until = _date(closes_at, language)
     if language != "en":
+        period = f" (tot en met {until})" if until else ""
         return {
-            "intro": "Geen app? Beantwoord de vragen in uw browser, met uw persoonlijke link:",
+            "intro": "Geen app? Beantwoord de vragen in uw browser via uw persoonlijke link:",
             "button": "Vragen beantwoorden",
             "forwarding": (
-                "Deze link is alleen voor u. Hij werkt "
-                + (
-                    f"tot en met {until}, zolang de peiling open is, "
-                    if until
-                    else "zolang de peiling open is, "
-                )
-                + "en niet meer als uw antwoord binnen is. Stuurt u deze e-mail door, dan kan "
-                "iemand anders met de link één keer namens u antwoorden."
+                "Deze link is alleen voor u. U kunt ermee antwoorden zolang de peiling open is"
+                f"{period}; zodra uw antwoord binnen is, werkt hij niet meer. Stuurt u deze "
+                "e-mail door, dan kan iemand anders met de link één keer namens u antwoorden."
             ),
             "revoke": (
                 "Wilt u dat voorkomen, of heeft u de e-mail per ongeluk doorgestuurd? Trek de "
                 "link dan in; daarna werkt hij niet meer:"
             ),
         }
+    period = f" (until {until})" if until else ""
     return {
-        "intro": "No app? Answer in your browser with your personal link:",
+        "intro": "No app? Answer the questions in your browser with your personal link:",
         "button": "Answer the questions",
         "forwarding": (
-            "This link is for you alone. It works "
-            + (f"until {until}, while the poll is open, " if until else "while the poll is open, ")
-            + "and no longer once your answer is in. If you forward this e-mail, someone else "
-            "can use the link to answer once in your name."
+            f"This link is for you alone. You can answer with it while the poll is open{period}; "
+            "once your answer is in, it no longer works. If you forward this e-mail, someone "
+            "else can use the link to answer once in your name."
         ),
         "revoke": (
             "To prevent that, or if you forwarded it by mistake, revoke the link; after that it "

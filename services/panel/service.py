@@ -6,7 +6,8 @@ municipalities — create_municipality, list_municipalities, get_branding, updat
 get_settings, update_settings; areas — import_areas, list_areas, locate; regions —
 list_regions, get_region, create_region, update_region, archive_region, propose_regions,
 regions_for_poll;
-residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
+residents — join_with_code, start_signup, finish_signup, refresh, get_resident, resident_claims
+(what an access token says of a resident, for the personal links in e-mails),
 update_resident, leave, contact_code, list_contacts; invitation codes —
 create_invitation_batch, list_invitation_batches;
 panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,

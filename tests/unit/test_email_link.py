@@ -142,6 +142,7 @@ def test_an_access_token_is_no_link(keys):
         audience="buurtpeil-link",
         ttl_seconds=60,
         claims={"poll": "p", "mun": "GM0344"},
+        key_id=tokens.key_id(keys[1]),  # even signed with notify's own key
     )
     authenticator = Authenticator(
         {},
