@@ -42,7 +42,7 @@ from web.session import LINK_COOKIE, LINK_SESSION_TTL
 
 BASE = "/app/<municipality_code>/link"
 # The session's claims handed to the route functions, as a resident access token has them.
-PROFILE = ("mun", "wijk", "buurt", "lang", "age_band", "sex", "self_selected")
+PROFILE = ("mun", "wijk", "buurt", "lang", "age_band", "sex", "self_selected", "kind")
 
 PROBLEMS = {
     "invalid": (
