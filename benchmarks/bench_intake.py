@@ -405,6 +405,7 @@ def main() -> None:
         "JWT_PRIVATE_KEY_FILE": str(work / "jwt_private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(work / "jwt_public.pem"),
         "VAPID_PRIVATE_KEY_FILE": str(work / "vapid.pem"),
+        "LINK_PUBLIC_KEY_FILE": "",  # no personal links in this benchmark
         "RATE_TOKEN": "100000/min burst 100000",
         "NOTIFY_METRICS_PORT": "0",
         "SMTP_URL": "smtp://127.0.0.1:9",

@@ -21,10 +21,12 @@ ADMIN_PASSWORD = os.environ.get("BUURTPEIL_ADMIN_PASSWORD", "domtoren-oudegracht
 
 def ensure_keys() -> str:
     """Development keys, made once: the panel's token signing key (and the gateway's public
-    half) and notify's VAPID key."""
+    half), notify's link signing key (and its public half) and notify's VAPID key."""
     private = ROOT / load_service_config("panel")["JWT_PRIVATE_KEY_FILE"]
     public = ROOT / load_service_config("gateway")["JWT_PUBLIC_KEY_FILE"]
     vapid = ROOT / load_service_config("notify")["VAPID_PRIVATE_KEY_FILE"]
+    link_private = ROOT / load_service_config("notify")["LINK_PRIVATE_KEY_FILE"]
+    link_public = ROOT / load_service_config("gateway")["LINK_PUBLIC_KEY_FILE"]
     made = []
     if not (private.exists() and public.exists()):
         private_pem, public_pem = tokens.generate_keypair()
@@ -32,6 +34,12 @@ def ensure_keys() -> str:
         public.parent.mkdir(parents=True, exist_ok=True)
         public.write_text(public_pem)
         made.append("token signing")
+    if not (link_private.exists() and link_public.exists()):
+        # notify's own pair: it signs the personal links in e-mails, the gateway verifies.
+        private_pem, public_pem = tokens.generate_keypair()
+        write_secret(link_private, private_pem)
+        link_public.write_text(public_pem)
+        made.append("personal links")
     if not vapid.exists():
         write_secret(vapid, webpush.generate_vapid_key())
         made.append("VAPID")

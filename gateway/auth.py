@@ -51,23 +51,59 @@ class Authenticator:
     VERIFIED_MAX = 4096
 
     def __init__(
-        self, public_keys: Any, *, issuer: str, resident_audience: str, staff_audience: str
+        self,
+        public_keys: Any,
+        *,
+        issuer: str,
+        resident_audience: str,
+        staff_audience: str,
+        link_keys: Any = None,
+        link_audience: str = "buurtpeil-link",
     ):
         self.public_keys = public_keys
         self.issuer = issuer
         self.audiences = {"resident": resident_audience, "staff": staff_audience}
         self.revoked = RevokedSessions()
         self._verified: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        # notify's keys, for personal links only: never accepted for an access token.
+        self.link_keys = link_keys or {}
+        self.link_audience = link_audience
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> Authenticator:
         keys = [tokens.load_public_key(Path(f).read_text()) for f in settings.jwt_public_key_files]
+        link_keys = [
+            tokens.load_public_key(Path(f).read_text())
+            for f in settings.link_public_key_files
+            # make run's seed writes the development pair; without it links are refused
+            if not (settings.development and not Path(f).exists())
+        ]
         return cls(
             {tokens.key_id(k): k for k in keys},
             issuer=settings.jwt_issuer,
             resident_audience=settings.jwt_resident_audience,
             staff_audience=settings.jwt_staff_audience,
+            link_keys={tokens.key_id(k): k for k in link_keys},
+            link_audience=settings.link_audience,
         )
+
+    def verify_link(self, token: str, *, now: Any = None) -> dict[str, Any]:
+        """The claims of a personal link's token (typ ``poll+link``, signed by notify), or
+        TokenError. Its revocation and whether it was answered are notify's (web/link.py)."""
+        if not self.link_keys:
+            raise tokens.TokenError(tokens.UNKNOWN_KEY)
+        claims = tokens.verify_token(
+            self.link_keys,
+            token,
+            typ=tokens.POLL_LINK,
+            issuer=self.issuer,
+            audience=self.link_audience,
+            now=now,
+        )
+        for name in ("poll", "mun"):
+            if not isinstance(claims.get(name), str) or not claims[name]:
+                raise tokens.TokenError(tokens.MISSING_CLAIM)
+        return claims
 
     def authenticate(self, authorization: str | None, kind: str) -> Principal:
         if not authorization or not authorization.startswith("Bearer "):

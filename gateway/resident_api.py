@@ -282,6 +282,8 @@ def poll_for_me(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any] | N
     poll = ctx.gateway.open_polls.get(ctx.params["poll_id"])
     if poll is None or poll["municipality_code"] != claims["mun"]:
         raise RouteNotFound("no open poll with this id for you")
+    if "poll" in claims and claims["poll"] != poll["poll_id"]:  # a personal link: its poll only
+        raise RouteNotFound("no open poll with this id for you")
     try:
         invited = invitations_of(ctx, [poll])
     except ServiceUnavailable:
@@ -482,6 +484,7 @@ def submit(ctx: RequestContext) -> Reply:
             poll,
             answers,
             holder=ctx.principal.subject,
+            channel=claims.get("channel", "app"),  # "link": through a personal link
             resident={
                 # A business or organisation is one respondent whichever contact answers:
                 # the subject is the participant, so responses keeps one answer per poll.

@@ -346,15 +346,22 @@ def invoke(
     authorization: str | None,
     read_body: Callable[[], Any],
     query: dict[str, Any],
+    principal: Principal | None = None,
 ) -> Reply:
     """Everything a route's rules ask of a call, whatever the caller: the token, the role, the
     rate limits, the body and query schemas, then the handler. The JSON routes (``dispatch``)
-    and the web pages (``web/``, bodies from forms) both come through here; errors raise."""
-    principal = None
+    and the web pages (``web/``, bodies from forms) both come through here; errors raise.
+
+    ``principal``: a caller the gateway already verified some other way — the participant of a
+    personal link (web/link.py), whose claims name the one poll it may answer and the channel
+    ``link``; every other rule applies as to a token's."""
     if route.auth is not None:
-        principal = gateway.authenticator.authenticate(authorization, route.auth)
+        if principal is None or principal.kind != route.auth:
+            principal = gateway.authenticator.authenticate(authorization, route.auth)
         authorize(principal, route.role)
         check_limit(gateway, "token", principal.subject)
+    else:
+        principal = None
     for rule in route.limits:
         check_limit(gateway, rule, limit_key(rule, request))
     body_schema, query_schema = route.body_schema, route.query_schema

@@ -18,6 +18,9 @@ class GatewaySettings:
     jwt_issuer: str
     jwt_resident_audience: str
     jwt_staff_audience: str
+    link_public_key_files: tuple[str, ...]  # notify's personal links; () : links refused
+    link_audience: str
+    development: bool
     cors_origins: tuple[str, ...]
     max_body_bytes: int  # every route's body (and web form) but the area import
     max_large_body_bytes: int  # area imports
@@ -42,6 +45,9 @@ class GatewaySettings:
             jwt_issuer=r.text("JWT_ISSUER"),
             jwt_resident_audience=r.text("JWT_RESIDENT_AUDIENCE"),
             jwt_staff_audience=r.text("JWT_STAFF_AUDIENCE"),
+            link_public_key_files=r.items("LINK_PUBLIC_KEY_FILE"),
+            link_audience=r.text("LINK_AUDIENCE", "buurtpeil-link"),
+            development=r.development,
             cors_origins=r.items("CORS_ORIGINS"),
             max_body_bytes=r.integer("MAX_BODY_BYTES", DEFAULT_MAX_BODY),
             max_large_body_bytes=r.integer("MAX_LARGE_BODY_BYTES", DEFAULT_MAX_LARGE_BODY),

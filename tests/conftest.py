@@ -211,7 +211,14 @@ def jwt_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     from services.notify import webpush
 
     (folder / "vapid_private.pem").write_text(webpush.generate_vapid_key())
+    # notify's own pair for the personal links in e-mails (the gateway verifies).
+    link_private, link_public = tokens.generate_keypair()
+    (folder / "link_private.pem").write_text(link_private)
+    (folder / "link_public.pem").write_text(link_public)
     return {
+        "link_private": str(folder / "link_private.pem"),
+        "link_public": str(folder / "link_public.pem"),
+        "link_private_key": tokens.load_private_key(link_private),
         "vapid": str(folder / "vapid_private.pem"),
         "private": str(folder / "jwt_private.pem"),
         "public": str(folder / "jwt_public.pem"),
@@ -260,6 +267,8 @@ def service_config(
             JWT_PUBLIC_KEY_FILE=jwt_keys["public"],
             SMTP_URL=smtp_sink.url,
             VAPID_PRIVATE_KEY_FILE=jwt_keys["vapid"],
+            LINK_PRIVATE_KEY_FILE=jwt_keys["link_private"],
+            LINK_PUBLIC_KEY_FILE=jwt_keys["link_public"],
             REDIS_URL=REDIS_URL,
             REDIS_KEY_PREFIX=redis_prefix,
         )

@@ -43,6 +43,7 @@ from web.session import (
     CSRF_FIELD,
     CookieJar,
     Csrf,
+    LinkSessions,
     SessionKind,
     Successors,
     secure_cookies,
@@ -101,6 +102,7 @@ class WebState(DependencyProvider):
         settings = settings_of(self.container, GatewaySettings.load)
         self.static = StaticFiles()
         self.csrf = Csrf(settings.web_secret.reveal())
+        self.link_sessions = LinkSessions(settings.web_secret.reveal())
         self.cookie_setting = settings.web_cookie_secure
         self.tile_url = settings.map_tile_url
         self.tile_attribution = settings.map_tile_attribution
@@ -151,6 +153,8 @@ class PageContext:
     kind: SessionKind | None = None
     tokens: dict[str, str] = field(default_factory=dict)
     claims: dict[str, Any] = field(default_factory=dict)
+    # A participant verified by a personal link (web/link.py), not by an access token.
+    principal: Any = None
     extra_img_origins: set[str] = field(default_factory=set)
 
     # --- translations -------------------------------------------------------------------------
@@ -180,6 +184,7 @@ class PageContext:
             authorization=f"Bearer {token}" if token else None,
             read_body=lambda: body if body is not None else {},
             query=query or {},
+            principal=self.principal,
         )
 
     @property
@@ -502,6 +507,7 @@ def make_entrypoint(page: Page) -> Any:
 
 def entrypoints() -> dict[str, Any]:
     """Every page as a nameko @http entrypoint (one per page, so metrics count per page)."""
+    import web.link  # noqa: F401 - registration
     import web.resident  # noqa: F401 - registration
     import web.shared  # noqa: F401 - registration
     import web.staff  # noqa: F401 - registration

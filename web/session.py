@@ -18,9 +18,12 @@ under the gateway's web secret; a POST without the matching token is refused (40
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import ipaddress
+import json
 import secrets
 import threading
 import time
@@ -161,3 +164,43 @@ class Csrf:
         if len(cookie) < 32 or not sent.isascii():  # compare_digest takes ASCII strings only
             return False
         return hmac.compare_digest(sent, self.token_for(cookie))
+
+
+LINK_COOKIE = "bp_link"
+LINK_SESSION_TTL = 1800  # seconds: a personal link's browser session (web/link.py)
+
+
+class LinkSessions:
+    """The short session a personal link is exchanged for (web/link.py): the participant, the
+    poll, what the gateway needs to submit for them, and the receipt once they answered — JSON,
+    base64url, with an HMAC under the web secret (its own context, so a CSRF token can never be
+    one). It lives ``LINK_SESSION_TTL`` at most and never beyond the link's own expiry; it holds
+    no token, so a cookie that leaks cannot be turned back into the link."""
+
+    def __init__(self, secret: str):
+        self.secret = b"link-session|" + secret.encode()
+
+    def _mac(self, body: str) -> str:
+        return hmac.new(self.secret, body.encode("ascii"), hashlib.sha256).hexdigest()[:43]
+
+    def dumps(self, data: dict[str, Any]) -> str:
+        raw = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode()
+        body = base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+        return f"{body}.{self._mac(body)}"
+
+    def loads(self, value: str | None, now: float | None = None) -> dict[str, Any] | None:
+        """The session, or None: absent, tampered with, or expired."""
+        if not value or not value.isascii() or "." not in value:
+            return None
+        body, _, mac = value.rpartition(".")
+        if not hmac.compare_digest(mac, self._mac(body)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+        except (ValueError, binascii.Error):
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("exp"), int | float):
+            return None
+        if data["exp"] <= (time.time() if now is None else now):
+            return None
+        return data

@@ -51,7 +51,10 @@ ALGORITHM = "EdDSA"
 RESIDENT_ACCESS = "resident+access"
 STAFF_ACCESS = "staff+access"
 EMAIL_VERIFY = "verify+email"
-TOKEN_TYPES = (RESIDENT_ACCESS, STAFF_ACCESS, EMAIL_VERIFY)
+# The personal link in an invitation e-mail: one poll, one participant, until the poll closes.
+# Signed by notify with a key of its own (not the panel's), verified by the gateway.
+POLL_LINK = "poll+link"
+TOKEN_TYPES = (RESIDENT_ACCESS, STAFF_ACCESS, EMAIL_VERIFY, POLL_LINK)
 
 RESIDENT_ACCESS_TTL = 900  # seconds; the most a resident access token may live
 STAFF_ACCESS_TTL = 900  # seconds; the most a staff access token may live (refresh rotates)
@@ -205,6 +208,55 @@ def issue_token(
         "typ": typ,
     }
     headers: dict[str, Any] = {"typ": typ}
+    if key_id is not None:
+        headers["kid"] = key_id
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _JWS.encode(body, private_key, algorithm=ALGORITHM, headers=headers)
+
+
+def issue_link_token(
+    private_key: Ed25519PrivateKey,
+    *,
+    resident: str,
+    poll: str,
+    municipality: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    issuer: str,
+    audience: str,
+    key_id: str | None = None,
+) -> str:
+    """The token of a poll's personal link (typ ``poll+link``): subject the participant,
+    ``poll`` and ``mun`` the one poll it answers, valid from ``issued_at`` (the poll's opening)
+    until ``expires_at`` (its close).
+
+    Deterministic: every claim comes from the arguments (``jti`` is a digest of poll and
+    participant) and Ed25519 signatures are deterministic, so the invitation and each reminder
+    carry the same link, and revoking it revokes it in every e-mail. ValueError for an
+    ``expires_at`` not after ``issued_at``.
+    """
+    if not isinstance(private_key, Ed25519PrivateKey):
+        raise TypeError("private_key must be an Ed25519PrivateKey")
+    start, end = int(_timestamp(issued_at)), int(_timestamp(expires_at))
+    if end <= start:
+        raise ValueError("a link must expire after it was issued")
+    for name, value in (("resident", resident), ("poll", poll), ("municipality", municipality)):
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a non-empty string")
+    jti = _b64encode(hashlib.sha256(f"{poll}|{resident}".encode()).digest()[:16])
+    payload = {
+        "poll": poll,
+        "mun": municipality,
+        "iss": issuer,
+        "aud": audience,
+        "sub": resident,
+        "iat": start,
+        "nbf": start,
+        "exp": end,
+        "jti": jti,
+        "typ": POLL_LINK,
+    }
+    headers: dict[str, Any] = {"typ": POLL_LINK}
     if key_id is not None:
         headers["kid"] = key_id
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
@@ -441,12 +493,18 @@ def main(argv: list[str] | None = None) -> int:
         "generate-keys", help="write jwt_private.pem (0600) and jwt_public.pem to a directory"
     )
     generate.add_argument("--out", required=True, type=Path, help="directory to write to")
+    generate.add_argument(
+        "--name",
+        default="jwt",
+        choices=("jwt", "link"),
+        help="jwt: panel's access-token pair; link: notify's pair for personal e-mail links",
+    )
     generate.add_argument("--force", action="store_true", help="replace existing files")
     args = parser.parse_args(argv)
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    private_path, public_path = out / "jwt_private.pem", out / "jwt_public.pem"
+    private_path, public_path = out / f"{args.name}_private.pem", out / f"{args.name}_public.pem"
     existing = [str(p) for p in (private_path, public_path) if p.exists()]
     if existing and not args.force:
         print(f"refusing to overwrite {', '.join(existing)} (use --force)", file=sys.stderr)

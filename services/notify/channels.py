@@ -117,13 +117,15 @@ WAITING = ("queued", "retrying")
 _JOBS = """
 SELECT d.id, d.kind, d.ref_id, d.poll_id, d.resident_id, d.channel, d.endpoint_id,
        e.address, e.p256dh, e.auth, d.attempts, d.queued_at, r.language, r.quiet_hours,
-       p.municipality_code, p.title AS poll_title, p.estimated_minutes, p.closes_at,
-       n.title AS notice_title, n.status AS notice_status
+       p.municipality_code, p.title AS poll_title, p.estimated_minutes, p.opens_at,
+       p.closes_at, n.title AS notice_title, n.status AS notice_status,
+       i.link_revoked_at IS NOT NULL AS link_revoked
 FROM deliveries d
 LEFT JOIN endpoints e ON e.id = d.endpoint_id
 JOIN residents r ON r.id = d.resident_id
 JOIN polls p ON p.id = d.poll_id
 LEFT JOIN notices n ON n.ref_id = d.ref_id
+LEFT JOIN invitations i ON i.poll_id = d.poll_id AND i.resident_id = d.resident_id
 WHERE d.id = ANY(:ids) AND d.status = ANY(:waiting)
 """
 
@@ -135,7 +137,9 @@ def load_jobs(session: Session, ids: list[int]) -> list[Job]:
             {
                 "title": row["poll_title"],
                 "minutes": row["estimated_minutes"],
+                "opens_at": row["opens_at"],
                 "closes_at": row["closes_at"],
+                "link_revoked": bool(row["link_revoked"]),
             }
             if row["kind"] in ("invitation", "reminder")
             else {"title": row["notice_title"] or row["poll_title"], "status": row["notice_status"]}

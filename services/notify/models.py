@@ -112,6 +112,9 @@ class Invitation(Base):
     invited_at: Mapped[datetime] = mapped_column(TS)
     answered: Mapped[bool] = mapped_column(default=False, server_default="false")
     reminders_sent: Mapped[int] = mapped_column(default=0)
+    # The participant revoked the personal link of this invitation (links.py): it answers no
+    # more, in the invitation or any reminder.
+    link_revoked_at: Mapped[datetime | None] = mapped_column(TS)
 
     __table_args__ = (sa.Index("invitations_by_resident", "resident_id", "invited_at"),)
 

@@ -23,7 +23,9 @@ import eventlet
 from services.common.mail import Mailer
 from services.notify import webpush
 from services.notify.channels import Job, Outcome
+from services.notify.links import LinkSigner
 from services.notify.push_endpoints import PushEndpointPolicy
+from services.notify.texts import personal_link
 
 URGENCY = {"invitation": "normal", "reminder": "low", "feedback": "normal", "measure": "low"}
 FEEDBACK_TTL = 7 * 24 * 3600
@@ -189,11 +191,29 @@ class EmailSender:
         branding: Callable[[str], dict[str, Any]],
         app_url: str,
         unsubscribe_secret: str,
+        links: LinkSigner | None = None,
     ):
         self.mailer = mailer
         self.branding = branding
         self.app_url = app_url.rstrip("/")
         self.secret = unsubscribe_secret.encode()
+        self.links = links
+
+    def personal_urls(self, job: Job) -> dict[str, str] | None:
+        """The invitation's personal link and its revocation link (links.py), for an
+        invitation or reminder whose link was not revoked; None otherwise."""
+        if self.links is None or job.kind not in ("invitation", "reminder"):
+            return None
+        if job.context.get("link_revoked") or job.context.get("opens_at") is None:
+            return None
+        token = self.links.token(
+            resident_id=str(job.resident_id),
+            poll_id=str(job.poll_id),
+            municipality_code=job.municipality_code,
+            opens_at=job.context["opens_at"],
+            closes_at=job.context.get("closes_at"),
+        )
+        return self.links.urls(job.municipality_code, token)
 
     def unsubscribe_token(self, resident_id: str) -> str:
         mac = hmac.new(self.secret, resident_id.encode(), hashlib.sha256).hexdigest()[:32]
@@ -223,19 +243,39 @@ class EmailSender:
             if nl
             else "You receive this e-mail as a member of the residents' panel. Stop these e-mails:"
         )
-        text = f"{content['body']}\n\n{link}\n\n--\n{footer} {unsubscribe}\n"
         primary = brand.get("primary_color", "#1F4E79")
         on_primary = brand.get("text_on_primary", "#FFFFFF")
         esc = html.escape
+        personal = self.personal_urls(job)
+        if personal is None:
+            text = f"{content['body']}\n\n{link}\n\n--\n{footer} {unsubscribe}\n"
+            button, button_text, link_html = (
+                link,
+                ("Open in de app" if nl else "Open in the app"),
+                "",
+            )
+        else:
+            words = personal_link(job.language, job.context.get("closes_at"))
+            text = (
+                f"{content['body']}\n\n{words['intro']}\n{personal['answer']}\n\n"
+                f"{words['forwarding']}\n{words['revoke']}\n{personal['revoke']}\n\n"
+                f"--\n{footer} {unsubscribe}\n"
+            )
+            button, button_text = personal["answer"], words["button"]
+            link_html = (
+                f"<p>{esc(words['forwarding'])}</p>"
+                f'<p>{esc(words["revoke"])} <a href="{esc(personal["revoke"])}">'
+                f"{'link intrekken' if nl else 'revoke the link'}</a></p>"
+            )
         html_body = (
             f'<!doctype html><html lang="{esc(job.language)}"><body style="font-family:sans-serif">'
             f'<div style="background:{esc(primary)};color:{esc(on_primary)};padding:16px">'
             f"<strong>{esc(brand.get('app_name', 'Buurtpeil'))}</strong></div>"
             f'<h1 style="font-size:20px">{esc(content["title"])}</h1>'
             f"<p>{esc(content['body'])}</p>"
-            f'<p><a href="{esc(link)}" style="background:{esc(primary)};color:{esc(on_primary)};'
+            f'<p><a href="{esc(button)}" style="background:{esc(primary)};color:{esc(on_primary)};'
             f'padding:10px 16px;text-decoration:none">'
-            f"{'Open in de app' if nl else 'Open in the app'}</a></p>"
+            f"{esc(button_text)}</a></p>{link_html}"
             f'<p style="color:#555;font-size:12px">{esc(footer)} '
             f'<a href="{esc(unsubscribe)}">{"afmelden" if nl else "unsubscribe"}</a></p>'
             f"</body></html>"

@@ -7,8 +7,8 @@ reminders), feedback_published and measure_updated (tell those who answered).
 Events out: invitations_sent.
 Work queue: ``notify.deliveries`` — batches of delivery ids, consumed by ``send_deliveries``.
 RPC (from the gateway): register_device, list_devices, remove_device, set_preferences,
-vapid_public_key, unsubscribe; for staff: delivery_summary, list_dead_deliveries,
-replay_dead_deliveries.
+vapid_public_key, unsubscribe, link_status and revoke_link (personal links, links.py); for
+staff: delivery_summary, list_dead_deliveries, replay_dead_deliveries.
 """
 
 from __future__ import annotations
@@ -44,7 +44,17 @@ from services.common.rpc import RpcCaller, ServiceRpc, rpc
 from services.common.settings import common_settings, settings_of
 from services.common.timers import timer
 from services.common.validation import load
-from services.notify import audience, channels, deliveries, dispatch, projection, schemas, webpush
+from services.notify import (
+    audience,
+    channels,
+    deliveries,
+    dispatch,
+    links,
+    projection,
+    schemas,
+    webpush,
+)
+from services.notify.links import LinkSigner
 from services.notify.push_endpoints import PushEndpointPolicy
 from services.notify.senders import EmailSender, WebPushSender
 from services.notify.settings import NotifySettings
@@ -112,6 +122,13 @@ class Notifier(DependencyProvider):
             branding=self.municipalities.branding,
             app_url=settings.app_url,
             unsubscribe_secret=settings.unsubscribe_secret.reveal(),
+            links=LinkSigner.from_file(
+                settings.link_private_key_file,
+                development=settings.development,
+                issuer=settings.link_issuer,
+                audience=settings.link_audience,
+                app_url=settings.app_url,
+            ),
         )
         self.push_policy = PushEndpointPolicy(
             settings.push_endpoint_hosts, settings.push_development_origins
@@ -439,6 +456,23 @@ class NotifyService:
             )
         self.db.run(lambda s: projection.unsubscribe_email(s, uuid.UUID(resident_id)))
         return {"unsubscribed": True}
+
+    @rpc(expected_exceptions=EXPECTED)
+    def link_status(self, poll_id: str, resident_id: str) -> str:
+        """For the gateway, on every use of a personal link (links.py): open, answered, revoked
+        or unknown (no such invitation)."""
+        poll, resident = _uuid(poll_id), _uuid(resident_id)
+        return self.db.run(lambda s: links.link_status(s, poll_id=poll, resident_id=resident))
+
+    @rpc(expected_exceptions=EXPECTED)
+    def revoke_link(self, poll_id: str, resident_id: str) -> str:
+        """The participant revokes their personal link to a poll (idempotent); its status
+        after: revoked (or answered, or unknown: nothing to revoke)."""
+        poll, resident = _uuid(poll_id), _uuid(resident_id)
+        now = self.clock()
+        return self.db.run(
+            lambda s: links.revoke_link(s, poll_id=poll, resident_id=resident, now=now)
+        )
 
     # --- for staff and operations --------------------------------------------------------
 

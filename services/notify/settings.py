@@ -13,7 +13,11 @@ from services.notify.push_endpoints import DEFAULT_HOSTS
 class NotifySettings:
     database_url: str
     mail: MailSettings
-    app_url: str  # links in e-mails (unsubscribe)
+    app_url: str  # links in e-mails (unsubscribe, the personal link to a poll)
+    link_private_key_file: str | None  # signs personal links (links.py); None: no link
+    link_issuer: str
+    link_audience: str
+    development: bool
     unsubscribe_secret: Secret  # signs unsubscribe links
     vapid_private_key_file: str
     vapid_subject: str
@@ -41,6 +45,10 @@ class NotifySettings:
             database_url=r.text("DATABASE_URL"),
             mail=MailSettings.load(r),
             app_url=r.text("APP_URL"),
+            link_private_key_file=r.optional_text("LINK_PRIVATE_KEY_FILE") or None,
+            link_issuer=r.text("JWT_ISSUER", "buurtpeil"),
+            link_audience=r.text("LINK_AUDIENCE", "buurtpeil-link"),
+            development=r.development,
             unsubscribe_secret=r.secret("UNSUBSCRIBE_SECRET"),
             vapid_private_key_file=r.text("VAPID_PRIVATE_KEY_FILE"),
             vapid_subject=r.text("VAPID_SUBJECT"),

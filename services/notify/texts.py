@@ -101,3 +101,40 @@ def notification(kind: str, language: str, context: dict[str, Any]) -> dict[str,
             else f"This measure is now {status}. Read more in the app."
         ),
     }
+
+
+def personal_link(language: str, closes_at: datetime | None) -> dict[str, str]:
+    """What an invitation or reminder e-mail says around its personal link (issue 14): that it
+    opens the poll without the app, that forwarding it lets someone else answer once in the
+    participant's name, and how to revoke it. ``intro``, ``button``, ``forwarding`` and
+    ``revoke`` (followed by the revocation link)."""
+    until = _date(closes_at, language)
+    if language != "en":
+        period = f" (tot en met {until})" if until else ""
+        return {
+            "intro": "Geen app? Beantwoord de vragen in uw browser via uw persoonlijke link:",
+            "button": "Vragen beantwoorden",
+            "forwarding": (
+                "Deze link is alleen voor u. U kunt ermee antwoorden zolang de peiling open is"
+                f"{period}; zodra uw antwoord binnen is, werkt hij niet meer. Stuurt u deze "
+                "e-mail door, dan kan iemand anders met de link één keer namens u antwoorden."
+            ),
+            "revoke": (
+                "Wilt u dat voorkomen, of heeft u de e-mail per ongeluk doorgestuurd? Trek de "
+                "link dan in; daarna werkt hij niet meer:"
+            ),
+        }
+    period = f" (until {until})" if until else ""
+    return {
+        "intro": "No app? Answer the questions in your browser with your personal link:",
+        "button": "Answer the questions",
+        "forwarding": (
+            f"This link is for you alone. You can answer with it while the poll is open{period}; "
+            "once your answer is in, it no longer works. If you forward this e-mail, someone "
+            "else can use the link to answer once in your name."
+        ),
+        "revoke": (
+            "To prevent that, or if you forwarded it by mistake, revoke the link; after that it "
+            "no longer works:"
+        ),
+    }

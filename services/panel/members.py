@@ -119,6 +119,20 @@ def resident_payload(r: Resident, now: datetime) -> dict[str, Any]:
     }
 
 
+def access_claims(r: Resident, now: datetime) -> dict[str, Any]:
+    """What a resident's access token says of them (and the gateway's personal links): the
+    municipality, area, language and the stratum results are weighted by (never the birth
+    year itself)."""
+    payload = resident_payload(r, now)
+    return {
+        "mun": r.municipality_code,
+        "buurt": r.buurt_code,
+        "wijk": r.wijk_code,
+        "lang": r.language,
+        **{k: payload[k] for k in ("age_band", "sex", "self_selected", "kind")},
+    }
+
+
 def serialize_resident(r: Resident, now: datetime) -> dict[str, Any]:
     return {
         **resident_payload(r, now),

@@ -8,7 +8,8 @@ list_regions, get_region, create_region, update_region, archive_region, propose_
 regions_for_poll;
 paper forms — create_paper_run, list_paper_runs, get_paper_run, paper_code, key_paper_code,
 release_paper_code, paper_keyed_count;
-residents — join_with_code, start_signup, finish_signup, refresh, get_resident,
+residents — join_with_code, start_signup, finish_signup, refresh, get_resident, resident_claims
+(what an access token says of a resident, for the personal links in e-mails),
 update_resident, leave, contact_code, list_contacts; invitation codes —
 create_invitation_batch, list_invitation_batches;
 panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,
@@ -98,16 +99,7 @@ class TokenIssuer(DependencyProvider):
             key_id=self.key_id,
             claims={
                 "sid": sid,  # the session (refresh-token family): what revocation names
-                "mun": resident.municipality_code,
-                "buurt": resident.buurt_code,
-                "wijk": resident.wijk_code,
-                "lang": resident.language,
-                # The stratum results are weighted by (never the birth year itself).
-                **{
-                    k: v
-                    for k, v in members.resident_payload(resident, datetime.now(UTC)).items()
-                    if k in ("age_band", "sex", "self_selected", "kind")
-                },
+                **members.access_claims(resident, datetime.now(UTC)),
             },
         )
         return {
@@ -420,6 +412,14 @@ class PanelService:
     def get_resident(self, resident_id: str) -> dict[str, Any]:
         return self.db.run(
             lambda s: members.serialize_resident(members.get_resident(s, resident_id), self.clock())
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def resident_claims(self, resident_id: str) -> dict[str, Any]:
+        """For the gateway's personal links (no access token there): what a resident access
+        token says of its resident — municipality, area, language, the weighting stratum."""
+        return self.db.run(
+            lambda s: members.access_claims(members.get_resident(s, resident_id), self.clock())
         )
 
     @rpc(expected_exceptions=EXPECTED)

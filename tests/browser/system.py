@@ -81,10 +81,13 @@ def service_env(databases: dict[str, str], amqp_uri: str, keys: Path, smtp_url: 
         # PostgreSQL is shared with other test runs on this machine: small pools.
         **{f"{s.upper()}_DATABASE_POOL_SIZE": "3" for s in databases},
         "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
+        "APP_URL": f"http://127.0.0.1:{port}",  # the links in e-mails open this system
         "SMTP_URL": smtp_url,
         "JWT_PRIVATE_KEY_FILE": str(keys / "jwt_private.pem"),
         "JWT_PUBLIC_KEY_FILE": str(keys / "jwt_public.pem"),
         "VAPID_PRIVATE_KEY_FILE": str(keys / "vapid_private.pem"),
+        "LINK_PRIVATE_KEY_FILE": str(keys / "link_private.pem"),
+        "LINK_PUBLIC_KEY_FILE": str(keys / "link_public.pem"),
         "OUTBOX_POLL_INTERVAL": "0.1",
         "DISPATCH_POLL_INTERVAL": "0.2",
         "RATE_JOIN": "100000/min burst 1000",
@@ -113,6 +116,9 @@ def start_system(
     (keys / "jwt_private.pem").write_text(private_pem)
     (keys / "jwt_public.pem").write_text(public_pem)
     (keys / "vapid_private.pem").write_text(webpush.generate_vapid_key())
+    link_private, link_public = tokens.generate_keypair()
+    (keys / "link_private.pem").write_text(link_private)
+    (keys / "link_public.pem").write_text(link_public)
     push = FakePushService().start()
     smtp = SmtpSink().start()
     port = free_port()

@@ -3,7 +3,9 @@ checks VAPID and decrypts every message."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -478,7 +480,11 @@ def test_email_in_the_house_style_with_one_click_unsubscribe(
     message = smtp_sink.to("inwoner@example.nl")[0]
     assert message["Subject"] == "Nieuwe peiling: Veilig in de buurt"
     html = message.get_body(("html",)).get_content()
-    assert "Buurtpeil Utrecht" in html and f"/polls/{payload['poll_id']}" in html
+    assert "Buurtpeil Utrecht" in html
+    # The button is the personal link to this poll (issue 14; tests/service/test_email_link.py).
+    personal = re.search(r'href="[^"]*/app/GM0344/link\?t=([^"&]+)"', html).group(1)
+    claims = json.loads(base64.urlsafe_b64decode(personal.split(".")[1] + "=="))
+    assert claims["poll"] == payload["poll_id"] and claims["sub"] == resident_id
     link = message["List-Unsubscribe"].strip("<>")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     token = link.split("token=")[1]

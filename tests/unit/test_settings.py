@@ -104,7 +104,10 @@ def test_an_unset_secret_has_the_development_default_in_development_only():
 def test_outside_development_the_web_secret_falls_back_to_the_receipt_secret():
     config = load_service_config("gateway", {"BUURTPEIL_ENV": "production"})
     config.update(
-        RECEIPT_SECRET="receipt-k3Jx9", WEB_SECRET=None, JWT_PUBLIC_KEY_FILE="/etc/keys/jwt.pem"
+        RECEIPT_SECRET="receipt-k3Jx9",
+        WEB_SECRET=None,
+        JWT_PUBLIC_KEY_FILE="/etc/keys/jwt.pem",
+        LINK_PUBLIC_KEY_FILE="/etc/keys/link.pem",  # .keys/ is refused outside development
     )
     settings = build_settings(config, "gateway", GatewaySettings.load)
     assert settings.web_secret.reveal() == "receipt-k3Jx9"
