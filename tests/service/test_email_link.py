@@ -177,17 +177,17 @@ def test_the_link_answers_once_with_channel_link_and_then_shows_the_receipt(api,
 
 def test_the_answer_is_queued_with_channel_link(api, invited, service_config):
     """The submission the route publishes says how it came in."""
-    from gateway import resident_api
+    from gateway import answering  # where every route builds its submission
 
     seen: list[dict[str, Any]] = []
-    original = resident_api.intake_contract.submission
+    original = answering.intake_contract.submission
 
     def spy(**kwargs: Any) -> dict[str, Any]:
         built = original(**kwargs)
         seen.append(built)
         return built
 
-    resident_api.intake_contract.submission = spy
+    answering.intake_contract.submission = spy
     try:
         url = api.url(LINK.search(invited["text"]).group(1))
         browser = requests.Session()
@@ -199,7 +199,7 @@ def test_the_answer_is_queued_with_channel_link(api, invited, service_config):
         )
         assert sent.status_code == 303
     finally:
-        resident_api.intake_contract.submission = original
+        answering.intake_contract.submission = original
     (submission,) = seen
     assert submission["channel"] == "link"
     # The stratum and area, as the participant's own access token says them.
