@@ -376,7 +376,8 @@ class Suppressor(System):
 
     def run(self, forced: Iterable[int] = (), *, rules: bool = True) -> None:
         """Rules 1–5 (module docstring), with the ``forced`` cells hidden too (a total hides its
-        row or area, see ``unit``). ``rules=False``: only the ``forced`` cells, then the audit
+        row or area, see ``unit``; a breakdown's, the figures derived from it alone with it,
+        ``hide_derived_of``). ``rules=False``: only the ``forced`` cells, then the audit
         (rule 5) — for a pattern already proved safe another way (a later version of results,
         docs/suppression.md), checked once more and repaired if the audit finds anything."""
         if rules:
@@ -385,8 +386,10 @@ class Suppressor(System):
             for cell, kind in enumerate(self.kind):
                 if kind == DERIVED and self.sensitive(cell):
                     self._mark(cell, PRIMARY_CELL)
+        forced = list(forced)
         for cell in forced:
             self.add(cell, self._reason_for(cell))
+        self.hide_derived_of(c for c in forced if self.rank[c])
         if rules:
             self.settle(range(len(self.lines)))
         else:
@@ -401,6 +404,24 @@ class Suppressor(System):
                     touched |= self.repair(cell)
             self.settle(self.pending_lines())
         raise AssertionError("suppression did not reach a fixed point")  # pragma: no cover
+
+    def hide_derived_of(self, cells: Iterable[int]) -> None:
+        """With a breakdown's forced cells, the figures derived from them alone: a derived cell
+        on a line with one of them whose other table cells are all a breakdown's (those who
+        skipped a question, per channel; a channel's gemeente minus a region). Left shown, such
+        a figure is one the reader has (the rules' convention), and together with the main
+        table's own it gives away the group the breakdown hid (the main table's skips minus the
+        app's are the paper's)."""
+        for cell in cells:
+            for member in self.unit(cell):
+                for number in self.lines_of[member]:
+                    total, body = self.lines[number]
+                    line = (total, *body)
+                    if any(self.kind[c] != DERIVED and not self.rank[c] for c in line):
+                        continue
+                    for c in line:
+                        if self.kind[c] == DERIVED:
+                            self._mark(c, SECONDARY_CELL)
 
     def pending_lines(self) -> set[int]:
         lines = {number for cell in self.changed for number in self.lines_of[cell]}
