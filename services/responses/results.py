@@ -630,6 +630,40 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
     )
 
 
+def small_splits(system: System, k: int) -> list[tuple[str, str, str | None]]:
+    """The split by channel hidden whole where one of its groups is small: in every area where
+    the respondents of a channel somebody answered through number 1..k-1, every channel's count
+    (``CHANNELS_TABLE``) and every question's row per channel there (docs/suppression.md,
+    "What is hidden when a split's group is small").
+
+    Left to the rules, a channel group of a few people in one buurt (five paper forms) is
+    protected by whatever cell the line rule and the audit reach first, and the respondents per
+    channel share their total with the area's respondents: the repair ends on that total and
+    hides the area, main figures and all, in the buurt's wijk and the gemeente. Hidden whole
+    here, the split leaves every group of that area unknown (any of them may be 0, the others
+    adding up to the shown figures), and the area's main figures are as they would be without
+    the split. Areas where every channel has 0 or at least k respondents show the split."""
+    tables = {t.question_id: t for t in system.tables}
+    per_channel = tables.get(CHANNELS_TABLE)
+    if per_channel is None:  # one channel: no split by channel
+        return []
+    channels = [
+        c
+        for c in per_channel.options
+        if any(t.endswith(_SUFFIX[c]) for t in tables if t != CHANNELS_TABLE)
+    ]
+    split_tables = [
+        t for t in tables if t != CHANNELS_TABLE and any(t.endswith(_SUFFIX[c]) for c in channels)
+    ]
+    out: list[tuple[str, str, str | None]] = []
+    for code, row in per_channel.rows.items():
+        if not any(0 < row.counts.get(c, 0) < k for c in channels):
+            continue
+        out += [(CHANNELS_TABLE, code, c) for c in channels]
+        out += [(t, code, None) for t in split_tables if code in tables[t].rows]
+    return out
+
+
 def hidden_cells(
     safe: Any, aliases: Mapping[str, str] | None = None
 ) -> list[tuple[str, str, str | None]]:
@@ -693,8 +727,10 @@ def next_release(
         )
         at_least_one = sorted(set(at_least_one) | set(previous.at_least_one))
     system = system_of(poll, data, areas, at_least_one)
+    # Where a channel's group is small, its split goes whole: never the area's main figures.
+    splits_hidden = small_splits(system, k)
     if previous is None:
-        safe = system.suppress(k)
+        safe = system.suppress(k, splits_hidden)
         hidden = hidden_cells(safe, system.aliases)
     else:
         try:
@@ -706,7 +742,7 @@ def next_release(
             else:
                 held.append(reason)
             return None
-        hidden = hidden_cells(added.suppress(k, previous.hidden), system.aliases)
+        hidden = hidden_cells(added.suppress(k, [*previous.hidden, *splits_hidden]), system.aliases)
         if not closed and set(hidden) != {tuple(h) for h in previous.hidden}:
             return None
         # The same pattern on the current figures: safe as the sum of safe parts; the audit
