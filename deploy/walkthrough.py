@@ -357,7 +357,12 @@ def walkthrough(
     significant = print_trend(trend, least_safe, wijken)
 
     # 5. Businesses (issue 14): ten ondernemers of the city centre join and answer their poll.
-    demo_businesses.businesses_in_the_centre(http, admin, buurten, rng, say, residents=members)
+    business = demo_businesses.businesses_in_the_centre(
+        http, admin, buurten, rng, say, residents=members
+    )
+    kinds = answered_as(results, "kinds") or ["resident"]
+    if business["answered"] and "ondernemer" not in kinds:
+        kinds.append("ondernemer")  # in their own poll
     regions_shown = sum(
         1 for a in first.results["areas"] if a["level"] == "regio" and not a["suppressed"]
     )
@@ -378,7 +383,7 @@ def walkthrough(
         paper=first.paper,
         changed_wijk=least_safe,
         trend=trend,
-        kinds=answered_as(results, "kinds"),
+        kinds=kinds,
         channels=answered_as(results, "channels"),
     )
 
