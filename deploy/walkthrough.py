@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import threading
 import time
@@ -356,7 +357,12 @@ def walkthrough(
     significant = print_trend(trend, least_safe, wijken)
 
     # 5. Businesses (issue 14): ten ondernemers of the city centre join and answer their poll.
-    demo_businesses.businesses_in_the_centre(http, admin, buurten, rng, say, residents=members)
+    business = demo_businesses.businesses_in_the_centre(
+        http, admin, buurten, rng, say, residents=members
+    )
+    kinds = answered_as(results, "kinds") or ["resident"]
+    if business["answered"] and "ondernemer" not in kinds:
+        kinds.append("ondernemer")  # in their own poll
     regions_shown = sum(
         1 for a in first.results["areas"] if a["level"] == "regio" and not a["suppressed"]
     )
@@ -377,7 +383,7 @@ def walkthrough(
         paper=first.paper,
         changed_wijk=least_safe,
         trend=trend,
-        kinds=answered_as(results, "kinds"),
+        kinds=kinds,
         channels=answered_as(results, "channels"),
     )
 
@@ -439,7 +445,19 @@ def run_wave(
         id(m): demo_panel.answers_for(detail["definition"], m, feeling, rng) for m in answering
     }
 
-    def answer(m: demo_panel.Member) -> str:
+    # Residents invited by e-mail answer in the browser through the personal link in it.
+    links = {
+        address: found.group(1)
+        for e in inboxes.emails(poll["title"])
+        if (found := LINK_IN_EMAIL.search(e["text"]))
+        for address in e["to"]
+    }
+
+    def answer(m: demo_panel.Member) -> str | LinkAnswer:
+        if m.channel == "email" and m.email in links:
+            return answer_by_link(
+                http.base, links[m.email], detail["definition"], answer_sets[id(m)]
+            )
         accepted = http(
             "POST",
             f"/api/v1/polls/{poll_id}/responses",
@@ -456,13 +474,19 @@ def run_wave(
     recorded = wait_for(
         "the answers to be recorded",
         lambda: sum(
-            http("GET", f"/api/v1/receipts/{r}", m.token)["status"] == "recorded"
+            link_recorded(r)
+            if isinstance(r, LinkAnswer)
+            else http("GET", f"/api/v1/receipts/{r}", m.token)["status"] == "recorded"
             for r, m in zip(receipts, answering, strict=True)
         ),
         lambda n: n == len(receipts),
         interval=1,
     )
-    say(f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%)")
+    by_link = sum(isinstance(r, LinkAnswer) for r in receipts)
+    say(
+        f"responded: {recorded} of {invited} invited ({100 * recorded / max(invited, 1):.0f}%), "
+        f"{by_link} of them in the browser through the personal link in their e-mail"
+    )
     on_paper: list[demo_panel.Member] = []
     if paper:
         clerk = http(
@@ -517,6 +541,52 @@ def data_entry_clerk(http: Http, mail: Http, admin: str) -> None:
         "POST", "/admin/v1/accept-invite", json={"token": token, "password": CLERK_PASSWORD}
     )
     say(f"data-entry clerk: {CLERK_EMAIL} (role {session['staff']['role']}: keys in paper forms)")
+
+
+LINK_IN_EMAIL = re.compile(r"https?://[^/\s]+(/app/GM\d{4}/link\?t=[^\s\"<>]+)")
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+RECEIPT_STATUS = re.compile(r'id="receipt"[^>]*data-status="([a-z_]+)"')
+
+
+@dataclass
+class LinkAnswer:
+    """An answer sent through the personal link: its browser session shows the receipt."""
+
+    session: requests.Session
+    page: str
+
+
+def answer_by_link(
+    base: str, path: str, definition: dict[str, Any], answers: dict[str, Any]
+) -> LinkAnswer:
+    """What a resident's browser does with the link in the invitation e-mail: open it (the
+    gateway swaps the token for a session cookie and redirects to an address without it),
+    fill in the form and send it."""
+    browser = requests.Session()
+    opened = browser.get(base + path, timeout=30)
+    opened.raise_for_status()
+    page = opened.url  # /app/<gemeente>/link, the token gone from the address
+    form: dict[str, Any] = {
+        "csrf_token": CSRF_FIELD.search(opened.text).group(1),  # type: ignore[union-attr]
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    kinds = {q["id"]: q["type"] for q in definition["questions"]}
+    for qid, value in answers.items():
+        if isinstance(value, dict):  # a location
+            form[f"q.{qid}.lat"], form[f"q.{qid}.lon"] = value["lat"], value["lon"]
+        elif kinds[qid] == "ranking":
+            form |= {f"q.{qid}.{o}": str(i) for i, o in enumerate(value, start=1)}
+        else:
+            form[f"q.{qid}"] = value if isinstance(value, list) else str(value)
+    sent = browser.post(page, data=form, timeout=30, allow_redirects=False)
+    if sent.status_code != 303:
+        raise RuntimeError(f"the link's form answered {sent.status_code}: {sent.text[:300]}")
+    return LinkAnswer(browser, page)
+
+
+def link_recorded(answer: LinkAnswer) -> bool:
+    found = RECEIPT_STATUS.search(answer.session.get(answer.page, timeout=30).text)
+    return bool(found) and found.group(1) == "recorded"
 
 
 def answer_on_paper(

@@ -95,13 +95,14 @@ def test_local_run_runs_the_whole_loop_and_sums_it_up_in_one_line(
     assert n["regions"] >= 1 and n["waves"] == 2, shown
     assert n["significant_changes"] >= 1, shown
     # Issue 14: who answered and how, as the results show them; the split printed after them.
-    assert "resident" in figures["kinds"].split(","), summary
+    assert {"resident", "ondernemer"} <= set(figures["kinds"].split(",")), summary
     assert "app" in figures["channels"].split(","), summary
     assert any("split by kind and channel" in line for line in lines)
     # Issue 14: five residents answered on paper, keyed in by a data-entry clerk; a form keyed
     # in twice was refused (the runner checks both, and the results count the five).
     assert n["paper"] == 5, shown
     assert "paper" in figures["channels"].split(","), summary
+    assert "link" in figures["channels"].split(","), summary  # the e-mail residents' links
     assert any("paper: 5 forms keyed in" in line and "refused" in line for line in lines)
     # The wijk whose answers changed in wave 2: its change is significant.
     trend = next(line for line in lines if line.startswith("[buurtpeil] trend over waves 1, 2"))

@@ -209,6 +209,41 @@ def test_a_poll_for_ondernemers_in_an_area_reaches_only_them(api, town, engines)
     )
 
 
+def test_a_poll_for_ondernemers_in_a_region_reaches_only_them(api, town, engines):
+    """The issue's case: the ondernemers of a shopping area's region, nobody else."""
+    admin = town["admin"]
+    buurten = api.request("GET", "/admin/v1/areas?level=buurt", token=admin).json()
+    centre = [b["code"] for b in buurten if b["code"].startswith("BU" + CENTRE[2:])]
+    region = api.request(
+        "POST",
+        "/admin/v1/regions",
+        token=admin,
+        json={"name": "Winkelgebied", "buurt_codes": centre},
+    )
+    assert region.status_code == 201, region.text
+    shops = [
+        joined(api, code, business(20 + i))
+        for i, code in enumerate(codes(api, admin, 2, CENTRE, kind="ondernemer"))
+    ]
+    outside = joined(
+        api,
+        codes(api, admin, 1, WEST, kind="ondernemer")[0],
+        {**business(29), "buurt_code": WEST_BUURT},
+    )
+    resident = joined(api, codes(api, admin, 1, CENTRE)[0], profile(buurt_code=CENTRE_BUURT))
+    audience = {"kind": "areas", "region_codes": [region.json()["code"]], "kinds": ["ondernemer"]}
+    poll_id = publish(api, admin, audience)
+    wait_for(
+        lambda: invited(engines["notify"], poll_id) == {rid for rid, _ in shops},
+        message="the invitations of the region's ondernemers",
+    )
+    for _, token in shops:
+        wait_for(lambda t=token: poll_id in listed(api, t), interval=0.3, message="listed")
+    for _, token in (outside, resident):
+        assert poll_id not in listed(api, token)
+        assert api.request("GET", f"/api/v1/polls/{poll_id}", token=token).status_code == 404
+
+
 def test_a_business_with_two_contacts_answers_a_poll_once(api, town, engines):
     admin = town["admin"]
     shop_id, first = joined(api, codes(api, admin, 1, CENTRE, kind="ondernemer")[0], business(1))
