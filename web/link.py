@@ -37,7 +37,7 @@ from services.common.errors import InvalidInput, NotFound
 from web import pollform
 from web.messages import N_
 from web.pages import PageContext, app_links, municipality, page
-from web.resident import field_errors, invoke_submit, when
+from web.resident import field_errors, invoke_submit, poll_form
 from web.session import LINK_COOKIE, LINK_SESSION_TTL
 
 BASE = "/app/<municipality_code>/link"
@@ -198,23 +198,7 @@ def link_poll(ctx: PageContext) -> Response:
         else:
             keep(ctx, found, {**session, "rcpt": reply.body["receipt_id"]})
             return ctx.redirect(cookie_path(found))
-    return show(
-        ctx,
-        found,
-        "resident/link_poll.html",
-        poll=shown,
-        definition=definition,
-        questions=pollform.questions_view(definition, ctx.lang),
-        field_name=pollform.field_name,
-        dont_know_label=pollform.dont_know_label,
-        form=ctx.form,
-        errors=errors,
-        idempotency_key=key,
-        closes_on=when(shown.get("closes_at"), ctx.lang),
-        tile_url=ctx.web.tile_url,
-        tile_attribution=ctx.web.tile_attribution,
-        status=422 if errors else 200,
-    )
+    return show(ctx, found, "resident/link_poll.html", **poll_form(ctx, shown, errors, key))
 
 
 def receipt(ctx: PageContext, found: dict[str, Any], session: dict[str, Any]) -> Response:

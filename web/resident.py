@@ -388,23 +388,29 @@ def poll(ctx: PageContext) -> Response:
         else:
             receipt_id = reply.body["receipt_id"]
             return ctx.redirect(found["base"] + f"ontvangst/{receipt_id}?poll={poll_id}")
-    return show(
-        ctx,
-        "resident/poll.html",
-        found,
-        poll=shown,
-        definition=definition,
-        questions=pollform.questions_view(definition, ctx.lang),
-        field_name=pollform.field_name,
-        dont_know_label=pollform.dont_know_label,
-        form=ctx.form,
-        errors=errors,
-        idempotency_key=key,
-        closes_on=when(shown.get("closes_at"), ctx.lang),
-        tile_url=ctx.web.tile_url,
-        tile_attribution=ctx.web.tile_attribution,
-        status=422 if errors else 200,
-    )
+    return show(ctx, "resident/poll.html", found, **poll_form(ctx, shown, errors, key))
+
+
+def poll_form(
+    ctx: PageContext, shown: dict[str, Any], errors: list[dict[str, str]], key: str
+) -> dict[str, Any]:
+    """What a poll's form page shows (the app's page and the e-mail link's): the questions,
+    what was filled in, the errors at their fields, and the form's Idempotency-Key."""
+    definition = shown["definition"]
+    return {
+        "poll": shown,
+        "definition": definition,
+        "questions": pollform.questions_view(definition, ctx.lang),
+        "field_name": pollform.field_name,
+        "dont_know_label": pollform.dont_know_label,
+        "form": ctx.form,
+        "errors": errors,
+        "idempotency_key": key,
+        "closes_on": when(shown.get("closes_at"), ctx.lang),
+        "tile_url": ctx.web.tile_url,
+        "tile_attribution": ctx.web.tile_attribution,
+        "status": 422 if errors else 200,
+    }
 
 
 def invoke_submit(ctx: PageContext, poll_id: str, answers: dict[str, Any], key: str) -> Any:
