@@ -4,14 +4,13 @@ who moves still answers, counted where they were invited and flagged recently mo
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
+from tests.support.audience import invited, listed, publish, submit
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
 
@@ -40,45 +39,6 @@ def join(api, admin, n, wijk="WK034401", buurt="BU03440111"):
         me = api.request("GET", "/api/v1/me", token=body["access_token"]).json()
         joined.append((me["resident_id"], body))
     return joined
-
-
-def publish(api, admin, audience):
-    poll = api.request(
-        "POST",
-        "/admin/v1/polls",
-        token=admin,
-        json={"template_id": "veiligheidsgevoel", "audience": audience},
-    )
-    assert poll.status_code == 201, poll.text
-    published = api.request("POST", f"/admin/v1/polls/{poll.json()['id']}/publish", token=admin)
-    assert published.json()["status"] == "open", published.text
-    return poll.json()["id"]
-
-
-def invited(engine, poll_id):
-    with engine.connect() as conn:
-        return set(
-            conn.execute(
-                sa.text("SELECT resident_id::text FROM invitations WHERE poll_id = :p"),
-                {"p": poll_id},
-            ).scalars()
-        )
-
-
-def submit(api, token, poll_id, answers):
-    return api.request(
-        "POST",
-        f"/api/v1/polls/{poll_id}/responses",
-        token=token,
-        json={"answers": answers},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-
-
-def listed(api, token):
-    found = api.request("GET", "/api/v1/polls", token=token)
-    assert found.status_code == 200, found.text
-    return [p["poll_id"] for p in found.json()]
 
 
 def recorded(api, token, sent):

@@ -7,14 +7,13 @@ composition counts businesses per buurt beside residents, small groups hidden.""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
+from tests.support.audience import invited, listed, publish, submit
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
 WEST, WEST_BUURT = "WK034401", "BU03440111"
@@ -68,45 +67,6 @@ def joined(api, code, body):
     assert session.status_code == 201, session.text
     found = session.json()
     return found["resident"]["resident_id"], found["access_token"]
-
-
-def publish(api, admin, audience):
-    poll = api.request(
-        "POST",
-        "/admin/v1/polls",
-        token=admin,
-        json={"template_id": "veiligheidsgevoel", "audience": audience},
-    )
-    assert poll.status_code == 201, poll.text
-    published = api.request("POST", f"/admin/v1/polls/{poll.json()['id']}/publish", token=admin)
-    assert published.json()["status"] == "open", published.text
-    return poll.json()["id"]
-
-
-def invited(engine, poll_id):
-    with engine.connect() as conn:
-        return set(
-            conn.execute(
-                sa.text("SELECT resident_id::text FROM invitations WHERE poll_id = :p"),
-                {"p": poll_id},
-            ).scalars()
-        )
-
-
-def submit(api, token, poll_id, answers):
-    return api.request(
-        "POST",
-        f"/api/v1/polls/{poll_id}/responses",
-        token=token,
-        json={"answers": answers},
-        headers={"Idempotency-Key": str(uuid.uuid4())},
-    )
-
-
-def listed(api, token):
-    found = api.request("GET", "/api/v1/polls", token=token)
-    assert found.status_code == 200, found.text
-    return [p["poll_id"] for p in found.json()]
 
 
 def receipt(api, token, sent):

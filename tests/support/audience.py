@@ -1,0 +1,50 @@
+"""Publishing a poll to an audience and following who it reached, over the gateway's API
+(the audience tests and the tests of participant kinds share these)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+
+def publish(api: Any, admin: str, audience: dict[str, Any]) -> str:
+    poll = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={"template_id": "veiligheidsgevoel", "audience": audience},
+    )
+    assert poll.status_code == 201, poll.text
+    published = api.request("POST", f"/admin/v1/polls/{poll.json()['id']}/publish", token=admin)
+    assert published.json()["status"] == "open", published.text
+    return str(poll.json()["id"])
+
+
+def invited(engine: sa.Engine, poll_id: str) -> set[str]:
+    """Who notify invited to the poll (resident ids)."""
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text("SELECT resident_id::text FROM invitations WHERE poll_id = :p"),
+                {"p": poll_id},
+            ).scalars()
+        )
+
+
+def submit(api: Any, token: str, poll_id: str, answers: dict[str, Any]) -> Any:
+    return api.request(
+        "POST",
+        f"/api/v1/polls/{poll_id}/responses",
+        token=token,
+        json={"answers": answers},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
+
+
+def listed(api: Any, token: str) -> list[str]:
+    """The open polls the resident app lists for this token."""
+    found = api.request("GET", "/api/v1/polls", token=token)
+    assert found.status_code == 200, found.text
+    return [p["poll_id"] for p in found.json()]
