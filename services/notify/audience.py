@@ -209,7 +209,8 @@ PENDING = ("queued", "deferred", "retrying")
 
 
 class PollNotYetKnown(RuntimeError):
-    """poll_closed before poll_published: retried later through the delay queues."""
+    """poll_closed or response_recorded before poll_published: retried later through the delay
+    queues."""
 
 
 def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now: datetime) -> None:
@@ -238,7 +239,14 @@ def mark_answered(
     session: Session, *, poll_id: uuid.UUID, resident_id: uuid.UUID, now: datetime
 ) -> None:
     """response_recorded: the invitation answered, the resident's pending reminders cancelled.
-    Whether, not when or where: the invitation keeps no link to the response (issue 15)."""
+    Whether, not when or where: the invitation keeps no link to the response (issue 15).
+
+    Raises PollNotYetKnown when the answer overtook poll_published (responses records as soon
+    as it has the poll; notify may still be fanning out, or drain its queues in the other
+    order): the invitations are written with the poll, so marking nothing now would leave
+    the resident's invitation unanswered and reminded. The retry finds them."""
+    if session.get(Poll, poll_id) is None:
+        raise PollNotYetKnown(f"poll {poll_id} answered before notify saw it published")
     session.execute(
         sa.update(Invitation)
         .where(

@@ -190,3 +190,59 @@ def test_a_preference_change_does_not_hide_a_later_profile_event(
             sa.text("SELECT buurt_code FROM residents WHERE id = :r"), {"r": rid}
         ).scalar()
     assert buurt == "BU03440211"
+
+
+def test_response_recorded_before_poll_published_leaves_the_invitation_answered(
+    consumers, engines, amqp_uri
+):
+    """notify writes a poll's invitations when it handles ``poll_published``; responses records
+    an answer (and emits ``response_recorded``) as soon as it has the poll, so notify can meet
+    the answer first (its fan-out still running, or its queues drained after a restart in the
+    other order). Marking nothing then, notify wrote the invitation unanswered afterwards: the
+    resident got reminders for a poll they had answered, and no feedback meant for those who
+    answered."""
+    engine = engines["notify"]
+    rid = str(uuid.uuid4())
+    joined = publish_event(
+        amqp_uri,
+        "resident_joined",
+        resident(rid, "BU03440111", datetime.now(UTC) - timedelta(minutes=1), joined=True),
+    )
+    wait_for(lambda: claimed(engine, joined["event_id"], "notify.resident_joined"), message="in")
+    payload = poll_payload(audience={"kind": "municipality"})
+    before = retried("notify", "response_recorded")
+    answered = publish_event(
+        amqp_uri,
+        "response_recorded",
+        {
+            "poll_id": payload["poll_id"],
+            "municipality_code": GM,
+            "resident_id": rid,
+            "recorded_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    # notify has met the answer before the publication is even sent: the wrong order for
+    # certain (tried and waiting for a retry, or taken and done with).
+    wait_for(
+        lambda: retried("notify", "response_recorded") > before
+        or claimed(engine, answered["event_id"], "notify.response_recorded"),
+        message="response_recorded met first",
+    )
+    publish_event(amqp_uri, "poll_published", payload)
+
+    def invitation():
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT answered FROM invitations WHERE poll_id = :p AND resident_id = :r"
+                ),
+                {"p": payload["poll_id"], "r": rid},
+            ).scalar()
+
+    wait_for(lambda: invitation() is not None, message="the invitation")
+    wait_for(
+        lambda: claimed(engine, answered["event_id"], "notify.response_recorded"),
+        timeout=20,
+        message="response_recorded taken",
+    )
+    assert invitation() is True

@@ -177,3 +177,43 @@ def test_revocations_missed_while_disconnected_are_read_again(amqp_proxy, behind
         message="the session revoked while the gateway was disconnected refused",
     )
     wait_for(lambda: checks(api).get("revocations"), message="readiness after the resync")
+
+
+@pytest.fixture
+def gateway_overrides():
+    """For the ``api`` world below: a resync every second."""
+    return {"CACHE_RESYNC_INTERVAL": 1}
+
+
+def test_a_poll_whose_event_never_came_is_found_by_the_periodic_resync(
+    api, service_config, engines
+):
+    """The resync also runs every ``CACHE_RESYNC_INTERVAL`` seconds, not only on reconnection:
+    a ``poll_published`` the gateway never got (no reconnection it could notice) leaves the
+    poll unanswerable only until the next one. The poll is published here in the polls
+    database without its event, as if the broadcast were lost."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from services.polls import lifecycle
+
+    token = resident_token(api, municipality=UTRECHT, buurt="BU03440111")
+    with ClusterRpcProxy(service_config("polls")) as rpc:
+        poll = rpc.polls.create_poll(
+            UTRECHT, {"template_id": "afval", "audience": {"kind": "municipality"}}
+        )
+    with Session(engines["polls"]) as session, session.begin():
+        published = lifecycle.publish_poll(
+            session,
+            municipality_code=UTRECHT,
+            poll_id=poll["id"],
+            now=datetime.now(UTC),
+            emit=lambda *_: None,  # the event lost
+        )
+        assert published.status == "open"
+    wait_for(
+        lambda: answer(api, token, poll["id"]) == 202,
+        timeout=30,
+        message="the poll without its event answerable after a periodic resync",
+    )

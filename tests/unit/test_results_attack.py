@@ -168,6 +168,36 @@ def test_open_text_totals_do_not_give_away_the_answer_they_follow():
     assert (verdict.pinned, verdict.proved) == ([], [])
 
 
+def test_open_answers_are_listed_only_where_their_count_is_shown():
+    """Regression (1): "open answers are shown only for areas whose row is shown". The texts
+    of a wijk are a count of their own (their number): listed beside a hidden row they would
+    give the row away. Over random polls with open questions (optional and follow-up ones
+    among them) and the example above: a suppressed row carries nothing but that it is
+    suppressed, and texts stand only beside a shown count of 0 or at least k, in a wijk, in
+    the view of all respondents, as many as that count (at most 100)."""
+    listed = hidden_with_texts = 0
+    cases = [attacker.random_case(seed) for seed in range(40)]
+    for case in cases:
+        texts = case.aggregates().texts
+        for view, doc in attacker.released_documents(case).items():
+            for q in doc["questions"]:
+                if q["type"] != "open_text":
+                    continue
+                for code, entry in q["areas"].items():
+                    if entry.get("suppressed"):
+                        assert entry == {"suppressed": True}, (case.seed, view, q["id"], code)
+                        hidden_with_texts += bool(texts.get(q["id"], {}).get(code, (0, []))[1])
+                        continue
+                    if "texts" not in entry:
+                        continue
+                    n = entry["respondents"]
+                    assert (view, code[:2]) == ("all", "WK"), (case.seed, view, q["id"], code)
+                    assert n == 0 or n >= doc["k"], (case.seed, q["id"], code, n)
+                    assert len(entry["texts"]) == min(n, 100)
+                    listed += 1
+    assert listed > 0 and hidden_with_texts > 0  # both sides of the rule were met
+
+
 def test_regions_that_differ_by_one_small_buurt_give_nothing_away():
     """Issue 13: regions are sums of buurten beside the tree, so two regions (or a region and
     its wijk) that differ by one small buurt give that buurt by subtraction. The reader gets
