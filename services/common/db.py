@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from nameko.extensions import DependencyProvider
-from sqlalchemy import CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -59,6 +59,16 @@ def rowcount(result: Result[Any]) -> int:
     """Rows an UPDATE, DELETE or INSERT touched. ``Session.execute`` is typed to return a
     Result; for those statements it is a CursorResult, which has the count."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def limit_statements(session: Session | Connection, seconds: float) -> None:
+    """Each later statement of the current transaction may take at most ``seconds``; PostgreSQL
+    cancels one that takes longer (SQLSTATE 57014, ``batching.timed_out``). The limit ends with
+    the transaction (``SET LOCAL``)."""
+    session.execute(
+        text("SELECT set_config('statement_timeout', :limit, true)"),
+        {"limit": f"{max(1, round(seconds * 1000))}ms"},
+    )
 
 
 def is_disconnect(exc: BaseException) -> bool:

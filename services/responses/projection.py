@@ -24,6 +24,7 @@ from services.common.db import rowcount
 from services.common.errors import NotFound
 from services.responses.intake import bump_results_version
 from services.responses.models import AreaMargins, Invited, Poll, Receipt
+from services.responses.overview import SAFETY_THEMES
 
 
 class PollNotYetKnown(RuntimeError):
@@ -127,6 +128,21 @@ def store_margins(session: Session, payload: dict[str, Any]) -> None:
 
 def polls_of(session: Session, municipality_code: str) -> Iterable[uuid.UUID]:
     return session.scalars(sa.select(Poll.id).where(Poll.municipality_code == municipality_code))
+
+
+def overview_polls(session: Session, municipality_code: str) -> list[Poll]:
+    """The municipality's safety polls that opened (responses knows a poll from when it
+    opens), oldest first: what the safety overview is made from."""
+    return list(
+        session.scalars(
+            sa.select(Poll)
+            .where(
+                Poll.municipality_code == municipality_code,
+                Poll.definition["theme"].astext.in_(SAFETY_THEMES),
+            )
+            .order_by(Poll.opens_at, Poll.wave)
+        )
+    )
 
 
 def get_receipt(session: Session, receipt_id: str) -> dict[str, Any]:

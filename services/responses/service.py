@@ -22,7 +22,6 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from eventlet import tpool
 from prometheus_client import Counter, Histogram
 from sqlalchemy.exc import DBAPIError
@@ -32,7 +31,7 @@ from services.common import suppression
 from services.common.batching import BatchConsumer
 from services.common.clock import Clock
 from services.common.consumers import idempotent_handler
-from services.common.db import Database, make_engine, run_in_transaction
+from services.common.db import Database, limit_statements, make_engine, run_in_transaction
 from services.common.environment import DevelopmentDefaults
 from services.common.errors import EXPECTED, BeingComputed, InvalidInput
 from services.common.events import DomainEvent
@@ -51,7 +50,6 @@ from services.responses import (
     results,
     trends,
 )
-from services.responses.models import Poll
 from services.responses.results_cache import Cached
 from services.responses.settings import ResponsesSettings
 
@@ -73,12 +71,12 @@ def recorder(container: Any, now: Callable[[], datetime]) -> Any:
     settings = settings_of(container, ResponsesSettings.load)
     sessions = sessionmaker(make_engine(settings.database_url, pool_size=2), expire_on_commit=False)
     secret = settings.respondent_key_secret.reveal().encode()
-    # The batch's time limit: every statement of its transaction (PostgreSQL 15 has no limit
-    # per transaction; a batch is a handful of statements). Past it the loop splits the batch.
-    limit_ms = int(settings.intake_batch_time_limit * 1000)
 
     def record_within_limit(s: Session, bodies: list[dict[str, Any]]) -> list[Any]:
-        s.execute(sa.text(f"SET LOCAL statement_timeout = {limit_ms}"))
+        # The batch's time limit: every statement of its transaction (PostgreSQL 15 has no
+        # limit per transaction; a batch is a handful of statements). Past it the loop splits
+        # the batch.
+        limit_statements(s, settings.intake_batch_time_limit)
         return intake.record_batch(s, bodies, secret=secret, emit_many=add_events, today=now)
 
     def record(bodies: list[dict[str, Any]]) -> list[int]:
@@ -230,7 +228,7 @@ class ResponsesService:
         each poll read on its released document like ``results``. Open measures per area
         are feedback's: the gateway adds them (``open_measures``)."""
         _check_results_input(suppression.MIN_K, respondents)
-        polls = self.db.run(lambda s: overview_polls(s, municipality_code))
+        polls = self.db.run(lambda s: projection.overview_polls(s, municipality_code))
         known = {str(p.id): p for p in polls}
         documents = self._released_all(municipality_code, list(known), respondents)
 
@@ -394,21 +392,6 @@ class ResponsesService:
 
 RELEASE_ATTEMPTS = 5
 SERIALIZATION_FAILURE = "40001"
-
-
-def overview_polls(session: Session, municipality_code: str) -> list[Any]:
-    """The municipality's safety polls that opened (responses knows a poll from when it
-    opens), oldest first."""
-    return list(
-        session.scalars(
-            sa.select(Poll)
-            .where(
-                Poll.municipality_code == municipality_code,
-                Poll.definition["theme"].astext.in_(overview.SAFETY_THEMES),
-            )
-            .order_by(Poll.opens_at, Poll.wave)
-        )
-    )
 
 
 def _check_results_input(k: int, view: str) -> None:

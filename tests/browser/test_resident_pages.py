@@ -140,3 +140,57 @@ def test_the_start_page_screenshot_for_the_readme(browser, system):
         page.screenshot(path=str(SCREENSHOTS / "resident-start.png"))
     finally:
         context.close()
+
+
+def _bounds(geojson: dict[str, Any]) -> tuple[float, float, float, float]:
+    """(south, west, north, east) of every polygon of a FeatureCollection."""
+    points: list[list[float]] = []
+
+    def walk(c: Any) -> None:
+        if c and isinstance(c[0], int | float):
+            points.append(c)
+        else:
+            for part in c:
+                walk(part)
+
+    for feature in geojson["features"]:
+        walk(feature["geometry"]["coordinates"])
+    lons, lats = [p[0] for p in points], [p[1] for p in points]
+    return min(lats), min(lons), max(lats), max(lons)
+
+
+def test_a_point_is_put_on_the_map_by_a_click_and_kept_in_the_draft(browser, system, world):
+    """The location question by pointer (the keyboard path types the coordinates, in the loop
+    test): Leaflet draws the municipality's buurten (no tiles in tests), a click puts the point
+    and fills the coordinates, and after a reload the draft puts it back from them."""
+    context = browser.new_context(base_url=system.base, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        signed_in(context, system, world[UTRECHT]["resident"])
+        page.goto(f"/app/{UTRECHT}/peilingen/{world[UTRECHT]['poll']}")
+        the_map = page.locator("[data-location-map][data-question=onveilige_plek]")
+        shapes = the_map.locator("path.leaflet-interactive")
+        shapes.first.wait_for()
+        drawn = shapes.count()
+        lat, lon = page.locator("#q-onveilige_plek"), page.locator("#q-onveilige_plek-lon")
+        assert (lat.input_value(), lon.input_value()) == ("", "")
+
+        the_map.scroll_into_view_if_needed()
+        the_map.click()  # the middle of the map: the buurten were fitted into it
+        page.wait_for_function("() => document.getElementById('q-onveilige_plek').value !== ''")
+        assert shapes.count() == drawn + 1  # the point
+        point = float(lat.input_value()), float(lon.input_value())
+        buurten = page.request.get(f"/app/{UTRECHT}/buurten.geojson").json()
+        south, west, north, east = _bounds(buurten)
+        assert south < point[0] < north and west < point[1] < east, point
+        assert_no_axe_violations(page)
+
+        page.reload()
+        shapes.first.wait_for()
+        page.wait_for_function(
+            f"() => document.querySelectorAll("
+            f"'[data-location-map] path.leaflet-interactive').length === {drawn + 1}"
+        )
+        assert (float(lat.input_value()), float(lon.input_value())) == point
+    finally:
+        context.close()

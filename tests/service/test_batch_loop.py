@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from services.common.amqp import ConfirmingPublisher
 from services.common.batching import BatchLoop
+from services.common.db import limit_statements
 from services.common.deadletter import RetryPolicy
 from services.common.intake import INTAKE_QUEUE, intake_queue
 from tests.conftest import wait_for
@@ -119,7 +120,7 @@ def test_a_batch_past_its_time_limit_is_split_and_a_slow_message_is_never_dead_l
         attempts.append(len(bodies))
         numbers = [b["i"] for b in bodies]
         with engines["responses"].begin() as conn:
-            conn.execute(sa.text("SET LOCAL statement_timeout = 400"))
+            limit_statements(conn, 0.4)
             # 0.1 s of work per message: batches of more than three are past the limit.
             seconds = 0.1 * len(bodies)
             if 7 in numbers and slow_alone[7] > 0:  # too slow in any batch, until it has
@@ -147,3 +148,36 @@ def test_a_batch_past_its_time_limit_is_split_and_a_slow_message_is_never_dead_l
     assert attempts[0] == 16 and max(attempts[1:]) < 16  # the whole batch timed out, then split
     assert slow_alone[7] == 0  # message 7 timed out alone twice and was recorded after all
     assert queue_state(amqp_uri, dlq_name(INTAKE_QUEUE))[0] == 0
+
+
+def test_the_responses_recorder_limits_every_statement_of_its_batch_transaction(
+    service_config, monkeypatch
+):
+    """The limit the loop relies on above is set by responses' batch handler itself: its
+    transaction runs every statement under ``INTAKE_BATCH_TIME_LIMIT``, and only that one."""
+    import types
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from services.responses import intake, service
+
+    seen: list[str] = []
+
+    def record_batch(session, bodies, **kwargs):
+        seen.append(session.execute(sa.text("SHOW statement_timeout")).scalar_one())
+        return []
+
+    monkeypatch.setattr(intake, "record_batch", record_batch)
+    config = service_config("responses", INTAKE_BATCH_TIME_LIMIT=0.25)
+    container = types.SimpleNamespace(config=config, service_name="responses")
+    record = service.recorder(container, lambda: datetime.now(UTC))
+    assert record([]) == []
+    assert seen == ["250ms"]
+    # SET LOCAL: the limit ends with the batch's transaction.
+    engine = sa.create_engine(config["DATABASE_URL"])
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SHOW statement_timeout")).scalar_one() == "0"
+    finally:
+        engine.dispose()
