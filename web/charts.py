@@ -5,7 +5,8 @@ is ``role="img"`` named by its caption.
 
     bar_chart(rows, ...)     horizontal bars with 95% intervals; hidden rows hatched
     buurt_map(...)           the buurten shaded by a percentage; hidden buurten hatched
-    audience_map(...)        the buurten in a poll's audience filled, the others light grey
+    audience_map(...)        the buurten in a poll's audience filled, the others light grey,
+                             each wijk's name over its buurten (MapGroup)
     trend_chart(points, ...) one value per wave with its 95% interval; hidden waves hatched
 """
 
@@ -53,6 +54,18 @@ class Point:
     low: float | None = None
     high: float | None = None
     hidden: bool = False  # suppressed: a hatched column with the word for it
+
+
+@dataclass(frozen=True)
+class MapGroup:
+    """A wijk on a buurt map: its ``label`` drawn over its buurten (``members``, buurt codes),
+    with ``tooltip`` as its title; the text carries ``data-wijk-code`` (app.js: a click ticks
+    the whole wijk in the audience list)."""
+
+    code: str
+    label: str
+    tooltip: str
+    members: Sequence[str]
 
 
 def _short(text: str, length: int = 34) -> str:
@@ -168,6 +181,70 @@ def _rings(geometry: Any) -> Iterable[Sequence[Sequence[float]]]:
         yield from polygon
 
 
+Ring = Sequence[tuple[float, float]]
+
+
+def _edges(ring: Ring) -> Iterable[tuple[tuple[float, float], tuple[float, float]]]:
+    return zip(ring, [*ring[1:], *ring[:1]], strict=True)
+
+
+def _ring_area_centroid(ring: Ring) -> tuple[float, float, float]:
+    """A ring's area (unsigned) and centroid (shoelace); a degenerate ring: its first point."""
+    twice, cx, cy = 0.0, 0.0, 0.0
+    for (x0, y0), (x1, y1) in _edges(ring):
+        cross = x0 * y1 - x1 * y0
+        twice += cross
+        cx += (x0 + x1) * cross
+        cy += (y0 + y1) * cross
+    if abs(twice) < 1e-9:
+        return 0.0, ring[0][0], ring[0][1]
+    return abs(twice) / 2, cx / (3 * twice), cy / (3 * twice)
+
+
+def _crossings(shape: Sequence[Ring], y: float) -> list[float]:
+    """Where the horizontal line at ``y`` crosses the shape's rings, left to right."""
+    return sorted(
+        x0 + (y - y0) * (x1 - x0) / (y1 - y0)
+        for ring in shape
+        for (x0, y0), (x1, y1) in _edges(ring)
+        if (y0 > y) != (y1 > y)
+    )
+
+
+def _widest_inside(shapes: Sequence[Sequence[Ring]], y: float) -> tuple[float, float] | None:
+    """The middle of the widest stretch of the line at ``y`` inside one of the shapes."""
+    best: tuple[float, float] | None = None
+    for shape in shapes:
+        xs = _crossings(shape, y)
+        for a, b in zip(xs[::2], xs[1::2], strict=False):
+            if best is None or b - a > best[1] - best[0]:
+                best = (a, b)
+    return ((best[0] + best[1]) / 2, y) if best else None
+
+
+def label_point(shapes: Sequence[Sequence[Ring]]) -> tuple[float, float] | None:
+    """Where a group of shapes (each a buurt's rings, in map coordinates) gets its label: their
+    area-weighted centroid when it falls inside one of them (even-odd, as the paths are
+    filled); else, as a U-shaped wijk's centroid lies outside it, the middle of the widest
+    stretch inside them on the centroid's height, or on the largest ring's."""
+    parts = [(*_ring_area_centroid(ring), shape) for shape in shapes for ring in shape if ring]
+    if not parts:
+        return None
+    total = sum(part[0] for part in parts)
+    largest = max(parts, key=lambda part: part[0])
+    if total <= 0:
+        return largest[1], largest[2]
+    y = sum(part[0] * part[2] for part in parts) / total
+    centre = (sum(part[0] * part[1] for part in parts) / total, y)
+    if any(sum(1 for x in _crossings(shape, y) if x < centre[0]) % 2 for shape in shapes):
+        return centre  # an odd number of edges to its left: inside
+    return (
+        _widest_inside(shapes, y)
+        or _widest_inside([largest[3]], largest[2])
+        or (largest[1], largest[2])
+    )
+
+
 def buurt_map(
     boundaries: Mapping[str, Any],
     shading: Mapping[str, Mapping[str, Any]],
@@ -177,11 +254,13 @@ def buurt_map(
     width: int = 640,
     fills: Mapping[str, str] | None = None,
     data_codes: bool = False,
+    groups: Sequence[MapGroup] = (),
 ) -> Markup:
     """The buurten as paths, each filled by ``shading[code]``: ``{"state": "shown", "value":
     percentage}``, ``{"state": "hidden"}`` (hatched) or anything else (no figure: light grey);
-    ``"label"`` is its tooltip. Longitude is scaled by cos(latitude) around the centre, enough
-    for one municipality."""
+    ``"label"`` is its tooltip. ``groups`` (the wijken) are drawn over them as names, dark
+    with a white halo (readable on every fill). Longitude is scaled by cos(latitude) around
+    the centre, enough for one municipality."""
     points = [pt for geometry in boundaries.values() for ring in _rings(geometry) for pt in ring]
     if not points:
         return Markup("")
@@ -195,9 +274,11 @@ def buurt_map(
     height = round(span_y * k + 2 * pad)
     pattern = f"{map_id}-hatch"
 
+    def project(pt: Sequence[float]) -> tuple[float, float]:
+        return pad + (pt[0] - west) * scale_x * k, pad + (north - pt[1]) * k
+
     def xy(pt: Sequence[float]) -> str:
-        x = pad + (pt[0] - west) * scale_x * k
-        y = pad + (north - pt[1]) * k
+        x, y = project(pt)
         return f"{x:.1f} {y:.1f}"
 
     out = [
@@ -226,6 +307,27 @@ def buurt_map(
             f'<path{code_attr} d="{d}" fill="{fill}" fill-rule="evenodd" stroke="#ffffff" '
             f'stroke-width="1"><title>{escape(shade.get("label", code))}</title></path>'
         )
+    font = 13
+    for group in groups:
+        shapes = [
+            [[project(pt) for pt in ring] for ring in _rings(boundaries[code])]
+            for code in group.members
+            if code in boundaries
+        ]
+        point = label_point(shapes)
+        if point is None:
+            continue
+        # Kept inside the map (a guess at the text's width: bold, about 0.6 em a letter).
+        half = 0.33 * font * len(group.label)
+        x = min(max(point[0], half), width - half) if 2 * half < width else width / 2
+        y = min(max(point[1], font), height - font / 2)
+        out.append(
+            f'<text class="bp-map-label" data-wijk-code="{escape(group.code)}" x="{x:.1f}" '
+            f'y="{y:.1f}" text-anchor="middle" dominant-baseline="middle" font-size="{font}" '
+            f'font-weight="700" fill="{TEXT}" stroke="#ffffff" stroke-width="3" '
+            f'stroke-linejoin="round" paint-order="stroke">'
+            f"<title>{escape(group.tooltip)}</title>{escape(group.label)}</text>"
+        )
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every text in it went through escape()
 
@@ -238,10 +340,12 @@ def audience_map(
     title: str,
     map_id: str = "map-audience",
     width: int = 640,
+    groups: Sequence[MapGroup] = (),
 ) -> Markup:
     """The buurten as paths, those in ``chosen`` filled dark, the others light grey; each path
     carries ``data-code`` (app.js ticks that buurt's checkbox in the list on a click: the map
-    is a way to use the list, which works alone) and ``labels[code]`` as its tooltip."""
+    is a way to use the list, which works alone) and ``labels[code]`` as its tooltip; the
+    wijken in ``groups`` are named over their buurten (a click on a name ticks the wijk)."""
     shading = {
         code: {"state": "chosen" if code in chosen else "other", "label": labels.get(code, code)}
         for code in boundaries
@@ -254,6 +358,7 @@ def audience_map(
         width=width,
         fills={"chosen": CHOSEN, "other": NO_DATA},
         data_codes=True,
+        groups=groups,
     )
 
 

@@ -9,6 +9,7 @@ a fragment that a submit button also brings.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -107,7 +108,12 @@ def reach_of(ctx: PageContext, audience: dict[str, Any]) -> dict[str, Any] | Non
 
 
 def audience_map(
-    ctx: PageContext, found: dict[str, Any], tree: list[dict[str, Any]], audience: dict[str, Any]
+    ctx: PageContext,
+    found: dict[str, Any],
+    tree: list[dict[str, Any]],
+    audience: dict[str, Any],
+    *,
+    draft: bool,
 ) -> Any:
     try:
         boundaries = ctx.api(
@@ -140,16 +146,47 @@ def audience_map(
             total=len(shapes),
         ),
         map_id="map-audience",
+        groups=wijk_labels(ctx, tree, draft=draft),
     )
 
 
+def short_wijk_name(name: str) -> str:
+    """A wijk's name on the map: CBS's "Wijk 01 West" as "West" (other names as they are)."""
+    return re.sub(r"^Wijk\s+\d+\s+", "", name).strip() or name
+
+
+def wijk_labels(
+    ctx: PageContext, tree: list[dict[str, Any]], *, draft: bool
+) -> list[charts.MapGroup]:
+    """The wijken named on the audience map; on a draft's map a click on a name ticks (or unticks)
+    the whole wijk in the list (app.js), and its tooltip says so."""
+    return [
+        charts.MapGroup(
+            code=wijk["code"],
+            label=short_wijk_name(wijk["name"]),
+            tooltip=(
+                ctx._("%(name)s: click to tick or untick the whole wijk", name=wijk["name"])
+                if draft
+                else wijk["name"]
+            ),
+            members=[b["code"] for b in wijk["buurten"]],
+        )
+        for wijk in tree
+    ]
+
+
 def audience_values(
-    ctx: PageContext, found: dict[str, Any], tree: list[dict[str, Any]], audience: dict[str, Any]
+    ctx: PageContext,
+    found: dict[str, Any],
+    tree: list[dict[str, Any]],
+    audience: dict[str, Any],
+    *,
+    draft: bool,
 ) -> dict[str, Any]:
     return {
         "audience": audience,
         "reach": reach_of(ctx, audience),
-        "audience_map": audience_map(ctx, found, tree, audience),
+        "audience_map": audience_map(ctx, found, tree, audience, draft=draft),
         "audience_summary": audience_text(ctx, audience, area_names(tree)),
         "chosen_swatch": charts.swatch(charts.CHOSEN, "legend-chosen"),
         "other_swatch": charts.swatch(charts.NO_DATA, "legend-other"),
@@ -207,7 +244,7 @@ def staff_audience(ctx: PageContext) -> Response:
         errors=errors,
         counted=counted,
         status=422 if errors else 200,
-        **audience_values(ctx, found, tree, audience),
+        **audience_values(ctx, found, tree, audience, draft=poll["status"] == "draft"),
     )
 
 
@@ -223,9 +260,8 @@ def staff_audience_reach(ctx: PageContext) -> Response:
     poll = get_poll(ctx)
     tree = area_tree(ctx)
     audience = audience_from_query(ctx) or poll["audience"]
-    return show(
-        ctx, "staff/_reach.html", found, poll=poll, **audience_values(ctx, found, tree, audience)
-    )
+    values = audience_values(ctx, found, tree, audience, draft=poll["status"] == "draft")
+    return show(ctx, "staff/_reach.html", found, poll=poll, **values)
 
 
 # --- the panel's composition against CBS --------------------------------------------------------

@@ -1,5 +1,6 @@
 """The whole loop through both apps, in Chromium: an editor signs in to the dashboard with the
-keyboard, makes a poll from the veiligheidsgevoel template, chooses two wijken and publishes; a
+keyboard, makes a poll from the veiligheidsgevoel template, chooses two wijken on the buurt map
+(a click on each wijk's name, the reach counted again each time) and publishes them; a
 resident who joined in the resident app gets it in the list and answers there (ten neighbours
 answer over the JSON API, so the wijk has enough answers to show); the editor closes the poll,
 sees the wijk's figures in the table and the buurt on the map, writes the feedback with a
@@ -18,6 +19,21 @@ HOME = f"/app/{UTRECHT}/"
 
 def poll_id_of(url: str) -> str:
     return url.split("/staff/peilingen/")[1].split("/")[0].split("?")[0]
+
+
+def members_reached(system: System, wijken: tuple[str, ...]) -> int:
+    """The reach route's count for residents of these wijken (none: the whole municipality),
+    the figure the audience page should show."""
+    query = {"kind": "areas", "area_codes": ",".join(wijken)} if wijken else {}
+    answer = system.api.request(
+        "GET",
+        "/admin/v1/audience/reach",
+        token=system.admin(UTRECHT),
+        params={**query, "kinds": "resident"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert not answer.json()["suppressed"], answer.text  # 11 members in West at least
+    return answer.json()["members"]
 
 
 def test_staff_publish_resident_answers_staff_results_and_feedback_resident_reads(
@@ -61,15 +77,36 @@ def test_staff_publish_resident_answers_staff_results_and_feedback_resident_read
         staff.get_by_role("button", name="Concept maken").click()
         staff.wait_for_url("**/bewerken?nieuw=1")
         poll_id = poll_id_of(staff.url)
-        staff.check("#f-audience-areas")
-        for wijk in WIJKEN:
-            staff.check(f"#a-{wijk}")
-        staff.get_by_role("button", name="Opslaan en publiceren").click()
+        # The audience on the map: a click on a wijk's name ticks the whole wijk, and the
+        # map and the reach are counted again for each choice (htmx).
+        staff.get_by_role("link", name="Kies de doelgroep op de kaart").click()
+        staff.wait_for_url(f"**/staff/peilingen/{poll_id}/doelgroep")
+        reach = staff.locator("#audience-reach .bp-reach__count")
+        assert f"Bereik: {members_reached(system, ())} panelleden" in reach.inner_text()  # all
+        for chosen, buurten in ((WIJKEN[:1], 11), (WIJKEN, 24)):  # West, then Noordwest too
+            staff.locator(f'#audience-reach text[data-wijk-code="{chosen[-1]}"]').click()
+            staff.locator(
+                "#audience-reach svg.bp-map-svg > title", has_text=f"buurten: {buurten} van de"
+            ).wait_for(state="attached")
+            assert f"Bereik: {members_reached(system, chosen)} panelleden" in reach.inner_text()
+        # What is saved is what the map shows: the two wijken, whole.
+        ticked = staff.locator("input[name=area_codes]:checked")
+        assert ticked.evaluate_all("boxes => boxes.map(b => b.value)") == list(WIJKEN)
+        assert staff.locator("#f-audience-areas").is_checked()
+        staff.get_by_role("button", name="Doelgroep opslaan").click()
+        staff.get_by_text("De doelgroep is opgeslagen.").wait_for()
+        staff.get_by_role("link", name="Publiceren", exact=True).click()
         staff.wait_for_url(f"**/staff/peilingen/{poll_id}/publiceren")
         assert "Bewoners van: Wijk 01 West, Wijk 02 Noordwest" in staff.inner_text("main")
         staff.get_by_role("button", name="Ja, publiceren").click()
         staff.get_by_text("De peiling is gepubliceerd.").wait_for()
         assert "Open" in staff.inner_text(".bp-details")
+        published = system.api.request(
+            "GET", f"/admin/v1/polls/{poll_id}", token=system.admin(UTRECHT)
+        ).json()
+        assert published["status"] == "open"
+        assert published["audience"]["kind"] == "areas"
+        assert published["audience"]["area_codes"] == list(WIJKEN)
 
         # --- the resident answers in the app ------------------------------------------------
         resident.goto(HOME + "peilingen")

@@ -17,6 +17,7 @@ from tests.browser.a11y import (
 )
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.system import AMERSFOORT, UTRECHT, System
+from tests.browser.test_resident_loop import press, tab_to
 from tests.browser.world import FEEDBACK, neighbours_answer, open_poll, until
 
 
@@ -134,7 +135,9 @@ def test_every_staff_page_passes_axe_and_the_keyboard(browser, system, staff_wor
 def test_the_preview_and_the_audience_map_work_with_javascript(browser, system, staff_world, width):
     """With JavaScript: choosing a template shows it as residents will see it (htmx), editing a
     draft's question changes the preview without saving, a click on a buurt of the map ticks
-    it in the list and the reach is counted again; each state passes axe."""
+    it in the list and the reach is counted again, a click on a wijk's name ticks the whole
+    wijk, a click on one of its buurten then leaves that buurt out, and the list works by
+    keyboard; each state passes axe."""
     code = UTRECHT
     context = browser.new_context(base_url=system.base, viewport={"width": width, "height": 900})
     page = context.new_page()
@@ -154,16 +157,44 @@ def test_the_preview_and_the_audience_map_work_with_javascript(browser, system, 
         assert_no_axe_violations(page)
 
         page.goto(f"/staff/peilingen/{draft}/doelgroep")
-        buurt = buurten_of(code)[0]
+        wijk, (buurt, neighbour) = wijk_of(code), buurten_of(code)
+
+        def counted(chosen: int) -> None:
+            """Wait for the map htmx brings for a choice of this many buurten (each step
+            below a different number: no earlier map can pass for it)."""
+            page.locator(
+                "#audience-reach svg.bp-map-svg > title", has_text=f"buurten: {chosen} van de"
+            ).wait_for(state="attached")
+
         # A click on the buurt (dispatched: a buurt is a few pixels wide at 390 px).
         page.locator(f"path[data-code={buurt}]").dispatch_event("click")
         assert page.locator(f"#a-{buurt}").is_checked()
         assert page.locator("#f-audience-areas").is_checked()
+        counted(1)
         page.locator(f'#audience-reach path[data-code={buurt}][fill="#1f4e79"]').wait_for()
-        assert page.locator("#audience-reach").inner_text().count("Bereik") == 1
-        assert_no_axe_violations(page)
+        # A click on the wijk's name ticks the whole wijk (its 11 buurten; the buurt ticked
+        # above is part of it now); a click on one of its buurten then takes that one out.
+        page.locator(f'#audience-reach text[data-wijk-code="{wijk}"]').click()
+        counted(11)
+        assert page.locator(f"#a-{wijk}").is_checked()
+        assert not page.locator(f"#a-{buurt}").is_checked()
         if width == 1280:
             page.screenshot(path=str(SCREENSHOTS / "staff-audience.png"))
+        page.locator(f"#audience-reach path[data-code={buurt}]").dispatch_event("click")
+        counted(10)
+        assert page.locator(f'#audience-reach path[data-code={buurt}][fill="#f3f2f1"]').count()
+        assert not page.locator(f"#a-{wijk}").is_checked()
+        assert not page.locator(f"#a-{buurt}").is_checked()
+        assert page.locator(f"#a-{neighbour}").is_checked()
+        assert page.locator(f'input[data-wijk="{wijk}"]:checked').count() == 10
+        # The list by keyboard alone: Tab to the wijk's box, Space ticks it, the map follows.
+        page.focus("#f-sample_size")
+        tab_to(page, id=f"a-{wijk}")
+        press(page, "Space")
+        assert page.locator(f"#a-{wijk}").is_checked()
+        counted(11)
+        assert page.locator("#audience-reach").inner_text().count("Bereik") == 1
+        assert_no_axe_violations(page)
     finally:
         context.close()
 

@@ -135,11 +135,12 @@ def test_a_poll_from_template_to_feedback_without_javascript(api, town):
             "new-type": "single_choice",
             "new-text": "Kent u uw buren?",
             "new-options": "Ja\nNee",
-            "next": "save",
+            "next": "publish",  # "Opslaan en publiceren": saved, then the confirmation
         },
         csrf,
     )
     assert saved.status_code == 303, re.findall(r"bp-error-summary.*?</ul>", saved.text, re.S)
+    assert saved.headers["Location"].endswith(f"/staff/peilingen/{poll_id}/publiceren")
     poll = api.request(
         "GET", f"/admin/v1/polls/{poll_id}", token=api.staff_token(UTRECHT, "viewer")
     ).json()

@@ -135,6 +135,7 @@ def test_a_template_and_a_draft_are_previewed_as_the_resident_sees_them(api, tow
         csrf,
     )
     assert stored.status_code == 303, re.findall(r"bp-error-summary.*?</ul>", stored.text, re.S)
+    assert stored.headers["Location"].endswith("?klaar=opgeslagen")
     saved = api.request("GET", f"/admin/v1/polls/{poll['id']}", token=town["admin"]).json()
     texts = [q["text"] for q in saved["definition"]["questions"]]
     assert texts[0] == "Hoe veilig voelt u zich in uw straat?"
@@ -190,6 +191,12 @@ def test_the_audience_on_the_map_with_the_panel_members_it_reaches(api, town, se
     assert "15 panelleden" in page.text  # the whole municipality
     assert page.text.count("data-code=") > 10  # the buurt map, each buurt clickable
     assert 'id="a-BU03440111"' in page.text  # and the list it is a way into
+    # Each wijk named over its buurten: a click on the name ticks the whole wijk (app.js).
+    assert re.search(
+        r'data-wijk-code="WK034401"[^>]*><title>Wijk 01 West: klik om de hele wijk aan of uit '
+        r"te vinken</title>West</text>",
+        page.text,
+    )
     # Without JavaScript: "Bereik berekenen" counts the ticked areas, nothing saved.
     counted = post(
         session,

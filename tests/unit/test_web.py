@@ -328,6 +328,54 @@ def test_the_bar_chart_and_the_map_escape_their_texts_and_hatch_hidden_areas():
     assert f'fill="{charts.NO_DATA}"' in drawn  # BU3: no figure
 
 
+def test_the_audience_map_names_each_wijk_over_its_buurten_as_a_target_to_click():
+    import re
+
+    from web import charts
+
+    def square(x: float, y: float) -> list[list[list[list[float]]]]:
+        ring = [[x, y], [x + 0.1, y], [x + 0.1, y + 0.1], [x, y + 0.1], [x, y]]
+        return [[ring]]
+
+    shapes = {"BU1": square(5.0, 52.0), "BU2": square(5.1, 52.0), "BU3": square(5.2, 52.0)}
+    drawn = charts.audience_map(
+        shapes,
+        {"BU1"},
+        {},
+        title="Kaart",
+        groups=[
+            charts.MapGroup("WK1", "West <&>", "Wijk 01 West: klik", ["BU1", "BU2"]),
+            charts.MapGroup("WK2", "Oost", "Wijk 02 Oost: klik", ["BU3", "BU9"]),  # BU9: no shape
+            charts.MapGroup("WK3", "Leeg", "Zonder buurten", []),  # nothing to name
+        ],
+    )
+    labels = re.findall(
+        r'<text class="bp-map-label" data-wijk-code="(\w+)" x="([\d.]+)" y="([\d.]+)"'
+        r"[^>]*><title>([^<]*)</title>([^<]*)</text>",
+        drawn,
+    )
+    assert [(c, t, name) for c, _, _, t, name in labels] == [
+        ("WK1", "Wijk 01 West: klik", "West &lt;&amp;&gt;"),
+        ("WK2", "Wijk 02 Oost: klik", "Oost"),
+    ]
+    width = float(re.search(r'viewBox="0 0 ([\d.]+)', drawn).group(1))
+    (_, x1, y1, _, _), (_, x2, y2, _, _) = labels
+    # Each over its own buurten: West on the line between its two, Oost over the third.
+    assert width / 3 - 2 < float(x1) < width / 3 + 2 and float(x2) > 2 * width / 3
+    assert y1 == y2
+    assert drawn.index("<text") > drawn.rindex("<path")  # on top, where a click lands
+
+
+def test_a_label_goes_inside_a_wijk_whose_centre_lies_outside_it():
+    from web import charts
+
+    u_shape = [(0, 0), (3, 0), (3, 3), (2, 3), (2, 1), (1, 1), (1, 3), (0, 3)]
+    x, y = charts.label_point([[u_shape]])
+    assert (x, round(y, 3)) == (0.5, 1.357)  # the centroid's height, in the left arm
+    assert charts.label_point([[[(0, 0), (2, 0), (2, 2), (0, 2)]]]) == (1.0, 1.0)
+    assert charts.label_point([]) is None
+
+
 def test_the_trend_chart_draws_each_shown_wave_with_its_interval_and_hatches_a_hidden_one():
     from web import charts
 

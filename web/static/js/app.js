@@ -249,19 +249,36 @@
     });
   }
 
-  // --- staff: a click on a buurt of the audience map ticks it in the list (the list is the
-  // form; the map follows it when htmx fetches the reach again) ----------------------------
+  // --- staff: a click on the audience map changes the list (the list is the form; the map
+  // follows it when htmx fetches the reach again). A buurt's shape ticks or unticks that
+  // buurt; inside a wijk ticked whole, it unticks the wijk and ticks the wijk's other
+  // buurten (the map shows what is chosen, a click takes the buurt out). A wijk's name ticks
+  // or unticks the whole wijk; its buurten ticked one by one are then part of it. ---------
   function audienceMap(root) {
+    function buurtenOf(wijk) {
+      return root.querySelectorAll('input[data-wijk="' + wijk + '"]');
+    }
     root.addEventListener("click", function (event) {
-      var path = event.target.closest ? event.target.closest("path[data-code]") : null;
-      if (!path) return;
-      var box = document.getElementById("a-" + path.getAttribute("data-code"));
+      if (!event.target.closest) return;
+      var label = event.target.closest("svg [data-wijk-code]");
+      var path = label ? null : event.target.closest("svg path[data-code]");
+      if (!label && !path) return;
+      var box = document.getElementById("a-" + (label || path).getAttribute(label ? "data-wijk-code" : "data-code"));
       if (!box) return;
-      box.checked = !box.checked;
+      var wijk = path && box.getAttribute("data-wijk") ? document.getElementById("a-" + box.getAttribute("data-wijk")) : null;
+      if (label) {
+        box.checked = !box.checked;
+        if (box.checked) buurtenOf(box.value).forEach(function (b) { b.checked = false; });
+      } else if (wijk && wijk.checked) {
+        wijk.checked = false;
+        buurtenOf(wijk.value).forEach(function (b) { b.checked = b !== box; });
+      } else {
+        box.checked = !box.checked;
+      }
       var sample = document.getElementById("f-audience-sample");
       var areas = document.getElementById("f-audience-areas");
       if (areas && !(sample && sample.checked)) areas.checked = true;
-      var details = box.closest("details");
+      var details = path ? box.closest("details") : null;
       if (details) details.open = true;
       box.dispatchEvent(new Event("change", { bubbles: true }));
     });
