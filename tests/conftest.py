@@ -318,12 +318,20 @@ def responses_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
+def notify_overrides() -> dict[str, Any]:
+    """Config the ``api`` fixture's notify service gets on top of its own (a module may
+    override: a short ``REMINDER_INTERVAL``, say)."""
+    return {}
+
+
+@pytest.fixture
 def api(
     container_factory: Any,
     service_config: Callable[..., dict[str, Any]],
     jwt_keys: dict[str, Any],
     gateway_overrides: dict[str, Any],
     responses_overrides: dict[str, Any],
+    notify_overrides: dict[str, Any],
 ) -> Any:
     """polls, panel, responses, notify, feedback and the gateway running; an HTTP client for
     the gateway."""
@@ -345,7 +353,9 @@ def api(
     ).start()
     container_factory(
         NotifyService,
-        service_config("notify", OUTBOX_POLL_INTERVAL=0.1, DISPATCH_POLL_INTERVAL=0.2),
+        service_config(
+            "notify", OUTBOX_POLL_INTERVAL=0.1, DISPATCH_POLL_INTERVAL=0.2, **notify_overrides
+        ),
     ).start()
     container_factory(FeedbackService, service_config("feedback", OUTBOX_POLL_INTERVAL=0.1)).start()
     port = free_port()

@@ -105,11 +105,14 @@ def invite(session: Session, *, poll: Poll, now: datetime, monthly_cap: int) -> 
     return rowcount(session.execute(sa.text(sql), params))
 
 
-# Each resident is reached on their first channel that has an endpoint.
+# Each participant is reached on their first channel that has an endpoint: on a device channel
+# every device they registered (channels.load_jobs finds them when sending), by e-mail the
+# newest address. One delivery per participant, however many devices.
 _DELIVERIES = """
     INSERT INTO deliveries (kind, ref_id, seq, poll_id, resident_id, channel, endpoint_id,
                             status, attempts, queued_at, updated_at)
-    SELECT :kind, :ref, :seq, :poll, i.resident_id, e.channel, e.id, 'queued', 0, :now, :now
+    SELECT :kind, :ref, :seq, :poll, i.resident_id, e.channel,
+           CASE WHEN e.channel = 'email' THEN e.id END, 'queued', 0, :now, :now
     FROM invitations i
     JOIN residents r ON r.id = i.resident_id
     JOIN LATERAL (
@@ -140,7 +143,8 @@ def queue_deliveries(
     who: str = "everyone",
     seq: int = 0,
 ) -> int:
-    """Queue one delivery per invitee (all, those who answered, or those who did not)."""
+    """Queue one delivery per invitee (all, those who answered, or those who did not), sent
+    to every device of theirs."""
     return rowcount(
         session.execute(
             sa.text(_DELIVERIES.format(condition=CONDITIONS[who])),

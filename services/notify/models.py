@@ -12,13 +12,16 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from services.common import outbox
 
 TS = sa.DateTime(timezone=True)
 CHANNELS = ("webpush", "fcm", "email")
+# A participant's devices: a notification on one of these channels goes to every device the
+# participant registered on either (each contact's phone and computer), not to one of them.
+DEVICE_CHANNELS = ("webpush", "fcm")
 KINDS = ("invitation", "reminder", "feedback", "measure")
 STATUSES = ("queued", "sent", "retrying", "deferred", "failed", "dead", "cancelled")
 
@@ -53,7 +56,10 @@ class Resident(Base):
 
 
 class Endpoint(Base):
-    """A way to reach a resident: a Web Push subscription, an FCM token or an e-mail address."""
+    """A way to reach a resident: a Web Push subscription, an FCM token (a device) or an
+    e-mail address. A participant may have several devices — a resident's phone and laptop,
+    each contact of a business or organisation their own (they share its participant id) —
+    and every one of them gets the participant's notifications."""
 
     __tablename__ = "endpoints"
 
@@ -130,7 +136,13 @@ class LeftResident(Base):
 
 
 class Delivery(Base):
-    """One notification to one resident, on the channel chosen for them, and its fate."""
+    """One notification to one participant, on the channel chosen for them, and its fate.
+
+    One row per participant and notification whatever the number of devices: reminders, the
+    monthly cap, quiet hours, cancellation and the staff's summaries count participants. On a
+    device channel the row is sent to every device of the participant (``done_endpoints``
+    keeps those it is finished with); ``endpoint_id`` is the e-mail address's endpoint, and
+    NULL for devices."""
 
     __tablename__ = "deliveries"
 
@@ -142,13 +154,18 @@ class Delivery(Base):
     resident_id: Mapped[uuid.UUID] = mapped_column(index=True)
     channel: Mapped[str] = mapped_column(sa.String(10))
     endpoint_id: Mapped[uuid.UUID | None]
+    # The devices this delivery reached or that refused it for good: a retry, a sweep or a
+    # replay sends to the participant's other devices only.
+    done_endpoints: Mapped[list[uuid.UUID]] = mapped_column(
+        ARRAY(sa.Uuid()), default=list, server_default=sa.text("'{}'::uuid[]")
+    )
     status: Mapped[str] = mapped_column(sa.String(10), default="queued")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     queued_at: Mapped[datetime] = mapped_column(TS)
     dispatched_at: Mapped[datetime | None] = mapped_column(TS)
     not_before: Mapped[datetime | None] = mapped_column(TS)  # quiet hours
-    sent_at: Mapped[datetime | None] = mapped_column(TS)
+    sent_at: Mapped[datetime | None] = mapped_column(TS)  # when it first reached anyone
     updated_at: Mapped[datetime] = mapped_column(TS)
 
     __table_args__ = (

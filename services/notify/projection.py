@@ -1,9 +1,11 @@
 """notify's copy of the panel: residents (from resident_* events) and their endpoints
-(registered through the gateway). A resident who leaves is dropped with everything notify held
-on them: endpoints, invitations and deliveries — and leaves a tombstone (the hash of their id),
-because the events come on separate queues: a resident_joined/updated processed after
-resident_left (a retry, a backlog after a restart) must not bring the resident back. An older
-profile event processed after a newer one does not overwrite it either."""
+(registered through the gateway: every device of a participant, whichever of its contacts
+registered it — contacts share the participant's id). A resident who leaves is dropped with
+everything notify held on them: endpoints (every contact's devices), invitations and
+deliveries — and leaves a tombstone (the hash of their id), because the events come on
+separate queues: a resident_joined/updated processed after resident_left (a retry, a backlog
+after a restart) must not bring the resident back. An older profile event processed after a
+newer one does not overwrite it either."""
 
 from __future__ import annotations
 
@@ -18,7 +20,15 @@ from sqlalchemy.orm import Session
 
 from services.common.db import rowcount
 from services.common.errors import NotFound, invalid
-from services.notify.models import CHANNELS, Delivery, Endpoint, Invitation, LeftResident, Resident
+from services.notify.models import (
+    CHANNELS,
+    DEVICE_CHANNELS,
+    Delivery,
+    Endpoint,
+    Invitation,
+    LeftResident,
+    Resident,
+)
 
 
 def id_hash(resident_id: str | uuid.UUID) -> str:
@@ -83,10 +93,20 @@ def drop_resident(session: Session, resident_id: str, left_at: datetime) -> None
 
 
 def register_device(
-    session: Session, *, resident_id: str, data: dict[str, Any], now: datetime
+    session: Session,
+    *,
+    resident_id: str,
+    data: dict[str, Any],
+    now: datetime,
+    max_devices: int = 20,
 ) -> Endpoint:
-    """A Web Push subscription or an FCM token; registering the same one again is a no-op
-    (and moves it to this resident, as when a phone changes hands)."""
+    """A Web Push subscription or an FCM token, beside the participant's other devices: a
+    second phone or laptop, another contact of the same business, each gets every
+    notification. Registering the same one again is a no-op (and moves it to this resident,
+    as when a phone changes hands). Beyond ``max_devices`` the devices least recently reached
+    are let go — one notification costs a request per device, so no participant may make it
+    cost thousands — and a browser that was reset registers a new subscription while its old
+    one may linger until its push service answers 410."""
     if has_left(session, resident_id):  # a token outliving its resident: keep nothing
         raise NotFound("no such resident")
     if data["channel"] == "webpush":
@@ -113,9 +133,35 @@ def register_device(
         },
     ).returning(Endpoint.id)
     endpoint_id = session.execute(upsert).scalar_one()
+    _keep_newest_devices(session, uuid.UUID(resident_id), keep=endpoint_id, limit=max_devices)
     endpoint = session.get(Endpoint, endpoint_id)
     assert endpoint is not None  # the upsert above has just written this row
     return endpoint
+
+
+def _keep_newest_devices(
+    session: Session, resident_id: uuid.UUID, *, keep: uuid.UUID, limit: int
+) -> None:
+    """At most ``limit`` devices per participant: the one just registered, and those reached
+    (or registered) most recently."""
+    stale = (
+        sa.select(Endpoint.id)
+        .where(
+            Endpoint.resident_id == resident_id,
+            Endpoint.channel.in_(DEVICE_CHANNELS),
+        )
+        .order_by(
+            (Endpoint.id == keep).desc(),
+            sa.func.coalesce(Endpoint.last_success_at, Endpoint.created_at).desc(),
+            Endpoint.created_at.desc(),
+        )
+        .offset(max(1, limit))
+    )
+    session.execute(
+        sa.delete(Endpoint)
+        .where(Endpoint.id.in_(stale.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def list_devices(session: Session, resident_id: str) -> list[dict[str, Any]]:

@@ -116,6 +116,7 @@ class Notifier(DependencyProvider):
         self.vapid = webpush.Vapid(vapid_key, settings.vapid_subject)
         self.concurrency = settings.delivery_concurrency
         self.max_attempts = settings.delivery_max_attempts
+        self.max_devices = settings.max_devices
         self.delays = list(settings.delivery_retry_delays)
         self.email = EmailSender(
             Mailer.from_settings(settings.mail),
@@ -417,7 +418,11 @@ class NotifyService:
         return self.db.run(
             lambda s: projection.serialize_device(
                 projection.register_device(
-                    s, resident_id=resident_id, data=fields, now=self.clock()
+                    s,
+                    resident_id=resident_id,
+                    data=fields,
+                    now=self.clock(),
+                    max_devices=self.notifier.max_devices,
                 )
             )
         )

@@ -34,6 +34,9 @@ class NotifySettings:
     push_max_reply_bytes: int
     push_endpoint_hosts: tuple[str, ...]
     push_development_origins: tuple[str, ...]  # development mode only; () anywhere else
+    # Devices per participant (each gets every notification): beyond it, the least recently
+    # reached is let go when another registers.
+    max_devices: int
     fcm_project_id: str | None  # None: no FCM
     fcm_base_url: str
     fcm_credentials_file: str | None
@@ -64,6 +67,7 @@ class NotifySettings:
             push_max_reply_bytes=r.integer("PUSH_MAX_REPLY_BYTES", 16384),
             push_endpoint_hosts=r.items("PUSH_ENDPOINT_HOSTS") or DEFAULT_HOSTS,
             push_development_origins=(r.items("PUSH_DEVELOPMENT_ORIGINS") if r.development else ()),
+            max_devices=r.integer("MAX_DEVICES_PER_PARTICIPANT", 20),
             fcm_project_id=r.optional_text("FCM_PROJECT_ID"),
             fcm_base_url=r.text("FCM_BASE_URL", "https://fcm.googleapis.com"),
             fcm_credentials_file=r.optional_text("FCM_CREDENTIALS_FILE"),

@@ -2,8 +2,9 @@
 running on the real broker and databases: a business joins with its own letter code and its
 KvK number (refused with a field-level 422 when the number is not 8 digits), a second contact
 joins the same business with a contact code, a poll for ondernemers in an area reaches them
-and no one else, the business answers once whichever contact sends it, and the panel's
-composition counts businesses per buurt beside residents, small groups hidden."""
+and no one else, the business answers once whichever contact sends it, every contact's
+device gets the business's notifications (the fake push service decrypts them), and the
+panel's composition counts businesses per buurt beside residents, small groups hidden."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
 from tests.support.audience import invited, listed, publish, submit
+from tests.support.feedback import add_measure, close, draft, measure_id_of, messages, save_draft
+from tests.support.feedback import publish as publish_feedback
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
 WEST, WEST_BUURT = "WK034401", "BU03440111"
@@ -29,11 +32,24 @@ def gateway_overrides():
 
 
 @pytest.fixture
+def notify_overrides():
+    """Reminders looked for every 0.3 s: a test moves a poll's opening back to make one due."""
+    return {"REMINDER_INTERVAL": 0.3}
+
+
+@pytest.fixture
 def town(api, service_config):
+    """Utrecht with its CBS areas, without quiet hours (a push in the evening would wait for
+    the morning)."""
     with ClusterRpcProxy(service_config("panel")) as rpc:
-        rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
+        rpc.panel.create_municipality(
+            {"code": UTRECHT, "name": "Utrecht", "settings": {"quiet_hours": None}}
+        )
         rpc.panel.import_areas(UTRECHT, utrecht_files())
-    return {"admin": api.staff_token(UTRECHT, "admin")}
+    return {
+        "admin": api.staff_token(UTRECHT, "admin"),
+        "editor": api.staff_token(UTRECHT, "editor"),
+    }
 
 
 def codes(api, admin, n, wijk, kind="resident"):
@@ -235,6 +251,181 @@ def test_a_business_with_two_contacts_answers_a_poll_once(api, town, engines):
             sa.text("SELECT count(*) FROM responses WHERE poll_id = :p"), {"p": poll_id}
         ).scalar()
     assert count == 1
+
+
+def register_device(api, push, token):
+    """This contact's browser turns on messages: a Web Push subscription at the fake push
+    service, registered through the gateway."""
+    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
+    subscription = push.subscribe(key)
+    device = api.request(
+        "POST",
+        "/api/v1/devices",
+        token=token,
+        json={
+            "channel": "webpush",
+            "endpoint": subscription["endpoint"],
+            "keys": subscription["keys"],
+        },
+    )
+    assert device.status_code == 201, device.text
+    return {**subscription, "device_id": device.json()["device_id"]}
+
+
+def deliveries_of(engine, poll_id, participant, kind):
+    """notify's delivery records of one kind of notification to one participant: (seq,
+    status, the devices it is done with)."""
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "SELECT seq, status, done_endpoints::text[] FROM deliveries WHERE poll_id = :p "
+                "AND resident_id = :r AND kind = :k ORDER BY seq"
+            ),
+            {"p": poll_id, "r": participant, "k": kind},
+        ).all()
+
+
+def devices_in_notify(engine, participant):
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.text("SELECT id::text FROM endpoints WHERE resident_id = :r"), {"r": participant}
+            ).scalars()
+        )
+
+
+def answered_in_notify(engine, poll_id, participant):
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT answered FROM invitations WHERE poll_id = :p AND resident_id = :r"),
+            {"p": poll_id, "r": participant},
+        ).scalar()
+
+
+def shift_opening(engine, poll_id, *, hours):
+    """Time passes for the poll in notify: its opening moves back, so reminders fall due."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE polls SET opens_at = opens_at - make_interval(hours => :h) WHERE id = :p"
+            ),
+            {"h": hours, "p": poll_id},
+        )
+
+
+def test_every_contact_s_device_gets_the_business_s_notifications(api, town, engines, push_service):
+    """Two contacts of one business each turn on messages in their own browser: the
+    invitation and the reminder reach both devices, one delivery record for the business;
+    once one contact answered, no reminder reaches either; a device whose subscription is gone
+    (410) is removed, and the other contact still gets the feedback and the measure update;
+    when the business leaves, every contact's device goes with it."""
+    admin, editor, notify = town["admin"], town["editor"], engines["notify"]
+    shop_id, first = joined(api, codes(api, admin, 1, CENTRE, kind="ondernemer")[0], business(1))
+    contact_code = api.request("POST", "/api/v1/me/contacts", token=first, json={}).json()["code"]
+    second_id, second = joined(api, contact_code, {"consent": True, "language": "nl"})
+    assert second_id == shop_id
+    # Another shop, which never answers: its reminders show when the reminder timer has run.
+    other_id, other = joined(api, codes(api, admin, 1, CENTRE, kind="ondernemer")[0], business(2))
+    mine, theirs = (
+        register_device(api, push_service, first),
+        register_device(api, push_service, second),
+    )
+    witness = register_device(api, push_service, other)
+    # Both contacts see the business's two devices (one participant, one list).
+    for token in (first, second):
+        listed_devices = api.request("GET", "/api/v1/devices", token=token).json()
+        assert {d["device_id"] for d in listed_devices} == {mine["device_id"], theirs["device_id"]}
+
+    poll_id = publish(api, admin, FOR_SHOPS, reminder_after_hours=[2, 48])
+    wait_for(lambda: invited(notify, poll_id) == {shop_id, other_id}, message="the invitations")
+
+    def got(subscription, kind):
+        return messages(push_service, subscription, kind)
+
+    for subscription in (mine, theirs, witness):
+        wait_for(lambda s=subscription: got(s, "invitation"), timeout=15, message="invitation")
+    for subscription in (mine, theirs):
+        (invitation,) = got(subscription, "invitation")  # decrypted by the fake push service
+        assert invitation["poll_id"] == poll_id and invitation["url"] == f"/polls/{poll_id}"
+        assert invitation["title"] == "Nieuwe peiling: Veilig in de buurt"
+    # One record per participant and notification, done with both of its devices.
+    wait_for(
+        lambda: [r[1] for r in deliveries_of(notify, poll_id, shop_id, "invitation")] == ["sent"],
+        message="the business's invitation recorded as sent",
+    )
+    ((_, _, done),) = deliveries_of(notify, poll_id, shop_id, "invitation")
+    assert set(done) == {mine["device_id"], theirs["device_id"]}
+    summary = api.request("GET", f"/admin/v1/polls/{poll_id}/deliveries", token=admin).json()
+    assert summary["invited"] == 2
+    assert [(d["kind"], d["status"], d["count"]) for d in summary["deliveries"]] == [
+        ("invitation", "sent", 2)  # two businesses, not three devices
+    ]
+
+    # Two hours on, unanswered: the first reminder reaches both contacts' devices.
+    shift_opening(notify, poll_id, hours=3)
+    for subscription in (mine, theirs, witness):
+        wait_for(lambda s=subscription: got(s, "reminder"), timeout=15, message="the reminder")
+
+    # The second contact answers for the business: no reminder reaches either device again.
+    answers = minimal_answers(
+        api.request("GET", f"/api/v1/polls/{poll_id}", token=second).json()["definition"]
+    )
+    sent = submit(api, second, poll_id, answers)
+    assert sent.status_code == 202, sent.text
+    wait_for(lambda: answered_in_notify(notify, poll_id, shop_id), message="the answer in notify")
+    shift_opening(notify, poll_id, hours=48)
+    wait_for(lambda: len(got(witness, "reminder")) == 2, timeout=15, message="second reminder")
+    wait_for(
+        lambda: (
+            [r[1] for r in deliveries_of(notify, poll_id, other_id, "reminder")] == ["sent", "sent"]
+        ),
+        message="the other shop's reminders recorded",
+    )
+    # Queued in the same statement as the other shop's: the business has none.
+    assert [r[0] for r in deliveries_of(notify, poll_id, shop_id, "reminder")] == [1]
+    assert len(got(mine, "reminder")) == 1 and len(got(theirs, "reminder")) == 1
+
+    # The second contact's browser dropped its subscription: its push service answers 410.
+    push_service.unregister(theirs["endpoint"])
+    close(api, editor, poll_id)
+    save_draft(api, editor, poll_id, draft("Wat de winkeliers zeiden"))
+    measure = add_measure(api, editor, poll_id, "Camera's in Hoog-Catharijne", area_codes=[CENTRE])
+    publish_feedback(api, editor, poll_id)
+    wait_for(lambda: got(mine, "feedback"), timeout=15, message="the feedback notice")
+    wait_for(
+        lambda: [r[1] for r in deliveries_of(notify, poll_id, shop_id, "feedback")] == ["sent"],
+        message="the feedback notice recorded",
+    )
+    assert devices_in_notify(notify, shop_id) == {mine["device_id"]}  # only that one removed
+    assert push_service.rejected == {410: 1}
+    assert not got(witness, "feedback")  # feedback goes to those who answered
+    listed_devices = api.request("GET", "/api/v1/devices", token=second).json()
+    assert [d["device_id"] for d in listed_devices] == [mine["device_id"]]
+
+    moved = api.request(
+        "POST",
+        f"/admin/v1/measures/{measure_id_of(measure)}/status",
+        token=editor,
+        json={"status": "in_progress", "note": "De camera's zijn besteld."},
+    )
+    assert moved.status_code == 200, moved.text
+    wait_for(lambda: got(mine, "measure"), timeout=15, message="the measure update")
+    wait_for(
+        lambda: [r[1] for r in deliveries_of(notify, poll_id, shop_id, "measure")] == ["sent"],
+        message="the measure update recorded",
+    )
+    assert push_service.rejected == {410: 1}  # the removed device was not tried again
+    assert [m["type"] for m in messages(push_service, mine)] == [
+        "invitation",
+        "reminder",
+        "feedback",
+        "measure",
+    ]
+
+    # The business leaves (either contact may): every contact's device goes with it.
+    assert api.request("DELETE", "/api/v1/me", token=first).status_code == 204
+    wait_for(lambda: not devices_in_notify(notify, shop_id), message="the devices erased")
+    assert not deliveries_of(notify, poll_id, shop_id, "invitation")
 
 
 def test_the_composition_counts_businesses_per_buurt_beside_residents(api, town):

@@ -19,6 +19,7 @@ from tests.conftest import wait_for
 from tests.support.listeners import recorder
 from tests.support.notify import (
     GM,
+    add_device,
     add_resident,
     panel_without_quiet_hours,
     poll_payload,
@@ -215,6 +216,91 @@ def test_gone_slow_and_broken_push_services(notify, engines, push_service, amqp_
     )
 
 
+def test_every_device_of_a_resident_is_reached_and_a_retry_goes_only_to_those_missed(
+    notify, engines, push_service, amqp_uri
+):
+    """A resident with a phone, a laptop and a tablet: one delivery record, three pushes. The
+    laptop's push service fails once, the tablet's always: the retry goes to those two only
+    (the phone gets its invitation once), the laptop is reached on the second attempt, the
+    tablet's delivery is dead after the last — listed, and its replay reaches the tablet
+    alone."""
+    engine = engines["notify"]
+    resident = add_resident(engine, push_service)
+    phone = resident["subscription"]
+    laptop = add_device(engine, push_service, resident["id"])
+    tablet = add_device(engine, push_service, resident["id"])
+    push_service.fail(laptop["endpoint"], 500, times=1)
+    push_service.fail(tablet["endpoint"], 503)
+    payload = poll_payload(audience={"kind": "municipality"})
+    publish_event(amqp_uri, "poll_published", payload)
+
+    wait_for(
+        lambda: statuses(engine, payload["poll_id"]) == {resident["id"]: "dead"},
+        timeout=20,
+        message="the delivery dead after its last attempt at the tablet",
+    )
+    for device in (phone, laptop):
+        (message,) = payloads(push_service, device)  # the phone was not sent to again
+        assert message["type"] == "invitation" and message["poll_id"] == payload["poll_id"]
+    assert not payloads(push_service, tablet)
+    with engine.connect() as conn:
+        attempts, sent_at, error = conn.execute(
+            sa.text("SELECT attempts, sent_at, last_error FROM deliveries WHERE poll_id = :p"),
+            {"p": payload["poll_id"]},
+        ).one()
+    assert attempts == 3 and sent_at is not None and "HTTP 503" in error
+
+    with ClusterRpcProxy(notify) as rpc:
+        (dead,) = rpc.notify.list_dead_deliveries(GM)
+        assert dead["kind"] == "invitation" and dead["attempts"] == 3
+        push_service.heal(tablet["endpoint"])
+        assert rpc.notify.replay_dead_deliveries(GM) == {"replayed": 1}
+    wait_for(lambda: payloads(push_service, tablet), timeout=15, message="the replay")
+    wait_for(
+        lambda: statuses(engine, payload["poll_id"]) == {resident["id"]: "sent"},
+        message="the replay recorded as sent",
+    )
+    assert len(payloads(push_service, phone)) == 1 and len(payloads(push_service, laptop)) == 1
+
+
+def test_a_participant_keeps_its_most_recently_reached_devices_up_to_the_limit(
+    engines, clean_databases, push_service
+):
+    """Registering a device adds it beside the others; beyond the limit the one least
+    recently reached is let go (a notification costs a request per device)."""
+    from sqlalchemy.orm import Session
+
+    from services.notify import projection
+
+    engine = engines["notify"]
+    resident = add_resident(engine, push_service, subscribe=False)
+    now = datetime.now(UTC)
+
+    def register(subscription):
+        with Session(engine) as session, session.begin():
+            data = {"channel": "webpush", **subscription}
+            found = projection.register_device(
+                session, resident_id=resident["id"], data=data, now=now, max_devices=2
+            )
+            return str(found.id)
+
+    def devices():
+        with Session(engine) as session:
+            return {d["device_id"] for d in projection.list_devices(session, resident["id"])}
+
+    old, reached = push_service.subscribe(), push_service.subscribe()
+    old_id, reached_id = register(old), register(reached)
+    assert devices() == {old_id, reached_id}  # a second device adds, it replaces nothing
+    assert register(old) == old_id and devices() == {old_id, reached_id}  # again: a no-op
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE endpoints SET last_success_at = now() WHERE id = :e"),
+            {"e": reached_id},
+        )
+    newest_id = register(push_service.subscribe())
+    assert devices() == {reached_id, newest_id}
+
+
 def test_quiet_hours_defer_instead_of_dropping(notify, engines, push_service, amqp_uri):
     engine = engines["notify"]
     now = datetime.now(UTC).astimezone(__import__("zoneinfo").ZoneInfo("Europe/Amsterdam"))
@@ -409,7 +495,8 @@ def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
         )
         container_factory(NotifyService, config).start()
         engine = engines["notify"]
-        phones = [add_resident(engine, push_service, subscribe=False) for _ in range(3)]
+        # The first phone's owner also turned on messages in a browser: both are reached.
+        phones = [add_resident(engine, push_service, subscribe=i == 0) for i in range(3)]
         tokens = [f"fcm-token-{i}-{uuid.uuid4().hex}" for i in range(3)]
         with ClusterRpcProxy(config) as rpc:
             for phone, token in zip(phones, tokens, strict=True):
@@ -424,6 +511,11 @@ def test_fcm_devices_are_reached_and_unregistered_tokens_pruned(
         )
         message = fcm.messages_for(tokens[0])[0].message
         assert message["data"]["poll_id"] == payload["poll_id"]
+        wait_for(lambda: payloads(push_service, phones[0]["subscription"]), message="browser")
+        assert (
+            payloads(push_service, phones[0]["subscription"])[0]["poll_id"]
+            == message["data"]["poll_id"]
+        )
         assert message["notification"]["title"] == "Nieuwe peiling: Veilig in de buurt"
         with engine.connect() as conn:
             assert (

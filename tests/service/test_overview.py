@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from tests.conftest import wait_for
-from tests.service.test_feedback_api import add_measure, close, draft, publish, save_draft
 from tests.service.test_trends import admin as admin  # the fixture
 from tests.service.test_trends import published, record
+from tests.support.feedback import add_measure, close, draft, publish, save_draft
 from tests.support.panel import UTRECHT
 
 WEST, NORTH, BUURT = "WK034401", "WK034402", "BU03440111"

@@ -9,12 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 
 
-def publish(api: Any, admin: str, audience: dict[str, Any]) -> str:
+def publish(api: Any, admin: str, audience: dict[str, Any], **fields: Any) -> str:
+    """A poll from the veiligheidsgevoel template, published; ``fields`` go into its creation
+    (``reminder_after_hours``, say)."""
     poll = api.request(
         "POST",
         "/admin/v1/polls",
         token=admin,
-        json={"template_id": "veiligheidsgevoel", "audience": audience},
+        json={"template_id": "veiligheidsgevoel", "audience": audience, **fields},
     )
     assert poll.status_code == 201, poll.text
     published = api.request("POST", f"/admin/v1/polls/{poll.json()['id']}/publish", token=admin)

@@ -68,6 +68,27 @@ def add_resident(
     return {"id": str(rid), "wijk": wijk, "subscription": subscription}
 
 
+def add_device(engine: sa.Engine, push: Any, resident_id: str) -> dict[str, Any]:
+    """Another Web Push subscription of the resident (a second phone, a laptop)."""
+    subscription = push.subscribe()
+    device_id = uuid.uuid4()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO endpoints (id, resident_id, channel, address, p256dh, auth, "
+                "created_at) VALUES (:id, :r, 'webpush', :a, :p, :k, now())"
+            ),
+            {
+                "id": device_id,
+                "r": resident_id,
+                "a": subscription["endpoint"],
+                "p": subscription["keys"]["p256dh"],
+                "k": subscription["keys"]["auth"],
+            },
+        )
+    return {**subscription, "device_id": str(device_id)}
+
+
 def publish_event(amqp_uri: str, name: str, payload: dict[str, Any]) -> dict[str, Any]:
     envelope = make_envelope(name, payload)
     spec = event_type(name)
