@@ -41,7 +41,8 @@ def area_names(ctx: PageContext, found: dict[str, Any], poll: dict[str, Any]) ->
 
 
 def wave_rows(area: dict[str, Any], option: str, titles: dict[int, str]) -> list[dict[str, Any]]:
-    """Per wave: the option's figures (or hidden), and the change from the wave before."""
+    """Per wave: the option's figures (or hidden) with the notes about their weights, and the
+    change from the wave before."""
     rows = []
     changes = {c["to_wave"]: c for c in area.get("changes", [])}
     for w in area["waves"]:
@@ -57,6 +58,7 @@ def wave_rows(area: dict[str, Any], option: str, titles: dict[int, str]) -> list
                 high=chosen.get("ci_high"),
                 effective_n=w.get("effective_n"),
                 respondents=w.get("respondents"),
+                notes=w.get("weighting_notes") or [],
             )
         step = changes.get(w["wave"])
         if step is None:

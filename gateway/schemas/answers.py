@@ -511,6 +511,10 @@ class TrendWaveFiguresOut(Schema):
     mean = fields.Nested(
         TrendMeanOut, allow_none=True, metadata={"description": "scale questions: weighted"}
     )
+    weighting_notes = fields.List(
+        fields.String(),
+        metadata={"description": "the notes about this wave's weights, as in its results"},
+    )
 
 
 class ChangeOptionOut(Schema):
@@ -595,6 +599,10 @@ class OverviewQuestionOut(Schema):
     )
     respondents = fields.Integer(allow_none=True)
     effective_n = fields.Float(allow_none=True)
+    weighting_notes = fields.List(
+        fields.String(),
+        metadata={"description": "the notes about the weights behind these figures (results)"},
+    )
     values = fields.List(fields.Nested(OverviewValueOut))
 
 
@@ -638,6 +646,13 @@ class KeyFigureOut(Schema):
     suppressed = fields.Boolean()
     n = fields.Integer()
     options = fields.List(fields.Nested(KeyFigureOptionOut))
+    weighting_notes = fields.List(
+        fields.String(),
+        metadata={
+            "description": "the notes about the weights behind the figures, frozen with them "
+            "(absent in figures frozen before they were kept)"
+        },
+    )
 
 
 class MeasureNoteOut(Schema):

@@ -3,7 +3,9 @@
 Staff name a question and an area; the figures are taken from the responses service's results
 (the one place that weights and suppresses), never typed in. What responses hides stays hidden
 here: an area it suppresses becomes ``{"suppressed": true}``, an option count it hides becomes
-``{"option", "suppressed": true}``.
+``{"option", "suppressed": true}``. The notes about the weights behind a shown figure (weights
+that miss the CBS margins, a population estimated for a missing CBS figure: results'
+``weighting_notes``) go with it, and are frozen with it at publication.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def figure(q: dict[str, Any], area_code: str) -> dict[str, Any]:
     }
     area = q["areas"].get(area_code)
     if area is None:  # nobody in this area answered
-        return {**head, "suppressed": False, "n": 0, "options": []}
+        return {**head, "suppressed": False, "n": 0, "options": [], "weighting_notes": []}
     if area.get("suppressed"):
         return {**head, "suppressed": True}
     options = []
@@ -89,4 +91,10 @@ def figure(q: dict[str, Any], area_code: str) -> dict[str, Any]:
                 "ci_high": o.get("ci_high"),
             }
         )
-    return {**head, "suppressed": False, "n": area["respondents"], "options": options}
+    return {
+        **head,
+        "suppressed": False,
+        "n": area["respondents"],
+        "options": options,
+        "weighting_notes": list(area.get("weighting_notes") or []),
+    }

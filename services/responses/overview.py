@@ -10,7 +10,10 @@ templates of the library). A question is known by its theme and id (a next wave 
 
 Built from the released (suppressed) results documents and the trend between a poll and its
 previous wave (``trends.compare`` on those documents) only, never from counts: a figure hidden
-there is hidden here, with the reason. docs/methods.md, "Safety overview", says the same.
+there is hidden here, with the reason. The notes about the weights behind an area's figures
+(results' ``weighting_notes``: weights that miss the CBS margins, an estimated population, a
+dimension not weighted on) stand beside them here and in the export's ``weighting_note``.
+docs/methods.md, "Safety overview", says the same.
 """
 
 from __future__ import annotations
@@ -69,21 +72,35 @@ def _figures(
     """One question's latest figures in one area: ``values`` (a mean, or a share per option)
     with intervals and arrows, or hidden with the reason."""
     if not figures or figures.get("suppressed"):
-        return {"suppressed": True, "reason": SUPPRESSED, "values": []}
+        return {"suppressed": True, "reason": SUPPRESSED, "values": [], "weighting_notes": []}
     if figures.get("respondents") == 0:
-        return {"suppressed": False, "reason": NO_RESPONDENTS, "respondents": 0, "values": []}
+        return {
+            "suppressed": False,
+            "reason": NO_RESPONDENTS,
+            "respondents": 0,
+            "values": [],
+            "weighting_notes": [],
+        }
+    # The weights behind this area's figures (or why there are none): beside them.
+    notes = list(figures.get("weighting_notes") or [])
     steps = (trend or {}).get("changes") or []
     step = steps[-1] if steps and steps[-1].get("comparable") else None
     if q["type"] in SCALES:
         mean = _latest_mean(trend)
         if mean is None:
-            return {"suppressed": False, "reason": NOT_WEIGHTED, "values": []}
+            return {
+                "suppressed": False,
+                "reason": NOT_WEIGHTED,
+                "values": [],
+                "weighting_notes": notes,
+            }
         change = (step or {}).get("mean")
         return {
             "suppressed": False,
             "reason": None,
             "respondents": figures.get("respondents"),
             "effective_n": mean["effective_n"],
+            "weighting_notes": notes,
             "values": [
                 {
                     "option": None,
@@ -115,12 +132,13 @@ def _figures(
             }
         )
     if all(v["value"] is None for v in values):
-        return {"suppressed": False, "reason": NOT_WEIGHTED, "values": []}
+        return {"suppressed": False, "reason": NOT_WEIGHTED, "values": [], "weighting_notes": notes}
     return {
         "suppressed": False,
         "reason": None,
         "respondents": figures.get("respondents"),
         "effective_n": figures.get("effective_n"),
+        "weighting_notes": notes,
         "values": values,
     }
 
@@ -236,6 +254,7 @@ COLUMNS: tuple[str, ...] = (
     "n_effective",
     "suppressed",
     "reason",
+    "weighting_note",
 )
 NUMBERS = (
     "open_measures",
@@ -276,6 +295,7 @@ def rows(overview: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "n_effective": q.get("effective_n"),
                 "suppressed": q["suppressed"],
                 "reason": q.get("reason"),
+                "weighting_note": " | ".join(q.get("weighting_notes") or []) or None,
             }
             if not q["values"]:  # hidden, or nobody answered: the reason says which
                 table.append({**about, **dict.fromkeys(FIGURES)})
@@ -322,6 +342,12 @@ def metadata(
             "reason (suppressed: too few respondents or it would reveal a small group; "
             "not_weighted: no weighted figure); no_respondents: nobody there answered. See "
             "docs/suppression.md.",
+        ),
+        (
+            "weighting_note",
+            "The notes about the weights behind a row's figures, as in the poll's results "
+            "(weights that miss the CBS margins, a population estimated for a missing CBS "
+            "figure, a dimension not weighted on), separated by ' | '. See docs/methods.md.",
         ),
         ("open_measures", "Measures planned or in progress in published feedback on the area."),
     ]

@@ -10,6 +10,8 @@ made from the same documents). Built from those documents only (each suppressed 
 wave's figure that is hidden stays hidden, and a change is shown only where both of its waves
 show the weighted share and the effective sample size. The change is computed from the
 figures as published (rounded to one decimal), so anyone can check it from the documents.
+Each wave's shown figures keep the notes about their weights (``weighting_notes``, as in the
+results: weights that miss the CBS margins, an estimated population) beside them.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ def _shares(figures: Mapping[str, Any] | None) -> dict[str, Any] | None:
             }
             for o in figures.get("options", [])
         ],
+        # What a reader of these weighted figures must know about their weights, beside them.
+        "weighting_notes": list(figures.get("weighting_notes") or []),
     }
 
 

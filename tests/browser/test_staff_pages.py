@@ -87,6 +87,7 @@ def staff_pages(mine: dict[str, Any]) -> list[str]:
         f"{polls}/{mine['closed']}/resultaten",
         f"{polls}/{mine['closed']}/resultaten?vraag=vaak_onveilig&respondents=panel",
         f"{polls}/{mine['closed']}/resultaten?vraag=waarom_plek",
+        f"{polls}/{mine['closed']}/verloop",
         f"{polls}/{mine['closed']}/terugkoppeling",
         f"{polls}/{mine['open']}/resultaten",
         f"{polls}/{mine['draft']}/doelgroep",

@@ -7,15 +7,21 @@ without the CSRF token refused, and every staff page with the strict CSP and nev
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import UTC, datetime
 
 import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.db import run_in_transaction
+from services.common.outbox import add_events
 from services.panel import accounts
+from services.responses import intake
 from tests.conftest import wait_for
+from tests.service.test_feedback_api import close, draft, publish, save_draft
+from tests.service.test_trends import answers, published
 from tests.support.answers import minimal_answers
 from tests.support.gateway import resident_token
 from tests.support.panel import UTRECHT, utrecht_files
@@ -385,3 +391,122 @@ def test_results_still_being_computed_are_a_503_page_that_says_so(api, town, res
         message="the first release served once computed",
     )
     assert "Versie 1" in served.text and "worden berekend" not in served.text
+
+
+# --- the weighting note beside every figure it affects (issue 15, 1d) ---------------------------
+
+WEST, NOORDWEST = "WK034401", "WK034402"
+UNMET = "niet te halen met gewichten"  # the Dutch note: the CBS margins cannot be met
+
+
+def record_skewed(engines, poll):
+    """100 respondents in West, 96 of them 65+ while CBS counts nearly half of West's 15+ as
+    25–44: its margins cannot be met within the weight bounds. 100 in Noordwest, by age as
+    CBS counts it: met. Half of each feel unsafe often."""
+    people = [
+        (WEST, f"BU034401{b}", "65_plus" if i % 25 else "25_44")
+        for b in ("11", "12", "13", "14")
+        for i in range(25)
+    ]
+    bands = ["15_24"] * 16 + ["25_44"] * 50 + ["45_64"] * 22 + ["65_plus"] * 12
+    people += [(NOORDWEST, f"BU034402{1 + i % 2}{1 + i % 2}", band) for i, band in enumerate(bands)]
+    batch = [
+        {
+            "receipt_id": str(uuid.uuid4()),
+            "poll_id": poll["id"],
+            "resident": {
+                "id": str(uuid.uuid4()),
+                "municipality_code": UTRECHT,
+                "wijk_code": wijk,
+                "buurt_code": buurt,
+                "age_band": band,
+                "sex": ("man", "vrouw")[i % 2],
+                "self_selected": False,
+            },
+            "answers": answers(poll["definition"], ("vaak", "bijna_nooit")[i // 2 % 2]),
+            "submitted_at": datetime.now(UTC).isoformat(),
+        }
+        for i, (wijk, buurt, band) in enumerate(people)
+    ]
+    sessions = sessionmaker(engines["responses"], expire_on_commit=False)
+    run_in_transaction(
+        sessions,
+        lambda s: intake.record_batch(
+            s, batch, secret=b"s", emit_many=add_events, today=lambda: datetime.now(UTC)
+        ),
+    )
+
+
+def row_of(page: str, name: str) -> str:
+    """The table row whose header cell starts with ``name`` (its first such row)."""
+    found = re.search(rf"<tr[^>]*>\s*<th[^>]*>(?:<a[^>]*>)?{re.escape(name)}.*?</tr>", page, re.S)
+    assert found, name
+    return found.group(0)
+
+
+def ready(session, url):
+    """The page once the poll's results are released (503 while they are computed)."""
+    return wait_for(
+        lambda: (lambda r: r if r.status_code == 200 else None)(session.get(url, timeout=30)),
+        timeout=60,
+        message=f"{url} with the released results",
+    )
+
+
+def test_the_weighting_note_stands_beside_the_figures_it_affects_on_every_page(api, town, engines):
+    """Regression (issue 15, 1d): the note that a wijk's weights cannot meet its CBS margins
+    stood in the results document, the exports and (untested) the staff results page, but not
+    in the safety overview, the trend or feedback's key figures. Every page now shows it, in
+    Dutch, beside that wijk's figures — and not beside another wijk's."""
+    admin = api.staff_token(UTRECHT, "admin")
+    poll = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
+    record_skewed(engines, poll)
+    close(api, admin, poll["id"])
+    session, _ = signed_in(api, "viewer")
+    staff = f"/staff/peilingen/{poll['id']}"
+
+    results = ready(session, api.url(f"{staff}/resultaten?vraag=vaak_onveilig&optie=vaak")).text
+    west = row_of(results, "Wijk 01 West")
+    assert UNMET in west and f"{WEST}: de CBS-cijfers" in west, west
+    assert UNMET not in row_of(results, "Wijk 02 Noordwest")
+    notes = re.search(r'<div class="bp-notes">.*?</div>', results, re.S).group(0)
+    assert f"{WEST}: de CBS-cijfers zijn {UNMET}" in notes  # beside the gemeente figure too
+
+    overview = ready(session, api.url(f"/staff/veiligheid?gebied={WEST}")).text
+    assert UNMET in row_of(overview, "Hoe vaak voelt u zich onveilig")
+    other = session.get(api.url(f"/staff/veiligheid?gebied={NOORDWEST}"), timeout=30).text
+    assert "Hoe vaak voelt u zich onveilig" in other and UNMET not in other
+    found = api.request("GET", "/admin/v1/overview", token=admin).json()
+    (often,) = [
+        q
+        for a in found["areas"]
+        if a["code"] == WEST
+        for q in a["questions"]
+        if q["question_id"] == "vaak_onveilig"
+    ]
+    assert any("cannot be met" in n for n in often["weighting_notes"])
+    exported = api.request("GET", "/admin/v1/overview.csv", token=admin).content.decode()
+    assert "weighting_note" in exported and "cannot be met" in exported
+
+    chosen = f"vraag=vaak_onveilig&optie=vaak&gebied={WEST}"
+    trend = ready(session, api.url(f"{staff}/verloop?{chosen}"))
+    assert UNMET in row_of(trend.text, "1 · ")  # the wave's row
+    assert UNMET in row_of(trend.text, "Wijk 01 West") and UNMET not in row_of(
+        trend.text, "Wijk 02 Noordwest"
+    )
+
+    key_figures = [{"question_id": "vaak_onveilig", "area_code": c} for c in (WEST, NOORDWEST)]
+    save_draft(api, admin, poll["id"], {**draft("Wat we hoorden"), "key_figures": key_figures})
+    feedback_id = publish(api, admin, poll["id"])["feedback_id"]
+    resident = requests.Session()
+    resident.cookies.set(
+        "bp_resident_access", resident_token(api, municipality=UTRECHT, buurt="BU03440111")
+    )
+    page = resident.get(api.url(f"/app/{UTRECHT}/terugkoppeling/{feedback_id}"), timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    # Each key figure's table with what follows it up to the next heading: its notes.
+    west_figure, noordwest_figure = (
+        part.split("<h2")[0] for part in page.text.split("<table")[1:3]
+    )
+    assert "Over de weging:" in west_figure and UNMET in west_figure
+    assert "Hoe vaak voelt u zich onveilig" in noordwest_figure and UNMET not in noordwest_figure

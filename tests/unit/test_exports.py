@@ -252,19 +252,27 @@ def test_the_weighting_note_stands_beside_every_figure_it_affects():
     assert "non-probability" in meta["caveat"] and meta["respondents"].startswith("all")
 
 
+UNMET = "WK034402"  # the wijk of ``unmet_margins_document`` whose CBS margins cannot be met
+
+
+def unmet_margins_document(seed: int = 1) -> dict:
+    """``results_document`` with wijk ``UNMET``'s age margins out of reach: nearly everyone
+    there 15–24 by CBS, a quarter of its respondents, so weights far outside the bounds would
+    be needed. WK034401 keeps margins it meets."""
+    saved = dict(MARGINS[UNMET]["age"])
+    MARGINS[UNMET]["age"].update({"15_24": 5000, "25_44": 10, "45_64": 10, "65_plus": 10})
+    try:
+        return results_document(seed)
+    finally:
+        MARGINS[UNMET]["age"].update(saved)
+
+
 def test_a_wijk_whose_margins_cannot_be_met_says_so_beside_its_figures():
     """Regression (issue 15, 1d): when raking cannot meet a wijk's CBS margins within the
     weight bounds (realistic skew in a small panel), the note stood only in the weighting
     summary. Now it stands beside each of that wijk's figures, in the document and in every
     export row — and not beside another wijk's."""
-    saved = dict(MARGINS["WK034402"]["age"])
-    # Nearly everyone in the wijk 15–24 by CBS, a quarter of its respondents: weights far
-    # outside the bounds would be needed.
-    MARGINS["WK034402"]["age"].update({"15_24": 5000, "25_44": 10, "45_64": 10, "65_plus": 10})
-    try:
-        doc = results_document()
-    finally:
-        MARGINS["WK034402"]["age"].update(saved)
+    doc = unmet_margins_document()
     question = next(q for q in doc["questions"] if q["id"] == "vaak")
     noted = question["areas"]["WK034402"].get("weighting_notes") or []
     assert any("cannot be met" in note for note in noted), noted

@@ -13,6 +13,7 @@ from services.common.validation import load
 from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue
 from services.feedback.reactions import reactor_key, summarize
 from services.feedback.schemas import FeedbackDraftIn, MeasureIn, MeasureUpdate, StatusChangeIn
+from tests.unit.test_exports import UNMET, unmet_margins_document
 
 T0 = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -180,6 +181,35 @@ def test_snapshot_copies_figures_and_suppression_exactly():
     assert whole["options"][1] == {"option": "2", "suppressed": True}
     assert wijk["suppressed"] is True and "n" not in wijk and "options" not in wijk
     assert buurt["n"] == 0 and buurt["options"] == []
+
+
+def test_a_key_figure_carries_the_weighting_note_of_its_area_and_not_another_wijks():
+    """Regression (issue 15, 1d): a key figure copied the weighted percentages and intervals
+    from the results but dropped the note about the weights behind them, so residents saw the
+    figures of a wijk whose CBS margins could not be met as if they had been. The note now goes
+    with the figure (and is frozen with it at publication); another wijk's figure has none."""
+    doc = unmet_margins_document()
+    unmet, other, whole = keyfigures.snapshot(
+        [
+            {"question_id": "vaak", "area_code": UNMET},
+            {"question_id": "vaak", "area_code": "WK034401"},
+            {"question_id": "vaak", "area_code": "GM0344"},
+        ],
+        doc,
+    )
+    assert any(o.get("weighted_percent") is not None for o in unmet["options"])
+    assert (
+        unmet["weighting_notes"]
+        == next(q for q in doc["questions"] if q["id"] == "vaak")["areas"][UNMET]["weighting_notes"]
+    )
+    assert any(
+        n.startswith(f"{UNMET}: the margins cannot be met") for n in unmet["weighting_notes"]
+    )
+    assert other["options"] and not any("cannot be met" in n for n in other["weighting_notes"])
+    # The gemeente figure combines the wijken, that one with its note.
+    assert any(
+        n.startswith(f"{UNMET}: the margins cannot be met") for n in whole["weighting_notes"]
+    )
 
 
 def test_snapshot_refuses_unknown_and_open_questions():

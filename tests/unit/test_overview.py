@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from services.feedback import measures
 from services.polls import library
 from services.responses import overview, trends
+from tests.unit.test_exports import DEFINITION as EXPORTED
+from tests.unit.test_exports import UNMET, unmet_margins_document
 
 GM, WEST, NORTH, BUURT = "GM0344", "WK034401", "WK034402", "BU03440111"
 
@@ -214,6 +216,49 @@ def test_a_shown_area_without_weighted_figures_says_so():
     )
     found = overview.build(GM, [poll("a", 1, datetime(2026, 1, 1, tzinfo=UTC), doc)], {})
     assert {q["reason"] for q in area(found, WEST)["questions"]} == {"not_weighted"}
+
+
+def test_a_wijks_weighting_note_stands_beside_its_figures_and_export_rows_and_no_other():
+    """Regression (issue 15, 1d): the overview copied each area's weighted figures from the
+    results but not the note about the weights behind them (margins that cannot be met, an
+    estimated population). Now the note stands beside that wijk's figures, in the JSON and in
+    each of its export rows — and not beside another wijk's."""
+    doc = unmet_margins_document()
+    definition = {**EXPORTED, "theme": "veiligheidsgevoel"}
+    entry = {
+        "poll_id": "a",
+        "wave": 1,
+        "title": "Veilig",
+        "theme": "veiligheidsgevoel",
+        "opens_at": datetime(2026, 1, 1, tzinfo=UTC),
+        "closed_at": None,
+        "definition": definition,
+        "document": doc,
+        "trend": trends.compare(
+            [{"poll_id": "a", "wave": 1, "definition": definition, "document": doc}]
+        ),
+    }
+    found = overview.build(GM, [entry], {})
+    unmet = question(area(found, UNMET), "veiligheidsgevoel.vaak")
+    assert unmet["values"] and unmet["reason"] is None
+    assert (
+        unmet["weighting_notes"]
+        == next(q for q in doc["questions"] if q["id"] == "vaak")["areas"][UNMET]["weighting_notes"]
+    )
+    assert any(
+        n.startswith(f"{UNMET}: the margins cannot be met") for n in unmet["weighting_notes"]
+    )
+    other = question(area(found, WEST), "veiligheidsgevoel.vaak")
+    assert other["values"] and not any("cannot be met" in n for n in other["weighting_notes"])
+    rows = overview.rows(found)
+    mine = [r for r in rows if r["area_code"] == UNMET and r["value"] is not None]
+    assert mine and all("cannot be met" in r["weighting_note"] for r in mine)
+    theirs = [r for r in rows if r["area_code"] == WEST and r["value"] is not None]
+    assert theirs and not any("cannot be met" in (r["weighting_note"] or "") for r in theirs)
+    assert "weighting_note" in overview.COLUMNS
+    assert "weighting_note" in dict(
+        overview.metadata(found, municipality="Utrecht", generated_at=datetime.now(UTC))
+    )
 
 
 def test_the_export_has_a_row_per_area_question_and_option_and_hides_what_is_hidden():

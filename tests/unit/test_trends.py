@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from services.responses import trends
+from tests.unit.test_exports import DEFINITION as EXPORTED
+from tests.unit.test_exports import UNMET, results_document, unmet_margins_document
 
 
 def test_the_worked_example_of_the_methods_page():
@@ -226,3 +228,33 @@ def test_a_trend_of_a_scale_question_gives_the_weighted_mean_per_wave_and_its_ch
     north = q["areas"]["WK034402"]
     assert north["waves"][0] == {"wave": 1, "poll_id": "a", "suppressed": True}
     assert north["changes"][0]["mean"]["change"] is None
+
+
+def test_each_wave_keeps_the_weighting_note_of_its_own_figures_and_no_other_wijks():
+    """Regression (issue 15, 1d): a trend copied each wave's weighted shares from its results
+    but not the note about the weights behind them. Now a wave whose wijk's CBS margins could
+    not be met has that note beside its figures; the wave before (met) and another wijk's
+    waves have none."""
+    met, unmet = results_document(seed=1), unmet_margins_document(seed=2)
+    trend = trends.compare(
+        [
+            {"poll_id": "a", "wave": 1, "definition": EXPORTED, "document": met},
+            {"poll_id": "b", "wave": 2, "definition": EXPORTED, "document": unmet},
+        ]
+    )
+    for qid in ("vaak", "veilig"):
+        q = next(q for q in trend["questions"] if q["id"] == qid)
+        before, after = q["areas"][UNMET]["waves"]
+        assert not any("cannot be met" in n for n in before["weighting_notes"])
+        assert (
+            after["weighting_notes"]
+            == next(x for x in unmet["questions"] if x["id"] == qid)["areas"][UNMET][
+                "weighting_notes"
+            ]
+        )
+        assert any(
+            n.startswith(f"{UNMET}: the margins cannot be met") for n in after["weighting_notes"]
+        )
+        for wave in q["areas"]["WK034401"]["waves"]:
+            assert "options" in wave
+            assert not any("cannot be met" in n for n in wave["weighting_notes"])
