@@ -29,12 +29,8 @@ NOTES: dict[str, tuple[re.Pattern[str], str]] = {
         ),
         (
             "no_cbs_figure",
-            r"no CBS figure for (?P<dim>\w+) (?P<cat>\S+): its (?P<n>\d+) respondents are not "
-            r"weighted on \w+",
-            N_(
-                "no CBS figure for %(dim)s %(cat)s: its %(n)s respondents are not weighted on "
-                "%(dim)s"
-            ),
+            r"no CBS figure for (?P<dim>\w+) (?P<cat>\S+): its respondents are not weighted on \w+",
+            N_("no CBS figure for %(dim)s %(cat)s: its respondents are not weighted on %(dim)s"),
         ),
         (
             "no_cbs_figures",

@@ -253,6 +253,20 @@ def test_unknown_population_for_a_category_leaves_its_respondents_unraked_on_it(
     assert any("no CBS figure for age 25_44" in note for note in result.notes)
 
 
+def test_a_note_about_a_band_without_cbs_figure_does_not_count_its_respondents():
+    """Regression: the note said "its 3 respondents are not weighted on age". Notes stand beside
+    published figures (results, exports, the overview, feedback's key figures on residents'
+    pages) and are not suppressed, so a count of 1..k-1 in a note told a small group."""
+    margins = {
+        "age": {"0_14": 10, "15_24": 100, "25_44": None, "45_64": 400, "65_plus": 200},
+        "sex": {"man": 50, "vrouw": 50},
+    }
+    cells = {("15_24", "man"): 10, ("25_44", "vrouw"): 3, ("45_64", "vrouw"): 10}
+    result = rake(cells, margins)
+    note = next(n for n in result.notes if "no CBS figure for age 25_44" in n)
+    assert not any(ch.isdigit() for ch in note.split(":", 1)[1]), note
+
+
 def test_population_without_respondents_is_unmatched_and_the_rest_renormalised():
     margins = {
         "age": {"0_14": 99, "15_24": 100, "25_44": 300, "45_64": 400, "65_plus": 200},
