@@ -14,6 +14,13 @@ give them away by subtraction or bounds. Reactions without a wijk or buurt are a
 their own that is never shown (the reader is modelled as knowing it: the safe side). Comments
 are shown only for wijken whose count is shown (so at least k), shuffled, without time or
 resident.
+
+Staff read the figures while reactions come in, so they are released in versions by the rule
+of results over time (``suppression.versions``; docs/suppression.md, "Reactions over time"): a
+read serves the last released version (``ReactionRelease``) until the reactions since pass the
+protection test as a table of their own; a replaced or erased reaction (a count that went down)
+holds the version until new reactions make up for it. The comments served are those of the
+reactions in the version, as they were then (each reaction's ``released_*`` columns).
 """
 
 from __future__ import annotations
