@@ -288,15 +288,27 @@ def reactions_for_staff(
             .values(feedback_id=feedback.id, **values)
             .on_conflict_do_update(index_elements=["feedback_id"], set_=values)
         )
-        session.execute(
-            sa.update(Reaction)
-            .where(Reaction.feedback_id == feedback.id)
-            .values(
-                in_release=True,
-                released_wijk=Reaction.wijk_code,
-                released_comment=Reaction.comment,
+        # The reactions as this version counted them: one changed or added since the read
+        # (another transaction) keeps its state until a version includes it as it is then.
+        table = Reaction.__table__
+        assert isinstance(table, sa.Table)
+        if reactions:
+            session.connection().execute(
+                sa.update(table)
+                .where(
+                    table.c.feedback_id == feedback.id,
+                    table.c.reactor_key == sa.bindparam("key"),
+                )
+                .values(
+                    in_release=True,
+                    released_wijk=sa.bindparam("wijk"),
+                    released_comment=sa.bindparam("comment"),
+                ),
+                [
+                    {"key": r.reactor_key, "wijk": r.wijk_code, "comment": r.comment}
+                    for r in reactions
+                ],
             )
-        )
         document = new.document
         comments = [(r.wijk_code, r.comment) for r in reactions]
     else:
