@@ -297,15 +297,15 @@ def reactions_for_staff(
                 sa.update(table)
                 .where(
                     table.c.feedback_id == feedback.id,
-                    table.c.reactor_key == sa.bindparam("key"),
+                    table.c.reactor_key == sa.bindparam("b_key"),
                 )
                 .values(
                     in_release=True,
-                    released_wijk=sa.bindparam("wijk"),
-                    released_comment=sa.bindparam("comment"),
+                    released_wijk=sa.bindparam("b_wijk"),
+                    released_comment=sa.bindparam("b_comment"),
                 ),
                 [
-                    {"key": r.reactor_key, "wijk": r.wijk_code, "comment": r.comment}
+                    {"b_key": r.reactor_key, "b_wijk": r.wijk_code, "b_comment": r.comment}
                     for r in reactions
                 ],
             )
