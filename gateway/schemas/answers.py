@@ -754,7 +754,18 @@ class ReactionCommentOut(Schema):
     text = fields.String()
 
 
+class ReactionsVersionOut(Schema):
+    seq = fields.Integer(
+        metadata={
+            "description": "the released version served: a new one only when the reactions "
+            "since pass the suppression test (docs/suppression.md, 'Reactions over time')"
+        }
+    )
+
+
 class ReactionsOut(Schema):
+    """The released version of the reaction figures (docs/suppression.md)."""
+
     n = fields.Integer(allow_none=True)
     suppressed = fields.Boolean()
     useful = fields.Integer(allow_none=True)
@@ -762,6 +773,7 @@ class ReactionsOut(Schema):
     share_useful = fields.Float(allow_none=True)
     per_area = fields.List(fields.Nested(ReactionAreaOut))
     comments = fields.List(fields.Nested(ReactionCommentOut))
+    version = fields.Nested(ReactionsVersionOut)
 
 
 class FeedItemOut(Schema):

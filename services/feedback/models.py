@@ -118,8 +118,33 @@ class Reaction(Base):
     buurt_code: Mapped[str | None] = mapped_column(sa.String(10))
     useful: Mapped[bool]
     comment: Mapped[str | None] = mapped_column(sa.Text)
+    # How the reaction stands in the feedback's released version (``ReactionRelease``): staff
+    # see the comment it had then, under the wijk it had then, until the next version includes
+    # it as it is now (docs/suppression.md, "Reactions over time"). Not yet in any: False.
+    in_release: Mapped[bool] = mapped_column(default=False)
+    released_wijk: Mapped[str | None] = mapped_column(sa.String(8))
+    released_comment: Mapped[str | None] = mapped_column(sa.Text)
 
     __table_args__ = (sa.Index("reactions_by_key", "reactor_key"),)
+
+
+class ReactionRelease(Base):
+    """The released version of a feedback item's reaction figures for staff, and what the next
+    version must respect (docs/suppression.md, "Reactions over time"): the counts per area it
+    was computed from (area → [n, useful, not useful]), the cells it hid, the areas listed only
+    because someone reacted there, and the figures as served (comments are read per request
+    from the reactions in the version)."""
+
+    __tablename__ = "reaction_releases"
+
+    feedback_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("feedback.id"), primary_key=True)
+    seq: Mapped[int]  # 1 for the first version
+    k: Mapped[int]
+    released_at: Mapped[datetime] = mapped_column(TS)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    hidden: Mapped[list[Any]] = mapped_column(JSONB)
+    at_least_one: Mapped[list[str]] = mapped_column(JSONB)
+    document: Mapped[dict[str, Any]] = mapped_column(JSONB)
 
 
 class OverdueReminder(Base):

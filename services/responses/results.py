@@ -33,6 +33,7 @@ from services.common import suppression
 from services.common.areas import level_of, parent_of
 from services.common.errors import NotFound
 from services.common.intake import CHANNELS, PARTICIPANT_KINDS
+from services.common.suppression import versions
 from services.responses import weighting
 from services.responses.models import AreaMargins, Poll, ResultRelease
 
@@ -427,9 +428,9 @@ def asked_for(
     return out
 
 
-class Shrunk(Exception):
-    """A count went down since the last release (counts only grow while answers are kept): no
-    later version can be proved safe against it, so none is released."""
+# A count went down since the last release (counts only grow while answers are kept): no later
+# version can be proved safe against it, so none is released.
+Shrunk = versions.Shrunk
 
 
 @dataclass
@@ -453,10 +454,7 @@ class System:
     def snapshot(self) -> dict[str, Any]:
         tables = {t.question_id: t for t in (*self.tables, self.respondents, *self.shadow)}
         return {
-            name: {
-                code: [row.total, *(row.counts.get(o, 0) for o in t.options)]
-                for code, row in t.rows.items()
-            }
+            name: versions.snapshot(t)
             for name, t in [
                 *tables.items(),
                 *((alias, tables[source]) for alias, source in self.aliases.items()),
@@ -468,27 +466,9 @@ class System:
         every relation holds for them too, and counts only grow."""
 
         def less(table: suppression.Table) -> suppression.Table:
-            old = before.get(table.question_id, {})
-            rows = {}
-            for code, row in table.rows.items():
-                # A release from before a table had its last options (the respondents before
-                # businesses and organisations) counted none of them.
-                was = list(old.get(code) or [])
-                was += [0] * (1 + len(table.options) - len(was))
-                counts = {o: row.counts.get(o, 0) - was[1 + i] for i, o in enumerate(table.options)}
-                if row.total < was[0] or any(v < 0 for v in counts.values()):
-                    raise Shrunk(f"{table.question_id} {code}: fewer than in the last release")
-                rows[code] = suppression.Row(row.total - was[0], counts)
-            return suppression.Table(
-                table.question_id,
-                table.exclusive,
-                table.options,
-                rows,
-                table.selections,
-                table.sole,
-                table.published,
-                table.rank,
-            )
+            # A release from before a table had its last options (the respondents before
+            # businesses and organisations) counted none of them: ``versions.minus`` pads.
+            return versions.minus(table, before.get(table.question_id, {}))
 
         if CHANNELS_TABLE not in before:
             before = _before_breakdowns(before)
@@ -520,6 +500,9 @@ class System:
             hidden=[h for h in hidden if h[0] in real],
             rules=rules,
         )
+
+    def hidden_cells(self, safe: Any) -> list[tuple[str, str, str | None]]:
+        return hidden_cells(safe, self.aliases)
 
 
 def _before_breakdowns(before: Mapping[str, Any]) -> dict[str, Any]:
@@ -729,10 +712,8 @@ def next_release(
     system = system_of(poll, data, areas, at_least_one)
     # Where a channel's group is small, its split goes whole: never the area's main figures.
     splits_hidden = small_splits(system, k)
-    if previous is None:
-        safe = system.suppress(k, splits_hidden)
-        hidden = hidden_cells(safe, system.aliases)
-    else:
+    added = None
+    if previous is not None:
         try:
             added = system.minus(previous.tables, previous.at_least_one)
         except Shrunk as exc:
@@ -742,13 +723,17 @@ def next_release(
             else:
                 held.append(reason)
             return None
-        hidden = hidden_cells(added.suppress(k, [*previous.hidden, *splits_hidden]), system.aliases)
-        if not closed and set(hidden) != {tuple(h) for h in previous.hidden}:
-            return None
-        # The same pattern on the current figures: safe as the sum of safe parts; the audit
-        # checks that once more, and anything it hid too would be hidden from now on.
-        safe = system.suppress(k, hidden, rules=False)
-        hidden = hidden_cells(safe, system.aliases)
+    released = versions.next_pattern(
+        system,
+        added,
+        k,
+        previous.hidden if previous is not None else (),
+        final=closed,
+        forced=splits_hidden,
+    )
+    if released is None:
+        return None
+    safe, hidden = released
     splits = question_splits(poll, data, safe, areas)
     documents = {view: build_view(poll, data, k, view, safe, areas, splits) for view in VIEWS}
     seq = 1 if previous is None else previous.seq + 1

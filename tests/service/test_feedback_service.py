@@ -246,6 +246,76 @@ def test_one_reaction_per_resident_and_erasure_on_leaving(env, engines):
     assert rpc_call(env, "resident_detail", GM, fid, resident)["my_reaction"] is None
 
 
+def test_two_staff_reads_around_one_reaction_show_the_same_version(env, engines):
+    """Regression (reactions over time): staff read the reactions one reading at a time, so a
+    read before and after one new reaction showed the gemeente's, the wijk's and the buurt's
+    counts move by one — that resident's area and answer. Now the second read serves the
+    released version again: around one new reaction, a replaced one (useful → not useful) and
+    a resident who left; a new version comes once the reactions since pass the test."""
+    poll = open_poll(env)
+    pid = poll["poll_id"]
+    fid = rpc_call(env, "save_draft", GM, pid, DRAFT, "e@x")["feedback_id"]
+    close_poll(env, pid)
+    rpc_call(env, "publish", GM, pid, "e@x")
+    residents = [str(uuid.uuid4()) for _ in range(20)]
+
+    def react(resident: str, useful: bool, comment: str | None = None) -> None:
+        rpc_call(env, "react", GM, fid, resident, "BU03440111", "WK034401", useful, comment)
+
+    for resident in residents:
+        react(resident, True, "Duidelijk verhaal.")
+    first = rpc_call(env, "reactions", GM, pid)
+    assert (first["version"], first["n"], first["useful"]) == ({"seq": 1}, 20, 20)
+    assert len(first["comments"]) == 20
+
+    newcomer = str(uuid.uuid4())
+    react(newcomer, True, "Eindelijk!")
+    assert rpc_call(env, "reactions", GM, pid) == {**first, "comments": ANY_ORDER(first)}
+    react(residents[0], False, "Toch niet.")  # replaced: useful → not useful
+    assert rpc_call(env, "reactions", GM, pid) == {**first, "comments": ANY_ORDER(first)}
+    publish_event(
+        env["amqp"],
+        "resident_left",
+        {
+            "resident_id": residents[1],
+            "municipality_code": GM,
+            "left_at": datetime.now(UTC).isoformat(),
+        },
+    )
+    key = reactor_key(env["config"]["REACTION_KEY_SECRET"].encode(), residents[1])
+    wait_for(lambda: not infra.tables_holding(engines["feedback"], key), message="the erasure")
+    held = rpc_call(env, "reactions", GM, pid)
+    assert {**held, "comments": []} == {**first, "comments": []}
+    # The erased resident's comment is gone at once; the others are the version's.
+    assert len(held["comments"]) == 19
+    texts = {c["text"] for c in held["comments"]}
+    assert "Toch niet." not in texts and "Eindelijk!" not in texts
+
+    # 19 useful and 1 not useful now, against 20 and 0 released: 11 useful and 9 not useful
+    # more make the reactions since (20: 10 useful, 10 not useful) pass with nothing hidden.
+    for _ in range(11):
+        react(str(uuid.uuid4()), True)
+    for _ in range(9):
+        react(str(uuid.uuid4()), False)
+    second = rpc_call(env, "reactions", GM, pid)
+    assert second["version"] == {"seq": 2}
+    assert (second["n"], second["useful"], second["not_useful"]) == (40, 30, 10)
+    assert "Toch niet." in {c["text"] for c in second["comments"]}
+    assert rpc_call(env, "reactions", GM, pid)["version"] == {"seq": 2}
+
+
+def ANY_ORDER(view: dict[str, Any]) -> Any:  # noqa: N802 - reads as a value in the asserts
+    """The view's comments, whatever their (shuffled) order."""
+
+    class Same:
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, list) and sorted(map(str, other)) == sorted(
+                map(str, view["comments"])
+            )
+
+    return Same()
+
+
 def add_staff(engine: sa.Engine, email: str, role: str, status: str = "active") -> None:
     with Session(engine) as session, session.begin():
         session.add(
