@@ -184,7 +184,9 @@ def shops_case(shops: int = 2, channel: str = "app") -> attacker.PollCase:
     people = []
     for buurt, n in RESIDENTS_PER_BUURT.items():
         for i in range(n):
-            answers = {"veilig": ("ja", "nee")[i % 3 == 0], **({"tips": f"tip {i}"} if i % 2 else {})}
+            answers = {"veilig": ("ja", "nee")[i % 3 == 0]}
+            if i % 2:
+                answers["tips"] = f"tip {i}"
             age, sex = ("25_44", "45_64")[i % 2], ("man", "vrouw")[i % 3 % 2]
             people.append(attacker.Respondent(buurt, age, sex, "panel", answers))
     for i in range(shops):
