@@ -439,7 +439,14 @@ class ResultsAreaOut(Schema):
     level = fields.String()
     parent_code = fields.String(allow_none=True)
     name = fields.String(allow_none=True)
-    respondents = fields.Integer(allow_none=True)
+    respondents = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "every participant who answered (all view) or the panel members "
+            "(panel view); null: suppressed — in the all view also where a small group of "
+            "businesses or organisations is, while the area's figures are shown"
+        },
+    )
     self_selected = fields.Integer(allow_none=True)
     recently_moved = fields.Integer(allow_none=True)
     kinds = fields.Dict(
@@ -454,7 +461,9 @@ class ResultsAreaOut(Schema):
     )
     invited = fields.Integer(allow_none=True)
     response_rate = fields.Float(allow_none=True)
-    suppressed = fields.Boolean()
+    suppressed = fields.Boolean(
+        metadata={"description": "the area's own figures (its residents') are hidden"}
+    )
 
 
 class WeightingOut(Schema):

@@ -144,7 +144,9 @@ def _dimension(
         if pops[c] is None and resp[c] > 0:
             # Without the number: a note stands beside published figures, and a group of 1..k-1
             # respondents must not be told there (issue 15: every figure through suppression).
-            notes.append(f"no CBS figure for {name} {c}: its respondents are not weighted on {name}")
+            notes.append(
+                f"no CBS figure for {name} {c}: its respondents are not weighted on {name}"
+            )
     groups = [[c] for c in order if pops[c] is not None]
     if not groups:
         return None, [], [], [*notes, f"no CBS figures for {name}: not weighted on {name}"]

@@ -18,7 +18,7 @@ or one table with a hierarchy, ``TableSystem``).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from services.common.suppression.model import Hierarchy, Row, Table
@@ -56,16 +56,7 @@ def minus(table: Table, before: Mapping[str, Sequence[int]]) -> Table:
         if row.total < was[0] or any(v < 0 for v in counts.values()):
             raise Shrunk(f"{table.question_id} {code}: fewer than in the last release")
         rows[code] = Row(row.total - was[0], counts)
-    return Table(
-        table.question_id,
-        table.exclusive,
-        table.options,
-        rows,
-        table.selections,
-        table.sole,
-        table.published,
-        table.rank,
-    )
+    return replace(table, rows=rows)  # every other field (rank, whole, …) as it was
 
 
 class Versioned(Protocol):
