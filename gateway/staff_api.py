@@ -752,6 +752,21 @@ def poll_trend(ctx: RequestContext) -> Any:
     return ctx.rpc("responses", "trend", ctx.municipality, opened, ctx.query["respondents"])
 
 
+@route(
+    "GET",
+    "/admin/v1/polls/<poll_id>/series",
+    tag=POLLS,
+    auth="staff",
+    role="viewer",
+    resource="poll",
+    response=answers.SeriesOut,
+    summary="The waves of the poll's series, first to last, the same from any of them: poll, "
+    "wave, the wave it follows, status and dates (figures: the trend)",
+)
+def poll_series(ctx: RequestContext) -> Any:
+    return {"waves": ctx.rpc("polls", "series_waves", ctx.municipality, ctx.params["poll_id"])}
+
+
 EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

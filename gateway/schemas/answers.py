@@ -575,6 +575,30 @@ class TrendOut(Schema):
     questions = fields.List(fields.Nested(TrendQuestionOut))
 
 
+class SeriesWaveOut(Schema):
+    """One poll of a series. No figures: those are in the poll's results and the trend,
+    released through suppression there."""
+
+    poll_id = fields.UUID()
+    title = fields.String(allow_none=True)
+    wave = fields.Integer(metadata={"description": "1 for the first poll, then 2, 3, …"})
+    previous_poll_id = fields.UUID(
+        allow_none=True, metadata={"description": "the wave this one follows (null: the first)"}
+    )
+    status = fields.String(metadata={"description": "draft, scheduled, open, closed or archived"})
+    opens_at = fields.DateTime(allow_none=True)
+    closes_at = fields.DateTime(allow_none=True)
+    published_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class SeriesOut(Schema):
+    waves = fields.List(
+        fields.Nested(SeriesWaveOut),
+        metadata={"description": "first to last: by wave, then opening, then creation"},
+    )
+
+
 class OverviewValueOut(Schema):
     """One answer's weighted share (``option``), or a scale's weighted mean (``option`` null),
     with the change from the previous wave; ``trend`` only when that change is significant."""

@@ -14,6 +14,8 @@ announced with ``measure_updated``, so those who answered hear of it.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy.orm import Session
 from services.common.areas import in_municipality, parent_of
 from services.common.errors import InvalidInput, NotFound, invalid
 from services.feedback.lifecycle import Emit, conflict, get_feedback, parse_id
-from services.feedback.models import Feedback, Measure, MeasureNote, Poll
+from services.feedback.models import Feedback, Measure, MeasureNote, Poll, RegionVersion
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "planned": ("in_progress", "done", "dropped"),
@@ -189,39 +191,77 @@ def _touch_feedback(session: Session, measure: Measure, now: datetime) -> Feedba
 OPEN_STATUSES = ("planned", "in_progress")  # promised and not yet done or dropped
 
 
+@dataclass(frozen=True)
+class OpenMeasure:
+    """Where an open measure is: the wijken and buurten it names, and its poll's audience
+    (the wijken and buurten, and the regions an "areas" or "sample" audience named)."""
+
+    area_codes: Sequence[str]
+    poll_area_codes: Sequence[str] = ()
+    poll_region_codes: Sequence[str] = ()
+
+
 def measure_areas(
-    measure_codes: list[str], poll_codes: list[str], municipality_code: str
+    measure: OpenMeasure, municipality_code: str, regions: Mapping[str, Iterable[str]]
 ) -> set[str]:
-    """The areas a measure is in: those it names (else its poll's audience areas, else the
-    whole gemeente), and every area that contains one of them (a buurt's wijk and gemeente)."""
-    named = measure_codes or poll_codes or [municipality_code]
-    out: set[str] = set()
+    """The areas a measure counts for (docs/methods.md, "Safety overview").
+
+    It is in the areas it names — else where its poll's audience was (its wijken, buurten
+    and regions), else the whole gemeente. In the CBS tree it counts for those areas and every
+    area containing one of them (a buurt's wijk, the gemeente), as before regions existed.
+    A region (``regions``: code → the buurten of its newest version) stands beside the tree,
+    so it counts every measure that reaches into it: one naming a buurt of the region, or a
+    wijk that holds one of the region's buurten — and, naming no area, one of a poll whose
+    audience named the region. A measure for the whole gemeente counts for the gemeente only,
+    as it does not for each wijk and buurt."""
+    named = (
+        list(measure.area_codes)
+        or [*measure.poll_area_codes, *measure.poll_region_codes]
+        or [municipality_code]
+    )
+    out: set[str] = {municipality_code}
     for code in named:
         current: str | None = code
         while current is not None:
             out.add(current)
             current = parent_of(current)
-    out.add(municipality_code)
+    places = set(named)
+    for code, buurten in regions.items():
+        if any(b in places or parent_of(b) in places for b in buurten):
+            out.add(code)
     return out
 
 
 def count_by_area(
-    rows: list[tuple[list[str], list[str]]], municipality_code: str
+    found: Iterable[OpenMeasure],
+    municipality_code: str,
+    regions: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, int]:
-    """``rows``: (the measure's area codes, its poll's audience area codes) per open measure;
-    the number of measures per area, each measure counted once per area."""
+    """The number of open measures per area code, each measure counted once per area."""
     counts: dict[str, int] = {}
-    for measure_codes, poll_codes in rows:
-        for code in measure_areas(measure_codes, poll_codes, municipality_code):
+    for measure in found:
+        for code in measure_areas(measure, municipality_code, regions or {}):
             counts[code] = counts.get(code, 0) + 1
     return dict(sorted(counts.items()))
 
 
-def open_measures_by_area(session: Session, *, municipality_code: str) -> dict[str, int]:
-    """Measures planned or in progress in published feedback, per area code (GM, WK, BU, and
-    an RG code a measure names)."""
+def newest_regions(session: Session, *, municipality_code: str) -> dict[str, list[str]]:
+    """Each region's buurten in its newest version a published poll froze (``poll_published``:
+    feedback does not ask panel). Open measures are a figure of today, so a region counts
+    them on the newest version known, whichever poll the figures beside them come from."""
     found = session.execute(
-        sa.select(Measure.area_codes, Poll.area_codes)
+        sa.select(RegionVersion.code, RegionVersion.buurt_codes)
+        .where(RegionVersion.municipality_code == municipality_code)
+        .order_by(RegionVersion.code, RegionVersion.version.desc())
+        .distinct(RegionVersion.code)
+    )
+    return {code: list(buurten) for code, buurten in found}
+
+
+def open_measures_by_area(session: Session, *, municipality_code: str) -> dict[str, int]:
+    """Measures planned or in progress in published feedback, per area code (GM, WK, BU, RG)."""
+    found = session.execute(
+        sa.select(Measure.area_codes, Poll.area_codes, Poll.region_codes)
         .join(Feedback, Feedback.id == Measure.feedback_id)
         .join(Poll, Poll.id == Feedback.poll_id)
         .where(
@@ -230,4 +270,8 @@ def open_measures_by_area(session: Session, *, municipality_code: str) -> dict[s
             Feedback.status == "published",
         )
     )
-    return count_by_area([(list(m or []), list(p or [])) for m, p in found], municipality_code)
+    return count_by_area(
+        [OpenMeasure(list(m or []), list(p or []), list(r or [])) for m, p, r in found],
+        municipality_code,
+        newest_regions(session, municipality_code=municipality_code),
+    )

@@ -33,10 +33,30 @@ class Poll(Base):
     title: Mapped[str] = mapped_column(sa.Text)
     audience_kind: Mapped[str] = mapped_column(sa.String(20))
     area_codes: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    # The regions an "areas" audience named (their buurten are in ``area_codes`` too).
+    region_codes: Mapped[list[str]] = mapped_column(
+        JSONB, default=list, server_default=sa.text("'[]'::jsonb")
+    )
     published_at: Mapped[datetime] = mapped_column(TS)
     closed_at: Mapped[datetime | None] = mapped_column(TS)
 
     __table_args__ = (sa.Index("feedback_polls_by_municipality", "municipality_code"),)
+
+
+class RegionVersion(Base):
+    """A version of a municipality's region as a published poll froze it (``poll_published``
+    audience ``regions``): how feedback knows which buurten a region holds, for the open
+    measures per region of the safety overview. Versions never change once written, so
+    keeping each one (never updating) is order-tolerant; the newest is the highest."""
+
+    __tablename__ = "region_versions"
+
+    code: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
+    version: Mapped[int] = mapped_column(primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(sa.String(6))
+    buurt_codes: Mapped[list[str]] = mapped_column(JSONB)
+
+    __table_args__ = (sa.Index("region_versions_by_municipality", "municipality_code"),)
 
 
 class Feedback(Base):

@@ -237,6 +237,57 @@ def check_series(definition: dict[str, Any], previous: dict[str, Any]) -> None:
         raise InvalidInput("this wave changes answers of questions it is compared on", errors)
 
 
+def whole_series(session: Session, *, municipality_code: str, poll_id: str) -> list[Poll]:
+    """Every wave of the poll's series, the same list from any of them: the first wave it goes
+    back to and every poll that follows that one, directly or through a later wave, drafts
+    too. Ordered by wave, then by opening (not yet scheduled last), then by creation; nothing
+    forbids two polls following the same wave, so both are listed (``previous_poll_id`` says
+    which wave each follows)."""
+    first = series(session, municipality_code=municipality_code, poll_id=poll_id)[0]
+    found = {first.id: first}
+    following = [first.id]
+    while following:
+        later = session.scalars(
+            sa.select(Poll).where(
+                Poll.municipality_code == municipality_code,
+                Poll.previous_poll_id.in_(following),
+            )
+        ).all()
+        following = [p.id for p in later if p.id not in found]
+        found.update((p.id, p) for p in later)
+    return sorted(
+        found.values(),
+        key=lambda p: (
+            p.wave,
+            p.opens_at is None,
+            p.opens_at or p.created_at,
+            p.created_at,
+            str(p.id),
+        ),
+    )
+
+
+def serialize_wave(poll: Poll) -> dict[str, Any]:
+    """A wave as the series lists it: which poll, its place and state, and its dates."""
+    full = serialize_poll(poll)
+    return {
+        "poll_id": full["id"],
+        **{
+            key: full[key]
+            for key in (
+                "title",
+                "wave",
+                "previous_poll_id",
+                "status",
+                "opens_at",
+                "closes_at",
+                "published_at",
+                "closed_at",
+            )
+        },
+    }
+
+
 def series(session: Session, *, municipality_code: str, poll_id: str) -> list[Poll]:
     """The poll and the earlier waves it follows, oldest first."""
     chain = [load_poll(session, municipality_code=municipality_code, poll_id=poll_id)]

@@ -2,7 +2,7 @@
 
 RPC (called by the gateway; ``municipality_code`` always comes from the verified staff token):
 list_templates, get_template, create_poll, update_poll, publish_poll, close_poll, archive_poll,
-list_polls, get_poll, series, list_open_polls.
+list_polls, get_poll, series, series_waves, list_open_polls.
 Timer: ``run_schedule`` opens and closes polls on schedule (``SCHEDULE_INTERVAL`` seconds).
 Events out (through the outbox): ``poll_published``, ``poll_closed``.
 """
@@ -147,6 +147,18 @@ class PollsService:
             lambda s: [
                 lifecycle.serialize_poll(p)
                 for p in lifecycle.series(s, municipality_code=municipality_code, poll_id=poll_id)
+            ]
+        )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def series_waves(self, municipality_code: str, poll_id: str) -> list[dict[str, Any]]:
+        """Every wave of the poll's series, first to last, from any of its polls (issue 13)."""
+        return self.db.run(
+            lambda s: [
+                lifecycle.serialize_wave(p)
+                for p in lifecycle.whole_series(
+                    s, municipality_code=municipality_code, poll_id=poll_id
+                )
             ]
         )
 

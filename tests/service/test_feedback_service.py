@@ -316,6 +316,63 @@ def ANY_ORDER(view: dict[str, Any]) -> Any:  # noqa: N802 - reads as a value in 
     return Same()
 
 
+REGION = "RG03440001"
+
+
+def frozen(version: int, buurten: list[str]) -> dict[str, Any]:
+    return {"code": REGION, "name": "Zuilen", "version": version, "buurt_codes": buurten}
+
+
+def test_open_measures_per_region_on_its_newest_version_whatever_order_polls_arrive_in(
+    env, engines
+):
+    # The later poll froze version 2 (a buurt of North, BU03440211); the earlier one version 1
+    # (a buurt of West), and its event comes second and twice — as a retry or a replay could.
+    later = open_poll(
+        env,
+        kind="areas",
+        area_codes=["BU03440211"],
+        region_codes=[REGION],
+        regions=[frozen(2, ["BU03440211"])],
+    )
+    earlier_audience = {"kind": "municipality", "region_codes": [REGION]}
+    earlier = open_poll(env, **earlier_audience, regions=[frozen(1, ["BU03440111"])])
+    replayed = publish_event(env["amqp"], "poll_published", earlier)
+
+    def handled() -> bool:
+        with engines["feedback"].connect() as conn:
+            return bool(
+                conn.execute(
+                    sa.text("SELECT count(*) FROM processed_events WHERE event_id = :e"),
+                    {"e": replayed["event_id"]},
+                ).scalar()
+            )
+
+    wait_for(handled, message="the repeated poll_published handled")
+    with engines["feedback"].connect() as conn:
+        versions = conn.execute(
+            sa.text("SELECT code, version, buurt_codes FROM region_versions ORDER BY version")
+        ).all()
+    assert versions == [(REGION, 1, ["BU03440111"]), (REGION, 2, ["BU03440211"])]
+
+    for poll, measures in (
+        # North holds the newest version's buurt; BU03440111 was only in version 1.
+        (earlier, [["WK034402"], ["BU03440111"]]),
+        # Naming no area: its poll's audience, which named the region.
+        (later, [[]]),
+    ):
+        pid = poll["poll_id"]
+        rpc_call(env, "save_draft", GM, pid, DRAFT, "e@x")
+        for codes in measures:
+            rpc_call(env, "add_measure", GM, pid, {**MEASURE, "area_codes": codes})
+        close_poll(env, pid)
+        rpc_call(env, "publish", GM, pid, "e@x")
+    counts = rpc_call(env, "open_measures_by_area", GM)
+    assert counts[REGION] == 2
+    assert (counts["WK034402"], counts["WK034401"], counts[GM]) == (2, 1, 3)
+    assert rpc_call(env, "open_measures_by_area", OTHER) == {}
+
+
 def add_staff(engine: sa.Engine, email: str, role: str, status: str = "active") -> None:
     with Session(engine) as session, session.begin():
         session.add(

@@ -17,6 +17,8 @@ from tests.support.feedback import add_measure, close, draft, publish, save_draf
 from tests.support.panel import UTRECHT
 
 WEST, NORTH, BUURT = "WK034401", "WK034402", "BU03440111"
+# A region of West: the four buurten the waves' respondents live in (tests/service/test_trends).
+OOG_IN_AL = ["BU03440111", "BU03440112", "BU03440113", "BU03440114"]
 
 
 def area(overview, code):
@@ -28,13 +30,32 @@ def question(a, key):
 
 
 @pytest.fixture
-def two_waves(api, admin, engines):
-    first = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
+def region(api, admin):
+    created = api.request(
+        "POST",
+        "/admin/v1/regions",
+        token=admin,
+        json={"name": "Oog in Al", "buurt_codes": OOG_IN_AL},
+    )
+    assert created.status_code == 201, created.text
+    return created.json()["code"]
+
+
+@pytest.fixture
+def two_waves(api, admin, engines, region):
+    # For the whole municipality, with results for the region too.
+    audience = {"kind": "municipality", "region_codes": [region]}
+    first = published(
+        api, admin, engines, {"template_id": "veiligheidsgevoel", "audience": audience}
+    )
     record(engines, first, 0.3, 1)
     close(api, admin, first["id"])
-    # Feedback on the first wave: one measure in a buurt of West still open, one done.
+    # Feedback on the first wave: open measures in a buurt of West, in West and in North;
+    # one in West done.
     save_draft(api, admin, first["id"], draft("Wat we hoorden over veiligheid"))
     add_measure(api, admin, first["id"], "Extra verlichting", area_codes=[BUURT])
+    add_measure(api, admin, first["id"], "Meer handhaving", area_codes=[WEST])
+    add_measure(api, admin, first["id"], "Verkeersdrempels", area_codes=[NORTH])
     done = add_measure(api, admin, first["id"], "Gesprek wijkagent", area_codes=[WEST])
     publish(api, admin, first["id"])
     finished = api.request(
@@ -44,7 +65,7 @@ def two_waves(api, admin, engines):
         json={"status": "done", "note": "Gesprek gevoerd"},
     )
     assert finished.status_code == 200, finished.text
-    second = published(api, admin, engines, {"previous_poll_id": first["id"]})
+    second = published(api, admin, engines, {"previous_poll_id": first["id"], "audience": audience})
     record(engines, second, 0.1, 2)
     return first, second
 
@@ -53,6 +74,7 @@ def two_waves(api, admin, engines):
 def test_the_overview_shows_each_areas_latest_figures_trend_and_open_measures(
     api,
     admin,
+    region,
     two_waves,
 ):
     first, second = two_waves
@@ -87,11 +109,16 @@ def test_the_overview_shows_each_areas_latest_figures_trend_and_open_measures(
     assert safe["measure"] == "mean" and mean["ci_low"] <= mean["value"] <= mean["ci_high"]
     scale = next(q for q in trend["questions"] if q["id"] == "veilig_buurt")
     assert scale["areas"][WEST]["waves"][-1]["mean"]["mean"] == mean["value"]
-    # Open measures: the buurt's planned one counts for the buurt, West and the gemeente; the
-    # done one for nothing.
-    assert (west["open_measures"], area(found, BUURT)["open_measures"]) == (1, 1)
-    assert area(found, UTRECHT)["open_measures"] == 1
-    assert area(found, NORTH)["open_measures"] == 0
+    # Open measures: the buurt's counts for the buurt, West and the gemeente, West's for West
+    # and the gemeente, North's for North and the gemeente; the done one for nothing.
+    assert (west["open_measures"], area(found, BUURT)["open_measures"]) == (2, 1)
+    assert area(found, NORTH)["open_measures"] == 1
+    assert area(found, UTRECHT)["open_measures"] == 3
+    # The region counts those that reach into it: the one in its buurt, and West's (West
+    # holds its buurten); not North's.
+    oog_in_al = area(found, region)
+    assert (oog_in_al["level"], oog_in_al["name"]) == ("regio", "Oog in Al")
+    assert oog_in_al["open_measures"] == 2
     # Nobody in North answered: no figure, and the reason why.
     north = question(area(found, NORTH), "veiligheidsgevoel.vaak_onveilig")
     assert north["values"] == [] and north["reason"] in ("no_respondents", "suppressed")
@@ -109,7 +136,8 @@ def test_the_overview_shows_each_areas_latest_figures_trend_and_open_measures(
         for r in rows
         if r["area_code"] == WEST and r["question_id"] == "vaak_onveilig" and r["option"] == "vaak"
     )
-    assert west_vaak["trend"] == "gedaald (significant)" and west_vaak["open_measures"] == "1"
+    assert west_vaak["trend"] == "gedaald (significant)" and west_vaak["open_measures"] == "2"
+    assert {r["open_measures"] for r in rows if r["area_code"] == region} == {"2"}
     assert west_vaak["value"] == str(vaak["value"]).replace(".", ",")
     xlsx = api.request("GET", "/admin/v1/overview.xlsx", token=admin)
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"

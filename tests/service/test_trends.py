@@ -148,3 +148,51 @@ def test_two_waves_show_a_significant_fall_in_one_wijk(api, admin, engines):
     # A wijk where nobody answered has no change to show.
     north = often["areas"]["WK034402"]
     assert all(o["significant"] in (None, False) for o in north["changes"][0]["options"])
+
+
+@pytest.mark.service
+def test_the_series_lists_every_wave_in_order_from_any_of_them(api, admin, engines):
+    first = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
+    alone = api.request("GET", f"/admin/v1/polls/{first['id']}/series", token=admin)
+    assert alone.status_code == 200, alone.text
+    assert [w["poll_id"] for w in alone.json()["waves"]] == [first["id"]]
+    second = published(api, admin, engines, {"previous_poll_id": first["id"]})
+    # A third wave still being written is part of the series too.
+    third = api.request(
+        "POST", "/admin/v1/polls", token=admin, json={"previous_poll_id": second["id"]}
+    ).json()
+    # Nothing forbids a second poll following the same wave: it is listed after the first.
+    fork = api.request(
+        "POST", "/admin/v1/polls", token=admin, json={"previous_poll_id": second["id"]}
+    ).json()
+
+    viewer = api.staff_token(UTRECHT, "viewer")
+    found = {}
+    for poll in (first, second, third, fork):
+        response = api.request("GET", f"/admin/v1/polls/{poll['id']}/series", token=viewer)
+        assert response.status_code == 200, response.text
+        found[poll["id"]] = response.json()
+    series = found[first["id"]]
+    assert all(found[p["id"]] == series for p in (second, third, fork))
+    assert_documented(api, "GET", "/admin/v1/polls/{poll_id}/series", series)
+    assert [
+        (w["poll_id"], w["wave"], w["previous_poll_id"], w["status"]) for w in series["waves"]
+    ] == [
+        (first["id"], 1, None, "open"),
+        (second["id"], 2, first["id"], "open"),
+        (third["id"], 3, second["id"], "draft"),
+        (fork["id"], 3, second["id"], "draft"),
+    ]
+    one = series["waves"][0]
+    assert one["title"] == first["definition"]["title"]
+    assert (one["opens_at"], one["closes_at"]) == (first["opens_at"], first["closes_at"])
+    assert series["waves"][2]["opens_at"] is None
+
+    # Another municipality's staff: 404, as for a poll that does not exist.
+    elsewhere = api.staff_token("GM0307", "admin")
+    theirs = api.request("GET", f"/admin/v1/polls/{first['id']}/series", token=elsewhere)
+    assert theirs.status_code == 404, theirs.text
+    assert theirs.headers["Content-Type"] == "application/problem+json"
+    unknown = api.request("GET", f"/admin/v1/polls/{uuid.uuid4()}/series", token=admin)
+    assert unknown.status_code == 404, unknown.text
+    assert api.request("GET", f"/admin/v1/polls/{first['id']}/series").status_code == 401

@@ -291,21 +291,58 @@ def test_the_export_has_a_row_per_area_question_and_option_and_hides_what_is_hid
 
 
 def test_open_measures_count_once_per_area_in_the_areas_they_name_and_those_around_them():
+    Open = measures.OpenMeasure
     counts = measures.count_by_area(
         [
-            (["BU03440111", "BU03440112"], []),  # two buurten of West: once for West
-            ([], ["WK034402"]),  # no areas of its own: its poll's
-            ([], []),  # a poll to the whole municipality
-            (["RG0344000001"], []),
+            Open(["BU03440111", "BU03440112"]),  # two buurten of West: once for West
+            Open([], ["WK034402"]),  # no areas of its own: its poll's
+            Open([]),  # a poll to the whole municipality
         ],
         GM,
     )
-    assert counts == {
-        GM: 4,
-        "BU03440111": 1,
-        "BU03440112": 1,
-        "RG0344000001": 1,
-        WEST: 1,
-        NORTH: 1,
-    }
+    assert counts == {GM: 3, "BU03440111": 1, "BU03440112": 1, WEST: 1, NORTH: 1}
     assert measures.OPEN_STATUSES == ("planned", "in_progress")
+
+
+# Regions: sets of buurten beside the CBS tree (RG + the municipality's four digits + four).
+OOG_IN_AL, ACROSS, OOST = "RG03440001", "RG03440002", "RG03440003"
+REGIONS = {
+    OOG_IN_AL: ["BU03440111", "BU03440112"],  # in West
+    ACROSS: ["BU03440121", "BU03440211"],  # a buurt of West and one of North
+    OOST: ["BU03440312"],  # its newest version; the poll below froze BU03440311
+}
+
+
+def test_a_region_counts_the_open_measures_that_reach_into_it():
+    Open = measures.OpenMeasure
+    found = {
+        "buurt of Oog in Al": Open(["BU03440111"]),
+        "North": Open(["WK034402"]),
+        "poll to West": Open([], ["WK034401"]),
+        "poll to the gemeente": Open([]),
+        "poll to Oost region": Open([], ["BU03440311"], [OOST]),
+        "a buurt of North in no region": Open(["BU03440222"]),
+    }
+    where = {
+        name: measures.measure_areas(m, GM, REGIONS) & set(REGIONS) for name, m in found.items()
+    }
+    assert where == {
+        # A buurt it names lies in the region.
+        "buurt of Oog in Al": {OOG_IN_AL},
+        # A wijk it names holds one of the region's buurten (not all of them).
+        "North": {ACROSS},
+        # Naming no area: where its poll's audience was, by the same rule.
+        "poll to West": {OOG_IN_AL, ACROSS},
+        # The whole gemeente counts for the gemeente only, as it does for wijken and buurten.
+        "poll to the gemeente": set(),
+        # The region its poll's audience named, even when a newer version moved its buurten.
+        "poll to Oost region": {OOST},
+        "a buurt of North in no region": set(),
+    }
+    counts = measures.count_by_area(found.values(), GM, REGIONS)
+    assert (counts[OOG_IN_AL], counts[ACROSS], counts[OOST], counts[GM]) == (2, 2, 1, 6)
+    # The CBS tree counts as without regions: a region changes no wijk's or buurt's count.
+    without = measures.count_by_area(found.values(), GM)
+    assert {c: n for c, n in counts.items() if c not in REGIONS} == {
+        c: n for c, n in without.items() if c not in REGIONS
+    }
