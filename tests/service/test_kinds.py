@@ -14,9 +14,10 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
-from tests.support.audience import invited, listed, publish, submit
+from tests.support.audience import invited, listed, publish, register_device, submit
 from tests.support.feedback import add_measure, close, draft, measure_id_of, messages, save_draft
 from tests.support.feedback import publish as publish_feedback
+from tests.support.notify import shift_opening
 from tests.support.panel import UTRECHT, profile, utrecht_files
 
 WEST, WEST_BUURT = "WK034401", "BU03440111"
@@ -253,25 +254,6 @@ def test_a_business_with_two_contacts_answers_a_poll_once(api, town, engines):
     assert count == 1
 
 
-def register_device(api, push, token):
-    """This contact's browser turns on messages: a Web Push subscription at the fake push
-    service, registered through the gateway."""
-    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
-    subscription = push.subscribe(key)
-    device = api.request(
-        "POST",
-        "/api/v1/devices",
-        token=token,
-        json={
-            "channel": "webpush",
-            "endpoint": subscription["endpoint"],
-            "keys": subscription["keys"],
-        },
-    )
-    assert device.status_code == 201, device.text
-    return {**subscription, "device_id": device.json()["device_id"]}
-
-
 def deliveries_of(engine, poll_id, participant, kind):
     """notify's delivery records of one kind of notification to one participant: (seq,
     status, the devices it is done with)."""
@@ -300,17 +282,6 @@ def answered_in_notify(engine, poll_id, participant):
             sa.text("SELECT answered FROM invitations WHERE poll_id = :p AND resident_id = :r"),
             {"p": poll_id, "r": participant},
         ).scalar()
-
-
-def shift_opening(engine, poll_id, *, hours):
-    """Time passes for the poll in notify: its opening moves back, so reminders fall due."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE polls SET opens_at = opens_at - make_interval(hours => :h) WHERE id = :p"
-            ),
-            {"h": hours, "p": poll_id},
-        )
 
 
 def test_every_contact_s_device_gets_the_business_s_notifications(api, town, engines, push_service):

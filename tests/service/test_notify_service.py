@@ -24,6 +24,7 @@ from tests.support.notify import (
     panel_without_quiet_hours,
     poll_payload,
     publish_event,
+    shift_opening,
 )
 
 
@@ -390,17 +391,6 @@ def test_reminders_go_only_to_those_who_did_not_answer_and_stop_at_close(
     shift_opening(engine, payload["poll_id"], hours=72)  # the 48-hour one would be due now
     time.sleep(1.5)
     assert len(push_service.deliveries) == 3
-
-
-def shift_opening(engine, poll_id, *, hours):
-    """Time passes for the poll: move its opening back."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "UPDATE polls SET opens_at = opens_at - make_interval(hours => :h) WHERE id = :p"
-            ),
-            {"h": hours, "p": poll_id},
-        )
 
 
 def closed_at(engine, poll_id):

@@ -50,3 +50,22 @@ def listed(api: Any, token: str) -> list[str]:
     found = api.request("GET", "/api/v1/polls", token=token)
     assert found.status_code == 200, found.text
     return [p["poll_id"] for p in found.json()]
+
+
+def register_device(api: Any, push: Any, token: str) -> dict[str, Any]:
+    """This participant's browser turns on messages: a Web Push subscription at the fake push
+    service, registered through the gateway."""
+    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
+    subscription = push.subscribe(key)
+    device = api.request(
+        "POST",
+        "/api/v1/devices",
+        token=token,
+        json={
+            "channel": "webpush",
+            "endpoint": subscription["endpoint"],
+            "keys": subscription["keys"],
+        },
+    )
+    assert device.status_code == 201, device.text
+    return {**subscription, "device_id": device.json()["device_id"]}

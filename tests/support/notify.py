@@ -155,3 +155,14 @@ def panel_without_quiet_hours(container_factory: Any, service_config: Any) -> No
         rpc.panel.create_municipality(
             {"code": GM, "name": "Utrecht", "settings": {"quiet_hours": None}}
         )
+
+
+def shift_opening(engine: sa.Engine, poll_id: str, *, hours: float) -> None:
+    """Time passes for the poll in notify: its opening moves back, so reminders fall due."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE polls SET opens_at = opens_at - make_interval(hours => :h) WHERE id = :p"
+            ),
+            {"h": hours, "p": poll_id},
+        )
