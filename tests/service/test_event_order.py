@@ -224,8 +224,10 @@ def test_response_recorded_before_poll_published_leaves_the_invitation_answered(
     # notify has met the answer before the publication is even sent: the wrong order for
     # certain (tried and waiting for a retry, or taken and done with).
     wait_for(
-        lambda: retried("notify", "response_recorded") > before
-        or claimed(engine, answered["event_id"], "notify.response_recorded"),
+        lambda: (
+            retried("notify", "response_recorded") > before
+            or claimed(engine, answered["event_id"], "notify.response_recorded")
+        ),
         message="response_recorded met first",
     )
     publish_event(amqp_uri, "poll_published", payload)
@@ -233,9 +235,7 @@ def test_response_recorded_before_poll_published_leaves_the_invitation_answered(
     def invitation():
         with engine.connect() as conn:
             return conn.execute(
-                sa.text(
-                    "SELECT answered FROM invitations WHERE poll_id = :p AND resident_id = :r"
-                ),
+                sa.text("SELECT answered FROM invitations WHERE poll_id = :p AND resident_id = :r"),
                 {"p": payload["poll_id"], "r": rid},
             ).scalar()
 
