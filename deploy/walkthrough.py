@@ -694,9 +694,7 @@ def check_results(
     k = results["k"]
     for area in results["areas"]:
         n = truth.get(area["code"], 0)
-        # Respondents are every participant: hidden beside a small group of businesses even
-        # where the area's (residents') figures are shown.
-        if area["suppressed"] or area["respondents"] is None:
+        if area["suppressed"]:
             continue
         if area["respondents"] != n:
             raise RuntimeError(f"{area['code']}: results count {area['respondents']}, truth {n}")
@@ -737,9 +735,8 @@ def print_results(results: dict[str, Any], wijken: dict[str, dict[str, Any]]) ->
         shown += code.startswith("WK")
         options = {o["option"]: o for o in (often["areas"].get(code) or {}).get("options", [])}
         rate = f"{area['response_rate']:.0f}%" if area.get("response_rate") is not None else "–"
-        n = area["respondents"] if area["respondents"] is not None else "–"
         say(
-            f"  {name:<28} {n:>5} {rate:>6}   "
+            f"  {name:<28} {area['respondents']:>5} {rate:>6}   "
             f"{_share(options.get('vaak')):<28} {_share(options.get('bijna_nooit'))}"
         )
     buurten = [a for a in results["areas"] if a["level"] == "buurt"]

@@ -439,14 +439,7 @@ class ResultsAreaOut(Schema):
     level = fields.String()
     parent_code = fields.String(allow_none=True)
     name = fields.String(allow_none=True)
-    respondents = fields.Integer(
-        allow_none=True,
-        metadata={
-            "description": "every participant who answered (all view) or the panel members "
-            "(panel view); null: suppressed — in the all view also where a small group of "
-            "businesses or organisations is, while the area's figures are shown"
-        },
-    )
+    respondents = fields.Integer(allow_none=True)
     self_selected = fields.Integer(allow_none=True)
     recently_moved = fields.Integer(allow_none=True)
     kinds = fields.Dict(
@@ -461,9 +454,7 @@ class ResultsAreaOut(Schema):
     )
     invited = fields.Integer(allow_none=True)
     response_rate = fields.Float(allow_none=True)
-    suppressed = fields.Boolean(
-        metadata={"description": "the area's own figures (its residents') are hidden"}
-    )
+    suppressed = fields.Boolean()
 
 
 class WeightingOut(Schema):

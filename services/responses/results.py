@@ -347,15 +347,10 @@ def _view_counts(
 
 
 def question_table(
-    q: Mapping[str, Any],
-    data: Aggregates,
-    areas: list[str],
-    view: str,
-    whole: bool | None = None,
+    q: Mapping[str, Any], data: Aggregates, areas: list[str], view: str
 ) -> suppression.Table:
     """One question's table over the respondents of one set of ``SETS`` ("rest": those the
-    panel view leaves out; never published, a figure all the same). ``whole``: see
-    ``suppression.Table.whole`` (``system_of`` says)."""
+    panel view leaves out; never published, a figure all the same)."""
     base, chosen = data.base.get(q["id"], {}), data.chosen.get(q["id"], {})
     rows = {}
     for code in areas:
@@ -375,7 +370,6 @@ def question_table(
         sole=sole,
         published=view != "rest",
         rank=0 if view in ("all", "panel", "rest") else 1,  # breakdowns give way first
-        whole=whole,
     )
 
 
@@ -390,21 +384,12 @@ def respondents_table(data: Aggregates, areas: list[str], kinds: bool = True) ->
         for stratum, n in everyone.get(code, {}).items():
             by_kind[str(stratum[2])] += n
         rows[code] = suppression.Row(sum(by_kind.values()), by_kind)
-    # With businesses or organisations the total is all participants, not the area's own
-    # respondents (the residents'): hidden, it goes alone (``system_of``).
-    return suppression.Table("*", True, options, rows, whole=False if kinds else None)
+    return suppression.Table("*", True, options, rows)
 
 
-def breakdown_tables(
-    data: Aggregates, areas: list[str], kinds: bool = True
-) -> list[suppression.Table]:
+def breakdown_tables(data: Aggregates, areas: list[str]) -> list[suppression.Table]:
     """The respondents' other published counts: residents per area (the sum of their three
-    kinds) and all respondents by channel. With businesses or organisations, the residents
-    per area are the area's own respondents — the total of every required residents' question
-    asked of all of them, hiding the area whole when hidden, like the respondents of a poll of
-    residents — and all participants by channel a breakdown of all participants (hidden, its
-    row goes, not the area); otherwise both are the respondents (``system_of`` leaves out what
-    it does not need)."""
+    kinds) and all respondents by channel."""
     everyone = data.base.get("*", {})
     residents, per_channel = {}, {}
     for code in areas:
@@ -416,10 +401,8 @@ def breakdown_tables(
         residents[code] = suppression.Row(resident)
         per_channel[code] = suppression.Row(sum(by_channel.values()), by_channel)
     return [
-        suppression.Table(RESIDENTS_TABLE, True, (), residents, whole=True),
-        suppression.Table(
-            CHANNELS_TABLE, True, CHANNELS, per_channel, rank=1, whole=False if kinds else None
-        ),
+        suppression.Table(RESIDENTS_TABLE, True, (), residents, rank=1),
+        suppression.Table(CHANNELS_TABLE, True, CHANNELS, per_channel, rank=1),
     ]
 
 
@@ -587,30 +570,13 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
     whole = aliases.get("everyone", "everyone")
     tables: list[suppression.Table] = []
     shadow: list[suppression.Table] = []
-    for table in breakdown_tables(data, areas, bool(kinds)):
+    for table in breakdown_tables(data, areas):
         needed = kinds if table.question_id == RESIDENTS_TABLE else channels
         (tables if needed else shadow).append(table)
     asked = {t.question_id: BREAKDOWN_ASKED[t.question_id] for t in tables}
     differences: list[tuple[str, ...]] = []
-    # With businesses or organisations the area's own figures are still the residents': a
-    # required question asked of all of them has their number as its total and hides the area
-    # whole when hidden, as in a poll of residents; the all-participants figures are a split
-    # (a total hidden there hides its row only), so a small group of businesses costs the
-    # split, never the area (docs/suppression.md, "What is hidden when a split's group is
-    # small").
-    main_whole = {
-        qid
-        for qid, how in suppression.asked_in(questions).items()
-        if how.required and how.after is None
-    }
     for view in real:
-        for q in questions:
-            hides_area: bool | None = None
-            if kinds and view == "all" and q["id"] in main_whole:
-                hides_area = True
-            elif kinds and view == "everyone":
-                hides_area = False
-            tables.append(question_table(q, data, areas, view, hides_area))
+        tables += [question_table(q, data, areas, view) for q in questions]
         asked.update(asked_for(questions, view, residents_only=not kinds))
     for q in questions:
         qid = q["id"]
@@ -648,51 +614,37 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
 
 
 def small_splits(system: System, k: int) -> list[tuple[str, str, str | None]]:
-    """The splits hidden whole where one of their groups is small (docs/suppression.md, "What
-    is hidden when a split's group is small"):
+    """The split by channel hidden whole where one of its groups is small: in every area where
+    the respondents of a channel somebody answered through number 1..k-1, every channel's count
+    (``CHANNELS_TABLE``) and every question's row per channel there (docs/suppression.md,
+    "What is hidden when a split's group is small").
 
-    * by kind of participant: in every area where the businesses or the organisations (a kind
-      somebody in the poll answered as) number 1..k-1, all participants (the respondents'
-      total), every other kind's count, and every question's row per other kind and for all
-      participants there — and the split by channel of that area, whose groups add up to all
-      participants; never the residents' figures;
-    * by channel: in every area where the respondents of a channel somebody answered through
-      number 1..k-1, every channel's count (``CHANNELS_TABLE``) and every question's row per
-      channel there.
-
-    Left to the rules, a small group in one buurt (five paper forms, two shops) is protected by
-    whatever cell the line rule and the audit reach first, and the figures of all participants
-    — the respondents per channel, the all-participants total of every question — differ from
-    the residents' by just that group: the repairs end on them and hide the area, main figures
-    and all, in the buurt's wijk and the gemeente (and, for the shops, most other areas too).
-    Hidden whole here, a split leaves every group of that area unknown (any of them may be 0,
-    the others adding up to the shown figures), and the area's main figures are as they would
-    be without the split. Areas where every group has 0 or at least k respondents show it."""
+    Left to the rules, a channel group of a few people in one buurt (five paper forms) is
+    protected by whatever cell the line rule and the audit reach first, and the respondents per
+    channel share their total with the area's respondents: the repair ends on that total and
+    hides the area, main figures and all, in the buurt's wijk and the gemeente. Hidden whole
+    here, the split leaves every group of that area unknown (any of them may be 0, the others
+    adding up to the shown figures), and the area's main figures are as they would be without
+    the split. Areas where every channel has 0 or at least k respondents show the split."""
     tables = {t.question_id: t for t in system.tables}
-
-    def split_tables(names: Iterable[str]) -> list[str]:
-        suffixes = tuple(_SUFFIX[name] for name in names)
-        return [t for t in tables if "*" not in t and t.endswith(suffixes)]
-
-    out: list[tuple[str, str, str | None]] = []
     per_channel = tables.get(CHANNELS_TABLE)
-    channels = [c for c in CHANNELS if split_tables([c])] if per_channel is not None else []
-    by_channel = split_tables(channels) if channels else []
-    kinds = [kind for kind in OTHER_KINDS if split_tables([kind])]
-    by_kind = split_tables([*kinds, "everyone"]) if kinds else []
-    for code, row in system.respondents.rows.items():
-        if any(0 < row.counts.get(kind, 0) < k for kind in kinds):
-            out += [("*", code, None), *(("*", code, kind) for kind in kinds)]
-            out += [(t, code, None) for t in by_kind]
-            if per_channel is not None:
-                out.append((CHANNELS_TABLE, code, None))
-                out += [(t, code, None) for t in by_channel]
-    if per_channel is not None:
-        for code, row in per_channel.rows.items():
-            if any(0 < row.counts.get(c, 0) < k for c in channels):
-                out += [(CHANNELS_TABLE, code, c) for c in channels]
-                out += [(t, code, None) for t in by_channel]
-    return list(dict.fromkeys(out))
+    if per_channel is None:  # one channel: no split by channel
+        return []
+    channels = [
+        c
+        for c in per_channel.options
+        if any(t.endswith(_SUFFIX[c]) for t in tables if t != CHANNELS_TABLE)
+    ]
+    split_tables = [
+        t for t in tables if t != CHANNELS_TABLE and any(t.endswith(_SUFFIX[c]) for c in channels)
+    ]
+    out: list[tuple[str, str, str | None]] = []
+    for code, row in per_channel.rows.items():
+        if not any(0 < row.counts.get(c, 0) < k for c in channels):
+            continue
+        out += [(CHANNELS_TABLE, code, c) for c in channels]
+        out += [(t, code, None) for t in split_tables if code in tables[t].rows]
+    return out
 
 
 def hidden_cells(
@@ -912,20 +864,11 @@ def build_view(
         members = dict.fromkeys(region["buurt_codes"])
         invited_total[region_code] = sum(data.invited.get(b, 0) for b in members)
 
-    tables = {t.question_id: t for t in safe.tables}
-
     def shown_respondents(code: str) -> int | None:
         row = people[code]
         return row.total if view == "all" else row.counts.get(PANEL)
 
-    def own_respondents(code: str) -> int | None:
-        """The respondents the area's figures are of: the view's residents. Hidden, the area
-        is (its main figures are); the all view's ``respondents`` are all participants, hidden
-        too where a small group of businesses or organisations is (docs/suppression.md)."""
-        if view == "all":
-            return area_kinds(code, people, tables)[RESIDENT]
-        return shown_respondents(code)
-
+    tables = {t.question_id: t for t in safe.tables}
     present = present_sets(data)[1]
     if splits is None:
         splits = question_splits(poll, data, safe, areas)
@@ -952,7 +895,7 @@ def build_view(
                     if respondents is not None and invited
                     else None
                 ),
-                "suppressed": own_respondents(code) is None,
+                "suppressed": respondents is None,
             }
         )
     questions = []
@@ -984,7 +927,7 @@ def build_view(
         "weighting": {
             wijk: weighting_summary(result, populations.get(wijk))
             for wijk, result in weights.items()
-            if own_respondents(wijk) is not None
+            if shown_respondents(wijk) is not None
         },
         "margins_year": data.margins_year,
     }
@@ -993,16 +936,12 @@ def build_view(
 def area_kinds(
     code: str, people: Mapping[str, Any], tables: Mapping[str, Any]
 ) -> dict[str, int | None]:
-    """Respondents of an area per kind of participant (None: suppressed). With businesses or
-    organisations the residents are a table of their own, shown where the all-participants
-    count (the respondents' total) may be hidden."""
+    """Respondents of an area per kind of participant (None: suppressed)."""
     residents = tables.get(RESIDENTS_TABLE)  # none when only residents answered
-    if residents is None:
-        if people[code].total is None:
-            return dict.fromkeys(PARTICIPANT_KINDS)
-        return {RESIDENT: people[code].total, **dict.fromkeys(OTHER_KINDS, 0)}
+    if people[code].total is None:
+        return dict.fromkeys(PARTICIPANT_KINDS)
     return {
-        RESIDENT: residents.rows[code].total,
+        RESIDENT: residents.rows[code].total if residents else people[code].total,
         **{kind: people[code].counts.get(kind, 0) for kind in OTHER_KINDS},
     }
 

@@ -116,19 +116,13 @@ def test_answers_are_counted_per_kind_and_channel_and_small_groups_are_hidden(
     assert gm["respondents"] == 52
     assert gm["kinds"] == {"resident": 37, "ondernemer": 9, "organisatie": 6}
     assert gm["channels"] == {"app": 28, "link": 13, "paper": 11}
-    # The two shops: no split shows them, nor the buurt's respondents (all participants);
-    # its own figures, the residents', are 0 (docs/suppression.md, "What is hidden when a
-    # split's group is small").
-    shops = areas["BU03440112"]
-    assert shops["respondents"] is None and shops["invited"] is None
-    assert shops["kinds"] == {"resident": 0, "ondernemer": None, "organisatie": None}
-    assert not shops["suppressed"]
+    # The two shops: their buurt is hidden whole, and no split shows them.
+    assert areas["BU03440112"]["suppressed"]
+    assert areas["BU03440112"]["kinds"]["ondernemer"] is None
     q = next(q for q in doc["questions"] if "options" in q)
-    assert q["areas"]["BU03440112"]["respondents"] == 0
     for split in ("by_kind", "by_channel"):
-        for group, per_area in q[split].items():
-            if group != "resident":
-                assert per_area["BU03440112"] == {"suppressed": True}
+        for per_area in q[split].values():
+            assert per_area["BU03440112"] == {"suppressed": True}
     # An area's figures are the residents', weighted; businesses are their own rows.
     assert q["areas"][UTRECHT]["respondents"] == 37
     assert "effective_n" in q["areas"][UTRECHT]
@@ -162,10 +156,7 @@ def test_answers_are_counted_per_kind_and_channel_and_small_groups_are_hidden(
     ]
     assert paper and all(r["respondents"] == "11" for r in paper if r["suppressed"] == "false")
     two_shops = [r for r in rows if r["area_code"] == "BU03440112"]
-    residents = [r for r in two_shops if r["group"] == "resident"]
-    assert residents and all(r["respondents"] == "0" for r in residents)
-    others = [r for r in two_shops if r["group"] != "resident"]
-    assert others and all(r["suppressed"] == "true" and r["n"] == "" for r in others)
+    assert two_shops and all(r["suppressed"] == "true" and r["n"] == "" for r in two_shops)
 
 
 def _results(rpc, poll_id: str) -> dict | None:

@@ -75,13 +75,6 @@ class Table:
     # 1: a breakdown (per kind of participant, per channel): where hiding one of its cells or
     # one of a main table's would do, its cell gives way first (rules, rule 4).
     rank: int = 0
-    # Whether a hidden total hides its area in every table (``System.unit``). None: as the
-    # poll's relations say — the respondents do, and so does a required question asked of
-    # all of them. When more than residents answer (issue 14) the area's own figures are the
-    # residents': True for their respondents and their required questions asked of all of
-    # them, False for all participants (the respondents table: its total, hidden, goes
-    # alone, its counts being figures of their own) and the tables equal to them.
-    whole: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -253,9 +246,6 @@ class System:
             self._link(qid, how, ids)
             # Only a required question asked of everyone has the respondents as its total.
             self.blocks[ids.index(qid)].whole = how.required and how.after is None
-        for block in (*self.blocks, self.respondents):
-            if block is not None and block.table.whole is not None:
-                block.whole = block.table.whole
         for whole_id, *part_ids in differences:
             if len(part_ids) < 2:
                 raise ValueError(f"difference of {whole_id!r}: name at least two parts")
@@ -604,23 +594,14 @@ class System:
         """Whether this total, hidden, hides its whole area (see ``unit``)."""
         return self.block_of(cell).whole
 
-    def alone(self, cell: int) -> bool:
-        """Whether this total, hidden, hides itself only: the respondents' total where it is not
-        the area's (``Table.whole`` False), whose counts are figures of their own."""
-        block = self.block_of(cell)
-        return block is self.respondents and not block.whole
-
     def unit(self, cell: int) -> Sequence[int]:
         """The cells hidden together with this one: the respondents, or the total of a question
         that is (or may be) the respondents, hide the area in every table (and the area's
         derived cells); the total of an optional or follow-up question hides its row in that
-        table only; an option its complement. The respondents' total when it is not the area's
-        (``Table.whole`` False: all participants beside the residents) hides itself alone."""
+        table only; an option its complement."""
         kind = self.kind[cell]
         if kind == TOTAL:
-            if self.whole(cell):
-                return self.at_area[self.area[cell]]
-            return [cell] if self.alone(cell) else self.row(cell)
+            return self.at_area[self.area[cell]] if self.whole(cell) else self.row(cell)
         if kind in (OPTION, COMPLEMENT) and self.partner[cell] >= 0:
             return [cell, self.partner[cell]]
         return [cell]

@@ -112,12 +112,7 @@ cell, a range that includes 0 or reaches k: rule 5.) In particular:
   total costs a row (and whatever the line rule and the audit then need, usually one more row
   of the same question and, for a follow-up question, counts of the question it follows), not
   the area. Suppressing tables one by one with ``suppress`` knows nothing of the relations
-  between them: use ``suppress_poll``. A table can say otherwise (``Table.whole``): when
-  businesses and organisations answer beside residents, the area's own respondents are the
-  residents (a table of their own, with the residents' required questions: these hide the
-  area), and the respondents table's total is all participants — hidden, it goes alone
-  (rule 1 too: a small one hides itself, its counts by rule 2), and the tables equal to it
-  lose a row, so a small group of businesses costs a split, not the area.
+  between them: use ``suppress_poll``.
 * A poll's relations are those ``Asked`` states, the tables' own (options, selections), the
   respondents' composition and ``differences`` between tables. An open question is a table
   without options (its count per area). For an optional question after several
@@ -305,10 +300,9 @@ class Suppressor(System):
     repairs the audit asks for."""
 
     def cost(self, cell: int) -> int:
-        """What hiding a cell takes with it: 0 a cell (or an option with its complement, or a
-        total hidden alone), 1 a question's row, 2 an area in every table. Secondary picks go
-        for the cheapest kind."""
-        if self.kind[cell] != TOTAL or self.alone(cell):
+        """What hiding a cell takes with it: 0 a cell (or an option with its complement), 1 a
+        question's row, 2 an area in every table. Secondary picks go for the cheapest kind."""
+        if self.kind[cell] != TOTAL:
             return 0
         return 2 if self.whole(cell) else 1
 
@@ -349,11 +343,7 @@ class Suppressor(System):
             n = len(block.options)
             for a in range(len(block.areas)):
                 base = block.cell(a, 0)
-                if small[base] and self.alone(base):
-                    # All participants beside the residents: the total alone (its counts are
-                    # figures of their own, each hidden below when small).
-                    self._mark(base, PRIMARY_AREA)
-                elif small[base]:
+                if small[base]:
                     for cell in self.row(base):
                         self._mark(cell, PRIMARY_AREA)
                     hidden_rows.append(base)
@@ -399,7 +389,7 @@ class Suppressor(System):
         forced = list(forced)
         for cell in forced:
             self.add(cell, self._reason_for(cell))
-        self.hide_derived_of(forced)
+        self.hide_derived_of(c for c in forced if self.rank[c])
         if rules:
             self.settle(range(len(self.lines)))
         else:
@@ -417,24 +407,17 @@ class Suppressor(System):
 
     def hide_derived_of(self, cells: Iterable[int]) -> None:
         """With a breakdown's forced cells, the figures derived from them alone: a derived cell
-        on a line with one of them whose other table cells are all a breakdown's or forced too
-        (those who skipped a question, per channel or of all participants; a channel's gemeente
-        minus a region). Left shown, such a figure is one the reader has (the rules'
-        convention), and together with the main table's own it gives away the group the
-        breakdown hid (the main table's skips minus the app's are the paper's, the
-        all-participants' skips minus the residents' the shops')."""
-        forced = set(cells)
-        for cell in forced:
-            if not self.rank[cell]:
-                continue
+        on a line with one of them whose other table cells are all a breakdown's (those who
+        skipped a question, per channel; a channel's gemeente minus a region). Left shown, such
+        a figure is one the reader has (the rules' convention), and together with the main
+        table's own it gives away the group the breakdown hid (the main table's skips minus the
+        app's are the paper's)."""
+        for cell in cells:
             for member in self.unit(cell):
                 for number in self.lines_of[member]:
                     total, body = self.lines[number]
                     line = (total, *body)
-                    if any(
-                        self.kind[c] != DERIVED and not self.rank[c] and c not in forced
-                        for c in line
-                    ):
+                    if any(self.kind[c] != DERIVED and not self.rank[c] for c in line):
                         continue
                     for c in line:
                         if self.kind[c] == DERIVED:
