@@ -17,6 +17,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
+from tests.support.audience import register_device
 from tests.support.feedback import (
     add_measure,
     close,
@@ -84,24 +85,12 @@ def test_published_feedback_and_measure_updates_reach_exactly_those_who_answered
         json={"per_wijk": {WEST: 4}},
     ).json()
     codes = [line.split(",")[0] for line in batch["csv"].splitlines()[1:]]
-    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
     residents = []
     for code in codes:
         session = api.request("POST", "/api/v1/join", json={"invitation_code": code, **profile()})
         assert session.status_code == 201, session.text
         token = session.json()["access_token"]
-        subscription = push_service.subscribe(key)
-        device = api.request(
-            "POST",
-            "/api/v1/devices",
-            token=token,
-            json={
-                "channel": "webpush",
-                "endpoint": subscription["endpoint"],
-                "keys": subscription["keys"],
-            },
-        )
-        assert device.status_code == 201, device.text
+        subscription = register_device(api, push_service, token)
         residents.append(
             {
                 "id": session.json()["resident"]["resident_id"],
