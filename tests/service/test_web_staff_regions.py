@@ -247,14 +247,21 @@ def test_the_trend_page_shows_each_wave_with_its_interval_and_the_significant_ch
     assert page.status_code == 200, page.text[:500]
     chart = page.text.split('<svg class="bp-chart"', 1)[1].split("</svg>", 1)[0]
     assert chart.count("<circle") == 2  # one value per wave, each with its whisker
-    table = text_of(page.text.split('class="bp-figure__table"', 1)[1].split("</table>", 1)[0])
+    table_html = page.text.split('class="bp-figure__table"', 1)[1].split("</table>", 1)[0]
+    table = text_of(table_html)
     for wave in west["waves"]:
         vaak = next(o for o in wave["options"] if o["option"] == "vaak")
         assert f"{vaak['weighted_percent']:.1f}".replace(".", ",") + "%" in table
         assert f"{vaak['ci_low']:.1f}".replace(".", ",") in table
         assert str(wave["effective_n"]).replace(".", ",") in table
     assert f"{step['change']:+.1f}".replace(".", ",").replace("-", "−") in table
-    assert "eerste meting" in table and table.rstrip().endswith("ja")
+    first_row, second_row = [
+        [text_of(cell).strip() for cell in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+        for row in table_html.split("<tbody", 1)[1].split("<tr")[1:]
+    ]
+    assert "eerste meting" in first_row
+    # The change's "significant" cell; the row's weighting note stands after it.
+    assert second_row[-2] == "ja" and "gewogen" in second_row[-1]
     # A wijk where nobody answered: hidden, with the reason, and no change shown.
     north = session.get(
         api.url(f"/staff/peilingen/{second['id']}/verloop"),
