@@ -131,6 +131,8 @@ def _question_rows(
     scale = q["type"] in ("likert5", "rating10")
     main = split[0] == "main"
     for code, area in areas.items():
+        if not main and code not in per_area:
+            continue  # no split in that area (not per buurt)
         figures = per_area.get(code, {"suppressed": True})
         hidden_area = bool(figures.get("suppressed")) or bool(area.get("suppressed"))
         common = {

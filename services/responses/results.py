@@ -347,7 +347,7 @@ def _view_counts(
 
 
 def question_table(
-    q: Mapping[str, Any], data: Aggregates, areas: list[str], view: str
+    q: Mapping[str, Any], data: Aggregates, areas: Iterable[str], view: str
 ) -> suppression.Table:
     """One question's table over the respondents of one set of ``SETS`` ("rest": those the
     panel view leaves out; never published, a figure all the same)."""
@@ -450,16 +450,19 @@ class System:
     # Tables kept in the snapshot but not suppressed: the residents and the respondents by
     # channel while they equal the respondents (no business answered, one channel).
     shadow: list[suppression.Table] = field(default_factory=list)
+    # The areas questions are split in by kind and channel (``split_areas``; None: all): an
+    # alias of a split has cells only there.
+    split_in: list[str] | None = None
 
     def snapshot(self) -> dict[str, Any]:
         tables = {t.question_id: t for t in (*self.tables, self.respondents, *self.shadow)}
-        return {
-            name: versions.snapshot(t)
-            for name, t in [
-                *tables.items(),
-                *((alias, tables[source]) for alias, source in self.aliases.items()),
-            ]
-        }
+        out = {name: versions.snapshot(t) for name, t in tables.items()}
+        for alias, source in self.aliases.items():
+            rows = versions.snapshot(tables[source])
+            if self.split_in is not None:  # an alias of a split has its areas only
+                rows = {code: row for code, row in rows.items() if code in self.split_in}
+            out[alias] = rows
+        return out
 
     def minus(self, before: Mapping[str, Any], at_least_one_before: Iterable[str]) -> System:
         """The responses added since ``before`` (a ``snapshot``), as a system of their own:
@@ -482,13 +485,16 @@ class System:
             [c for c in self.at_least_one if c not in earlier],
             self.aliases,
             [less(t) for t in self.shadow],
+            self.split_in,
         )
 
     def suppress(
         self, k: int, hidden: Iterable[tuple[str, str, str | None]] = (), *, rules: bool = True
     ) -> Any:
-        # Cells hidden before under an id that is an alias now are hidden with its source.
-        real = {t.question_id for t in self.tables} | {"*"}
+        # Cells hidden before under an id that is an alias now are hidden with its source;
+        # those of an area a table no longer has (an alias's buurten, where the table it
+        # became has none: ``split_areas``) are published nowhere.
+        rows = {t.question_id: t.rows for t in (*self.tables, self.respondents)}
         return suppression.suppress_poll(
             self.tables,
             self.hierarchy,
@@ -497,12 +503,16 @@ class System:
             asked=self.asked,
             at_least_one=self.at_least_one,
             differences=self.differences,
-            hidden=[h for h in hidden if h[0] in real],
+            hidden=[h for h in hidden if h[0] in rows and h[1] in rows[h[0]]],
             rules=rules,
         )
 
     def hidden_cells(self, safe: Any) -> list[tuple[str, str, str | None]]:
-        return hidden_cells(safe, self.aliases)
+        cells = hidden_cells(safe, self.aliases)
+        if self.split_in is None:
+            return cells
+        where = set(self.split_in)
+        return [c for c in cells if c[0] not in self.aliases or c[1] in where]
 
 
 def _before_breakdowns(before: Mapping[str, Any]) -> dict[str, Any]:
@@ -512,8 +522,10 @@ def _before_breakdowns(before: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(before)
     for table_id, rows in before.items():
         if table_id != "*" and not any(mark in table_id for mark in "@#~"):
-            out[table_id + _SUFFIX["everyone"]] = rows
-            out[table_id + _SUFFIX["app"]] = rows
+            # Split tables as they are made now: not per buurt (``split_areas``).
+            split = {code: row for code, row in rows.items() if level_of(code) != "buurt"}
+            out[table_id + _SUFFIX["everyone"]] = split
+            out[table_id + _SUFFIX["app"]] = split
     everyone = before.get("*", {})
     out[RESIDENTS_TABLE] = {code: row[:1] for code, row in everyone.items()}
     out[CHANNELS_TABLE] = {code: [row[0], row[0], 0, 0] for code, row in everyone.items()}
@@ -562,9 +574,64 @@ def split_sets(data: Aggregates) -> tuple[list[str], dict[str, str], set[str]]:
     return real, aliases, zeros
 
 
-def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[str]) -> System:
+def split_areas(areas: list[str], buurt_splits: bool = False) -> list[str]:
+    """The areas the questions are split by kind and by channel in: the gemeente, its wijken
+    and regions, not its buurten (``buurt_splits``: a poll whose earlier release published a
+    split per buurt, made before this, keeps its buurten, so that its versions stay
+    comparable; ``published_buurt_splits``).
+
+    A buurt's split is nearly always hidden (a buurt has few respondents, fewer still per
+    kind or channel), and every split table per buurt multiplies the cells the suppression
+    system and its audit solve: on a demo-sized poll with kinds and channels, splits per buurt
+    made a first release 45 times as costly as the same poll without (docs/benchmarks.md,
+    "Releases with breakdowns"). The respondents per kind and per channel stay per buurt."""
+    if buurt_splits:
+        return list(areas)
+    return [c for c in areas if level_of(c) != "buurt"]
+
+
+def _is_split(table_id: str) -> bool:
+    return not table_id.startswith("*") and any(mark in table_id for mark in "#~")
+
+
+def published_buurt_splits(documents: Mapping[str, Any]) -> bool:
+    """Whether a stored release published a question's split by kind or channel per buurt
+    (releases made before ``split_areas``, of polls where somebody was not a resident in the
+    app)."""
+    for doc in documents.values():
+        for q in doc.get("questions", []):
+            for split in ("by_kind", "by_channel"):
+                for per_area in (q.get(split) or {}).values():
+                    if any(level_of(code) == "buurt" for code in per_area):
+                        return True
+    return False
+
+
+def without_buurt_splits(tables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """A stored snapshot without the buurt rows of its split tables: kept there by releases
+    made before ``split_areas`` that published no split per buurt (the tables were aliases
+    of the residents' own, or nothing was split), so nothing of them was shown."""
+    return {
+        name: (
+            {code: row for code, row in rows.items() if level_of(code) != "buurt"}
+            if _is_split(name)
+            else rows
+        )
+        for name, rows in tables.items()
+    }
+
+
+def system_of(
+    poll: Any,
+    data: Aggregates,
+    areas: list[str],
+    at_least_one: list[str],
+    *,
+    buurt_splits: bool = False,
+) -> System:
     questions = [q for q in poll.definition["questions"] if q["type"] in TABLED]
     real, aliases, _ = split_sets(data)
+    in_splits = split_areas(areas, buurt_splits)
     kinds = [k for k in OTHER_KINDS if k in real]
     channels = [c for c in CHANNELS if c in real]
     whole = aliases.get("everyone", "everyone")
@@ -576,7 +643,8 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
     asked = {t.question_id: BREAKDOWN_ASKED[t.question_id] for t in tables}
     differences: list[tuple[str, ...]] = []
     for view in real:
-        tables += [question_table(q, data, areas, view) for q in questions]
+        where = areas if view in ("all", "panel", "rest") else in_splits
+        tables += [question_table(q, data, where, view) for q in questions]
         asked.update(asked_for(questions, view, residents_only=not kinds))
     for q in questions:
         qid = q["id"]
@@ -610,6 +678,7 @@ def system_of(poll: Any, data: Aggregates, areas: list[str], at_least_one: list[
         at_least_one,
         table_aliases,
         shadow,
+        in_splits,
     )
 
 
@@ -709,13 +778,15 @@ def next_release(
             key=lambda c: (len(c), c),
         )
         at_least_one = sorted(set(at_least_one) | set(previous.at_least_one))
-    system = system_of(poll, data, areas, at_least_one)
+    buurt_splits = previous is not None and published_buurt_splits(previous.documents)
+    system = system_of(poll, data, areas, at_least_one, buurt_splits=buurt_splits)
     # Where a channel's group is small, its split goes whole: never the area's main figures.
     splits_hidden = small_splits(system, k)
     added = None
     if previous is not None:
         try:
-            added = system.minus(previous.tables, previous.at_least_one)
+            before = previous.tables if buurt_splits else without_buurt_splits(previous.tables)
+            added = system.minus(before, previous.at_least_one)
         except Shrunk as exc:
             reason = f"results of poll {poll.id} not released: {exc}"
             if held is None:
@@ -996,10 +1067,12 @@ def question_splits(
         if q["type"] not in TABLED:
             continue
         qid = q["id"]
+        # The residents' group is the residents' own table: split where the others are.
+        where = [c for c in areas if c in table(q, "everyone").rows] if kind_groups else areas
         by_kind = {}
         for kind in kind_groups:
             texts = data.kind_texts.get(kind, {}).get(qid, {}) if kind in OTHER_KINDS else None
-            by_kind[kind] = unweighted_results(q, table(q, KIND_SETS[kind]), areas, texts, poll)
+            by_kind[kind] = unweighted_results(q, table(q, KIND_SETS[kind]), where, texts, poll)
         by_channel = {
             channel: unweighted_results(q, table(q, channel), areas) for channel in channel_groups
         }
@@ -1020,6 +1093,8 @@ def unweighted_results(
     organisation's answers) per wijk where that count is shown, as for residents."""
     per_area: dict[str, Any] = {}
     for code in areas:
+        if code not in safe.rows:
+            continue  # no split there (``split_areas``: not per buurt)
         row = safe.rows[code]
         if row.total is None:
             per_area[code] = {"suppressed": True}

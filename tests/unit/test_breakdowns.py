@@ -152,27 +152,23 @@ def test_the_area_figure_is_residents_weighted_and_businesses_are_their_own_rows
 
 def test_a_buurt_with_two_shops_shows_neither_and_no_difference_gives_them_away():
     """12 residents and 2 shops in one buurt, 30 residents and 15 shops in another: the
-    buurt's all-participants figure minus its residents' would be the two shops."""
+    buurt's all-participants figure minus its residents' would be the two shops. Questions are
+    split by kind and channel in the gemeente and its wijken only (``results.split_areas``),
+    so no split of a buurt is there to give them away; the respondents per kind are."""
     everyone = people("BU03440101", 12) + people("BU03440101", 2, "ondernemer", "paper")
     everyone += people("BU03440102", 30) + people("BU03440102", 15, "ondernemer", "paper")
     everyone += people("BU03440103", 25)
     doc = results.build(poll(), aggregates(everyone), 10)
     q = doc["questions"][0]
-    shops = q["by_kind"]["ondernemer"]["BU03440101"]
-    assert shops.get("suppressed")
-    area = next(a for a in doc["areas"] if a["code"] == "BU03440101")
-    assert area["kinds"]["ondernemer"] is None
-    shown = {
-        name: figures["BU03440101"].get("respondents")
-        for name, figures in [*q["by_kind"].items(), *q["by_channel"].items()]
-    }
-    shown.setdefault("app", None)  # no group when nobody answered through it
-    shown["main"] = q["areas"]["BU03440101"].get("respondents")
-    # Whatever is shown, no two of the buurt's shown counts differ by the two shops, and the
-    # wijk minus the other buurten does not give them either.
-    assert not (shown["all"] is not None and shown["main"] is not None)
-    assert not (shown["all"] is not None and shown["resident"] is not None)
-    assert not (shown["paper"] is not None and shown["app"] is not None and shown["all"])
+    for group in [*q["by_kind"].values(), *q["by_channel"].values()]:
+        assert set(group) == {"GM0344", "WK034401"}  # no buurt
+    assert q["by_kind"]["ondernemer"]["WK034401"]["respondents"] == 17
+    areas = {a["code"]: a for a in doc["areas"]}
+    assert areas["BU03440101"]["kinds"]["ondernemer"] is None
+    assert areas["BU03440101"]["channels"]["paper"] is None
+    # The wijk's 17 shops minus the buurten's shown counts do not give the two shops either.
+    shown = [areas[b]["kinds"]["ondernemer"] for b in ("BU03440102", "BU03440103")]
+    assert None in shown
 
 
 def test_a_release_from_before_the_breakdowns_is_continued():
@@ -198,3 +194,31 @@ def test_a_release_from_before_the_breakdowns_is_continued():
     assert {tuple(h) for h in first.hidden} <= {tuple(h) for h in second.hidden}
     q = second.documents["all"]["questions"][0]
     assert q["by_kind"]["ondernemer"]["GM0344"]["respondents"] == 11
+
+
+def test_a_poll_released_with_splits_per_buurt_keeps_them_and_one_without_goes_on_without():
+    """Releases made before questions were split only in the gemeente and its wijken: one
+    that published no split per buurt (residents in the app: the split tables were aliases of
+    theirs, stored with their buurten) goes on without buurt splits once businesses answer;
+    one that published splits per buurt keeps them, so its versions stay comparable."""
+    residents = people("BU03440101", 20) + people("BU03440102", 20)
+    first = results.next_release(poll(), aggregates(residents), 10, None, closed=False)
+    assert first is not None
+    assert set(first.tables["veilig#all"]) == {"GM0344", "WK034401"}
+    # As the release before stored it: the aliases with every area of the residents' table.
+    first.tables["veilig#all"] = first.tables["veilig~app"] = first.tables["veilig"]
+    later = residents + people("BU03440102", 11, "ondernemer", "link")
+    later += people("BU03440101", 10, "organisatie", "paper")
+    held: list[str] = []
+    second = results.next_release(poll(), aggregates(later), 10, first, closed=True, held=held)
+    assert second is not None and held == []
+    q = second.documents["all"]["questions"][0]
+    assert set(q["by_kind"]["ondernemer"]) == {"GM0344", "WK034401"}
+
+    # The same history, as if the first release had published a split per buurt.
+    first.documents["all"]["questions"][0]["by_channel"] = {"app": {"BU03440101": {}}}
+    kept = results.next_release(poll(), aggregates(later), 10, first, closed=True)
+    assert kept is not None
+    q = kept.documents["all"]["questions"][0]
+    assert "BU03440101" in q["by_kind"]["ondernemer"]
+    assert "BU03440101" in kept.tables["veilig#ondernemer"]

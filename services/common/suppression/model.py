@@ -455,18 +455,19 @@ class System:
         return self.blocks[ids.index(table_id)]
 
     def _difference(self, whole: Block, *parts: Block) -> None:
-        """whole = Σ parts, cell by cell (same areas and options in each): all respondents =
-        invited members + the others, all participants = residents + businesses +
-        organisations = app + link + paper."""
+        """whole = Σ parts, cell by cell (same options in each), in every area all of them
+        have: all respondents = invited members + the others, all participants = residents +
+        businesses + organisations = app + link + paper (the splits by kind and channel may
+        have fewer areas than the residents' tables: no buurten)."""
         names = " + ".join(repr(p.table.question_id) for p in parts)
-        if any(
-            (p.areas, p.options, p.exclusive) != (whole.areas, whole.options, whole.exclusive)
-            for p in parts
-        ):
+        if any((p.options, p.exclusive) != (whole.options, whole.exclusive) for p in parts):
             raise ValueError(f"tables {whole.table.question_id!r} and {names} differ in shape")
-        for a, code in enumerate(whole.areas):
+        blocks = (whole, *parts)
+        for code in whole.areas:
+            if not all(code in b.index for b in parts):
+                continue
             for c in range(whole.width):
-                cells = [b.cell(a, c) for b in (whole, *parts)]
+                cells = [b.cell(b.index[code], c) for b in blocks]
                 if self.values[cells[0]] != sum(self.values[x] for x in cells[1:]):
                     raise ValueError(f"area {code!r}: {whole.table.question_id!r} is not {names}")
                 self.lines.append((cells[0], cells[1:]))
