@@ -218,7 +218,8 @@ class PollNotYetKnown(RuntimeError):
 
 
 def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now: datetime) -> None:
-    """poll_closed: the poll stored closed, its pending invitations, reminders and new links cancelled.
+    """poll_closed: the poll stored closed, its pending invitations, reminders and new links
+    cancelled.
 
     Raises PollNotYetKnown when poll_closed overtook poll_published (separate queues): the
     rollback takes the handler's claim back and its retry finds the poll — else the poll would

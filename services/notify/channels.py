@@ -123,11 +123,7 @@ class Job:
     def content(self) -> dict[str, Any]:
         """The message: its texts, and what the app opens (the poll or the feedback)."""
         texts = notification(self.kind, self.language, self.context)
-        target = (
-            f"/polls/{self.poll_id}"
-            if self.kind in POLL_KINDS
-            else f"/feedback/{self.ref_id}"
-        )
+        target = f"/polls/{self.poll_id}" if self.kind in POLL_KINDS else f"/feedback/{self.ref_id}"
         return {
             "type": self.kind,
             "poll_id": str(self.poll_id),

@@ -215,6 +215,12 @@ def reissue_link(
             ":poll, :resident, 'email', :endpoint, 'queued', 0, :now, :now) "
             "ON CONFLICT DO NOTHING"
         ),
-        {"poll": poll_id, "resident": resident_id, "seq": request, "endpoint": endpoint, "now": now},
+        {
+            "poll": poll_id,
+            "resident": resident_id,
+            "seq": request,
+            "endpoint": endpoint,
+            "now": now,
+        },
     )
     return SENT
