@@ -193,7 +193,7 @@ def test_a_new_link_revoked_again_before_it_went_out_is_not_sent(sender):
     assert outcome.status == "failed" and not outbox.sent
 
 
-def test_a_link_with_a_generation_that_is_no_whole_number_is_refused(keys):
+def test_no_link_is_signed_with_a_negative_generation(keys):
     private = tokens.load_private_key(keys[0])
     with pytest.raises(ValueError):
         tokens.issue_link_token(
@@ -207,3 +207,33 @@ def test_a_link_with_a_generation_that_is_no_whole_number_is_refused(keys):
             audience="buurtpeil-link",
             generation=-1,
         )
+
+
+@pytest.mark.parametrize("gen", ["1", -1, True, 1.5])
+def test_a_link_whose_generation_is_no_whole_number_is_refused(keys, gen):
+    import json
+
+    private = tokens.load_private_key(keys[0])
+    start = int(NOW.timestamp())
+    claims = {
+        "poll": "p",
+        "mun": "GM0344",
+        "iss": "buurtpeil",
+        "aud": "buurtpeil-link",
+        "sub": "r",
+        "iat": start,
+        "nbf": start,
+        "exp": start + 3600,
+        "jti": "j",
+        "typ": tokens.POLL_LINK,
+        "gen": gen,
+    }
+    token = tokens._JWS.encode(
+        json.dumps(claims).encode(),
+        private,
+        algorithm=tokens.ALGORITHM,
+        headers={"typ": tokens.POLL_LINK, "kid": tokens.key_id(keys[1])},
+    )
+    with pytest.raises(tokens.TokenError) as refused:
+        _verifier(keys).verify_link(token)
+    assert refused.value.reason == tokens.MALFORMED
