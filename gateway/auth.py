@@ -103,6 +103,10 @@ class Authenticator:
         for name in ("poll", "mun"):
             if not isinstance(claims.get(name), str) or not claims[name]:
                 raise tokens.TokenError(tokens.MISSING_CLAIM)
+        # The link's generation (reissued after a revocation): absent on the first link.
+        gen = claims.setdefault("gen", 0)
+        if isinstance(gen, bool) or not isinstance(gen, int) or gen < 0:
+            raise tokens.TokenError(tokens.MALFORMED)
         return claims
 
     def authenticate(self, authorization: str | None, kind: str) -> Principal:

@@ -17,6 +17,15 @@ is for and the channel ``link``: the same validation, eligibility, idempotency a
 participant (responses refuses a second). Once answered, the page shows the receipt or "already
 answered", never the form again.
 
+A revoked link can be asked to be reissued (``…/link/nieuw``, notify's ``reissue_link``):
+the revoked-link page and the revocation's confirmation offer "Nieuwe link aanvragen", a form
+(POST, CSRF) keyed by the session the revoked link was exchanged for — the token's participant,
+poll and generation — never by anything the asker types. The new link goes by e-mail to the
+participant's own address and is never shown; the page after says the same whatever happened
+(sent, answered, closed, …), except past the limit of requests, when it says to contact the
+municipality. Sessions name their link's generation, so once a new link is issued every
+session of an older one is revoked, and revoking through an old link leaves the new one alone.
+
 Bad links are pages with a 4xx that say what to do: tampered or cut off 400, for another
 municipality 400, expired or the poll closed 410, revoked 410, the participant gone 410, a
 browser without the session (cookie expired) 401.
@@ -41,6 +50,7 @@ from web.resident import field_errors, invoke_submit, poll_form
 from web.session import LINK_COOKIE, LINK_SESSION_TTL
 
 BASE = "/app/<municipality_code>/link"
+RELINK = "/nieuw"  # asking for a new link after revoking one
 # The session's claims handed to the route functions, as a resident access token has them.
 PROFILE = ("mun", "wijk", "buurt", "lang", "age_band", "sex", "self_selected", "kind")
 
@@ -102,6 +112,8 @@ def problem(ctx: PageContext, found: dict[str, Any], kind: str) -> Response:
         heading=ctx._(heading),
         advice=ctx._(advice),
         kind=kind,
+        # Only a revoked link's own session reaches "revoked": it may ask for a new link.
+        relink=cookie_path(found) + RELINK if kind == "revoked" else None,
     )
 
 
@@ -127,6 +139,7 @@ def exchange(ctx: PageContext, found: dict[str, Any], token: str, then: str) -> 
         "poll": claims["poll"],
         **{k: profile.get(k) for k in PROFILE},
         "mun": claims["mun"],
+        "gen": claims["gen"],
         "exp": int(min(time.time() + LINK_SESSION_TTL, claims["exp"])),
     }
     keep(ctx, found, session)
@@ -159,8 +172,20 @@ def current(ctx: PageContext, found: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def status_of(ctx: PageContext, session: dict[str, Any]) -> str:
-    """notify's word on the link: open, answered, revoked or unknown."""
-    return str(ctx.gateway.call("notify", "link_status", session["poll"], session["sub"]))
+    """notify's word on the session's link (its generation): open, answered, revoked or
+    unknown."""
+    return str(
+        ctx.gateway.call(
+            "notify", "link_status", session["poll"], session["sub"], generation(session)
+        )
+    )
+
+
+def generation(session: dict[str, Any]) -> int:
+    """The generation of the link a session was opened with (0: the first, or a session
+    from before links were reissued)."""
+    gen = session.get("gen", 0)
+    return gen if isinstance(gen, int) and not isinstance(gen, bool) and gen >= 0 else 0
 
 
 @link_page("GET,POST", "", summary="Answer a poll from the personal link in an e-mail")
@@ -215,7 +240,12 @@ def receipt(ctx: PageContext, found: dict[str, Any], session: dict[str, Any]) ->
 
 def show(ctx: PageContext, found: dict[str, Any], template: str, **values: Any) -> Response:
     return ctx.render(
-        template, municipality=found, app=app_links(found), link=cookie_path(found), **values
+        template,
+        municipality=found,
+        app=app_links(found),
+        link=cookie_path(found),
+        relink=cookie_path(found) + RELINK,
+        **values,
     )
 
 
@@ -229,8 +259,13 @@ def link_revoke(ctx: PageContext) -> Response:
     if session is None:
         return problem(ctx, found, "session")
     if ctx.request.method == "POST":
-        state = str(ctx.gateway.call("notify", "revoke_link", session["poll"], session["sub"]))
-        ctx.jar.clear(LINK_COOKIE, path=cookie_path(found))
+        state = str(
+            ctx.gateway.call(
+                "notify", "revoke_link", session["poll"], session["sub"], generation(session)
+            )
+        )
+        # The session stays: it answers nothing any more (notify says revoked), but it is
+        # what asks for a new link from the confirmation page.
         if state == "unknown":
             return problem(ctx, found, "unknown")
         return show(ctx, found, "resident/link_revoked.html", state=state)
@@ -238,3 +273,25 @@ def link_revoke(ctx: PageContext) -> Response:
     if state in ("revoked", "unknown"):
         return problem(ctx, found, state)
     return show(ctx, found, "resident/link_revoke.html", state=state)
+
+
+@link_page("GET,POST", RELINK, summary="Ask for a new personal link after revoking one")
+def link_reissue(ctx: PageContext) -> Response:
+    """The form, and on POST notify's ``reissue_link`` for the session's revoked link. The
+    answer is the same page whatever happened — sent, answered, closed, unknown — so it tells
+    the asker (who may hold a forwarded link) nothing; past the limit it says to contact the
+    municipality instead. The new link is never on screen: it goes by e-mail."""
+    found = municipality(ctx, ctx.params["municipality_code"])
+    session = current(ctx, found)
+    if session is None:
+        return problem(ctx, found, "session")
+    if ctx.request.method == "POST":
+        outcome = str(
+            ctx.gateway.call(
+                "notify", "reissue_link", session["poll"], session["sub"], generation(session)
+            )
+        )
+        return show(ctx, found, "resident/link_reissued.html", limited=outcome == "limited")
+    if status_of(ctx, session) == "open":  # this link works: nothing to ask for
+        return ctx.redirect(cookie_path(found))
+    return show(ctx, found, "resident/link_reissue.html")

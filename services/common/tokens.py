@@ -225,15 +225,20 @@ def issue_link_token(
     issuer: str,
     audience: str,
     key_id: str | None = None,
+    generation: int = 0,
 ) -> str:
     """The token of a poll's personal link (typ ``poll+link``): subject the participant,
     ``poll`` and ``mun`` the one poll it answers, valid from ``issued_at`` (the poll's opening)
     until ``expires_at`` (its close).
 
-    Deterministic: every claim comes from the arguments (``jti`` is a digest of poll and
-    participant) and Ed25519 signatures are deterministic, so the invitation and each reminder
-    carry the same link, and revoking it revokes it in every e-mail. ValueError for an
-    ``expires_at`` not after ``issued_at``.
+    Deterministic: every claim comes from the arguments (``jti`` is a digest of poll,
+    participant and generation) and Ed25519 signatures are deterministic, so the invitation and
+    each reminder carry the same link, and revoking it revokes it in every e-mail.
+
+    ``generation`` counts the links reissued after a revocation (claim ``gen``; absent for the
+    first link, 0, so links sent before reissuing existed read the same): a new generation is a
+    new token, and only the invitation's current generation answers. ValueError for an
+    ``expires_at`` not after ``issued_at`` or a negative generation.
     """
     if not isinstance(private_key, Ed25519PrivateKey):
         raise TypeError("private_key must be an Ed25519PrivateKey")
@@ -243,8 +248,11 @@ def issue_link_token(
     for name, value in (("resident", resident), ("poll", poll), ("municipality", municipality)):
         if not isinstance(value, str) or not value:
             raise ValueError(f"{name} must be a non-empty string")
-    jti = _b64encode(hashlib.sha256(f"{poll}|{resident}".encode()).digest()[:16])
-    payload = {
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
+        raise ValueError("generation must be a non-negative integer")
+    seed = f"{poll}|{resident}" + (f"|{generation}" if generation else "")
+    jti = _b64encode(hashlib.sha256(seed.encode()).digest()[:16])
+    payload: dict[str, Any] = {
         "poll": poll,
         "mun": municipality,
         "iss": issuer,
@@ -256,6 +264,8 @@ def issue_link_token(
         "jti": jti,
         "typ": POLL_LINK,
     }
+    if generation:
+        payload["gen"] = generation
     headers: dict[str, Any] = {"typ": POLL_LINK}
     if key_id is not None:
         headers["kid"] = key_id

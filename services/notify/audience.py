@@ -218,7 +218,8 @@ class PollNotYetKnown(RuntimeError):
 
 
 def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now: datetime) -> None:
-    """poll_closed: the poll stored closed, its pending invitations and reminders cancelled.
+    """poll_closed: the poll stored closed, its pending invitations, reminders and new links
+    cancelled.
 
     Raises PollNotYetKnown when poll_closed overtook poll_published (separate queues): the
     rollback takes the handler's claim back and its retry finds the poll — else the poll would
@@ -232,7 +233,7 @@ def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now
         sa.update(Delivery)
         .where(
             Delivery.poll_id == poll_id,
-            Delivery.kind.in_(["invitation", "reminder"]),
+            Delivery.kind.in_(["invitation", "reminder", "link"]),
             Delivery.status.in_(PENDING),
         )
         .values(status="cancelled", updated_at=now)
@@ -242,7 +243,8 @@ def close_poll(session: Session, *, poll_id: uuid.UUID, closed_at: datetime, now
 def mark_answered(
     session: Session, *, poll_id: uuid.UUID, resident_id: uuid.UUID, now: datetime
 ) -> None:
-    """response_recorded: the invitation answered, the resident's pending reminders cancelled.
+    """response_recorded: the invitation answered, the resident's pending reminders (and new
+    link) cancelled.
     Whether, not when or where: the invitation keeps no link to the response (issue 15).
 
     Raises PollNotYetKnown when the answer overtook poll_published (responses records as soon
@@ -265,7 +267,7 @@ def mark_answered(
         .where(
             Delivery.poll_id == poll_id,
             Delivery.resident_id == resident_id,
-            Delivery.kind == "reminder",
+            Delivery.kind.in_(["reminder", "link"]),
             Delivery.status.in_(PENDING),
         )
         .values(status="cancelled", updated_at=now)

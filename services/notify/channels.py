@@ -42,6 +42,9 @@ from services.notify.texts import notification
 
 log = logging.getLogger(__name__)
 
+# The notifications about a poll to answer (the others are about feedback and measures).
+POLL_KINDS = ("invitation", "reminder", "link")
+
 DELIVERIES = Counter(
     "buurtpeil_deliveries_total",
     "Notification sends by outcome: one per device (or e-mail address) a delivery went to.",
@@ -120,11 +123,7 @@ class Job:
     def content(self) -> dict[str, Any]:
         """The message: its texts, and what the app opens (the poll or the feedback)."""
         texts = notification(self.kind, self.language, self.context)
-        target = (
-            f"/polls/{self.poll_id}"
-            if self.kind in ("invitation", "reminder")
-            else f"/feedback/{self.ref_id}"
-        )
+        target = f"/polls/{self.poll_id}" if self.kind in POLL_KINDS else f"/feedback/{self.ref_id}"
         return {
             "type": self.kind,
             "poll_id": str(self.poll_id),
@@ -157,7 +156,8 @@ SELECT d.id, d.kind, d.ref_id, d.poll_id, d.resident_id, d.channel, d.endpoint_i
        e.address, e.p256dh, e.auth, d.attempts, d.queued_at, r.language, r.quiet_hours,
        p.municipality_code, p.title AS poll_title, p.estimated_minutes, p.opens_at,
        p.closes_at, n.title AS notice_title, n.status AS notice_status,
-       i.link_revoked_at IS NOT NULL AS link_revoked, d.sent_at IS NOT NULL AS reached,
+       i.link_revoked_at IS NOT NULL AS link_revoked,
+       coalesce(i.link_generation, 0) AS link_generation, d.sent_at IS NOT NULL AS reached,
        CAST(d.done_endpoints AS text[]) AS done
 FROM deliveries d
 LEFT JOIN endpoints e ON e.id = d.endpoint_id
@@ -199,8 +199,9 @@ def load_jobs(session: Session, ids: list[int]) -> list[Job]:
                 "opens_at": row["opens_at"],
                 "closes_at": row["closes_at"],
                 "link_revoked": bool(row["link_revoked"]),
+                "link_generation": int(row["link_generation"]),
             }
-            if row["kind"] in ("invitation", "reminder")
+            if row["kind"] in POLL_KINDS
             else {"title": row["notice_title"] or row["poll_title"], "status": row["notice_status"]}
         )
         if row["channel"] in DEVICE_CHANNELS:
@@ -287,7 +288,8 @@ def process_batch(
         until = quiet_until(
             job.quiet_hours or municipality_quiet_hours(job.municipality_code), started
         )
-        if until is not None and job.kind != "feedback":
+        # Feedback is awaited; a new link was asked for a moment ago.
+        if until is not None and job.kind not in ("feedback", "link"):
             deferred.append((job.id, until))
         else:
             to_send.append(job)

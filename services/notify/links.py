@@ -11,6 +11,15 @@ cannot forge the other's tokens (and the typ keeps them apart as well).
 Revocation is notify's too: the invitation row keeps ``link_revoked_at`` (``link_status``,
 ``revoke_link``); the gateway asks on every use. The link works until the answer is recorded
 (responses keeps one answer per participant and poll; the invitation's ``answered``).
+
+A revoked link can be reissued (``reissue_link``): whoever holds a revoked link of the
+invitation may ask, and a new link — the next ``link_generation``, a new token — goes by e-mail
+to the participant's own address, never to the asker's screen. Only the invitation's current
+generation answers: the old link stays revoked, and the reminders from then on carry the new
+one. A request never revokes a link that works (a forwarded old link cannot take the new one
+away): while the current link is not revoked, it is sent again instead. At most
+``REISSUE_LIMIT`` requests per participant and poll count (``link_requests``), whatever their
+outcome, so a forwarded link cannot flood the participant's inbox.
 """
 
 from __future__ import annotations
@@ -32,6 +41,11 @@ log = logging.getLogger(__name__)
 OPEN_ENDED = timedelta(days=90)
 
 OPEN, ANSWERED, REVOKED, UNKNOWN = "open", "answered", "revoked", "unknown"
+# What a request for a new link did (``reissue_link``). The gateway shows the same page for all
+# of them but LIMITED; they are for tests and metrics, never for the asker.
+SENT, CLOSED, LIMITED, NO_ADDRESS = "sent", "closed", "limited", "no_address"
+# Requests for a new link per participant and poll (each may send one e-mail).
+REISSUE_LIMIT = 3
 
 
 class LinkSigner:
@@ -63,6 +77,7 @@ class LinkSigner:
         municipality_code: str,
         opens_at: datetime,
         closes_at: datetime | None,
+        generation: int = 0,
     ) -> str:
         return tokens.issue_link_token(
             self.key,
@@ -74,6 +89,7 @@ class LinkSigner:
             issuer=self.issuer,
             audience=self.audience,
             key_id=self.key_id,
+            generation=generation,
         )
 
     def urls(self, municipality_code: str, token: str) -> dict[str, str]:
@@ -84,29 +100,127 @@ class LinkSigner:
         return {"answer": f"{base}?t={quoted}", "revoke": f"{base}/intrekken?t={quoted}"}
 
 
-def link_status(session: Session, *, poll_id: Any, resident_id: Any) -> str:
-    """open | answered | revoked | unknown (no such invitation: never invited, or gone)."""
+def link_status(session: Session, *, poll_id: Any, resident_id: Any, generation: int = 0) -> str:
+    """open | answered | revoked | unknown (no such invitation: never invited, or gone) — of the
+    link of this ``generation``: one older than the invitation's current is revoked."""
     row = session.execute(
         sa.text(
-            "SELECT answered, link_revoked_at FROM invitations "
+            "SELECT answered, link_revoked_at, link_generation FROM invitations "
             "WHERE poll_id = :poll AND resident_id = :resident"
         ),
         {"poll": poll_id, "resident": resident_id},
     ).first()
-    if row is None:
+    if row is None or generation > row.link_generation:  # the latter never minted here
         return UNKNOWN
     if row.answered:
         return ANSWERED
+    if generation < row.link_generation:
+        return REVOKED
     return REVOKED if row.link_revoked_at is not None else OPEN
 
 
-def revoke_link(session: Session, *, poll_id: Any, resident_id: Any, now: datetime) -> str:
-    """Revoke the invitation's link (idempotent); its status after."""
+def revoke_link(
+    session: Session, *, poll_id: Any, resident_id: Any, now: datetime, generation: int = 0
+) -> str:
+    """Revoke the invitation's link of this generation (idempotent; an older one is revoked
+    already, and revoking it leaves the current one alone); its status after."""
     session.execute(
         sa.text(
             "UPDATE invitations SET link_revoked_at = :now WHERE poll_id = :poll "
-            "AND resident_id = :resident AND link_revoked_at IS NULL AND NOT answered"
+            "AND resident_id = :resident AND link_revoked_at IS NULL AND NOT answered "
+            "AND link_generation = :generation"
         ),
-        {"poll": poll_id, "resident": resident_id, "now": now},
+        {"poll": poll_id, "resident": resident_id, "now": now, "generation": generation},
     )
-    return link_status(session, poll_id=poll_id, resident_id=resident_id)
+    return link_status(session, poll_id=poll_id, resident_id=resident_id, generation=generation)
+
+
+# The address the participant got this poll's e-mails at (the newest of them), or — when that
+# address is gone — their e-mail address now: theirs either way, never one the asker gives.
+_ADDRESS = """
+SELECT id FROM (
+    SELECT e.id, 0 AS rank, d.queued_at AS at FROM deliveries d
+    JOIN endpoints e ON e.id = d.endpoint_id AND e.channel = 'email'
+    WHERE d.poll_id = :poll AND d.resident_id = :resident AND d.channel = 'email'
+      AND d.kind IN ('invitation', 'reminder', 'link')
+    UNION ALL
+    SELECT e.id, 1, e.created_at FROM endpoints e
+    WHERE e.resident_id = :resident AND e.channel = 'email'
+) found ORDER BY rank, at DESC LIMIT 1
+"""
+
+
+def reissue_link(
+    session: Session,
+    *,
+    poll_id: Any,
+    resident_id: Any,
+    generation: int,
+    now: datetime,
+    limit: int = REISSUE_LIMIT,
+) -> str:
+    """A request for a new link by the holder of a revoked link of this ``generation``: queue
+    an e-mail with the invitation's current link to the participant's own address — a new
+    generation first if the current link is revoked. What it did: sent, or why not (unknown,
+    limited, answered, closed, open: the asker's link works, no_address).
+
+    Every request of a known invitation counts towards ``limit``, whatever it did, so the
+    answer "limited" tells the asker only how often was asked. The e-mail is a delivery of kind
+    ``link`` (seq: the request's number) through the same deliveries as every other
+    notification: the dispatcher sends it, retries it, and cancels it if the participant
+    answers or the poll closes first."""
+    row = session.execute(
+        sa.text(
+            "SELECT i.answered, i.link_revoked_at, i.link_generation, i.link_requests, "
+            "p.closed_at, p.closes_at FROM invitations i JOIN polls p ON p.id = i.poll_id "
+            "WHERE i.poll_id = :poll AND i.resident_id = :resident FOR UPDATE OF i"
+        ),
+        {"poll": poll_id, "resident": resident_id},
+    ).first()
+    if row is None or generation > row.link_generation:
+        return UNKNOWN
+    if row.link_requests >= limit:
+        return LIMITED
+    request = row.link_requests + 1
+    session.execute(
+        sa.text(
+            "UPDATE invitations SET link_requests = :n WHERE poll_id = :poll "
+            "AND resident_id = :resident"
+        ),
+        {"n": request, "poll": poll_id, "resident": resident_id},
+    )
+    if row.answered:
+        return ANSWERED
+    if row.closed_at is not None or (row.closes_at is not None and row.closes_at <= now):
+        return CLOSED
+    if generation == row.link_generation and row.link_revoked_at is None:
+        return OPEN
+    endpoint = session.execute(
+        sa.text(_ADDRESS), {"poll": poll_id, "resident": resident_id}
+    ).scalar()
+    if endpoint is None:
+        return NO_ADDRESS
+    if row.link_revoked_at is not None:
+        session.execute(
+            sa.text(
+                "UPDATE invitations SET link_generation = link_generation + 1, "
+                "link_revoked_at = NULL WHERE poll_id = :poll AND resident_id = :resident"
+            ),
+            {"poll": poll_id, "resident": resident_id},
+        )
+    session.execute(
+        sa.text(
+            "INSERT INTO deliveries (kind, ref_id, seq, poll_id, resident_id, channel, "
+            "endpoint_id, status, attempts, queued_at, updated_at) VALUES ('link', :poll, :seq, "
+            ":poll, :resident, 'email', :endpoint, 'queued', 0, :now, :now) "
+            "ON CONFLICT DO NOTHING"
+        ),
+        {
+            "poll": poll_id,
+            "resident": resident_id,
+            "seq": request,
+            "endpoint": endpoint,
+            "now": now,
+        },
+    )
+    return SENT

@@ -22,7 +22,8 @@ CHANNELS = ("webpush", "fcm", "email")
 # A participant's devices: a notification on one of these channels goes to every device the
 # participant registered on either (each contact's phone and computer), not to one of them.
 DEVICE_CHANNELS = ("webpush", "fcm")
-KINDS = ("invitation", "reminder", "feedback", "measure")
+# link: a new personal link the participant asked for after revoking theirs (links.py).
+KINDS = ("invitation", "reminder", "feedback", "measure", "link")
 STATUSES = ("queued", "sent", "retrying", "deferred", "failed", "dead", "cancelled")
 
 
@@ -121,6 +122,10 @@ class Invitation(Base):
     # The participant revoked the personal link of this invitation (links.py): it answers no
     # more, in the invitation or any reminder.
     link_revoked_at: Mapped[datetime | None] = mapped_column(TS)
+    # The link's generation: 0 the first, one more for each link reissued after a revocation;
+    # only the current one answers. link_requests: requests for a new link (at most a few).
+    link_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    link_requests: Mapped[int] = mapped_column(default=0, server_default="0")
 
     __table_args__ = (sa.Index("invitations_by_resident", "resident_id", "invited_at"),)
 

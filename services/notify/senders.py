@@ -22,19 +22,25 @@ import eventlet
 
 from services.common.mail import Mailer
 from services.notify import webpush
-from services.notify.channels import Job, Outcome
+from services.notify.channels import POLL_KINDS, Job, Outcome
 from services.notify.links import LinkSigner
 from services.notify.push_endpoints import PushEndpointPolicy
 from services.notify.texts import personal_link
 
-URGENCY = {"invitation": "normal", "reminder": "low", "feedback": "normal", "measure": "low"}
+URGENCY = {
+    "invitation": "normal",
+    "reminder": "low",
+    "feedback": "normal",
+    "measure": "low",
+    "link": "normal",
+}
 FEEDBACK_TTL = 7 * 24 * 3600
 MAX_TTL = 28 * 24 * 3600
 
 
 def ttl_for(job: Job, now: datetime) -> int:
     """Invitations and reminders are worth nothing once the poll has closed."""
-    closes_at = job.context.get("closes_at") if job.kind in ("invitation", "reminder") else None
+    closes_at = job.context.get("closes_at") if job.kind in POLL_KINDS else None
     if closes_at is None:
         return FEEDBACK_TTL if job.kind in ("feedback", "measure") else MAX_TTL
     return max(60, min(MAX_TTL, int((closes_at - now).total_seconds())))
@@ -200,9 +206,10 @@ class EmailSender:
         self.links = links
 
     def personal_urls(self, job: Job) -> dict[str, str] | None:
-        """The invitation's personal link and its revocation link (links.py), for an
-        invitation or reminder whose link was not revoked; None otherwise."""
-        if self.links is None or job.kind not in ("invitation", "reminder"):
+        """The invitation's personal link and its revocation link (links.py) — of its current
+        generation — for an invitation, reminder or new link whose link was not revoked; None
+        otherwise."""
+        if self.links is None or job.kind not in POLL_KINDS:
             return None
         if job.context.get("link_revoked") or job.context.get("opens_at") is None:
             return None
@@ -212,6 +219,7 @@ class EmailSender:
             municipality_code=job.municipality_code,
             opens_at=job.context["opens_at"],
             closes_at=job.context.get("closes_at"),
+            generation=int(job.context.get("link_generation") or 0),
         )
         return self.links.urls(job.municipality_code, token)
 
@@ -247,6 +255,8 @@ class EmailSender:
         on_primary = brand.get("text_on_primary", "#FFFFFF")
         esc = html.escape
         personal = self.personal_urls(job)
+        if personal is None and job.kind == "link":  # revoked again before it went out
+            return Outcome("failed", error="no link to send: revoked before sending")
         if personal is None:
             text = f"{content['body']}\n\n{link}\n\n--\n{footer} {unsubscribe}\n"
             button, button_text, link_html = (

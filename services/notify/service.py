@@ -7,7 +7,8 @@ reminders), feedback_published and measure_updated (tell those who answered).
 Events out: invitations_sent.
 Work queue: ``notify.deliveries`` — batches of delivery ids, consumed by ``send_deliveries``.
 RPC (from the gateway): register_device, list_devices, remove_device, set_preferences,
-vapid_public_key, unsubscribe, link_status and revoke_link (personal links, links.py); for
+vapid_public_key, unsubscribe, link_status, revoke_link and reissue_link (personal links,
+links.py); for
 staff: delivery_summary, list_dead_deliveries, replay_dead_deliveries.
 """
 
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from sqlalchemy.orm import Session
 
 from services.common.amqp import ConfirmingPublisher
@@ -64,6 +65,11 @@ FANOUT_SECONDS = Histogram(
     "buurtpeil_fanout_write_seconds",
     "Writing the invitations and deliveries of one published poll.",
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+LINK_REISSUES = Counter(
+    "buurtpeil_link_reissue_requests_total",
+    "Requests for a new personal link after a revocation, by what they did (links.py).",
+    ["outcome"],
 )
 
 
@@ -463,21 +469,47 @@ class NotifyService:
         return {"unsubscribed": True}
 
     @rpc(expected_exceptions=EXPECTED)
-    def link_status(self, poll_id: str, resident_id: str) -> str:
+    def link_status(self, poll_id: str, resident_id: str, generation: int = 0) -> str:
         """For the gateway, on every use of a personal link (links.py): open, answered, revoked
-        or unknown (no such invitation)."""
-        poll, resident = _uuid(poll_id), _uuid(resident_id)
-        return self.db.run(lambda s: links.link_status(s, poll_id=poll, resident_id=resident))
+        or unknown (no such invitation) — of the link of this generation."""
+        poll, resident, gen = _uuid(poll_id), _uuid(resident_id), _generation(generation)
+        return self.db.run(
+            lambda s: links.link_status(s, poll_id=poll, resident_id=resident, generation=gen)
+        )
 
     @rpc(expected_exceptions=EXPECTED)
-    def revoke_link(self, poll_id: str, resident_id: str) -> str:
+    def revoke_link(self, poll_id: str, resident_id: str, generation: int = 0) -> str:
         """The participant revokes their personal link to a poll (idempotent); its status
         after: revoked (or answered, or unknown: nothing to revoke)."""
-        poll, resident = _uuid(poll_id), _uuid(resident_id)
+        poll, resident, gen = _uuid(poll_id), _uuid(resident_id), _generation(generation)
         now = self.clock()
         return self.db.run(
-            lambda s: links.revoke_link(s, poll_id=poll, resident_id=resident, now=now)
+            lambda s: links.revoke_link(
+                s, poll_id=poll, resident_id=resident, now=now, generation=gen
+            )
         )
+
+    @rpc(expected_exceptions=EXPECTED)
+    def reissue_link(self, poll_id: str, resident_id: str, generation: int) -> str:
+        """The holder of a revoked link (of this generation) asks for a new one: an e-mail
+        with the invitation's current link to the participant's own address, if they have not
+        answered, the poll is open and fewer than links.REISSUE_LIMIT requests were made. What
+        it did (links.reissue_link); the gateway shows the asker one answer for all but
+        "limited"."""
+        if self.notifier.email.links is None:  # no link key: e-mails carry no link at all
+            return links.UNKNOWN
+        poll, resident, gen = _uuid(poll_id), _uuid(resident_id), _generation(generation)
+        now = self.clock()
+        outcome = self.db.run(
+            lambda s: links.reissue_link(
+                s, poll_id=poll, resident_id=resident, generation=gen, now=now
+            )
+        )
+        LINK_REISSUES.labels(outcome).inc()
+        log.info("poll %s: a new personal link asked for: %s", poll, outcome)
+        if outcome == links.SENT:
+            self.notifier.wake()
+        return outcome
 
     # --- for staff and operations --------------------------------------------------------
 
@@ -543,6 +575,12 @@ class NotifyService:
         )
         self.notifier.wake()
         return {"replayed": replayed}
+
+
+def _generation(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise invalid("generation", "invalid", "a link's generation is a whole number, 0 or more")
+    return value
 
 
 def _uuid(value: str) -> uuid.UUID:

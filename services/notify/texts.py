@@ -83,6 +83,16 @@ def notification(kind: str, language: str, context: dict[str, Any]) -> dict[str,
                 )
             ),
         }
+    if kind == "link":  # asked for after revoking the link (links.py)
+        return {
+            "title": f"Uw nieuwe link: {title}" if nl else f"Your new link: {title}",
+            "body": (
+                "U heeft een nieuwe persoonlijke link aangevraagd. De vorige link blijft "
+                "ingetrokken."
+                if nl
+                else "You asked for a new personal link. The previous link stays revoked."
+            ),
+        }
     if kind == "feedback":
         return {
             "title": "Wat we met uw mening doen" if nl else "What we do with your views",

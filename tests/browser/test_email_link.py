@@ -1,6 +1,7 @@
 """Answering without the app (issue 14): a participant who signed up by e-mail opens the
 personal link from the invitation as the fake mail server caught it, answers in the browser
-by keyboard, and the pages pass axe; the link's token is in no log line of any process."""
+by keyboard, and the pages pass axe — the revocation and asking for a new link too; the link's
+token is in no log line of any process."""
 
 from __future__ import annotations
 
@@ -140,9 +141,37 @@ def test_a_participant_revokes_the_link_and_it_then_fails_with_a_clear_page(
         assert response.status == 410
         assert page.inner_text("h1") == "Deze link is ingetrokken"
         assert_no_axe_violations(page)
+
+        # Revoked by mistake: a new link, asked for by keyboard, arrives by e-mail only.
+        tab_to(page, text="Nieuwe link aanvragen")
+        press(page, "Enter")
+        page.wait_for_url("**/app/GM0344/link/nieuw")
+        assert_no_axe_violations(page)
+        assert_keyboard_usable(page)
+        page.goto(page.url)  # from the top again
+        tab_to(page, text="Nieuwe link aanvragen")
+        press(page, "Enter")
+        page.get_by_role("heading", name="Aanvraag ontvangen").wait_for()
+        assert "sturen we een nieuwe link naar het e-mailadres" in page.inner_text("main")
+        assert_no_axe_violations(page)
+        new = until(
+            "the e-mail with the new link",
+            lambda: [t for t in links_sent(system, address) if t != token],
+        )[0]
+        assert new not in page.content()
+        page.goto(f"{url.split('?')[0]}?t={new}")
+        page.wait_for_url("**/app/GM0344/link")
+        assert page.inner_text("h1") == "Veilig in de buurt"
     finally:
         context.close()
     assert_token_in_no_log(system, token)
+    assert_token_in_no_log(system, new)
+
+
+def links_sent(system: System, address: str) -> list[str]:
+    """The personal link's token of every e-mail to this address that has one."""
+    texts = [m.get_body(("plain",)).get_content() for m in system.smtp.to(address)]
+    return [found.group(2) for found in map(LINK.search, texts) if found]
 
 
 def assert_token_in_no_log(system: System, token: str) -> None:

@@ -2,18 +2,22 @@
 a participant who signed up by e-mail gets the invitation with a link that opens the poll in
 the browser without the app; it answers once (channel ``link``), shows the receipt after, fails
 after the poll closed and after revocation — each a Dutch page with a 4xx — and the token is
-in no log line."""
+in no log line. A revoked link can be reissued: the holder asks, a new link (a new token) goes
+by e-mail to the participant's own address, the old one stays revoked; at most three requests,
+none sent for a closed poll or an answered invitation, and the same answer on screen."""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from services.common import tokens
@@ -23,6 +27,13 @@ from tests.support.panel import UTRECHT, utrecht_files
 
 LINK = re.compile(r"http://[^/\s]+(/app/GM0344/link\?t=(\S+))")
 REVOKE = re.compile(r"http://[^/\s]+(/app/GM0344/link/intrekken\?t=\S+)")
+RELINK = re.compile(r'href="(/app/GM0344/link/nieuw)" data-relink')
+# What the asker reads after a request for a new link, whatever happened (but the limit).
+SAME_ANSWER = (
+    "Als u nog niet hebt geantwoord en de peiling open is, sturen we een nieuwe link naar het "
+    "e-mailadres waarop u de uitnodiging kreeg."
+)
+LIMITED = "Neem dan contact op met de gemeente"
 # The tests' own HTTP client logs the URLs it requests: not a log line of the system.
 CLIENT_LOGGERS = ("urllib3", "requests")
 
@@ -294,6 +305,155 @@ def test_a_link_for_another_municipality_and_no_session_are_4xx_pages(api, invit
 def test_a_link_token_is_no_access_token(api, invited):
     _, token = LINK.search(invited["text"]).groups()
     assert api.request("GET", "/api/v1/me", token=token).status_code == 401
+
+
+# --- a new link after revoking one -------------------------------------------------------------
+
+
+def _revoke(api, invited) -> tuple[requests.Session, requests.Response]:
+    """The participant revokes the link from the e-mail: their browser, and the confirmation."""
+    participant = requests.Session()
+    confirm = participant.get(api.url(REVOKE.search(invited["text"]).group(1)), timeout=30)
+    done = participant.post(
+        api.url("/app/GM0344/link/intrekken"), data={"csrf_token": _csrf(confirm)}, timeout=30
+    )
+    assert done.status_code == 200 and "De link is ingetrokken" in done.text
+    return participant, done
+
+
+def _ask_for_a_new_link(api, browser: requests.Session, page: requests.Response):
+    """Follow "Nieuwe link aanvragen" from a page, and send the form."""
+    form = browser.get(api.url(RELINK.search(page.text).group(1)), timeout=30)
+    assert form.status_code == 200 and "Nieuwe link aanvragen" in form.text, form.text[:300]
+    assert 'method="post"' in form.text
+    return browser.post(
+        api.url("/app/GM0344/link/nieuw"), data={"csrf_token": _csrf(form)}, timeout=30
+    )
+
+
+def _link_tokens(smtp_sink, email: str) -> list[str]:
+    """The personal link's token in each e-mail to this address that has one, oldest first."""
+    return [LINK.search(_text(m)).group(2) for m in smtp_sink.to(email) if LINK.search(_text(m))]
+
+
+def _nothing_more_sent(smtp_sink, email: str, count: int) -> None:
+    time.sleep(3)  # the dispatcher polls every 0.2 s here: a queued e-mail would be out by now
+    assert len(_link_tokens(smtp_sink, email)) == count
+
+
+def test_a_revoked_link_is_reissued_by_e_mail_and_the_old_one_stays_revoked(
+    api, invited, smtp_sink, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    path, old = LINK.search(invited["text"]).groups()
+    participant, revoked = _revoke(api, invited)
+    assert "Nieuwe link aanvragen" in revoked.text
+
+    answer = _ask_for_a_new_link(api, participant, revoked)
+    assert answer.status_code == 200 and SAME_ANSWER in answer.text
+
+    tokens_sent = wait_for(
+        lambda: _link_tokens(smtp_sink, invited["email"])[1:],
+        timeout=20,
+        message="the e-mail with the new link",
+    )
+    (new,) = tokens_sent
+    mail = [m for m in smtp_sink.to(invited["email"]) if new in _text(m)][0]
+    assert mail["To"] == invited["email"] and "Uw nieuwe link" in mail["Subject"]
+    assert new != old and new not in answer.text
+    assert tokens._decode_json(new.split(".")[1])["gen"] == 1
+
+    # The old link stays revoked: afresh, and in the session it opened before.
+    forwarded = requests.get(api.url(path), timeout=30)
+    assert forwarded.status_code == 410 and "Deze link is ingetrokken" in forwarded.text
+    assert participant.get(api.url("/app/GM0344/link"), timeout=30).status_code == 410
+
+    # The new one opens the poll and answers.
+    browser = requests.Session()
+    page = browser.get(api.url(LINK.search(_text(mail)).group(1)), timeout=30)
+    assert page.status_code == 200 and "persoonlijke link" in page.text
+    sent = browser.post(
+        api.url("/app/GM0344/link"), data=_form(page, _definition(api, invited)), timeout=30
+    )
+    assert sent.status_code == 200 and 'data-status="' in sent.text
+    _assert_not_logged(caplog, old)
+    _assert_not_logged(caplog, new)
+
+
+def test_an_old_link_cannot_take_the_new_one_away_and_requests_stop_after_three(
+    api, invited, smtp_sink, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    path, old = LINK.search(invited["text"]).groups()
+    participant, revoked = _revoke(api, invited)
+    assert SAME_ANSWER in _ask_for_a_new_link(api, participant, revoked).text
+    (new,) = wait_for(
+        lambda: _link_tokens(smtp_sink, invited["email"])[1:], timeout=20, message="a new link"
+    )
+
+    # Whoever has the old (forwarded) link asks as well: the new link is sent again to the
+    # participant, not replaced by a third one, and keeps working.
+    other = requests.Session()
+    page = other.get(api.url(path), timeout=30)
+    assert page.status_code == 410
+    assert SAME_ANSWER in _ask_for_a_new_link(api, other, page).text
+    again = wait_for(
+        lambda: _link_tokens(smtp_sink, invited["email"])[2:], timeout=20, message="it again"
+    )
+    assert again == [new]
+    assert requests.get(api.url(f"/app/GM0344/link?t={new}"), timeout=30).status_code == 200
+
+    assert SAME_ANSWER in _ask_for_a_new_link(api, other, page).text  # the third
+    wait_for(lambda: _link_tokens(smtp_sink, invited["email"])[3:], timeout=20, message="third")
+    fourth = _ask_for_a_new_link(api, participant, revoked)
+    assert fourth.status_code == 200 and LIMITED in fourth.text
+    assert SAME_ANSWER not in fourth.text
+    _nothing_more_sent(smtp_sink, invited["email"], 4)
+    _assert_not_logged(caplog, old)
+    _assert_not_logged(caplog, new)
+
+
+def test_no_new_link_for_a_closed_poll_and_the_same_answer(api, invited, smtp_sink, engines):
+    participant, revoked = _revoke(api, invited)
+    shut = api.request("POST", f"/admin/v1/polls/{invited['poll']}/close", token=invited["admin"])
+    assert shut.status_code == 200, shut.text
+
+    def closed_in_notify() -> bool:
+        with engines["notify"].connect() as conn:
+            return conn.execute(
+                sa.text("SELECT closed_at IS NOT NULL FROM polls WHERE id = :p"),
+                {"p": invited["poll"]},
+            ).scalar_one()
+
+    wait_for(closed_in_notify, timeout=20, message="notify knowing the poll closed")
+    answer = _ask_for_a_new_link(api, participant, revoked)
+    assert answer.status_code == 200 and SAME_ANSWER in answer.text
+    _nothing_more_sent(smtp_sink, invited["email"], 1)
+
+
+def test_no_new_link_once_answered_and_the_same_answer(api, invited, smtp_sink):
+    url = api.url(LINK.search(invited["text"]).group(1))
+    browser = requests.Session()
+    page = browser.get(url, timeout=30)
+    browser.post(api.url("/app/GM0344/link"), data=_form(page, _definition(api, invited)))
+    wait_for(
+        lambda: "Al beantwoord" in requests.get(url, timeout=30).text,
+        timeout=20,
+        message="notify knowing the invitation was answered",
+    )
+    form = browser.get(api.url("/app/GM0344/link/nieuw"), timeout=30)
+    answer = browser.post(
+        api.url("/app/GM0344/link/nieuw"), data={"csrf_token": _csrf(form)}, timeout=30
+    )
+    assert answer.status_code == 200 and SAME_ANSWER in answer.text
+    _nothing_more_sent(smtp_sink, invited["email"], 1)
+
+
+def test_asking_for_a_new_link_needs_the_link_session_and_csrf(api, invited):
+    assert requests.get(api.url("/app/GM0344/link/nieuw"), timeout=30).status_code == 401
+    participant, revoked = _revoke(api, invited)
+    refused = participant.post(api.url("/app/GM0344/link/nieuw"), data={}, timeout=30)
+    assert refused.status_code == 403
 
 
 def _assert_not_logged(caplog: Any, token: str) -> None:

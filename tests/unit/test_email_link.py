@@ -160,3 +160,80 @@ def test_without_link_keys_every_link_is_refused(keys):
     authenticator = Authenticator({}, issuer="buurtpeil", resident_audience="a", staff_audience="b")
     with pytest.raises(tokens.TokenError):
         authenticator.verify_link("a.b.c")
+
+
+def _verifier(keys) -> Authenticator:
+    return Authenticator(
+        {},
+        issuer="buurtpeil",
+        resident_audience="buurtpeil-app",
+        staff_audience="buurtpeil-admin",
+        link_keys={tokens.key_id(keys[1]): keys[1]},
+    )
+
+
+def test_a_reissued_link_is_a_new_token_that_reminders_carry_from_then_on(sender, keys):
+    email, outbox = sender
+    email(job("invitation"))
+    email(job("reminder"))  # before the link was reissued
+    email(job("link", link_generation=1))  # the new link, asked for after revoking
+    email(job("reminder", link_generation=1))  # a reminder after it
+    first, reminder, new, later = (link_of(m["text"]) for m in outbox.sent)
+    assert first == reminder and new == later and new != first
+    verifier = _verifier(keys)
+    assert verifier.verify_link(first.split("t=", 1)[1])["gen"] == 0  # no claim: the first
+    assert verifier.verify_link(new.split("t=", 1)[1])["gen"] == 1
+    assert "Uw nieuwe link: Veilig in de buurt" == outbox.sent[2]["subject"]
+    assert "/app/GM0344/link/intrekken?t=" in outbox.sent[2]["text"]  # revocable in turn
+
+
+def test_a_new_link_revoked_again_before_it_went_out_is_not_sent(sender):
+    email, outbox = sender
+    outcome = email(job("link", revoked=True, link_generation=1))
+    assert outcome.status == "failed" and not outbox.sent
+
+
+def test_no_link_is_signed_with_a_negative_generation(keys):
+    private = tokens.load_private_key(keys[0])
+    with pytest.raises(ValueError):
+        tokens.issue_link_token(
+            private,
+            resident="r",
+            poll="p",
+            municipality="GM0344",
+            issued_at=NOW,
+            expires_at=NOW + timedelta(days=1),
+            issuer="buurtpeil",
+            audience="buurtpeil-link",
+            generation=-1,
+        )
+
+
+@pytest.mark.parametrize("gen", ["1", -1, True, 1.5])
+def test_a_link_whose_generation_is_no_whole_number_is_refused(keys, gen):
+    import json
+
+    private = tokens.load_private_key(keys[0])
+    start = int(NOW.timestamp())
+    claims = {
+        "poll": "p",
+        "mun": "GM0344",
+        "iss": "buurtpeil",
+        "aud": "buurtpeil-link",
+        "sub": "r",
+        "iat": start,
+        "nbf": start,
+        "exp": start + 3600,
+        "jti": "j",
+        "typ": tokens.POLL_LINK,
+        "gen": gen,
+    }
+    token = tokens._JWS.encode(
+        json.dumps(claims).encode(),
+        private,
+        algorithm=tokens.ALGORITHM,
+        headers={"typ": tokens.POLL_LINK, "kid": tokens.key_id(keys[1])},
+    )
+    with pytest.raises(tokens.TokenError) as refused:
+        _verifier(keys).verify_link(token)
+    assert refused.value.reason == tokens.MALFORMED
