@@ -12,12 +12,13 @@ import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 
 from services.common.clock import Clock
 from services.common.errors import Conflict, InvalidInput, NotFound
 from services.feedback.reactions import reactor_key
-from services.feedback.service import SHARE_USEFUL, FeedbackService
+from services.feedback.service import FeedbackService
 from services.panel.models import Staff
 from services.panel.service import PanelService
 from services.responses.service import ResponsesService
@@ -328,10 +329,10 @@ def test_loop_figures_count_reactions_only_as_their_released_versions_show_them(
             f.get("reactions_feedbacks_hidden"),
         )
 
-    def gauge() -> float:
+    def gauge() -> float | None:
         with entrypoint_hook(env["container"], "check_overdue") as sweep:
             sweep()
-        return SHARE_USEFUL.labels(GM)._value.get()
+        return REGISTRY.get_sample_value("buurtpeil_feedback_share_useful", {"municipality": GM})
 
     for i in range(20):
         react(i % 2 == 0)
