@@ -535,6 +535,7 @@ def list_polls(ctx: RequestContext) -> Any:
     response=out.PollOut,
     success=201,
     summary="Create a draft from a template or a full definition",
+    errors=(409,),  # previous_poll_id: a published poll already follows that wave
 )
 def create_poll(ctx: RequestContext) -> Reply:
     poll = ctx.rpc(
@@ -600,7 +601,7 @@ def if_match_version(header: str | None) -> int | None:
     summary="Publish: open now, or at opens_at (idempotent)",
     description="The regions the audience names (region_codes) are frozen at their current "
     "versions; 422 when one is unknown or archived.",
-    errors=(409,),  # not a draft
+    errors=(409,),  # not a draft, or a published poll already follows the wave it follows
 )
 def publish_poll(ctx: RequestContext) -> Any:
     poll = ctx.rpc("polls", "get_poll", ctx.municipality, ctx.params["poll_id"])

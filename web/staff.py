@@ -595,6 +595,8 @@ def staff_publish_poll(ctx: PageContext) -> Response:
     choice = ctx.form.get("when") or ("later" if planned else "now")
     opens_value = ctx.form.get("opens_at", planned)
     errors: list[dict[str, str]] = []
+    status = 200
+    followed: dict[str, Any] | None = None  # the poll that already follows this one's wave
     if ctx.request.method == "POST" and poll["status"] == "draft":
         try:
             opens_at = opens_at_from(ctx, opens_value) if choice == "later" else None
@@ -611,6 +613,25 @@ def staff_publish_poll(ctx: PageContext) -> Response:
             published = ctx.api("publish_poll", params={"poll_id": poll["id"]}).body
         except InvalidInput as exc:
             errors = [{**e, "anchor": "f-opens_at"} for e in field_errors(exc)]
+            status = 422
+        except Conflict as exc:
+            taken = next((e for e in exc.errors if e.get("code") == "wave_already_followed"), None)
+            if taken is None:
+                raise
+            followed = ctx.api("get_poll", params={"poll_id": taken["poll_id"]}).body
+            errors = [
+                {
+                    **taken,
+                    "anchor": "f-previous_poll_id",
+                    "text": ctx._(
+                        "“%(title)s” already follows the same wave of this series and has been "
+                        "published. A series goes one wave after another: start the next wave "
+                        "from that poll instead.",
+                        title=followed["title"],
+                    ),
+                }
+            ]
+            status = 409
         else:
             done = "ingepland" if published["status"] == "scheduled" else "gepubliceerd"
             return ctx.redirect(f"/staff/peilingen/{poll['id']}?klaar={done}")
@@ -626,7 +647,8 @@ def staff_publish_poll(ctx: PageContext) -> Response:
         when_choice=choice,
         opens_value=opens_value,
         errors=errors,
-        status=422 if errors else 200,
+        followed=followed,
+        status=status,
     )
 
 

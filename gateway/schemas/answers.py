@@ -759,8 +759,27 @@ class LoopFiguresOut(Schema):
     with_feedback = fields.Integer()
     share_with_feedback = fields.Float(allow_none=True)
     median_days_to_feedback = fields.Float(allow_none=True)
-    reactions = fields.Integer()
-    share_useful = fields.Float(allow_none=True)
+    reactions = fields.Integer(
+        metadata={
+            "description": "residents' reactions as the feedback's released reaction versions "
+            "show them: the sum of each feedback's gemeente-level total in its latest released "
+            "version, those with hidden figures left out (docs/suppression.md, 'Reactions over "
+            "time'); it changes only when a version is released"
+        }
+    )
+    share_useful = fields.Float(
+        allow_none=True,
+        metadata={"description": "share of those reactions that found the feedback useful"},
+    )
+    reactions_feedbacks_counted = fields.Integer(
+        metadata={"description": "feedback items whose released reaction figures are counted"}
+    )
+    reactions_feedbacks_hidden = fields.Integer(
+        metadata={
+            "description": "feedback items whose released reaction figures are hidden (fewer "
+            "than k): left out of reactions and share_useful"
+        }
+    )
 
 
 class ReactionAreaOut(Schema):

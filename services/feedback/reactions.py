@@ -20,7 +20,8 @@ of results over time (``suppression.versions``; docs/suppression.md, "Reactions 
 read serves the last released version (``ReactionRelease``) until the reactions since pass the
 protection test as a table of their own; a replaced or erased reaction (a count that went down)
 holds the version until new reactions make up for it. The comments served are those of the
-reactions in the version, as they were then (each reaction's ``released_*`` columns).
+reactions in the version, as they were then (each reaction's ``released_*`` columns). The
+loop figures (``figures.py``) count reactions only from these released versions, never live.
 """
 
 from __future__ import annotations

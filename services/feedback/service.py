@@ -70,7 +70,8 @@ MEDIAN_DAYS = Gauge(
 )
 SHARE_USEFUL = Gauge(
     "buurtpeil_feedback_share_useful",
-    "Share (0-1) of residents' reactions that found the feedback useful.",
+    "Share (0-1) of residents' reactions that found the feedback useful, as the released "
+    "reaction versions show them.",
     ["municipality"],
 )
 

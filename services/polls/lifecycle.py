@@ -199,6 +199,54 @@ def _previous_wave(session: Session, municipality_code: str, poll_id: str) -> Po
     return previous
 
 
+def withdrawn(poll: Poll) -> bool:
+    """A poll that was scheduled and closed before it opened: never announced, no answers.
+    (Opening sets ``opens_at`` to the moment it opened, so a poll that opened has
+    ``opens_at`` ≤ ``closed_at``; one closed by hand within the schedule timer's tick after
+    its planned opening counts as opened: the safe side for a series.)"""
+    return (
+        poll.status in ("closed", "archived")
+        and poll.opens_at is not None
+        and poll.closed_at is not None
+        and poll.opens_at > poll.closed_at
+    )
+
+
+def check_wave_free(session: Session, previous: Poll, *, poll_id: uuid.UUID | None = None) -> None:
+    """A series is linear (wave 1, 2, 3…; a trend compares consecutive waves): refuse a next
+    wave of ``previous`` when another poll (not ``poll_id``) already follows it and has been
+    published — scheduled, open, closed or archived, unless withdrawn (closed before it
+    opened). Drafts do not count: they cannot be deleted, so an abandoned one must not block
+    the series; of two drafts following one wave, the first published wins."""
+    query = sa.select(Poll).where(
+        Poll.municipality_code == previous.municipality_code,
+        Poll.previous_poll_id == previous.id,
+        Poll.status != "draft",
+    )
+    if poll_id is not None:
+        query = query.where(Poll.id != poll_id)
+    taken = [
+        p for p in session.scalars(query.order_by(Poll.published_at, Poll.id)) if not withdrawn(p)
+    ]
+    if taken:
+        other = taken[0]
+        message = (
+            f"wave {previous.wave} is already followed by poll {other.id} (wave {other.wave}, "
+            f"{other.status}); a series goes one wave after another: follow that poll instead"
+        )
+        raise Conflict(
+            message,
+            [
+                {
+                    "field": "previous_poll_id",
+                    "code": "wave_already_followed",
+                    "message": message,
+                    "poll_id": str(other.id),
+                }
+            ],
+        )
+
+
 COMPARED = ("single_choice", "multiple_choice", "likert5", "rating10", "ranking")
 
 
@@ -240,9 +288,10 @@ def check_series(definition: dict[str, Any], previous: dict[str, Any]) -> None:
 def whole_series(session: Session, *, municipality_code: str, poll_id: str) -> list[Poll]:
     """Every wave of the poll's series, the same list from any of them: the first wave it goes
     back to and every poll that follows that one, directly or through a later wave, drafts
-    too. Ordered by wave, then by opening (not yet scheduled last), then by creation; nothing
-    forbids two polls following the same wave, so both are listed (``previous_poll_id`` says
-    which wave each follows)."""
+    too. Ordered by wave, then by opening (not yet scheduled last), then by creation. Only one
+    published poll may follow a wave (``check_wave_free``: the series is linear), but drafts
+    following the same wave, and a withdrawn poll beside the one published after it, may be
+    there too: all are listed (``previous_poll_id`` says which wave each follows)."""
     first = series(session, municipality_code=municipality_code, poll_id=poll_id)[0]
     found = {first.id: first}
     following = [first.id]
@@ -384,6 +433,7 @@ def create_poll(
     previous = None
     if data.get("previous_poll_id") is not None:
         previous = _previous_wave(session, municipality_code, str(data["previous_poll_id"]))
+        check_wave_free(session, previous)
         if template_id is None and definition is None:
             template_id, definition = previous.template_id, previous.definition
     if template_id and definition is None:
@@ -495,9 +545,15 @@ def publish_poll(
     # The kinds of participant frozen as well: an event always says whom the poll is for.
     poll.audience = {**poll.audience, "kinds": list(audience_kinds(poll.audience))}
     if poll.previous_poll_id is not None:
+        # Locked: two drafts following the same wave, published at once, take turns here, so
+        # the second sees the first published and is refused.
         earlier = load_poll(
-            session, municipality_code=municipality_code, poll_id=str(poll.previous_poll_id)
+            session,
+            municipality_code=municipality_code,
+            poll_id=str(poll.previous_poll_id),
+            lock=True,
         )
+        check_wave_free(session, earlier, poll_id=poll.id)
         check_series(poll.definition, earlier.definition)
     if poll.audience["kind"] == "sample":
         # Drawn once, so notify can reproduce the same sample after a redelivery.

@@ -397,6 +397,16 @@ def test_residents_read_published_feedback_their_buurt_first_and_react_once(api,
     assert "Te vaag." not in summary.text  # replaced
     assert {c["text"] for c in body["comments"]} == {"Fijn dat er iets gebeurt."}
 
+    # The loop figures count the reactions as the released version shows them (13 of 27 found
+    # it useful), and one reaction more does not move them until a version includes it.
+    figures_url = "/admin/v1/feedback/figures"
+    loop = api.request("GET", figures_url, token=town["viewer"])
+    assert loop.status_code == 200, loop.text
+    assert (loop.json()["reactions"], loop.json()["share_useful"]) == (27, 0.481)
+    assert loop.json()["reactions_feedbacks_counted"] == 1
+    react(api, oost, HOME_BUURT, {"useful": False})
+    assert api.request("GET", figures_url, token=town["viewer"]).json() == loop.json()
+
 
 def test_the_public_timeline_is_open_cacheable_and_newest_first(api, town, published):
     path = f"/public/v1/municipalities/{UTRECHT}/timeline"

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
-from nameko.testing.services import entrypoint_waiter
+from nameko.testing.services import entrypoint_hook, entrypoint_waiter
+from prometheus_client import REGISTRY
 from sqlalchemy.orm import Session
 
 from services.common.clock import Clock
@@ -302,6 +303,53 @@ def test_two_staff_reads_around_one_reaction_show_the_same_version(env, engines)
     assert (second["n"], second["useful"], second["not_useful"]) == (40, 30, 10)
     assert "Toch niet." in {c["text"] for c in second["comments"]}
     assert rpc_call(env, "reactions", GM, pid)["version"] == {"seq": 2}
+
+
+def test_loop_figures_count_reactions_only_as_their_released_versions_show_them(env):
+    """Regression: the loop figures (and the ``…_share_useful`` gauge) counted the reactions
+    table live, so two reads around one reaction said whether that resident found the
+    feedback useful. Now they are the sum of each feedback's latest released version: nothing
+    before a version, the same figure around one new reaction, and a new figure only with a
+    new version."""
+    poll = open_poll(env)
+    pid = poll["poll_id"]
+    fid = rpc_call(env, "save_draft", GM, pid, DRAFT, "e@x")["feedback_id"]
+    close_poll(env, pid)
+    rpc_call(env, "publish", GM, pid, "e@x")
+
+    def react(useful: bool) -> None:
+        rpc_call(env, "react", GM, fid, str(uuid.uuid4()), "BU03440111", "WK034401", useful, None)
+
+    def loop() -> tuple[Any, ...]:
+        f = rpc_call(env, "loop_figures", GM)
+        return (
+            f["reactions"],
+            f["share_useful"],
+            f.get("reactions_feedbacks_counted"),
+            f.get("reactions_feedbacks_hidden"),
+        )
+
+    def gauge() -> float | None:
+        with entrypoint_hook(env["container"], "check_overdue") as sweep:
+            sweep()
+        return REGISTRY.get_sample_value("buurtpeil_feedback_share_useful", {"municipality": GM})
+
+    for i in range(20):
+        react(i % 2 == 0)
+    assert loop() == (0, None, 0, 0)  # no version released yet: nothing counted
+    assert rpc_call(env, "reactions", GM, pid)["version"] == {"seq": 1}
+    assert loop() == (20, 0.5, 1, 0)
+    assert gauge() == 0.5
+
+    react(True)  # one reaction between two reads
+    assert rpc_call(env, "reactions", GM, pid)["version"] == {"seq": 1}  # held
+    assert loop() == (20, 0.5, 1, 0)
+    assert gauge() == 0.5
+
+    for useful in [True] * 9 + [False] * 10:  # the reactions since (20) pass: version 2
+        react(useful)
+    assert rpc_call(env, "reactions", GM, pid)["version"] == {"seq": 2}
+    assert loop() == (40, 0.5, 1, 0)
 
 
 def ANY_ORDER(view: dict[str, Any]) -> Any:  # noqa: N802 - reads as a value in the asserts

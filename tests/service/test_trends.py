@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -151,6 +151,68 @@ def test_two_waves_show_a_significant_fall_in_one_wijk(api, admin, engines):
 
 
 @pytest.mark.service
+def test_only_one_published_poll_follows_a_wave_and_a_withdrawn_one_does_not_count(
+    api, admin, engines
+):
+    """Regression: nothing stopped two polls following the same wave, though a series is
+    linear (the trend compares consecutive waves). Now a next wave of a wave that a published
+    poll already follows is refused, 409 ``wave_already_followed`` naming that poll, when it
+    is created and when it is published; drafts do not block (they cannot be deleted), nor
+    does a poll withdrawn before it opened (scheduled, then closed)."""
+    first = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
+    second = published(api, admin, engines, {"previous_poll_id": first["id"]})
+
+    def create(previous):
+        return api.request(
+            "POST", "/admin/v1/polls", token=admin, json={"previous_poll_id": previous["id"]}
+        )
+
+    def refused_for(response, taken):
+        assert response.status_code == 409, response.text
+        assert response.headers["Content-Type"] == "application/problem+json"
+        (error,) = response.json()["errors"]
+        assert (error["field"], error["code"], error["poll_id"]) == (
+            "previous_poll_id",
+            "wave_already_followed",
+            taken["id"],
+        )
+        assert taken["id"] in response.json()["detail"]
+
+    refused_for(create(first), second)
+
+    # Two drafts following wave 2: the first published wins, the other is refused.
+    third, fork = create(second).json(), create(second).json()
+    publish = api.request("POST", f"/admin/v1/polls/{third['id']}/publish", token=admin)
+    assert publish.status_code == 200, publish.text
+    refused_for(api.request("POST", f"/admin/v1/polls/{fork['id']}/publish", token=admin), third)
+    assert api.request("GET", f"/admin/v1/polls/{fork['id']}", token=admin).json()["status"] == (
+        "draft"
+    )
+    refused_for(create(second), third)
+
+    # Wave 4 scheduled and then closed before it opened: withdrawn, it blocks nothing.
+    later = datetime.now(UTC) + timedelta(days=2)
+    withdrawn = api.request(
+        "POST",
+        "/admin/v1/polls",
+        token=admin,
+        json={
+            "previous_poll_id": third["id"],
+            "opens_at": later.isoformat(),
+            "closes_at": (later + timedelta(days=7)).isoformat(),
+        },
+    ).json()
+    scheduled = api.request("POST", f"/admin/v1/polls/{withdrawn['id']}/publish", token=admin)
+    assert scheduled.json()["status"] == "scheduled", scheduled.text
+    refused_for(create(third), withdrawn)  # while scheduled it follows wave 3
+    closed = api.request("POST", f"/admin/v1/polls/{withdrawn['id']}/close", token=admin)
+    assert closed.json()["status"] == "closed", closed.text
+    fourth = published(api, admin, engines, {"previous_poll_id": third["id"]})
+    assert fourth["wave"] == 4
+    refused_for(create(third), fourth)
+
+
+@pytest.mark.service
 def test_the_series_lists_every_wave_in_order_from_any_of_them(api, admin, engines):
     first = published(api, admin, engines, {"template_id": "veiligheidsgevoel"})
     alone = api.request("GET", f"/admin/v1/polls/{first['id']}/series", token=admin)
@@ -161,7 +223,7 @@ def test_the_series_lists_every_wave_in_order_from_any_of_them(api, admin, engin
     third = api.request(
         "POST", "/admin/v1/polls", token=admin, json={"previous_poll_id": second["id"]}
     ).json()
-    # Nothing forbids a second poll following the same wave: it is listed after the first.
+    # Two drafts may follow the same wave (only one of them can be published): both listed.
     fork = api.request(
         "POST", "/admin/v1/polls", token=admin, json={"previous_poll_id": second["id"]}
     ).json()

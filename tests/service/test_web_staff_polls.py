@@ -282,6 +282,29 @@ def test_publish_now_or_at_a_set_time_and_close(api, town):
     )
 
 
+def test_publishing_a_second_poll_after_the_same_wave_is_refused_in_dutch(api, town):
+    """Regression: two polls could be published after the same wave of a series. Now the
+    publish page answers 409 with the error summary in Dutch, naming the poll that follows
+    that wave and linking to it; the draft stays a draft."""
+    admin = town["admin"]
+    session, csrf = browser(api)
+    first = draft(api, admin)
+    opened = api.request("POST", f"/admin/v1/polls/{first['id']}/publish", token=admin)
+    assert opened.status_code == 200, opened.text
+    taken, late = (draft(api, admin, previous_poll_id=first["id"]) for _ in range(2))
+    done = post(session, api, f"/staff/peilingen/{taken['id']}/publiceren", {"when": "now"}, csrf)
+    assert done.headers["Location"].endswith("?klaar=gepubliceerd")
+    refused = post(session, api, f"/staff/peilingen/{late['id']}/publiceren", {"when": "now"}, csrf)
+    assert refused.status_code == 409
+    text = html.unescape(refused.text)
+    assert "bp-error-summary" in text and 'href="#f-previous_poll_id"' in text
+    assert "volgt al op dezelfde meting van deze reeks en is gepubliceerd" in text
+    assert f'href="/staff/peilingen/{taken["id"]}"' in text and "(meting 2)" in text
+    assert api.request("GET", f"/admin/v1/polls/{late['id']}", token=admin).json()["status"] == (
+        "draft"
+    )
+
+
 def test_the_panel_composition_against_cbs_hides_every_small_count(api, town, service_config):
     admin = town["admin"]
     join(api, admin, service_config, 12, "WK034401", "BU03440111", birth_year=1980, sex="vrouw")

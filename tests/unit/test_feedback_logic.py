@@ -11,7 +11,7 @@ from services.common.clock import Clock, ClockNotAdjustable
 from services.common.errors import Conflict, InvalidInput
 from services.common.validation import load
 from services.feedback import feed, figures, keyfigures, lifecycle, measures, overdue
-from services.feedback.reactions import reactor_key, summarize
+from services.feedback.reactions import next_version, reactor_key, summarize
 from services.feedback.schemas import FeedbackDraftIn, MeasureIn, MeasureUpdate, StatusChangeIn
 from tests.unit.test_exports import UNMET, unmet_margins_document
 
@@ -361,6 +361,37 @@ def test_median_days():
     pairs = [(T0, T0 + timedelta(days=d)) for d in (1, 10, 4, 7)]
     assert figures.median_days(pairs) == 5.5
     assert figures.share(1, 3) == 0.333 and figures.share(0, 0) is None
+
+
+def test_loop_reactions_are_the_sum_of_released_versions_hidden_ones_left_out():
+    """Regression: the loop figures counted the reactions table live, so two reads of the
+    figure (or the gauge) around one reaction said whether that resident found the feedback
+    useful. Now they are the sum of each feedback's latest released version's gemeente-level
+    figures; one whose figures are hidden contributes nothing and is counted as hidden."""
+    many = [("WK034401", "BU03440101", i % 2 == 0, None) for i in range(20)]  # 10 useful
+    few = [("WK034401", "BU03440101", True, None) for _ in range(4)]  # fewer than k
+    first = next_version(many, 10, None, "GM0344")
+    small = next_version(few, 10, None, "GM0344")
+    assert first is not None and small is not None and small.document["suppressed"]
+    loop = figures.released_reactions([first.document, small.document])
+    assert loop == {
+        "reactions": 20,
+        "share_useful": 0.5,
+        "reactions_feedbacks_counted": 1,
+        "reactions_feedbacks_hidden": 1,
+    }
+    # One reaction more (not useful) is no new version: the figure stays what was released.
+    assert next_version([*many, ("WK034401", "BU03440101", False, None)], 10, first) is None
+    assert figures.released_reactions([first.document, small.document]) == loop
+    # The total shown but its split hidden: left out too, not counted with a wrong share.
+    split_hidden = {**first.document, "useful": None, "not_useful": None}
+    assert figures.released_reactions([split_hidden])["reactions_feedbacks_hidden"] == 1
+    assert figures.released_reactions([]) == {
+        "reactions": 0,
+        "share_useful": None,
+        "reactions_feedbacks_counted": 0,
+        "reactions_feedbacks_hidden": 0,
+    }
 
 
 def test_overdue_dates():
