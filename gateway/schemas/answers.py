@@ -428,10 +428,13 @@ class QuestionResultsOut(Schema):
         metadata={"description": "area code → the residents' figures, weighted"},
     )
     by_kind = _split(
-        "kind of participant (resident, ondernemer, organisatie, all) → area code → "
+        "kind of participant (resident, ondernemer, organisatie, all) → area code (gemeente, "
+        "wijk, region; no buurt) → unweighted figures"
+    )
+    by_channel = _split(
+        "channel (app, link, paper) → area code (gemeente, wijk, region; no buurt) → "
         "unweighted figures"
     )
-    by_channel = _split("channel (app, link, paper) → area code → unweighted figures")
 
 
 class ResultsAreaOut(Schema):
@@ -454,7 +457,12 @@ class ResultsAreaOut(Schema):
     )
     invited = fields.Integer(allow_none=True)
     response_rate = fields.Float(allow_none=True)
-    suppressed = fields.Boolean()
+    suppressed = fields.Boolean(
+        metadata={
+            "description": "the area's main (residents') figures are hidden; respondents "
+            "(all participants) may be null when this is false"
+        }
+    )
 
 
 class WeightingOut(Schema):

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from services.common import suppression
 from services.common.areas import level_of, parent_of
 from services.common.errors import NotFound
-from services.common.intake import CHANNELS, PARTICIPANT_KINDS
+from services.common.intake import CHANNELS
 from services.common.suppression import versions
 from services.responses import weighting
 from services.responses.models import AreaMargins, Poll, ResultRelease
@@ -384,7 +384,9 @@ def respondents_table(data: Aggregates, areas: list[str], kinds: bool = True) ->
         for stratum, n in everyone.get(code, {}).items():
             by_kind[str(stratum[2])] += n
         rows[code] = suppression.Row(sum(by_kind.values()), by_kind)
-    return suppression.Table("*", True, options, rows)
+    # With businesses or organisations the total is all participants': a breakdown's figure
+    # (the residents' count is ``RESIDENTS_TABLE``), which gives way first.
+    return suppression.Table("*", True, options, rows, rank=1 if kinds else 0)
 
 
 def breakdown_tables(data: Aggregates, areas: list[str]) -> list[suppression.Table]:
@@ -401,7 +403,7 @@ def breakdown_tables(data: Aggregates, areas: list[str]) -> list[suppression.Tab
         residents[code] = suppression.Row(resident)
         per_channel[code] = suppression.Row(sum(by_channel.values()), by_channel)
     return [
-        suppression.Table(RESIDENTS_TABLE, True, (), residents, rank=1),
+        suppression.Table(RESIDENTS_TABLE, True, (), residents),
         suppression.Table(CHANNELS_TABLE, True, CHANNELS, per_channel, rank=1),
     ]
 
@@ -453,6 +455,9 @@ class System:
     # The areas questions are split in by kind and channel (``split_areas``; None: all): an
     # alias of a split has cells only there.
     split_in: list[str] | None = None
+    # The tables whose total is an area's main count (``suppress_poll``'s ``whole``); None:
+    # the respondents' and the required questions asked of everyone (no business answered).
+    whole: list[str] | None = None
 
     def snapshot(self) -> dict[str, Any]:
         tables = {t.question_id: t for t in (*self.tables, self.respondents, *self.shadow)}
@@ -486,6 +491,7 @@ class System:
             self.aliases,
             [less(t) for t in self.shadow],
             self.split_in,
+            self.whole,
         )
 
     def suppress(
@@ -505,6 +511,7 @@ class System:
             differences=self.differences,
             hidden=[h for h in hidden if h[0] in rows and h[1] in rows[h[0]]],
             rules=rules,
+            whole=self.whole,
         )
 
     def hidden_cells(self, safe: Any) -> list[tuple[str, str, str | None]]:
@@ -669,6 +676,16 @@ def system_of(
         for alias, source in aliases.items()
         for q in questions
     }
+    main_totals = None
+    if kinds:
+        # The residents are the main figures: their count hides an area, and the required
+        # questions asked of every resident (which count them too); all participants, the
+        # respondents' total, is a breakdown's figure whose hiding hides its row only.
+        main_totals = [RESIDENTS_TABLE] + [
+            qid
+            for qid, how in suppression.asked_in(questions).items()
+            if how.required and how.after is None
+        ]
     return System(
         tables,
         respondents_table(data, areas, bool(kinds)),
@@ -679,6 +696,7 @@ def system_of(
         table_aliases,
         shadow,
         in_splits,
+        main_totals,
     )
 
 
@@ -712,6 +730,38 @@ def small_splits(system: System, k: int) -> list[tuple[str, str, str | None]]:
         if not any(0 < row.counts.get(c, 0) < k for c in channels):
             continue
         out += [(CHANNELS_TABLE, code, c) for c in channels]
+        out += [(t, code, None) for t in split_tables if code in tables[t].rows]
+    return out
+
+
+def small_kinds(system: System, k: int) -> list[tuple[str, str, str | None]]:
+    """The split by kind hidden whole where one of its groups is small: in every area where
+    the businesses or the organisations that answered number 1..k-1, all participants (the
+    respondents' row: its total with every kind's count) and every question's row per other
+    kind and of all participants there (docs/suppression.md, "What is hidden when a split's
+    group is small").
+
+    The residents' figures of the area stay as they would be without the businesses: their
+    count (``RESIDENTS_TABLE``) and their questions are the area's main figures, and all
+    participants minus residents — the small group — is then unknown. Left to the rules, the
+    group was protected by whatever the line rule reached first, and the repairs climbed to
+    the wijk's and the gemeente's all-participants figures."""
+    people = system.respondents
+    tables = {t.question_id: t for t in system.tables}
+    kinds = [
+        kind
+        for kind in OTHER_KINDS
+        if kind in people.options and any(t.endswith(_SUFFIX[kind]) for t in tables)
+    ]
+    if not kinds:  # only residents answered: no split by kind
+        return []
+    marks = [_SUFFIX[kind] for kind in (*kinds, "everyone")]
+    split_tables = [t for t in tables if any(t.endswith(m) for m in marks)]
+    out: list[tuple[str, str, str | None]] = []
+    for code, row in people.rows.items():
+        if not any(0 < row.counts.get(kind, 0) < k for kind in kinds):
+            continue
+        out.append(("*", code, None))
         out += [(t, code, None) for t in split_tables if code in tables[t].rows]
     return out
 
@@ -781,7 +831,7 @@ def next_release(
     buurt_splits = previous is not None and published_buurt_splits(previous.documents)
     system = system_of(poll, data, areas, at_least_one, buurt_splits=buurt_splits)
     # Where a channel's group is small, its split goes whole: never the area's main figures.
-    splits_hidden = small_splits(system, k)
+    splits_hidden = small_splits(system, k) + small_kinds(system, k)
     added = None
     if previous is not None:
         try:
@@ -935,11 +985,20 @@ def build_view(
         members = dict.fromkeys(region["buurt_codes"])
         invited_total[region_code] = sum(data.invited.get(b, 0) for b in members)
 
+    tables = {t.question_id: t for t in safe.tables}
+    residents = tables.get(RESIDENTS_TABLE)  # only when businesses or organisations answered
+
     def shown_respondents(code: str) -> int | None:
         row = people[code]
         return row.total if view == "all" else row.counts.get(PANEL)
 
-    tables = {t.question_id: t for t in safe.tables}
+    def main_hidden(code: str) -> bool:
+        """Whether the area's main figures (the residents') are hidden: with businesses or
+        organisations, all participants may be hidden where the residents are shown."""
+        if view == "all" and residents is not None:
+            return residents.rows[code].total is None
+        return shown_respondents(code) is None
+
     present = present_sets(data)[1]
     if splits is None:
         splits = question_splits(poll, data, safe, areas)
@@ -966,7 +1025,7 @@ def build_view(
                     if respondents is not None and invited
                     else None
                 ),
-                "suppressed": respondents is None,
+                "suppressed": main_hidden(code),
             }
         )
     questions = []
@@ -998,7 +1057,7 @@ def build_view(
         "weighting": {
             wijk: weighting_summary(result, populations.get(wijk))
             for wijk, result in weights.items()
-            if shown_respondents(wijk) is not None
+            if not main_hidden(wijk)
         },
         "margins_year": data.margins_year,
     }
@@ -1009,11 +1068,12 @@ def area_kinds(
 ) -> dict[str, int | None]:
     """Respondents of an area per kind of participant (None: suppressed)."""
     residents = tables.get(RESIDENTS_TABLE)  # none when only residents answered
-    if people[code].total is None:
-        return dict.fromkeys(PARTICIPANT_KINDS)
+    if residents is None:
+        total = people[code].total
+        return {RESIDENT: total, **{kind: None if total is None else 0 for kind in OTHER_KINDS}}
     return {
-        RESIDENT: residents.rows[code].total if residents else people[code].total,
-        **{kind: people[code].counts.get(kind, 0) for kind in OTHER_KINDS},
+        RESIDENT: residents.rows[code].total,
+        **{kind: people[code].counts.get(kind) for kind in OTHER_KINDS},
     }
 
 

@@ -116,13 +116,15 @@ def test_answers_are_counted_per_kind_and_channel_and_small_groups_are_hidden(
     assert gm["respondents"] == 52
     assert gm["kinds"] == {"resident": 37, "ondernemer": 9, "organisatie": 6}
     assert gm["channels"] == {"app": 28, "link": 13, "paper": 11}
-    # The two shops: their buurt is hidden whole, and no split shows them.
-    assert areas["BU03440112"]["suppressed"]
-    assert areas["BU03440112"]["kinds"]["ondernemer"] is None
+    # The two shops: their count and their buurt's all participants are hidden (its residents,
+    # none, are shown), and no split shows them: questions are not split per buurt.
+    shops = areas["BU03440112"]
+    assert shops["kinds"] == {"resident": 0, "ondernemer": None, "organisatie": None}
+    assert shops["respondents"] is None and shops["channels"]["app"] is None
     q = next(q for q in doc["questions"] if "options" in q)
     for split in ("by_kind", "by_channel"):
         for per_area in q[split].values():
-            assert per_area["BU03440112"] == {"suppressed": True}
+            assert set(per_area) <= {UTRECHT, *(a for a in areas if not a.startswith("BU"))}
     # An area's figures are the residents', weighted; businesses are their own rows.
     assert q["areas"][UTRECHT]["respondents"] == 37
     assert "effective_n" in q["areas"][UTRECHT]
@@ -156,7 +158,9 @@ def test_answers_are_counted_per_kind_and_channel_and_small_groups_are_hidden(
     ]
     assert paper and all(r["respondents"] == "11" for r in paper if r["suppressed"] == "false")
     two_shops = [r for r in rows if r["area_code"] == "BU03440112"]
-    assert two_shops and all(r["suppressed"] == "true" and r["n"] == "" for r in two_shops)
+    # Only the residents' rows of that buurt (no split per buurt), and no one of them counts.
+    assert two_shops and all(r["breakdown"] == "main" for r in two_shops)
+    assert all(r["respondents"] in ("", "0") and r["n"] in ("", "0") for r in two_shops)
 
 
 def _results(rpc, poll_id: str) -> dict | None:

@@ -146,3 +146,51 @@ def test_the_suppression_of_the_system_keeps_the_main_rows_with_the_split_hidden
     assert all(main.rows[code].total is not None for code in MAIN_AREAS)
     assert not safe.areas
     assert isinstance(safe, suppression.SuppressedPoll)
+
+
+def test_two_shops_in_a_buurt_leave_the_residents_figures_shown():
+    """The split by kind, like the split by channel: 12 residents and 2 shops in one buurt,
+    30 residents and 15 shops in another. The shops' count and the all-participants figure
+    of their buurt are hidden (with as much more of the all-participants figures as it takes),
+    never the residents' count of a buurt, its wijk or the gemeente, nor the wijk's and the
+    gemeente's figures per kind (17 shops, ≥ k)."""
+    from tests.unit import test_breakdowns as mixed
+
+    everyone = mixed.people(BUURTEN[0], 12) + mixed.people(BUURTEN[0], 2, "ondernemer", "paper")
+    everyone += mixed.people(BUURTEN[1], 30) + mixed.people(BUURTEN[1], 15, "ondernemer", "paper")
+    everyone += mixed.people(BUURTEN[2], 25)
+    doc = results.build(mixed.poll(), mixed.aggregates(everyone), 10)
+    areas = {a["code"]: a for a in doc["areas"]}
+    residents = {code: a["kinds"]["resident"] for code, a in areas.items()}
+    assert residents == {
+        "GM0344": 67,
+        "WK034401": 67,
+        BUURTEN[0]: 12,
+        BUURTEN[1]: 30,
+        BUURTEN[2]: 25,
+    }
+    assert not any(a["suppressed"] for a in areas.values())
+    q = doc["questions"][0]
+    assert {code: f["respondents"] for code, f in q["areas"].items()} == residents
+    shop = areas[BUURTEN[0]]
+    assert shop["kinds"]["ondernemer"] is None and shop["respondents"] is None
+    for code in ("GM0344", "WK034401"):
+        assert areas[code]["kinds"] == {"resident": 67, "ondernemer": 17, "organisatie": 0}
+        assert q["by_kind"]["ondernemer"][code]["respondents"] == 17
+
+
+def test_small_kinds_names_the_all_participants_row_and_the_kind_splits_of_those_areas():
+    from tests.unit import test_breakdowns as mixed
+
+    everyone = mixed.people(BUURTEN[0], 40) + mixed.people(BUURTEN[0], 3, "ondernemer", "app")
+    everyone += mixed.people(BUURTEN[1], 30) + mixed.people(BUURTEN[1], 12, "ondernemer", "app")
+    data = results.with_regions(mixed.poll(), mixed.aggregates(everyone))
+    areas, at_least_one = results.listed_areas(mixed.poll(), data)
+    system = results.system_of(mixed.poll(), data, areas, at_least_one)
+    cells = results.small_kinds(system, 10)
+    # 3 shops in the first buurt (small); 15 in the wijk and the gemeente (not): no split per
+    # buurt, so only that buurt's all-participants row.
+    assert cells == [("*", BUURTEN[0], None)]
+    data = results.with_regions(mixed.poll(), mixed.aggregates(mixed.people(BUURTEN[0], 40)))
+    system = results.system_of(mixed.poll(), data, areas, at_least_one)
+    assert results.small_kinds(system, 10) == []

@@ -210,6 +210,7 @@ class System:
         asked: Mapping[str, Asked] | None = None,
         at_least_one: Iterable[str] = (),
         differences: Iterable[tuple[str, ...]] = (),
+        whole: Iterable[str] | None = None,
     ) -> None:
         self.k = k
         self.depth = _depths(hierarchy)  # area → 0 gemeente, 1 wijk, 2 buurt (deeper: higher)
@@ -246,6 +247,13 @@ class System:
             self._link(qid, how, ids)
             # Only a required question asked of everyone has the respondents as its total.
             self.blocks[ids.index(qid)].whole = how.required and how.after is None
+        if whole is not None:
+            # Named: the tables whose total is the area's main count ("*": the respondents).
+            named = set(whole)
+            for qid in asked or {}:
+                self.blocks[ids.index(qid)].whole = qid in named
+            if self.respondents is not None:
+                self.respondents.whole = "*" in named
         for whole_id, *part_ids in differences:
             if len(part_ids) < 2:
                 raise ValueError(f"difference of {whole_id!r}: name at least two parts")
@@ -253,8 +261,8 @@ class System:
         self.whole_areas: set[str] = set()  # areas hidden in every table and the respondents
         size = len(self.values)
         self.rank = [0] * size  # a cell's table's ``rank`` (derived cells: 0)
-        for block in self.blocks:
-            if block.table.rank:
+        for block in (*self.blocks, self.respondents):
+            if block is not None and block.table.rank:
                 start = block.base
                 self.rank[start : start + len(block.areas) * block.width] = [block.table.rank] * (
                     len(block.areas) * block.width

@@ -211,6 +211,7 @@ def suppress_poll(
     differences: Iterable[tuple[str, ...]] = (),
     hidden: Iterable[tuple[str, str, str | None]] = (),
     rules: bool = True,
+    whole: Iterable[str] | None = None,
 ) -> SuppressedPoll:
     """Every question of a poll at once, as one system.
 
@@ -241,7 +242,10 @@ def suppress_poll(
     whose respondents are hidden, or the total of a required question asked of everyone or of a
     question not in ``asked``, is hidden in every table and in the respondents (``areas``); a
     hidden total of an optional or follow-up question hides that question's row only
-    (``rows``). See "Areas and rows" in the module docstring.
+    (``rows``). See "Areas and rows" in the module docstring. ``whole``: instead, the ids of
+    the tables of ``asked`` (and "*" for the respondents) whose hidden total hides the area —
+    the ones that count the area's main group (the residents, when businesses answered too:
+    their all-participants figure is then a breakdown's, and hiding it hides its row only).
     """
     check_k(k)
     grid = Suppressor(
@@ -252,6 +256,7 @@ def suppress_poll(
         asked=asked or {},
         at_least_one=at_least_one,
         differences=differences,
+        whole=whole,
     )
     grid.run(grid.cells_of(hidden), rules=rules)
     results = [grid.result(i) for i in range(len(tables))]
