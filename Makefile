@@ -29,6 +29,8 @@ help:
 	@echo "make bench-results results of a poll with RESULTS_N responses against GROUP BY over them"
 	@echo "make bench-results-live  results read by 20 dashboards while 200 answers/s arrive (LIVE_N)"
 	@echo "make bench-pages  the resident's poll page and first page against the bare static file"
+	@echo "make bench-release-breakdowns  a first release with kinds and channels against the same"
+	@echo "                  respondents all residents in the app (RELEASE_N: poll sizes)"
 	@echo "make bench-storage bytes on disk per response, panel member and delivery (docs/scaling.md)"
 
 install: $(STAMP)
@@ -121,6 +123,10 @@ bench-results-live: install  ## results read every 2 s by 20 readers while 200 a
 .PHONY: bench-pages
 bench-pages: install  ## the resident's poll page and first page vs the bare static file
 	BUURTPEIL_NO_EVENTLET=1 $(BIN)/python -m benchmarks.bench_pages
+
+.PHONY: bench-release-breakdowns
+bench-release-breakdowns: install  ## a release with kinds and channels vs residents in the app
+	$(BIN)/python -m benchmarks.bench_release_breakdowns $(or $(RELEASE_N),160 400 1000)
 
 .PHONY: bench-storage
 bench-storage: install  ## bytes per response, member, delivery in throwaway databases (docs/scaling.md)

@@ -130,8 +130,20 @@ def timed(call: Any, profile: bool) -> tuple[float, Any]:
 
 
 def shown(release: Any) -> str:
-    areas = release.documents["all"]["areas"]
-    return f"{sum(1 for a in areas if not a['suppressed'])}/{len(areas)} areas shown"
+    """Areas whose main figures are shown, and the residents' counts shown over every
+    question and area (the main figures a municipality reads)."""
+    doc = release.documents["all"]
+    areas = doc["areas"]
+    cells = [
+        o["count"]
+        for q in doc["questions"]
+        for figures in q["areas"].values()
+        for o in figures.get("options", [])
+    ]
+    return (
+        f"{sum(1 for a in areas if not a['suppressed'])}/{len(areas)} areas shown, "
+        f"{sum(c is not None for c in cells)}/{len(cells)} main counts shown"
+    )
 
 
 def main() -> None:

@@ -678,14 +678,12 @@ def system_of(
     }
     main_totals = None
     if kinds:
-        # The residents are the main figures: their count hides an area, and the required
-        # questions asked of every resident (which count them too); all participants, the
-        # respondents' total, is a breakdown's figure whose hiding hides its row only.
-        main_totals = [RESIDENTS_TABLE] + [
-            qid
-            for qid, how in suppression.asked_in(questions).items()
-            if how.required and how.after is None
-        ]
+        # The residents are the main figures: their count, hidden, hides the area. Every
+        # other total hides its own row only — all participants (the respondents' total) is
+        # a breakdown's figure, and a question's row goes alone (measured: more of the
+        # residents' figures shown, and faster, than with the required questions hiding the
+        # area too; docs/benchmarks.md, "Releases with breakdowns").
+        main_totals = [RESIDENTS_TABLE]
     return System(
         tables,
         respondents_table(data, areas, bool(kinds)),
@@ -737,15 +735,15 @@ def small_splits(system: System, k: int) -> list[tuple[str, str, str | None]]:
 def small_kinds(system: System, k: int) -> list[tuple[str, str, str | None]]:
     """The split by kind hidden whole where one of its groups is small: in every area where
     the businesses or the organisations that answered number 1..k-1, all participants (the
-    respondents' row: its total with every kind's count) and every question's row per other
-    kind and of all participants there (docs/suppression.md, "What is hidden when a split's
-    group is small").
+    respondents' row: its total with every kind's count), every question's row per other kind
+    and of all participants there, and the split by channel of that area (its channels add up
+    to all participants) — docs/suppression.md, "What is hidden when a split's group is small".
 
     The residents' figures of the area stay as they would be without the businesses: their
     count (``RESIDENTS_TABLE``) and their questions are the area's main figures, and all
     participants minus residents — the small group — is then unknown. Left to the rules, the
     group was protected by whatever the line rule reached first, and the repairs climbed to
-    the wijk's and the gemeente's all-participants figures."""
+    the residents' figures or to the wijk's and the gemeente's figures per kind."""
     people = system.respondents
     tables = {t.question_id: t for t in system.tables}
     kinds = [
@@ -756,12 +754,17 @@ def small_kinds(system: System, k: int) -> list[tuple[str, str, str | None]]:
     if not kinds:  # only residents answered: no split by kind
         return []
     marks = [_SUFFIX[kind] for kind in (*kinds, "everyone")]
-    split_tables = [t for t in tables if any(t.endswith(m) for m in marks)]
+    per_channel = tables.get(CHANNELS_TABLE)
+    if per_channel is not None:  # several channels: a split by channel
+        marks += [_SUFFIX[c] for c in per_channel.options]
+    split_tables = [t for t in tables if t != CHANNELS_TABLE and any(t.endswith(m) for m in marks)]
     out: list[tuple[str, str, str | None]] = []
     for code, row in people.rows.items():
         if not any(0 < row.counts.get(kind, 0) < k for kind in kinds):
             continue
         out.append(("*", code, None))
+        if per_channel is not None:
+            out += [(CHANNELS_TABLE, code, c) for c in per_channel.options]
         out += [(t, code, None) for t in split_tables if code in tables[t].rows]
     return out
 
