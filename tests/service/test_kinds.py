@@ -8,7 +8,11 @@ panel's composition counts businesses per buurt beside residents, small groups h
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
+import requests
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -659,3 +663,94 @@ def test_the_demo_loop_s_ten_businesses_in_the_centre_join_and_answer(api, town)
     assert outcome["poll"]["audience"]["kinds"] == ["ondernemer"]
     assert outcome["poll"]["audience"]["area_codes"] == [CENTRE]
     assert any("10 answered" in line for line in said), said
+
+
+def page_session(api, access):
+    """A browser signed in to Utrecht's app with ``access`` (the access cookie), and a CSRF
+    token for its forms."""
+    browser = requests.Session()
+    browser.cookies.set("bp_resident_access", access)
+    page = browser.get(api.url("/app/GM0344/"), timeout=30)
+    return browser, re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+
+
+def test_the_app_s_pages_say_whose_device_is_whose_and_that_the_organisation_stays(
+    api, town, push_service
+):
+    """In the business's app: the devices page labels the contact's own device and a
+    colleague's (which has no button, and whose removal is refused in Dutch); the leave page
+    says the organisation goes on with the other contacts, and so does the page after."""
+    shop_id, first, second = two_contacts(api, town["admin"], 1)
+    mine = register_device(api, push_service, first["access_token"])
+    theirs = register_device(api, push_service, second["access_token"])
+    browser, csrf = page_session(api, first["access_token"])
+    devices = browser.get(api.url("/app/GM0344/meldingen"), timeout=30)
+    assert devices.status_code == 200
+    text = html.unescape(devices.text)
+    assert "Uw apparaat" in text and "Apparaat van een andere contactpersoon" in text
+    assert "Alleen uw collega kan de berichten naar dit apparaat stoppen." in text
+    assert f'value="{mine["device_id"]}"' in devices.text
+    assert f'value="{theirs["device_id"]}"' not in devices.text  # no button for it
+    refused = browser.post(
+        api.url("/app/GM0344/meldingen"),
+        data={"csrf_token": csrf, "remove_device": theirs["device_id"]},
+        timeout=30,
+    )
+    assert refused.status_code == 403
+    assert "Dit apparaat is van een collega" in html.unescape(refused.text)
+
+    leaving = browser.get(api.url("/app/GM0344/uitschrijven"), timeout=30)
+    assert leaving.status_code == 200
+    assert (
+        "U verlaat het panel; uw organisatie blijft deelnemen met de andere contactpersonen."
+        in html.unescape(leaving.text)
+    )
+    left = browser.post(
+        api.url("/app/GM0344/uitschrijven"),
+        data={"csrf_token": csrf, "confirm": "ja"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert left.status_code == 303, left.text
+    assert left.headers["Location"] == "/app/GM0344/tot-ziens?contact=1"
+    goodbye = requests.get(api.url(left.headers["Location"]), timeout=30)
+    assert "Uw organisatie blijft deelnemen met de andere contactpersonen." in html.unescape(
+        goodbye.text
+    )
+    # The other contact is now the last: its leave page is a resident's, and leaving ends it.
+    last, _ = page_session(api, second["access_token"])
+    text = html.unescape(last.get(api.url("/app/GM0344/uitschrijven"), timeout=30).text)
+    assert "uw organisatie blijft deelnemen" not in text
+    assert api.request("GET", "/api/v1/me", token=second["access_token"]).status_code == 200
+
+
+def test_a_session_and_a_device_from_before_contacts_were_told_apart(
+    api, town, engines, push_service
+):
+    """A session that names no contact (it began before sessions named theirs, and the
+    migration could not match it) cannot leave alone while there are other contacts: 409,
+    and nobody leaves; a device that names no contact is listed as unknown and any contact may
+    remove it."""
+    shop_id, first, second = two_contacts(api, town["admin"], 1)
+    device = register_device(api, push_service, first["access_token"])
+    with engines["panel"].begin() as conn:
+        conn.execute(sa.text("UPDATE refresh_tokens SET contact_id = NULL"))
+    with engines["notify"].begin() as conn:
+        conn.execute(sa.text("UPDATE endpoints SET contact_id = NULL"))
+    renewed = api.request(
+        "POST", "/api/v1/token/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert renewed.status_code == 200, renewed.text
+    old = renewed.json()["access_token"]
+    refused = api.request("DELETE", "/api/v1/me", token=old)
+    assert refused.status_code == 409, refused.text
+    assert ("contact", "contact_unknown") in field_errors(refused)
+    assert len(api.request("GET", "/api/v1/me/contacts", token=old).json()) == 2
+    seen = api.request("GET", "/api/v1/devices", token=second["access_token"]).json()
+    assert [(d["device_id"], d["registered_by"]) for d in seen] == [
+        (device["device_id"], "unknown")
+    ]
+    removed = api.request(
+        "DELETE", f"/api/v1/devices/{device['device_id']}", token=second["access_token"]
+    )
+    assert removed.status_code == 204
