@@ -3,16 +3,16 @@
 Devices registered before this migration keep contact_id NULL: whose they are is not known
 (listed as such; any contact of the organisation may remove them).
 
-Revision ID: 0006_device_contacts
-Revises: 0005_every_device
+Revision ID: 0007_device_contacts
+Revises: 0006_relink
 Create Date: 2026-12-06 16:00:00
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_device_contacts"
-down_revision = "0005_every_device"
+revision = "0007_device_contacts"
+down_revision = "0006_relink"
 branch_labels = None
 depends_on = None
 
