@@ -19,7 +19,14 @@ from typing import Any
 from werkzeug import exceptions as werkzeug_errors
 from werkzeug.wrappers import Response
 
-from services.common.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
+from services.common.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    NotPermitted,
+    Unauthorized,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -111,6 +118,7 @@ ERROR_TABLE: list[tuple[type[Exception], ProblemType]] = [
         ),
     ),
     (Forbidden, ProblemType(403, "forbidden", "Forbidden")),
+    (NotPermitted, ProblemType(403, "forbidden", "Forbidden")),
     (RouteNotFound, ProblemType(404, "not-found", "Not found")),
     (PreconditionFailed, ProblemType(412, "precondition-failed", "Precondition failed")),
     (PayloadTooLarge, ProblemType(413, "payload-too-large", "Payload too large")),

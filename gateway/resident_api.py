@@ -77,7 +77,14 @@ def contact_code(ctx: RequestContext) -> Reply:
     errors=(404,),
 )
 def contacts(ctx: RequestContext) -> Any:
-    return ctx.rpc("panel", "list_contacts", ctx.principal.subject)
+    return ctx.rpc("panel", "list_contacts", ctx.principal.subject, contact_of(ctx))
+
+
+def contact_of(ctx: RequestContext) -> str | None:
+    """The contact of a business or organisation the token was issued to (its ``cid``
+    claim), or None: a resident, or a session from before contacts were told apart."""
+    found = ctx.principal.claims.get("cid")
+    return found if isinstance(found, str) and found else None
 
 
 @route(
@@ -158,15 +165,23 @@ def update_me(ctx: RequestContext) -> Any:
     auth="resident",
     success=204,
     summary="Leave the panel: my personal data is erased",
-    errors=(404,),  # panel does not know the token's resident
+    description="A resident leaves and is erased. A contact of a business or organisation "
+    "that has other contacts leaves alone: its sessions end (its tokens 401 from now on), "
+    "the devices it registered and its e-mail address are erased, and the organisation "
+    "stays with its other contacts, its answers kept. The last contact to leave takes the "
+    "organisation out, as a resident leaves. A contact's session from before contacts were "
+    "told apart cannot leave alone while there are other contacts: 409 `contact_unknown`.",
+    errors=(404, 409),  # panel does not know the token's resident; contact unknown
 )
 def leave(ctx: RequestContext) -> Reply:
-    ctx.rpc("panel", "leave", ctx.principal.subject)
-    # What the gateway holds under the resident's id goes too: idempotency records and rate
-    # limits in Redis (else 24 h), and this process's invitation lookups (other processes'
-    # expire within 10 minutes).
-    ctx.gateway.state.shared.erase(ctx.principal.subject)
-    ctx.gateway.invitations.forget(ctx.principal.subject)
+    gone = ctx.rpc("panel", "leave", ctx.principal.subject, contact_of(ctx))
+    if gone.get("participant_left", True):
+        # What the gateway holds under the participant's id goes too: idempotency records
+        # and rate limits in Redis (else 24 h), and this process's invitation lookups (other
+        # processes' expire within 10 minutes). A contact who left alone leaves them to the
+        # organisation, which stays.
+        ctx.gateway.state.shared.erase(ctx.principal.subject)
+        ctx.gateway.invitations.forget(ctx.principal.subject)
     return Reply(status=204)
 
 
@@ -345,11 +360,15 @@ def vapid_public_key(ctx: RequestContext) -> Reply:
     tag=TAG,
     auth="resident",
     summary="My devices that receive notifications",
+    description="A business or organisation's devices are every contact's: "
+    "`registered_by` says whose each is — `me` (this contact's own; all of a resident's), "
+    "`colleague` (another contact, `contact_id` matches `GET /api/v1/me/contacts`) or "
+    "`unknown` (registered before contacts were told apart). Own devices come first.",
     many=True,
     response=answers.DeviceOut,
 )
 def list_devices(ctx: RequestContext) -> Any:
-    return ctx.rpc("notify", "list_devices", ctx.principal.subject)
+    return ctx.rpc("notify", "list_devices", ctx.principal.subject, contact_of(ctx))
 
 
 @route(
@@ -364,7 +383,10 @@ def list_devices(ctx: RequestContext) -> Any:
     errors=(404,),  # my profile has not reached notify yet
 )
 def register_device(ctx: RequestContext) -> Reply:
-    return Reply(ctx.rpc("notify", "register_device", ctx.principal.subject, ctx.body), status=201)
+    return Reply(
+        ctx.rpc("notify", "register_device", ctx.principal.subject, ctx.body, contact_of(ctx)),
+        status=201,
+    )
 
 
 @route(
@@ -375,9 +397,15 @@ def register_device(ctx: RequestContext) -> Reply:
     success=204,
     resource="device",
     summary="Stop notifications to a device",
+    description="A contact of a business or organisation removes its own devices (and those "
+    "registered before contacts were told apart); a colleague's device 403 "
+    "(`colleague_s_device`): only that colleague, or its leaving, removes it.",
+    errors=(403,),
 )
 def remove_device(ctx: RequestContext) -> Reply:
-    ctx.rpc("notify", "remove_device", ctx.principal.subject, ctx.params["device_id"])
+    ctx.rpc(
+        "notify", "remove_device", ctx.principal.subject, ctx.params["device_id"], contact_of(ctx)
+    )
     return Reply(status=204)
 
 

@@ -58,6 +58,14 @@ BY_FIELD_AND_CODE = {
     ),
     ("paper_code", "missing"): N_("Enter the code at the top of the form."),
     ("password", "invalid_credentials"): N_("The e-mail address or the password is not right."),
+    ("device_id", "colleague_s_device"): N_(
+        "This device belongs to a colleague: only they can stop its messages. You can stop "
+        "messages to your own devices."
+    ),
+    ("contact", "contact_unknown"): N_(
+        "We cannot tell which contact you are on this device, so you cannot leave on your own "
+        "here. Ask a colleague for a contact code, sign in with it and leave from there."
+    ),
     ("password", "locked"): N_(
         "Too many failed attempts: this account is locked for a while. Try again later."
     ),

@@ -18,7 +18,7 @@ from babel.dates import format_date
 from werkzeug.wrappers import Request, Response
 
 from gateway.errors import RouteNotFound
-from services.common.errors import Conflict, InvalidInput
+from services.common.errors import Conflict, InvalidInput, NotPermitted
 from services.common.intake import PARTICIPANT_KINDS
 from web import pollform
 from web.pages import (
@@ -444,10 +444,15 @@ def receipt(ctx: PageContext) -> Response:
 def notifications(ctx: PageContext) -> Response:
     found = signed_in(ctx)
     errors, saved = [], None
+    status = 200
     if ctx.request.method == "POST":
         if ctx.form.get("remove_device"):
-            ctx.api("remove_device", params={"device_id": ctx.form["remove_device"]})
-            saved = "removed"
+            try:
+                ctx.api("remove_device", params={"device_id": ctx.form["remove_device"]})
+                saved = "removed"
+            except NotPermitted as exc:  # a colleague's device (a business's other contact)
+                errors = [{**e, "anchor": "devices"} for e in exc.errors]
+                status = 403
         else:
             body: dict[str, Any] = {}
             if ctx.form.get("quiet") == "ja":
@@ -464,17 +469,27 @@ def notifications(ctx: PageContext) -> Response:
                 saved = ctx.api("notification_preferences", body=body).body
             except InvalidInput as exc:
                 errors = field_errors(exc)
+    devices = ctx.api("list_devices").body
     return show(
         ctx,
         "resident/notifications.html",
         found,
-        devices=ctx.api("list_devices").body,
+        devices=devices,
+        colleagues=colleagues_of(ctx, devices),
         vapid_key=ctx.api("vapid_public_key").body["application_server_key"],
         saved=saved,
         errors=errors,
         form=ctx.form,
-        status=422 if errors else 200,
+        status=status if status != 200 else 422 if errors else 200,
     )
+
+
+def colleagues_of(ctx: PageContext, devices: list[dict[str, Any]]) -> dict[str, str | None]:
+    """contact id → e-mail address of the colleagues whose devices are listed (a business's or
+    organisation's other contacts), to say whose each device is; asked only when there is one."""
+    if not any(d.get("registered_by") == "colleague" for d in devices):
+        return {}
+    return {c["contact_id"]: c.get("email") for c in ctx.api("contacts").body}
 
 
 @resident_page("POST", "/apparaten", personal=True, summary="Register this browser for Web Push")
@@ -585,13 +600,26 @@ def refresh_now(ctx: PageContext) -> None:
 @resident_page("GET,POST", "/uitschrijven", personal=True, summary="Leave the panel: erase my data")
 def leave(ctx: PageContext) -> Response:
     found = signed_in(ctx)
-    errors = []
+    errors: list[dict[str, Any]] = []
+    me = ctx.api("me").body
+    # A contact of a business or organisation with colleagues leaves alone: the page says so.
+    others = (
+        [c for c in ctx.api("contacts").body if not c.get("me")]
+        if me.get("kind", "resident") != "resident"
+        else []
+    )
     if ctx.request.method == "POST":
         if ctx.form.get("confirm") == "ja":
-            ctx.api("leave")
+            try:
+                ctx.api("leave")
+            except Conflict as exc:  # a session that does not say which contact it is
+                errors = [{**e, "anchor": "f-confirm"} for e in exc.errors]
+                return show(
+                    ctx, "resident/leave.html", found, errors=errors, others=others, status=409
+                )
             forget_session(ctx)
             ctx.kind = RESIDENT
-            return ctx.redirect(found["base"] + "tot-ziens")
+            return ctx.redirect(found["base"] + ("tot-ziens?contact=1" if others else "tot-ziens"))
         errors = [
             {
                 "field": "confirm",
@@ -600,13 +628,20 @@ def leave(ctx: PageContext) -> Response:
                 "anchor": "f-confirm",
             }
         ]
-    return show(ctx, "resident/leave.html", found, errors=errors, status=422 if errors else 200)
+    return show(
+        ctx,
+        "resident/leave.html",
+        found,
+        errors=errors,
+        others=others,
+        status=422 if errors else 200,
+    )
 
 
 @resident_page("GET", "/tot-ziens", summary="After leaving: what was erased")
 def goodbye(ctx: PageContext) -> Response:
     found = app_context(ctx)
-    return show(ctx, "resident/goodbye.html", found)
+    return show(ctx, "resident/goodbye.html", found, contact=ctx.request.args.get("contact") == "1")
 
 
 @resident_page("POST", "/afmelden", summary="Sign out on this device (stay in the panel)")

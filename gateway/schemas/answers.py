@@ -92,6 +92,16 @@ class DeviceOut(Schema):
     channel = fields.String(metadata={"description": "webpush or fcm"})
     created_at = fields.DateTime()
     last_success_at = fields.DateTime(allow_none=True)
+    registered_by = fields.String(
+        metadata={
+            "description": "me (the caller's own), colleague (another contact of the business "
+            "or organisation) or unknown (registered before contacts were told apart)"
+        }
+    )
+    contact_id = fields.UUID(
+        allow_none=True,
+        metadata={"description": "the contact who registered it (GET /api/v1/me/contacts)"},
+    )
 
 
 class QuietHoursOut(Schema):
@@ -304,6 +314,7 @@ class OrganisationContactOut(Schema):
     contact_id = fields.UUID()
     email = fields.String(allow_none=True)
     created_at = fields.DateTime()
+    me = fields.Boolean(metadata={"description": "the contact this token was issued to"})
 
 
 class CompositionOut(Schema):

@@ -56,6 +56,14 @@ class Unauthorized(BuurtpeilError):
 
 
 @deserialize_to_instance
+class NotPermitted(BuurtpeilError):
+    """The caller is known but may not do this to this object (a contact removing a
+    colleague's device)."""
+
+    code = "forbidden"
+
+
+@deserialize_to_instance
 class Unavailable(BuurtpeilError):
     """A service this one needs did not answer (not running, or not in time): try again."""
 
@@ -69,7 +77,7 @@ class BeingComputed(Unavailable):
     code = "being_computed"
 
 
-EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized, Unavailable)
+EXPECTED = (InvalidInput, NotFound, Conflict, Unauthorized, NotPermitted, Unavailable)
 
 
 def invalid(field: str, code: str, message: str) -> InvalidInput:

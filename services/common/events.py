@@ -156,6 +156,16 @@ class ResidentLeftV1(Schema):
     left_at = fields.AwareDateTime(required=True)
 
 
+class ContactLeftV1(Schema):
+    """One contact of a business or organisation left; the organisation stays (with its other
+    contacts). Ids only: the contact's e-mail address is erased, not sent."""
+
+    resident_id = fields.UUID(required=True)  # the business or organisation
+    contact_id = fields.UUID(required=True)
+    municipality_code = fields.String(required=True, validate=MUNICIPALITY_CODE)
+    left_at = fields.AwareDateTime(required=True)
+
+
 class SessionsRevokedV1(Schema):
     """Sessions whose access tokens every gateway must refuse from now on (session ids only:
     the ``sid`` claim of the tokens), until ``expires_at``, when none can be valid any more."""
@@ -310,6 +320,15 @@ CATALOGUE: dict[str, EventType] = {
             ResidentLeftV1,
             "A resident left and was erased; every service drops its projection.",
             forget_when_sent=True,
+            personal=True,
+        ),
+        EventType(
+            "panel",
+            "contact_left",
+            1,
+            ContactLeftV1,
+            "One contact of a business or organisation left; the organisation stays. Its "
+            "devices go (notify).",
             personal=True,
         ),
         EventType(

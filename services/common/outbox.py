@@ -251,6 +251,21 @@ def forget_resident(session: Session, resident_id: str) -> int:
     )
 
 
+def forget_email(session: Session, resident_id: str, email: str) -> int:
+    """Erasure of one address: delete this service's outbox rows naming the resident whose
+    payload carries ``email`` (a contact who left took it with them), sent or not; the caller
+    emits the profile without it in the same transaction."""
+    return rowcount(
+        session.execute(
+            outbox.delete().where(
+                outbox.c.event.in_(NAMES_A_RESIDENT),
+                outbox.c.envelope["payload"]["resident_id"].astext == str(resident_id),
+                sa.func.lower(outbox.c.envelope["payload"]["email"].astext) == email.lower(),
+            )
+        )
+    )
+
+
 def measure_backlog(engine: Engine, service: str) -> tuple[int, float]:
     with engine.connect() as conn:
         count, oldest = conn.execute(

@@ -60,7 +60,10 @@ class Endpoint(Base):
     """A way to reach a resident: a Web Push subscription, an FCM token (a device) or an
     e-mail address. A participant may have several devices — a resident's phone and laptop,
     each contact of a business or organisation their own (they share its participant id) —
-    and every one of them gets the participant's notifications."""
+    and every one of them gets the participant's notifications. ``contact_id``: the contact
+    who registered a device (the ``cid`` of its token; None for a resident's, and for a
+    device registered before contacts were told apart): a contact sees which devices are its
+    own, removes only those, and takes them along when it leaves (``contact_left``)."""
 
     __tablename__ = "endpoints"
 
@@ -69,6 +72,7 @@ class Endpoint(Base):
     resident_id: Mapped[uuid.UUID] = mapped_column(index=True)
     channel: Mapped[str] = mapped_column(sa.String(10))
     address: Mapped[str] = mapped_column(sa.Text)  # push endpoint URL, FCM token or e-mail
+    contact_id: Mapped[uuid.UUID | None]
     p256dh: Mapped[str | None] = mapped_column(sa.String(100))
     auth: Mapped[str | None] = mapped_column(sa.String(40))
     created_at: Mapped[datetime] = mapped_column(TS)
@@ -135,6 +139,17 @@ class LeftResident(Base):
     resident_joined/updated that arrives after resident_left cannot re-insert them."""
 
     __tablename__ = "left_residents"
+
+    id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    left_at: Mapped[datetime] = mapped_column(TS)
+
+
+class LeftContact(Base):
+    """A tombstone per contact of a business or organisation who left alone: the SHA-256 of
+    its id, so a device its token registers in the moment before the gateways refuse that
+    token is not kept."""
+
+    __tablename__ = "left_contacts"
 
     id_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     left_at: Mapped[datetime] = mapped_column(TS)

@@ -19,13 +19,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from services.common.db import rowcount
-from services.common.errors import NotFound, invalid
+from services.common.errors import NotFound, NotPermitted, invalid
 from services.notify.models import (
     CHANNELS,
     DEVICE_CHANNELS,
     Delivery,
     Endpoint,
     Invitation,
+    LeftContact,
     LeftResident,
     Resident,
 )
@@ -67,6 +68,13 @@ def upsert_resident(session: Session, payload: dict[str, Any], now: datetime) ->
             )
         )
     )
+    if written and not payload.get("email"):
+        # No address (any more): a contact who left took the organisation's with them.
+        session.execute(
+            sa.delete(Endpoint).where(
+                Endpoint.resident_id == values["id"], Endpoint.channel == "email"
+            )
+        )
     if written and payload.get("email"):
         session.execute(
             insert(Endpoint)
@@ -92,6 +100,23 @@ def drop_resident(session: Session, resident_id: str, left_at: datetime) -> None
     session.execute(sa.delete(Resident).where(Resident.id == rid))
 
 
+def drop_contact(session: Session, resident_id: str, contact_id: str, left_at: datetime) -> None:
+    """One contact of a business or organisation left (``contact_left``): the devices it
+    registered go, the organisation's others stay; a tombstone keeps a late registration by
+    its token out."""
+    session.execute(
+        insert(LeftContact)
+        .values(id_hash=id_hash(contact_id), left_at=left_at)
+        .on_conflict_do_nothing()
+    )
+    session.execute(
+        sa.delete(Endpoint).where(
+            Endpoint.resident_id == uuid.UUID(resident_id),
+            Endpoint.contact_id == uuid.UUID(contact_id),
+        )
+    )
+
+
 def register_device(
     session: Session,
     *,
@@ -99,6 +124,7 @@ def register_device(
     data: dict[str, Any],
     now: datetime,
     max_devices: int = 20,
+    contact_id: str | None = None,
 ) -> Endpoint:
     """A Web Push subscription or an FCM token, beside the participant's other devices: a
     second phone or laptop, another contact of the same business, each gets every
@@ -109,6 +135,9 @@ def register_device(
     one may linger until its push service answers 410."""
     if has_left(session, resident_id):  # a token outliving its resident: keep nothing
         raise NotFound("no such resident")
+    contact = uuid.UUID(contact_id) if contact_id else None
+    if contact is not None and session.get(LeftContact, id_hash(contact)) is not None:
+        raise NotFound("no such contact")  # a token outliving its contact: keep nothing
     if data["channel"] == "webpush":
         values = {
             "address": data["endpoint"],
@@ -120,6 +149,7 @@ def register_device(
     stmt = insert(Endpoint).values(
         id=uuid.uuid4(),
         resident_id=uuid.UUID(resident_id),
+        contact_id=contact,
         channel=data["channel"],
         created_at=now,
         **values,
@@ -128,6 +158,7 @@ def register_device(
         constraint="endpoints_unique",
         set_={
             "resident_id": uuid.UUID(resident_id),
+            "contact_id": contact,
             "p256dh": values["p256dh"],
             "auth": values["auth"],
         },
@@ -164,40 +195,72 @@ def _keep_newest_devices(
     )
 
 
-def list_devices(session: Session, resident_id: str) -> list[dict[str, Any]]:
+def list_devices(
+    session: Session, resident_id: str, contact_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The participant's devices, the caller's own first (``registered_by``: ``me``, a
+    ``colleague`` — another contact of the business or organisation, ``contact_id`` says
+    which — or ``unknown``, registered before contacts were told apart)."""
     rows = session.scalars(
-        sa.select(Endpoint).where(
-            Endpoint.resident_id == uuid.UUID(resident_id), Endpoint.channel != "email"
-        )
+        sa.select(Endpoint)
+        .where(Endpoint.resident_id == uuid.UUID(resident_id), Endpoint.channel != "email")
+        .order_by(Endpoint.created_at, Endpoint.id)
     )
-    return [serialize_device(e) for e in rows]
+    found = [serialize_device(e, contact_id) for e in rows]
+    return sorted(found, key=lambda d: d["registered_by"] != "me")
 
 
-def serialize_device(e: Endpoint) -> dict[str, Any]:
+def registered_by(e: Endpoint, contact_id: str | None) -> str:
+    """Whose a device is, seen by the caller: a resident's are all its own; a contact's own
+    are those its token registered."""
+    if contact_id is None or (e.contact_id is not None and str(e.contact_id) == str(contact_id)):
+        return "me"
+    return "colleague" if e.contact_id is not None else "unknown"
+
+
+def serialize_device(e: Endpoint, contact_id: str | None = None) -> dict[str, Any]:
     return {
         "device_id": str(e.id),
         "channel": e.channel,
         "created_at": e.created_at.isoformat(),
         "last_success_at": e.last_success_at.isoformat() if e.last_success_at else None,
+        "registered_by": registered_by(e, contact_id),
+        "contact_id": str(e.contact_id) if e.contact_id else None,
     }
 
 
-def remove_device(session: Session, *, resident_id: str, device_id: str) -> None:
+def remove_device(
+    session: Session, *, resident_id: str, device_id: str, contact_id: str | None = None
+) -> None:
+    """Stop notifications to a device of the participant. A contact of a business or
+    organisation removes its own devices (and those whose contact is unknown), not a
+    colleague's: that is refused (NotPermitted), so no contact can silence another."""
     try:
         did = uuid.UUID(device_id)
     except ValueError:
         raise NotFound("no such device") from None
-    gone = rowcount(
-        session.execute(
-            sa.delete(Endpoint).where(
-                Endpoint.id == did,
-                Endpoint.resident_id == uuid.UUID(resident_id),
-                Endpoint.channel != "email",
-            )
+    device = session.scalars(
+        sa.select(Endpoint).where(
+            Endpoint.id == did,
+            Endpoint.resident_id == uuid.UUID(resident_id),
+            Endpoint.channel != "email",
         )
-    )
-    if not gone:
+    ).first()
+    if device is None:
         raise NotFound("no such device")
+    if registered_by(device, contact_id) == "colleague":
+        raise NotPermitted(
+            "this device belongs to another contact of your organisation: only they can remove it",
+            [
+                {
+                    "field": "device_id",
+                    "code": "colleague_s_device",
+                    "message": "registered by another contact",
+                }
+            ],
+        )
+    session.delete(device)
+    session.flush()
 
 
 def unsubscribe_email(session: Session, resident_id: uuid.UUID) -> None:

@@ -1,7 +1,8 @@
 """notify: reaching residents — invitations to polls, reminders, feedback and measure updates —
 by Web Push, FCM and e-mail.
 
-Events in: resident_joined / resident_updated / resident_left (the audience projection),
+Events in: resident_joined / resident_updated / resident_left / contact_left (the audience
+projection; contact_left: one contact's devices),
 poll_published (fan-out), poll_closed (cancel what is pending), response_recorded (answered: no
 reminders), feedback_published and measure_updated (tell those who answered).
 Events out: invitations_sent.
@@ -261,6 +262,16 @@ class NotifyService:
     def on_resident_updated(self, s: Session, event: DomainEvent) -> None:
         projection.upsert_resident(s, event.payload, self.clock())
 
+    @idempotent_handler("panel", "contact_left")
+    def on_contact_left(self, s: Session, event: DomainEvent) -> None:
+        payload = event.payload
+        projection.drop_contact(
+            s,
+            payload["resident_id"],
+            payload["contact_id"],
+            datetime.fromisoformat(payload["left_at"]),
+        )
+
     @idempotent_handler("panel", "resident_left")
     def on_resident_left(self, s: Session, event: DomainEvent) -> None:
         projection.drop_resident(
@@ -415,7 +426,9 @@ class NotifyService:
     # --- devices and preferences (for the residents' app, through the gateway) ------------
 
     @rpc(expected_exceptions=EXPECTED)
-    def register_device(self, resident_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def register_device(
+        self, resident_id: str, data: dict[str, Any], contact_id: str | None = None
+    ) -> dict[str, Any]:
         fields = load(schemas.DeviceIn(), data)
         if fields["channel"] == "webpush":
             refused = self.notifier.push_policy.problem(fields["endpoint"])
@@ -429,18 +442,24 @@ class NotifyService:
                     data=fields,
                     now=self.clock(),
                     max_devices=self.notifier.max_devices,
-                )
+                    contact_id=contact_id,
+                ),
+                contact_id,
             )
         )
 
     @rpc(expected_exceptions=EXPECTED)
-    def list_devices(self, resident_id: str) -> list[dict[str, Any]]:
-        return self.db.run(lambda s: projection.list_devices(s, resident_id))
+    def list_devices(self, resident_id: str, contact_id: str | None = None) -> list[dict[str, Any]]:
+        return self.db.run(lambda s: projection.list_devices(s, resident_id, contact_id))
 
     @rpc(expected_exceptions=EXPECTED)
-    def remove_device(self, resident_id: str, device_id: str) -> None:
+    def remove_device(
+        self, resident_id: str, device_id: str, contact_id: str | None = None
+    ) -> None:
         self.db.run(
-            lambda s: projection.remove_device(s, resident_id=resident_id, device_id=device_id)
+            lambda s: projection.remove_device(
+                s, resident_id=resident_id, device_id=device_id, contact_id=contact_id
+            )
         )
 
     @rpc(expected_exceptions=EXPECTED)

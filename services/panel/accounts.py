@@ -46,9 +46,12 @@ def _verify(password_hash: str | None, password: str) -> bool:
 # --- residents' refresh tokens ---------------------------------------------------------------
 
 
-def start_session(session: Session, *, resident: Resident, now: datetime) -> tuple[str, str]:
+def start_session(
+    session: Session, *, resident: Resident, now: datetime, contact_id: Any = None
+) -> tuple[str, str]:
     """A new session: (refresh token, session id). The family id is the session id: the
-    ``sid`` of every access token the family issues."""
+    ``sid`` of every access token the family issues. ``contact_id``: the contact of a
+    business or organisation who signs in (every token of the session names it)."""
     token, token_hash = tokens.new_refresh_token()
     family = uuid.uuid4()
     session.add(
@@ -56,6 +59,7 @@ def start_session(session: Session, *, resident: Resident, now: datetime) -> tup
             token_hash=token_hash,
             family_id=family,
             resident_id=resident.id,
+            contact_id=uuid.UUID(str(contact_id)) if contact_id else None,
             issued_at=now,
             expires_at=now + REFRESH_TTL,
         )
@@ -65,17 +69,19 @@ def start_session(session: Session, *, resident: Resident, now: datetime) -> tup
 
 def rotate(
     session: Session, *, refresh_token: str, now: datetime, emit: Any = None
-) -> tuple[Resident, str, str]:
-    """Exchange a refresh token for its successor: (resident, refresh token, session id); a
-    reused one revokes its whole family (and its access tokens, when ``emit`` is given)."""
-    return _rotate(
+) -> tuple[Resident, str, str, str | None]:
+    """Exchange a refresh token for its successor: (resident, refresh token, session id,
+    contact id or None); a reused one revokes its whole family (and its access tokens, when
+    ``emit`` is given)."""
+    resident, successor, sid, contact = _rotate(
         session, RefreshToken, "resident", refresh_token=refresh_token, now=now, emit=emit
     )
+    return resident, successor, sid, contact
 
 
 def _rotate(
     session: Session, model: Any, kind: str, *, refresh_token: str, now: datetime, emit: Any
-) -> tuple[Any, str, str]:
+) -> tuple[Any, str, str, str | None]:
     owner = "resident_id" if kind == "resident" else "staff_id"
     record = session.scalars(
         sa.select(model)
@@ -123,6 +129,7 @@ def _rotate(
         )
     record.used_at = now
     successor, successor_hash = tokens.new_refresh_token()
+    contact = getattr(record, "contact_id", None)  # a session keeps its contact
     session.add(
         model(
             token_hash=successor_hash,
@@ -130,10 +137,11 @@ def _rotate(
             issued_at=now,
             expires_at=now + (REFRESH_TTL if kind == "resident" else STAFF_REFRESH_TTL),
             **{owner: getattr(record, owner)},
+            **({"contact_id": contact} if kind == "resident" else {}),
         )
     )
     holder = session.get(Resident if kind == "resident" else Staff, getattr(record, owner))
-    return holder, successor, str(record.family_id)
+    return holder, successor, str(record.family_id), str(contact) if contact else None
 
 
 # --- revoked sessions ------------------------------------------------------------------------
@@ -188,6 +196,19 @@ def revoke_resident_sessions(
     revoke_sessions(session, list(families), kind="resident", reason="left", now=now, emit=emit)
 
 
+def revoke_contact_sessions(
+    session: Session, *, resident_id: str, contact_id: str, now: datetime, emit: Any
+) -> None:
+    """Every session of one contact of a business or organisation who leaves alone: its
+    access tokens refused, its refresh tokens deleted (the organisation's other contacts'
+    sessions go on)."""
+    owner, contact = uuid.UUID(str(resident_id)), uuid.UUID(str(contact_id))
+    mine = sa.and_(RefreshToken.resident_id == owner, RefreshToken.contact_id == contact)
+    families = session.scalars(sa.select(RefreshToken.family_id).where(mine).distinct()).all()
+    revoke_sessions(session, list(families), kind="resident", reason="left", now=now, emit=emit)
+    session.execute(sa.delete(RefreshToken).where(mine))
+
+
 def revoke_staff_sessions(
     session: Session, staff: Staff, *, reason: str, now: datetime, emit: Any
 ) -> None:
@@ -234,7 +255,7 @@ def rotate_staff(
     session: Session, *, refresh_token: str, now: datetime, emit: Any
 ) -> tuple[Staff, str, str]:
     """As ``rotate``, for staff; an account no longer active gets no new token."""
-    staff, successor, sid = _rotate(
+    staff, successor, sid, _ = _rotate(
         session, StaffRefreshToken, "staff", refresh_token=refresh_token, now=now, emit=emit
     )
     if staff is None or staff.status != "active":

@@ -29,9 +29,9 @@ from sqlalchemy.orm import Session
 from services.common.errors import Conflict, NotFound, invalid
 from services.common.events import AGE_BANDS
 from services.common.intake import PARTICIPANT_KINDS
-from services.common.outbox import forget_resident
+from services.common.outbox import forget_email, forget_resident
 from services.common.suppression import DEFAULT_K, Asked, Hierarchy, Row, Table, suppress_poll
-from services.panel import invitations
+from services.panel import accounts, invitations
 from services.panel.area_store import current_year, get_area, locate
 from services.panel.models import (
     Area,
@@ -198,7 +198,7 @@ def _new_resident(
     wijk_code: str | None = None,
     kind: str = "resident",
     emit: Any,
-) -> Resident:
+) -> tuple[Resident, uuid.UUID | None]:
     if not profile.get("consent"):
         raise invalid("consent", "required", "joining needs consent to the privacy statement")
     organisation = organisation_fields(kind, profile)
@@ -243,22 +243,26 @@ def _new_resident(
     )
     session.add(resident)
     session.flush()
+    contact_id: uuid.UUID | None = None
     if kind != "resident":
-        session.add(Contact(resident_id=resident.id, email=email, created_at=now))
+        contact_id = uuid.uuid4()  # the session about to begin is this contact's
+        session.add(Contact(id=contact_id, resident_id=resident.id, email=email, created_at=now))
     _count_change(session, resident, now, "joined")
     emit(
         session,
         "resident_joined",
         {**resident_payload(resident, now), "joined_at": now.isoformat()},
     )
-    return resident
+    return resident, contact_id
 
 
 def join_with_code(
     session: Session, *, code: str, profile: dict[str, Any], now: datetime, emit: Any
-) -> Resident:
+) -> tuple[Resident, uuid.UUID | None]:
     """Join with a letter's code (a new participant of the code's kind), or with a contact
-    code (sign in for the business or organisation that asked for it: no new participant)."""
+    code (sign in for the business or organisation that asked for it: no new participant).
+    Returns the participant and, for a business or organisation, the contact who joined
+    (whose session begins now)."""
     used = invitations.redeem(session, code=code, now=now)
     chosen = profile.get("kind")
     if chosen and chosen != used.kind:
@@ -283,17 +287,24 @@ def join_with_code(
 
 def _add_contact(
     session: Session, *, used: InvitationCode, profile: dict[str, Any], now: datetime
-) -> Resident:
+) -> tuple[Resident, uuid.UUID]:
     if not profile.get("consent"):
         raise invalid("consent", "required", "joining needs consent to the privacy statement")
     assert used.resident_id is not None  # a contact code names its organisation
     organisation = get_resident(session, str(used.resident_id), lock=True)
-    session.add(Contact(resident_id=organisation.id, email=profile.get("email"), created_at=now))
+    contact = Contact(
+        id=uuid.uuid4(), resident_id=organisation.id, email=profile.get("email"), created_at=now
+    )
+    session.add(contact)
     session.flush()
-    return organisation
+    return organisation, contact.id
 
 
-def contacts_of(session: Session, *, resident_id: str) -> list[dict[str, Any]]:
+def contacts_of(
+    session: Session, *, resident_id: str, contact_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The contacts of a business or organisation; ``me`` marks the caller's own (the
+    ``cid`` of its token)."""
     participant = get_resident(session, resident_id)
     rows = session.scalars(
         sa.select(Contact)
@@ -301,7 +312,12 @@ def contacts_of(session: Session, *, resident_id: str) -> list[dict[str, Any]]:
         .order_by(Contact.created_at, Contact.id)
     ).all()
     return [
-        {"contact_id": str(c.id), "email": c.email, "created_at": c.created_at.isoformat()}
+        {
+            "contact_id": str(c.id),
+            "email": c.email,
+            "created_at": c.created_at.isoformat(),
+            "me": contact_id is not None and str(c.id) == str(contact_id),
+        }
         for c in rows
     ]
 
@@ -344,7 +360,7 @@ def finish_signup(
     profile: dict[str, Any],
     now: datetime,
     emit: Any,
-) -> Resident:
+) -> tuple[Resident, uuid.UUID | None]:
     email = email.lower()
     pending = session.scalars(
         sa.select(EmailVerification)
@@ -424,7 +440,90 @@ def update_resident(
     return resident
 
 
-def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> None:
+def leave(
+    session: Session,
+    *,
+    resident_id: str,
+    now: datetime,
+    emit: Any,
+    contact_id: str | None = None,
+) -> bool:
+    """Leave the panel, from the session of ``resident_id`` (and ``contact_id``, the ``cid``
+    of a contact's token). True when the participant left; False when only the contact did.
+
+    A resident, and the last contact of a business or organisation, take the participant out
+    (``erase``). A contact whose organisation has other contacts leaves alone
+    (``contact_leaves``): the organisation, its answers and its other contacts stay. A
+    contact's session that names no contact (it began before sessions named them and could
+    not be matched) cannot leave alone, and must not take its colleagues out: refused (409).
+    """
+    resident = get_resident(session, resident_id, lock=True)
+    if resident.kind != "resident":
+        contacts = session.scalars(
+            sa.select(Contact).where(Contact.resident_id == resident.id).with_for_update()
+        ).all()
+        if contact_id is not None:
+            mine = [c for c in contacts if str(c.id) == str(contact_id)]
+            if not mine:
+                raise NotFound("no such contact: you have left already")
+            if len(contacts) > 1:
+                contact_leaves(session, resident=resident, contact=mine[0], now=now, emit=emit)
+                return False
+        elif len(contacts) > 1:
+            raise Conflict(
+                "this session does not say which contact you are (it began before contacts "
+                "were told apart), so it cannot leave without taking your colleagues out: ask "
+                "a colleague for a contact code, join with it, and leave from that session",
+                [{"field": "contact", "code": "contact_unknown", "message": "no contact"}],
+            )
+    accounts.revoke_resident_sessions(session, resident_id=str(resident.id), now=now, emit=emit)
+    erase(session, resident=resident, now=now, emit=emit)
+    return True
+
+
+def contact_leaves(
+    session: Session, *, resident: Resident, contact: Contact, now: datetime, emit: Any
+) -> None:
+    """One contact of a business or organisation leaves; the organisation stays with its other
+    contacts. The contact's sessions end (its access tokens refused everywhere), its row and
+    with it its e-mail address are deleted, and ``contact_left`` tells notify to remove the
+    devices this contact registered. Where the organisation's own address is this contact's
+    (it joined by e-mail), that goes too: the organisation keeps no e-mail address until a
+    remaining contact gives one, and ``resident_updated`` says so (no outbox row keeps it)."""
+    accounts.revoke_contact_sessions(
+        session, resident_id=str(resident.id), contact_id=str(contact.id), now=now, emit=emit
+    )
+    address = contact.email
+    session.delete(contact)
+    if address and resident.email and resident.email.lower() == address.lower():
+        forget_email(session, str(resident.id), resident.email)
+        session.execute(
+            sa.delete(EmailVerification).where(
+                EmailVerification.municipality_code == resident.municipality_code,
+                EmailVerification.email == resident.email,
+            )
+        )
+        resident.email, resident.email_verified_at = None, None
+        resident.updated_at = now
+        emit(
+            session,
+            "resident_updated",
+            {**resident_payload(resident, now), "updated_at": now.isoformat()},
+        )
+    emit(
+        session,
+        "contact_left",
+        {
+            "resident_id": str(resident.id),
+            "contact_id": str(contact.id),
+            "municipality_code": resident.municipality_code,
+            "left_at": now.isoformat(),
+        },
+    )
+    session.flush()
+
+
+def erase(session: Session, *, resident: Resident, now: datetime, emit: Any) -> None:
     """Erase the resident: personal data, tokens and verifications go in this transaction.
 
     ``resident_left`` tells every other service to drop what it holds; responses keep only
@@ -432,7 +531,6 @@ def leave(session: Session, *, resident_id: str, now: datetime, emit: Any) -> No
     ``resident_joined``/``resident_updated`` rows (profile, e-mail) are deleted here — an unsent
     one never leaves — and ``resident_left``'s own row is deleted once published.
     """
-    resident = get_resident(session, resident_id, lock=True)
     _count_change(session, resident, now, "left")
     session.execute(sa.delete(RefreshToken).where(RefreshToken.resident_id == resident.id))
     session.execute(

@@ -116,8 +116,11 @@ class Resident(Base):
 
 class Contact(Base):
     """A person who signs in for a business or organisation (its first contact joined it; others
-    joined with a contact code). Sessions are the organisation's: the contact is kept so staff
-    and the organisation can see who may act for it, and goes when the organisation leaves."""
+    joined with a contact code). A session is the organisation's (its tokens' subject is the
+    organisation's id) and names its contact (``RefreshToken.contact_id``, the tokens' ``cid``
+    claim): a contact can leave alone, taking its sessions, devices and e-mail address with
+    it, while the organisation stays with its other contacts; the last contact to leave takes
+    the organisation out of the panel."""
 
     __tablename__ = "contacts"
 
@@ -199,6 +202,12 @@ class RefreshToken(Base):
     family_id: Mapped[uuid.UUID] = mapped_column(index=True)
     resident_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("residents.id", ondelete="CASCADE"), index=True
+    )
+    # The contact of a business or organisation whose session this is (None for a resident,
+    # and for a session from before contacts were told apart that could not be matched): its
+    # access tokens say so (``cid``), so one contact can leave and its devices are known.
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("contacts.id", ondelete="CASCADE"), index=True
     )
     issued_at: Mapped[datetime] = mapped_column(TS)
     expires_at: Mapped[datetime] = mapped_column(TS)

@@ -15,7 +15,7 @@ create_invitation_batch, list_invitation_batches;
 panel_composition; staff — staff_login, staff_refresh, invite_staff, accept_staff_invite,
 list_staff, change_staff; sessions — revoked_sessions.
 Events out (through the outbox): resident_joined, resident_updated, resident_left,
-areas_imported, sessions_revoked.
+contact_left, areas_imported, sessions_revoked, municipality_changed.
 """
 
 from __future__ import annotations
@@ -88,7 +88,12 @@ class TokenIssuer(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> TokenIssuer:
         return self
 
-    def resident(self, resident: Any, refresh_token: str, sid: str) -> dict[str, Any]:
+    def resident(
+        self, resident: Any, refresh_token: str, sid: str, contact_id: Any = None
+    ) -> dict[str, Any]:
+        # A contact of a business or organisation: its tokens name the contact (``cid``), so
+        # it can leave alone and its devices are told from its colleagues'.
+        contact = {"cid": str(contact_id)} if contact_id else {}
         access = tokens.issue_token(
             self.key,
             typ=tokens.RESIDENT_ACCESS,
@@ -100,6 +105,7 @@ class TokenIssuer(DependencyProvider):
             claims={
                 "sid": sid,  # the session (refresh-token family): what revocation names
                 **members.access_claims(resident, datetime.now(UTC)),
+                **contact,
             },
         )
         return {
@@ -334,13 +340,15 @@ class PanelService:
         code = fields.pop("invitation_code")
 
         def join(s: Any) -> dict[str, Any]:
-            resident = members.join_with_code(
+            resident, contact = members.join_with_code(
                 s, code=code, profile=fields, now=self.clock(), emit=self.emit
             )
-            refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
+            refresh, sid = accounts.start_session(
+                s, resident=resident, now=self.clock(), contact_id=contact
+            )
             return {
                 "resident": members.serialize_resident(resident, self.clock()),
-                **self.issuer.resident(resident, refresh, sid),
+                **self.issuer.resident(resident, refresh, sid, contact),
             }
 
         return self.db.run(join)
@@ -377,7 +385,7 @@ class PanelService:
         code = fields.pop("code")
 
         def finish(s: Any) -> dict[str, Any]:
-            resident = members.finish_signup(
+            resident, contact = members.finish_signup(
                 s,
                 municipality_code=municipality_code,
                 email=email,
@@ -386,10 +394,12 @@ class PanelService:
                 now=self.clock(),
                 emit=self.emit,
             )
-            refresh, sid = accounts.start_session(s, resident=resident, now=self.clock())
+            refresh, sid = accounts.start_session(
+                s, resident=resident, now=self.clock(), contact_id=contact
+            )
             return {
                 "resident": members.serialize_resident(resident, self.clock()),
-                **self.issuer.resident(resident, refresh, sid),
+                **self.issuer.resident(resident, refresh, sid, contact),
             }
 
         # A wrong code is counted (at most VERIFY_ATTEMPTS per code) although refused.
@@ -400,10 +410,10 @@ class PanelService:
         fields = load(schemas.RefreshIn(), data)
 
         def rotate(s: Any) -> dict[str, Any]:
-            resident, successor, sid = accounts.rotate(
+            resident, successor, sid, contact = accounts.rotate(
                 s, refresh_token=fields["refresh_token"], now=self.clock(), emit=self.emit
             )
-            return self.issuer.resident(resident, successor, sid)
+            return self.issuer.resident(resident, successor, sid, contact)
 
         # A detected reuse revokes the family although the call is refused.
         return commit_then_refuse(self.db, rotate)
@@ -435,16 +445,20 @@ class PanelService:
         )
 
     @rpc(expected_exceptions=EXPECTED)
-    def leave(self, resident_id: str) -> dict[str, Any]:
-        def leave(s: Any) -> None:
-            # Every gateway refuses the resident's access tokens from now on.
-            accounts.revoke_resident_sessions(
-                s, resident_id=resident_id, now=self.clock(), emit=self.emit
+    def leave(self, resident_id: str, contact_id: str | None = None) -> dict[str, Any]:
+        """Leave the panel. ``contact_id`` (the token's ``cid``): a contact of a business or
+        organisation with other contacts leaves alone (``participant_left`` false); otherwise
+        the participant is erased. Every gateway refuses the sessions that ended."""
+        participant_left = self.db.run(
+            lambda s: members.leave(
+                s,
+                resident_id=resident_id,
+                contact_id=contact_id,
+                now=self.clock(),
+                emit=self.emit,
             )
-            members.leave(s, resident_id=resident_id, now=self.clock(), emit=self.emit)
-
-        self.db.run(leave)
-        return {"left": True}
+        )
+        return {"left": True, "participant_left": participant_left}
 
     @rpc(expected_exceptions=EXPECTED)
     def contact_code(self, resident_id: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -473,8 +487,12 @@ class PanelService:
         return {**found, "emailed": bool(fields["email"])}
 
     @rpc(expected_exceptions=EXPECTED)
-    def list_contacts(self, resident_id: str) -> list[dict[str, Any]]:
-        return self.db.run(lambda s: members.contacts_of(s, resident_id=resident_id))
+    def list_contacts(
+        self, resident_id: str, contact_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        return self.db.run(
+            lambda s: members.contacts_of(s, resident_id=resident_id, contact_id=contact_id)
+        )
 
     @rpc(expected_exceptions=EXPECTED)
     def revoked_sessions(self) -> list[dict[str, Any]]:

@@ -18,7 +18,8 @@ from tests.browser.a11y import (
 )
 from tests.browser.conftest import SCREENSHOTS
 from tests.browser.system import AMERSFOORT, UTRECHT
-from tests.browser.world import make_world
+from tests.browser.world import buurt_of, make_world
+from tests.support.audience import register_device
 
 
 @pytest.fixture(scope="session")
@@ -192,5 +193,63 @@ def test_a_point_is_put_on_the_map_by_a_click_and_kept_in_the_draft(browser, sys
             f"'[data-location-map] path.leaflet-interactive').length === {drawn + 1}"
         )
         assert (float(lat.input_value()), float(lon.input_value())) == point
+    finally:
+        context.close()
+
+
+def test_a_business_s_contact_sees_whose_device_is_whose_and_leaves_alone(browser, system):
+    """A contact of a business with a colleague: the devices page (its own device labelled,
+    the colleague's named and without a button) and the leave page (the organisation stays
+    with the other contacts) pass axe and the keyboard; leaving by keyboard ends on the page
+    that says the organisation goes on."""
+    api, admin = system.api, system.admin(UTRECHT)
+    batch = api.request(
+        "POST",
+        "/admin/v1/invitation-batches",
+        token=admin,
+        json={"per_wijk": {"WK034401": 1}, "kind": "ondernemer"},
+    )
+    assert batch.status_code == 201, batch.text
+    first = api.request(
+        "POST",
+        "/api/v1/join",
+        json={
+            "invitation_code": batch.json()["csv"].splitlines()[1].split(",")[0],
+            "kvk_number": "91234567",
+            "organisation_name": "Bakkerij De Hoek",
+            "buurt_code": buurt_of(UTRECHT),
+            "consent": True,
+            "language": "nl",
+        },
+    ).json()
+    made = api.request("POST", "/api/v1/me/contacts", token=first["access_token"], json={})
+    second = api.request(
+        "POST",
+        "/api/v1/join",
+        json={"invitation_code": made.json()["code"], "consent": True, "language": "nl"},
+    ).json()
+    for session in (first, second):
+        register_device(api, system.push, session["access_token"])
+    context = browser.new_context(base_url=system.base, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    try:
+        signed_in(context, system, first)
+        page.goto(f"/app/{UTRECHT}/meldingen")
+        assert page.get_by_text("Uw apparaat", exact=True).count() == 1
+        assert page.get_by_text("Apparaat van een andere contactpersoon").count() == 1
+        assert page.get_by_role("button", name="Geen berichten meer naar dit apparaat").count() == 1
+        assert_no_axe_violations(page)
+        assert_keyboard_usable(page)
+        page.goto(f"/app/{UTRECHT}/uitschrijven")
+        assert page.get_by_text("uw organisatie blijft deelnemen met de andere").count() == 1
+        assert_no_axe_violations(page)
+        assert_keyboard_usable(page)
+        page.get_by_label("Ja, verwijder mijn gegevens en beëindig mijn aanmelding").focus()
+        page.keyboard.press("Space")
+        page.get_by_role("button", name="Uitschrijven uit het panel").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"**/app/{UTRECHT}/tot-ziens?contact=1")
+        assert page.get_by_text("Uw organisatie blijft deelnemen").count() == 1
+        assert_no_axe_violations(page)
     finally:
         context.close()

@@ -8,7 +8,11 @@ panel's composition counts businesses per buurt beside residents, small groups h
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
+import requests
 import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
@@ -393,10 +397,215 @@ def test_every_contact_s_device_gets_the_business_s_notifications(api, town, eng
         "measure",
     ]
 
-    # The business leaves (either contact may): every contact's device goes with it.
+    # The first contact leaves alone, taking its device; the business stays with the second.
     assert api.request("DELETE", "/api/v1/me", token=first).status_code == 204
-    wait_for(lambda: not devices_in_notify(notify, shop_id), message="the devices erased")
-    assert not deliveries_of(notify, poll_id, shop_id, "invitation")
+    wait_for(lambda: not devices_in_notify(notify, shop_id), message="its device erased")
+    assert deliveries_of(notify, poll_id, shop_id, "invitation")  # the business is still here
+    # The last contact leaves: the business leaves, and what notify held on it goes.
+    assert api.request("DELETE", "/api/v1/me", token=second).status_code == 204
+    wait_for(
+        lambda: not deliveries_of(notify, poll_id, shop_id, "invitation"),
+        message="the business erased in notify",
+    )
+
+
+def two_contacts(api, admin, n):
+    """A business with two contacts: (business id, first's session, second's session)."""
+    first = join(api, codes(api, admin, 1, CENTRE, kind="ondernemer")[0], business(n))
+    assert first.status_code == 201, first.text
+    shop_id, first = first.json()["resident"]["resident_id"], first.json()
+    made = api.request("POST", "/api/v1/me/contacts", token=first["access_token"], json={}).json()[
+        "code"
+    ]
+    second = join(api, made, {"consent": True, "language": "nl"})
+    assert second.status_code == 201, second.text
+    assert second.json()["resident"]["resident_id"] == shop_id
+    return shop_id, first, second.json()
+
+
+def status_of(api, token, path="/api/v1/me"):
+    return api.request("GET", path, token=token).status_code
+
+
+def panel_holds(engine, shop_id):
+    """(the business's row, its contacts, its refresh tokens) in panel."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT count(*) FROM residents WHERE id = :r"), {"r": shop_id}
+        ).scalar()
+        contacts = conn.execute(
+            sa.text("SELECT count(*) FROM contacts WHERE resident_id = :r"), {"r": shop_id}
+        ).scalar()
+        tokens = conn.execute(
+            sa.text("SELECT count(*) FROM refresh_tokens WHERE resident_id = :r"), {"r": shop_id}
+        ).scalar()
+    return row, contacts, tokens
+
+
+def test_a_contact_sees_whose_device_is_whose_and_cannot_remove_a_colleague_s(
+    api, town, push_service
+):
+    """Each contact's list says which devices are its own (first) and which a colleague's,
+    named by contact id (which GET /api/v1/me/contacts resolves); removing a colleague's device
+    is 403 problem+json and it keeps its messages; removing one's own works."""
+    shop_id, first, second = two_contacts(api, town["admin"], 1)
+    a, b = first["access_token"], second["access_token"]
+    mine, theirs = register_device(api, push_service, a), register_device(api, push_service, b)
+    contacts = api.request("GET", "/api/v1/me/contacts", token=b).json()
+    (me,) = [c for c in contacts if c["me"]]
+    (colleague,) = [c for c in contacts if not c["me"]]
+    seen = api.request("GET", "/api/v1/devices", token=a).json()
+    assert [(d["device_id"], d["registered_by"]) for d in seen] == [
+        (mine["device_id"], "me"),
+        (theirs["device_id"], "colleague"),
+    ]
+    assert seen[1]["contact_id"] == me["contact_id"]  # the second contact's
+    assert seen[0]["contact_id"] == colleague["contact_id"]  # the first's, seen from the second
+    refused = api.request("DELETE", f"/api/v1/devices/{theirs['device_id']}", token=a)
+    assert refused.status_code == 403, refused.text
+    assert refused.headers["Content-Type"] == "application/problem+json"
+    assert refused.json()["type"].endswith("/forbidden")
+    assert ("device_id", "colleague_s_device") in field_errors(refused)
+    assert {d["device_id"] for d in api.request("GET", "/api/v1/devices", token=b).json()} == {
+        mine["device_id"],
+        theirs["device_id"],
+    }
+    assert api.request("DELETE", f"/api/v1/devices/{mine['device_id']}", token=a).status_code == 204
+    # A resident's devices are all its own.
+    resident = joined(
+        api, codes(api, town["admin"], 1, CENTRE)[0], profile(buurt_code=CENTRE_BUURT)
+    )
+    own = register_device(api, push_service, resident[1])
+    listed_devices = api.request("GET", "/api/v1/devices", token=resident[1]).json()
+    assert [(d["device_id"], d["registered_by"]) for d in listed_devices] == [
+        (own["device_id"], "me")
+    ]
+
+
+def test_one_contact_leaves_alone_and_the_business_stays_with_the_other(
+    api, town, engines, push_service
+):
+    """Two contacts, one leaves: its tokens are refused (401, its refresh token too), its
+    device and e-mail address erased, its device gets nothing more; the other still gets the
+    invitation and answers for the business. The last contact leaves: the business is erased
+    as before (resident_left: its row, its sessions, notify's projection)."""
+    admin, notify, panel = town["admin"], engines["notify"], engines["panel"]
+    shop_id, first, second = two_contacts(api, admin, 1)
+    a, b = first["access_token"], second["access_token"]
+    mine, theirs = register_device(api, push_service, a), register_device(api, push_service, b)
+    wait_for(
+        lambda: devices_in_notify(notify, shop_id) == {mine["device_id"], theirs["device_id"]},
+        message="both devices in notify",
+    )
+
+    left = api.request("DELETE", "/api/v1/me", token=b)  # the second contact leaves
+    assert left.status_code == 204, left.text
+    wait_for(lambda: status_of(api, b) == 401, message="the leaver's token refused")
+    refresh = api.request(
+        "POST", "/api/v1/token/refresh", json={"refresh_token": second["refresh_token"]}
+    )
+    assert refresh.status_code == 401
+    assert status_of(api, a) == 200  # the first contact's session goes on
+    wait_for(
+        lambda: devices_in_notify(notify, shop_id) == {mine["device_id"]},
+        message="the leaver's device erased",
+    )
+    assert panel_holds(panel, shop_id)[:2] == (1, 1)  # the business, and one contact
+    assert len(api.request("GET", "/api/v1/me/contacts", token=a).json()) == 1
+    # The leaver's token cannot register a device any more.
+    key = api.request("GET", "/api/v1/push/vapid-public-key").json()["application_server_key"]
+    late = push_service.subscribe(key)
+    assert (
+        api.request(
+            "POST",
+            "/api/v1/devices",
+            token=b,
+            json={"channel": "webpush", "endpoint": late["endpoint"], "keys": late["keys"]},
+        ).status_code
+        == 401
+    )
+
+    poll_id = publish(api, admin, FOR_SHOPS)
+    wait_for(lambda: invited(notify, poll_id) == {shop_id}, message="the business invited")
+    wait_for(lambda: messages(push_service, mine, "invitation"), timeout=15, message="invitation")
+    assert not messages(push_service, theirs) and not messages(push_service, late)
+    wait_for(lambda: listed(api, a) == [poll_id], interval=0.3, message="listed")
+    answers = minimal_answers(
+        api.request("GET", f"/api/v1/polls/{poll_id}", token=a).json()["definition"]
+    )
+    sent = submit(api, a, poll_id, answers)
+    assert sent.status_code == 202, sent.text
+    wait_for(lambda: receipt(api, a, sent)["status"] == "recorded", message="recorded")
+
+    # The last contact leaves: the business is erased, as a resident who leaves.
+    assert api.request("DELETE", "/api/v1/me", token=a).status_code == 204
+    wait_for(lambda: status_of(api, a) == 401, message="the last contact's token refused")
+    assert panel_holds(panel, shop_id) == (0, 0, 0)
+    wait_for(lambda: not devices_in_notify(notify, shop_id), message="the business's devices")
+    wait_for(
+        lambda: answered_in_notify(notify, poll_id, shop_id) is None,
+        message="the business erased in notify",
+    )
+    with engines["responses"].connect() as conn:
+        counted = conn.execute(
+            sa.text("SELECT count(*) FROM responses WHERE poll_id = :p"), {"p": poll_id}
+        ).scalar()
+    assert counted == 1  # its answer stays in the totals, without any link
+
+
+def test_a_business_that_joined_by_e_mail_loses_its_address_with_the_contact_who_gave_it(
+    api, town, engines, smtp_sink
+):
+    """The first contact of a business that signed up by e-mail leaves alone: the business's
+    address was theirs, so it is erased in panel and notify, and the other contact stays."""
+    panel, notify = engines["panel"], engines["notify"]
+    email = "eigenaar@bakker.example"
+    started = api.request(
+        "POST",
+        "/api/v1/signup",
+        json={"municipality_code": UTRECHT, "email": email, "language": "nl"},
+    )
+    assert started.status_code == 202, started.text
+    wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
+    text = smtp_sink.to(email)[0].get_body(("plain",)).get_content()
+    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
+    finished = api.request(
+        "POST",
+        "/api/v1/signup/verify",
+        json={
+            "municipality_code": UTRECHT,
+            "email": email,
+            "code": code,
+            "kind": "ondernemer",
+            **business(7),
+        },
+    )
+    assert finished.status_code == 201, finished.text
+    shop_id, a = finished.json()["resident"]["resident_id"], finished.json()["access_token"]
+    made = api.request("POST", "/api/v1/me/contacts", token=a, json={}).json()["code"]
+    _, b = joined(api, made, {"consent": True, "language": "nl"})
+
+    def addresses():
+        with notify.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.text(
+                        "SELECT address FROM endpoints WHERE resident_id = :r AND channel = 'email'"
+                    ),
+                    {"r": shop_id},
+                ).scalars()
+            )
+
+    wait_for(lambda: addresses() == {email}, message="the business's address in notify")
+    assert api.request("DELETE", "/api/v1/me", token=a).status_code == 204
+    wait_for(lambda: not addresses(), message="the address erased in notify")
+    me = api.request("GET", "/api/v1/me", token=b).json()
+    assert me["email"] is None and me["organisation_name"] == "Winkel 7"
+    with panel.connect() as conn:
+        kept = conn.execute(
+            sa.text("SELECT count(*) FROM outbox WHERE envelope::text LIKE :e"), {"e": f"%{email}%"}
+        ).scalar()
+    assert kept == 0  # no outbox row keeps the address either
 
 
 def test_the_composition_counts_businesses_per_buurt_beside_residents(api, town):
@@ -454,3 +663,94 @@ def test_the_demo_loop_s_ten_businesses_in_the_centre_join_and_answer(api, town)
     assert outcome["poll"]["audience"]["kinds"] == ["ondernemer"]
     assert outcome["poll"]["audience"]["area_codes"] == [CENTRE]
     assert any("10 answered" in line for line in said), said
+
+
+def page_session(api, access):
+    """A browser signed in to Utrecht's app with ``access`` (the access cookie), and a CSRF
+    token for its forms."""
+    browser = requests.Session()
+    browser.cookies.set("bp_resident_access", access)
+    page = browser.get(api.url("/app/GM0344/"), timeout=30)
+    return browser, re.search(r'data-csrf="([^"]+)"', page.text).group(1)
+
+
+def test_the_app_s_pages_say_whose_device_is_whose_and_that_the_organisation_stays(
+    api, town, push_service
+):
+    """In the business's app: the devices page labels the contact's own device and a
+    colleague's (which has no button, and whose removal is refused in Dutch); the leave page
+    says the organisation goes on with the other contacts, and so does the page after."""
+    shop_id, first, second = two_contacts(api, town["admin"], 1)
+    mine = register_device(api, push_service, first["access_token"])
+    theirs = register_device(api, push_service, second["access_token"])
+    browser, csrf = page_session(api, first["access_token"])
+    devices = browser.get(api.url("/app/GM0344/meldingen"), timeout=30)
+    assert devices.status_code == 200
+    text = html.unescape(devices.text)
+    assert "Uw apparaat" in text and "Apparaat van een andere contactpersoon" in text
+    assert "Alleen uw collega kan de berichten naar dit apparaat stoppen." in text
+    assert f'value="{mine["device_id"]}"' in devices.text
+    assert f'value="{theirs["device_id"]}"' not in devices.text  # no button for it
+    refused = browser.post(
+        api.url("/app/GM0344/meldingen"),
+        data={"csrf_token": csrf, "remove_device": theirs["device_id"]},
+        timeout=30,
+    )
+    assert refused.status_code == 403
+    assert "Dit apparaat is van een collega" in html.unescape(refused.text)
+
+    leaving = browser.get(api.url("/app/GM0344/uitschrijven"), timeout=30)
+    assert leaving.status_code == 200
+    assert (
+        "U verlaat het panel; uw organisatie blijft deelnemen met de andere contactpersonen."
+        in html.unescape(leaving.text)
+    )
+    left = browser.post(
+        api.url("/app/GM0344/uitschrijven"),
+        data={"csrf_token": csrf, "confirm": "ja"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert left.status_code == 303, left.text
+    assert left.headers["Location"] == "/app/GM0344/tot-ziens?contact=1"
+    goodbye = requests.get(api.url(left.headers["Location"]), timeout=30)
+    assert "Uw organisatie blijft deelnemen met de andere contactpersonen." in html.unescape(
+        goodbye.text
+    )
+    # The other contact is now the last: its leave page is a resident's, and leaving ends it.
+    last, _ = page_session(api, second["access_token"])
+    text = html.unescape(last.get(api.url("/app/GM0344/uitschrijven"), timeout=30).text)
+    assert "uw organisatie blijft deelnemen" not in text
+    assert api.request("GET", "/api/v1/me", token=second["access_token"]).status_code == 200
+
+
+def test_a_session_and_a_device_from_before_contacts_were_told_apart(
+    api, town, engines, push_service
+):
+    """A session that names no contact (it began before sessions named theirs, and the
+    migration could not match it) cannot leave alone while there are other contacts: 409,
+    and nobody leaves; a device that names no contact is listed as unknown and any contact may
+    remove it."""
+    shop_id, first, second = two_contacts(api, town["admin"], 1)
+    device = register_device(api, push_service, first["access_token"])
+    with engines["panel"].begin() as conn:
+        conn.execute(sa.text("UPDATE refresh_tokens SET contact_id = NULL"))
+    with engines["notify"].begin() as conn:
+        conn.execute(sa.text("UPDATE endpoints SET contact_id = NULL"))
+    renewed = api.request(
+        "POST", "/api/v1/token/refresh", json={"refresh_token": first["refresh_token"]}
+    )
+    assert renewed.status_code == 200, renewed.text
+    old = renewed.json()["access_token"]
+    refused = api.request("DELETE", "/api/v1/me", token=old)
+    assert refused.status_code == 409, refused.text
+    assert ("contact", "contact_unknown") in field_errors(refused)
+    assert len(api.request("GET", "/api/v1/me/contacts", token=old).json()) == 2
+    seen = api.request("GET", "/api/v1/devices", token=second["access_token"]).json()
+    assert [(d["device_id"], d["registered_by"]) for d in seen] == [
+        (device["device_id"], "unknown")
+    ]
+    removed = api.request(
+        "DELETE", f"/api/v1/devices/{device['device_id']}", token=second["access_token"]
+    )
+    assert removed.status_code == 204
