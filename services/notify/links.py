@@ -112,11 +112,11 @@ def link_status(session: Session, *, poll_id: Any, resident_id: Any, generation:
     ).first()
     if row is None or generation > row.link_generation:  # the latter never minted here
         return UNKNOWN
-    if row.answered:
-        return ANSWERED
-    if generation < row.link_generation:
+    # Revoked before answered: whoever holds a revoked (forwarded) link must not learn that
+    # the participant answered since, through the app or a new link.
+    if generation < row.link_generation or row.link_revoked_at is not None:
         return REVOKED
-    return REVOKED if row.link_revoked_at is not None else OPEN
+    return ANSWERED if row.answered else OPEN
 
 
 def revoke_link(

@@ -370,12 +370,22 @@ def test_a_revoked_link_is_reissued_by_e_mail_and_the_old_one_stays_revoked(
 
     # The new one opens the poll and answers.
     browser = requests.Session()
-    page = browser.get(api.url(LINK.search(_text(mail)).group(1)), timeout=30)
+    new_url = api.url(LINK.search(_text(mail)).group(1))
+    page = browser.get(new_url, timeout=30)
     assert page.status_code == 200 and "persoonlijke link" in page.text
     sent = browser.post(
         api.url("/app/GM0344/link"), data=_form(page, _definition(api, invited)), timeout=30
     )
     assert sent.status_code == 200 and 'data-status="' in sent.text
+    # Whoever holds the old link does not learn that the participant answered.
+    wait_for(
+        lambda: "Al beantwoord" in requests.get(new_url, timeout=30).text,
+        timeout=20,
+        message="notify knowing the invitation was answered",
+    )
+    forwarded = requests.get(api.url(path), timeout=30)
+    assert forwarded.status_code == 410 and "Deze link is ingetrokken" in forwarded.text
+    assert "beantwoord" not in forwarded.text.lower()
     _assert_not_logged(caplog, old)
     _assert_not_logged(caplog, new)
 
