@@ -2,17 +2,19 @@
 next to the same respondents all as residents answering in the app (the poll without
 breakdowns: the ceiling this measures the breakdowns' cost against).
 
+    make bench-release-breakdowns [RELEASE_N="160 400 1000"]
     PYTHONPATH=. .venv/bin/python -m benchmarks.bench_release_breakdowns [N ...] [--seed S]
                                                                          [--profile]
 
 Each N is one poll (default: 160 400 1000): the ``veiligheidsgevoel`` template over the
-buurten of three of Utrecht's wijken (West, Overvecht, Binnenstad: the audience of ``make
-demo``'s first wave), N residents spread by population with answers as ``bench-results``
-draws them, 8% of them through the e-mail link, five more on paper in one buurt, and ten
-businesses in the Binnenstad. The counters are built in memory exactly as intake builds them
-(``intake.answer_options`` per area and stratum), so no database is needed. Prints, per poll,
-the CPU seconds of ``results.next_release`` with breakdowns and without, the load average,
-and the areas shown.
+buurten of three of Utrecht's wijken (West, Overvecht, Binnenstad: the size of ``make demo``'s
+first wave, whose ten businesses are in the Binnenstad), N residents spread by population with
+answers as ``bench-results`` draws them, 8% of them through the e-mail link, five more on
+paper in one buurt, and ten businesses in the Binnenstad. The counters are built in memory
+exactly as intake builds them (``intake.answer_options`` per area and stratum), so no database
+is needed. Prints, per poll, the CPU seconds of ``results.next_release`` with breakdowns and
+without (the ceiling), the load average, the areas whose main figures are shown and the
+residents' option counts shown.
 """
 
 from __future__ import annotations
