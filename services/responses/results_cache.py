@@ -128,6 +128,10 @@ class ResultsCache:
         # Only while the poll is open: after the close, a read waits for the final figures.
         if refresh is not None and self.spawn is not None and poll.closed_at is None:
             last = entry or self._stored(session, pid)
+            now = self._entries.get(pid)  # a refresh may have stored it meanwhile
+            if now is not None and now.version == current:
+                self.hits += 1
+                return now
             if last is not None:
                 self.stale += 1
                 self._refresh_in_background(pid, refresh)
@@ -149,6 +153,11 @@ class ResultsCache:
     ) -> Entry:
         """The computation in the background (one per poll, whatever the readers), waited for
         up to ``wait`` seconds (by default ``self.wait``)."""
+        # A computation may have finished while this read was at the database (its snapshot
+        # older than that release): take it rather than start the same one again.
+        entry = self._entries.get(pid)
+        if entry is not None and entry.version >= current:
+            return entry
         self._refresh_in_background(pid, refresh)
         deadline = time.monotonic() + (wait if wait is not None else (self.wait or 0))
         while pid in self._refreshing and time.monotonic() < deadline:
