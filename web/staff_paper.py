@@ -6,6 +6,11 @@ in by its code.
 Every page gets its data through ``ctx.api`` (``gateway/paper_api.py``): the routes' roles
 decide who may do what — print runs need an editor, keying in the role ``invoerder`` (or an
 editor or admin) — and keying in goes through the app's own validation and submission path.
+
+A keyed-in form is reviewed before it counts ("Controleren", then "Bevestigen en tellen"): once
+counted it cannot be taken back (results are released in versions that may only grow), so the
+review page is where a wrong box is caught. It carries the answers in hidden fields; nothing is
+stored before the confirmation.
 """
 
 from __future__ import annotations
