@@ -11,10 +11,15 @@ the answers against the open poll, the same submission on the same intake queue,
 ``channel: paper``, counted in the buurt the form was printed for. Once per code: panel marks
 the code keyed (row-locked) before the answer is queued, and takes the mark back when it
 cannot be queued; a second entry is 409 with the moment of the first.
+
+The data-entry page (``web/staff_paper.py``) shows what was keyed in for review before it
+counts: ``CHECK_ENTRY`` runs key_in_form's checks (its role, limits, body schema, the code and the
+answers) and stops there. It is no route of the JSON API: the page calls it in-process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from typing import Any
@@ -24,7 +29,7 @@ from marshmallow import Schema, fields, validate
 from gateway.answering import checked_answers, queue_submission
 from gateway.auth import DATA_ENTRY
 from gateway.poll_cache import eligible
-from gateway.routing import Reply, RequestContext, route
+from gateway.routing import ROUTES, Reply, RequestContext, route
 from gateway.schemas import answers, panel
 from services.common.areas import parent_of
 from services.common.errors import Conflict, InvalidInput, NotFound
@@ -285,11 +290,7 @@ def answer_state(ctx: RequestContext, receipt_id: str | None) -> dict[str, Any]:
     errors=(409,),
 )
 def key_in_form(ctx: RequestContext) -> Reply:
-    poll = open_poll(ctx)
-    # A form keyed in before is refused as such whatever its answers now (the atomic check is
-    # key_paper_code's, below); an unknown code before its answers are read.
-    ctx.rpc("panel", "paper_code", ctx.municipality, poll["poll_id"], ctx.body["code"], True)
-    answers_in = checked_answers(ctx, poll, ctx.body["answers"])
+    poll, _, answers_in = checked_entry(ctx)
     email = ctx.principal.claims.get("email")
     receipt = str(uuid.uuid4())  # kept with the code: staff see the answer recorded
     form = ctx.rpc(
@@ -337,3 +338,38 @@ def key_in_form(ctx: RequestContext) -> Reply:
         "keyed_at": form["keyed_at"],
     }
     return Reply(body, status=202)
+
+
+def checked_entry(ctx: RequestContext) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The open poll, the form's code as panel knows it, and the answers as the poll accepts
+    them — or the refusal key_in_form answers with. A form keyed in before is refused as such
+    whatever its answers now (the atomic check is key_paper_code's); an unknown code before its
+    answers are read."""
+    poll = open_poll(ctx)
+    form = ctx.rpc("panel", "paper_code", ctx.municipality, poll["poll_id"], ctx.body["code"], True)
+    return poll, form, checked_answers(ctx, poll, ctx.body["answers"])
+
+
+def check_entry(ctx: RequestContext) -> dict[str, Any]:
+    """key_in_form without keying in: what would count, for the page's review step (with the
+    buurt's name: data entry may not list the areas)."""
+    _, form, answers_in = checked_entry(ctx)
+    buurten = ctx.rpc("panel", "list_areas", ctx.municipality, "buurt", None)
+    names = {a["code"]: a["name"] for a in buurten}
+    return {
+        "code": form["code"],
+        "buurt_code": form["buurt_code"],
+        "buurt_name": names.get(form["buurt_code"], form["buurt_code"]),
+        "answers": answers_in,
+        "age_band": ctx.body.get("age_band"),
+        "sex": ctx.body.get("sex"),
+    }
+
+
+# key_in_form's rules with check_entry as handler; not in ROUTES (no JSON route, no OpenAPI).
+CHECK_ENTRY = dataclasses.replace(
+    next(r for r in ROUTES if r.name == "key_in_form"),
+    name="check_entry",
+    handler=check_entry,
+    success=200,
+)

@@ -167,14 +167,15 @@ class PageContext:
 
     def api(
         self,
-        route_name: str,
+        route_name: str | Route,
         *,
         body: Any = None,
         query: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
     ) -> Reply:
-        """Call the gateway route ``route_name`` as the signed-in user: its own rules apply."""
-        route = ROUTES_BY_NAME[route_name]
+        """Call the gateway route ``route_name`` as the signed-in user: its own rules apply.
+        A Route object instead of a name: one the gateway keeps for its pages only."""
+        route = ROUTES_BY_NAME[route_name] if isinstance(route_name, str) else route_name
         token = self.tokens.get("access_token")
         return invoke(
             self.gateway,

@@ -6,6 +6,11 @@ in by its code.
 Every page gets its data through ``ctx.api`` (``gateway/paper_api.py``): the routes' roles
 decide who may do what — print runs need an editor, keying in the role ``invoerder`` (or an
 editor or admin) — and keying in goes through the app's own validation and submission path.
+
+A keyed-in form is reviewed before it counts ("Controleren", then "Bevestigen en tellen"): once
+counted it cannot be taken back (results are released in versions that may only grow), so the
+review page is where a wrong box is caught. It carries the answers in hidden fields; nothing is
+stored before the confirmation.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from gateway.auth import ENTRY_ROLES
+from gateway.paper_api import CHECK_ENTRY
 from gateway.poll_cache import eligible
 from services.common.errors import Conflict, InvalidInput, NotFound
+from services.common.pollspec import DONT_KNOW, visible_questions
 from web import pollform
 from web.pages import PageContext, Redirect
 from web.resident import field_errors
@@ -246,27 +253,111 @@ def staff_entry(ctx: PageContext) -> Response:
     values["code"] = form["code"]
     if form["keyed_at"]:
         return keyed_already(ctx, found, values, form["keyed_at"], form.get("keyed_by"))
-    if ctx.request.method == "POST":
-        try:
-            answers = pollform.answers_from_form(definition, ctx.form)
-            body = {
-                "code": form["code"],
-                "answers": answers,
-                "age_band": ctx.form.get("age_band") or None,
-                "sex": ctx.form.get("sex") or None,
-            }
-            ctx.api("key_in_form", params={"poll_id": poll_id}, body=body)
-        except InvalidInput as exc:
-            errors = paper_errors(exc)
-        except Conflict as exc:
-            first = (exc.errors or [{}])[0]
-            if first.get("code") != "already_keyed":
-                raise
-            return keyed_already(ctx, found, values, first.get("keyed_at"), None)
-        else:
-            raise Redirect(f"{ENTRY_HOME}/{poll_id}?ingevoerd={form['code']}")
     values["buurt_code"] = form["buurt_code"]
-    return entry_page(ctx, found, values, step="answers", errors=errors)
+    if ctx.request.method != "POST" or ctx.form.get("step") == "back":
+        # "Back to the form" from the review: the answers form with what was keyed in.
+        return entry_page(ctx, found, values, step="answers", errors=[])
+    try:
+        body = {
+            "code": form["code"],
+            "answers": pollform.answers_from_form(definition, ctx.form),
+            "age_band": ctx.form.get("age_band") or None,
+            "sex": ctx.form.get("sex") or None,
+        }
+        if ctx.form.get("step") == "confirm":  # only here does the form count
+            ctx.api("key_in_form", params={"poll_id": poll_id}, body=body)
+        else:
+            checked = ctx.api(CHECK_ENTRY, params={"poll_id": poll_id}, body=body).body
+    except InvalidInput as exc:
+        return entry_page(ctx, found, values, step="answers", errors=paper_errors(exc))
+    except Conflict as exc:  # keyed in meanwhile (by a colleague, say): refused as such
+        first = (exc.errors or [{}])[0]
+        if first.get("code") != "already_keyed":
+            raise
+        return keyed_already(ctx, found, values, first.get("keyed_at"), None)
+    if ctx.form.get("step") == "confirm":
+        raise Redirect(f"{ENTRY_HOME}/{poll_id}?ingevoerd={form['code']}")
+    return entry_page(
+        ctx,
+        found,
+        {**values, "review": review_rows(ctx, definition, checked), "kept": kept_fields(ctx.form)},
+        step="review",
+        errors=[],
+    )
+
+
+def kept_fields(form: MultiDict) -> list[tuple[str, str]]:
+    """The answers form's fields as keyed in, carried by the review page in hidden fields: back
+    to the form, every value is there again; confirmed, they are read as the first time."""
+    return [
+        (name, value)
+        for name, value in form.items(multi=True)
+        if name.startswith("q.") or name in ("age_band", "sex")
+    ]
+
+
+def review_rows(
+    ctx: PageContext, definition: dict[str, Any], checked: dict[str, Any]
+) -> dict[str, Any]:
+    """What the review page shows: the form's buurt, every question with its answer in words
+    (or that it was left empty, or did not apply after an earlier answer), age band and sex."""
+    answers = checked["answers"]
+    shown = set(visible_questions(definition, answers))
+    rows = []
+    for q in pollform.questions_view(definition, ctx.lang):
+        value = answers.get(q["id"])
+        if value is None:
+            rows.append(
+                {
+                    "q": q,
+                    "empty": ctx._("Not filled in")
+                    if q["id"] in shown
+                    else ctx._("Does not apply after an earlier answer"),
+                }
+            )
+        else:
+            rows.append({"q": q, "words": answer_in_words(ctx, q, value)})
+    return {
+        "buurt": checked["buurt_name"],
+        "rows": rows,
+        "age_band": age_band_names(ctx).get(checked.get("age_band") or ""),
+        "sex": sex_names(ctx).get(checked.get("sex") or ""),
+    }
+
+
+def answer_in_words(ctx: PageContext, q: dict[str, Any], value: Any) -> list[str]:
+    """A checked answer as the form shows it: option labels (a ranking in its order), a scale's
+    step, "don't know", a location's coordinates, the open text. One line per item."""
+    if value == DONT_KNOW:
+        return [pollform.dont_know_label(q, ctx.lang) or ctx._("Don't know")]
+    labels = {str(o["id"]): o["label"] for o in q.get("options", [])}
+    kind = q["type"]
+    if kind == "single_choice":
+        return [labels.get(str(value), str(value))]
+    if kind == "multiple_choice":
+        return [labels.get(str(v), str(v)) for v in value]
+    if kind == "ranking":
+        return [
+            ctx._("%(place)s. %(label)s", place=place, label=labels.get(str(v), str(v)))
+            for place, v in enumerate(value, start=1)
+        ]
+    if kind in ("likert5", "rating10"):
+        steps = dict(q["steps"])
+        label = steps.get(value, str(value))
+        return [
+            label
+            if label == str(value)
+            else ctx._("%(value)s: %(label)s", value=value, label=label)
+        ]
+    if kind == "location":
+        return [
+            ctx._(
+                "Point chosen on the map: %(lat)s, %(lon)s",
+                lat=f"{value['lat']:.5f}",
+                lon=f"{value['lon']:.5f}",
+            )
+        ]
+    return [str(value)]
 
 
 def entry_page(

@@ -151,7 +151,28 @@ def test_a_form_is_keyed_in_by_keyboard_once(browser, system, paper_world, width
         for place, select in enumerate(page.locator("select[name^='q.maatregelen.']").all()[:3]):
             select.select_option(str(place + 1))
         choose_by_keyboard(page, "f-age_band", 4)
-        page.get_by_role("button", name="Dit formulier opslaan").focus()
+        page.get_by_role("button", name="Controleren").focus()
+        page.keyboard.press("Enter")
+
+        # The review: what was keyed in, in words; nothing counted yet.
+        page.locator(".bp-entry-review").wait_for()
+        main = page.inner_text("main")
+        assert "Na bevestigen telt het antwoord mee en kan het niet meer worden gewijzigd." in main
+        assert "65 jaar of ouder" in main and "Niet ingevuld" in main
+        check_page(page, width)
+
+        # Back to the form: every value is still there; then the review again.
+        page.get_by_role("button", name="Terug naar het formulier").focus()
+        page.keyboard.press("Enter")
+        page.locator("#question-veilig_buurt").wait_for()
+        assert page.locator("#f-age_band-65_plus").is_checked()
+        assert page.locator("input[name='q.oorzaken']").first.is_checked()
+        page.get_by_role("button", name="Controleren").focus()
+        page.keyboard.press("Enter")
+        page.locator(".bp-entry-review").wait_for()
+
+        # Confirmed: counted.
+        page.get_by_role("button", name="Bevestigen en tellen").focus()
         page.keyboard.press("Enter")
         page.wait_for_url(f"**/staff/invoer/{poll}?ingevoerd=*")
         assert f"Formulier {code} is ingevoerd" in page.inner_text("main")

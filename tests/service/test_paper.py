@@ -6,8 +6,10 @@ the JSON API and over the data-entry pages."""
 
 from __future__ import annotations
 
+import html
 import re
 import uuid
+from html.parser import HTMLParser
 
 import pytest
 import requests
@@ -308,13 +310,177 @@ def test_the_data_entry_pages_key_a_form_in_once_and_say_what_to_fix(api, paper)
     assert incomplete.status_code == 422 and "Beantwoord deze vraag." in incomplete.text
 
     form.update(as_form(poll["definition"], minimal_answers(poll["definition"])))
-    saved = session.post(api.url(entry), data=form, timeout=30, allow_redirects=False)
+    review = session.post(api.url(entry), data=form, timeout=30, allow_redirects=False)
+    assert review.status_code == 200 and "Bevestigen en tellen" in review.text
+    saved = session.post(
+        api.url(entry), data=kept(review.text, step="confirm"), timeout=30, allow_redirects=False
+    )
     assert saved.status_code == 303, saved.text[:500]
     assert saved.headers["Location"] == f"{entry}?ingevoerd={code}"
 
-    again = session.post(api.url(entry), data=form, timeout=30, allow_redirects=False)
-    assert again.status_code == 409
-    assert f"Formulier {code} is al ingevoerd" in again.text
+    # The same form again: refused at every step (the answers form, the review, the confirm).
+    for step in ("review", "confirm"):
+        again = session.post(
+            api.url(entry), data={**form, "step": step}, timeout=30, allow_redirects=False
+        )
+        assert again.status_code == 409
+        assert f"Formulier {code} is al ingevoerd" in again.text
+
+
+def kept(page, **extra):
+    """The review page's form as the browser sends it: its hidden fields (CSRF token, code and
+    every keyed-in answer), plus the button pressed."""
+    fields = [
+        (name, html.unescape(value))
+        for name, value in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
+    ]
+    return fields + list(extra.items())
+
+
+class FilledIn(HTMLParser):
+    """The values a page's form fields show: checked radios and checkboxes, selected options,
+    text boxes and text areas that are not empty (hidden fields left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.values, self.select, self.area = {}, None, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") not in ("hidden", "submit"):
+            if a.get("type") in ("radio", "checkbox"):
+                if "checked" in a:
+                    self.values.setdefault(name, []).append(a.get("value"))
+            elif a.get("value"):
+                self.values.setdefault(name, []).append(a["value"])
+        elif tag == "select":
+            self.select = name
+        elif tag == "option" and self.select and "selected" in a and a.get("value"):
+            self.values.setdefault(self.select, []).append(a["value"])
+        elif tag == "textarea":
+            self.area = name
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self.select = None
+        elif tag == "textarea":
+            self.area = None
+
+    def handle_data(self, data):
+        if self.area and data.strip():
+            self.values.setdefault(self.area, []).append(data)
+
+
+def filled(page):
+    parser = FilledIn()
+    parser.feed(page)
+    return parser.values
+
+
+def test_a_keyed_in_form_is_reviewed_before_it_counts_and_back_keeps_every_value(
+    api, paper, engines
+):
+    """Keying in through the pages: "Controleren" shows what was keyed in, in words, and stores
+    nothing; "Terug naar het formulier" gives the form back with every value in it; only
+    "Bevestigen en tellen" counts the form — once."""
+    poll = paper["polls"][UTRECHT]
+    definition = poll["definition"]
+    code = paper["runs"][UTRECHT]["forms"][1]["code"]
+    session, csrf = browser(api, paper["invoerder"])
+    entry = f"/staff/invoer/{poll['id']}"
+    answers = minimal_answers(definition)
+    answers.pop("oorzaken", None)
+    answers.update(
+        vaak_onveilig="bijna_nooit",  # so oorzaken does not apply
+        cijfer_veiligheid="dont_know",
+        veilig_buurt=4,
+        onveilige_plek={"lat": 52.09, "lon": 5.12},
+        waarom_plek='Lantaarn "kapot" & donker',
+    )
+    form = {"csrf_token": csrf, "code": code, "age_band": "45_64", **as_form(definition, answers)}
+
+    review = session.post(api.url(entry), data=form, timeout=30, allow_redirects=False)
+    assert review.status_code == 200, review.text[:500]
+    text = html.unescape(review.text)
+    assert "Na bevestigen telt het antwoord mee en kan het niet meer worden gewijzigd." in text
+    assert code in text and "Vernieling" not in text
+    assert "4: Veilig" in text  # the scale's step in words
+    assert "Weet niet / geen mening" in text  # cijfer_veiligheid: don't know
+    assert "(Bijna) nooit" in text
+    assert "Niet van toepassing na een eerder antwoord" in text  # oorzaken
+    assert "Op de kaart gekozen punt: 52.09000, 5.12000" in text
+    assert 'Lantaarn "kapot" & donker' in text
+    ranked = [
+        o["label"]
+        for o in next(q for q in definition["questions"] if q["id"] == "maatregelen")["options"][:3]
+    ]
+    assert all(f"{i}. {label}" in text for i, label in enumerate(ranked, start=1))
+    assert "45 tot en met 64 jaar" in text and "Niet ingevuld" in text  # sex left empty
+    looked_up = f"/admin/v1/polls/{poll['id']}/paper-forms/{code}"
+    assert api.request("GET", looked_up, token=paper["invoerder"]).json()["keyed_at"] is None
+
+    # Back to the form: every value keyed in is there again.
+    back = session.post(
+        api.url(entry), data=kept(review.text, step="back"), timeout=30, allow_redirects=False
+    )
+    assert back.status_code == 200 and 'name="q.veilig_buurt"' in back.text
+    shown = filled(back.text)
+    for name, value in as_form(definition, answers).items():
+        assert shown.get(name) == [str(value)], name
+    assert shown["age_band"] == ["45_64"] and "sex" not in shown
+    # Nothing stored or counted before confirming.
+    assert api.request("GET", looked_up, token=paper["invoerder"]).json()["keyed_at"] is None
+    poll_uuid = uuid.UUID(poll["id"])
+    with Session(engines["responses"]) as s:
+        assert (
+            s.scalar(
+                sa.select(sa.func.count())
+                .select_from(Response)
+                .where(Response.poll_id == poll_uuid)
+            )
+            == 0
+        )
+
+    # Reviewed again from the form given back (as it is, unchanged), then confirmed: counted,
+    # once.
+    resent = kept(back.text, step="review") + [(n, v) for n, vs in shown.items() for v in vs]
+    again = session.post(api.url(entry), data=resent, timeout=30, allow_redirects=False)
+    assert again.status_code == 200 and "Bevestigen en tellen" in again.text
+    confirmed = session.post(
+        api.url(entry), data=kept(again.text, step="confirm"), timeout=30, allow_redirects=False
+    )
+    assert confirmed.status_code == 303
+    twice = session.post(
+        api.url(entry), data=kept(again.text, step="confirm"), timeout=30, allow_redirects=False
+    )
+    assert twice.status_code == 409 and f"Formulier {code} is al ingevoerd" in twice.text
+
+    def stored():
+        with Session(engines["responses"]) as s:
+            rows = s.scalars(sa.select(Response).where(Response.poll_id == poll_uuid)).all()
+        return rows or None
+
+    rows = wait_for(stored, message="the paper answer recorded")
+    assert len(rows) == 1 and (rows[0].age_band, rows[0].sex) == ("45_64", None)
+
+
+def test_a_form_keyed_in_by_a_colleague_during_review_is_refused_on_confirm(api, paper):
+    poll = paper["polls"][UTRECHT]
+    code = paper["runs"][UTRECHT]["forms"][2]["code"]
+    session, csrf = browser(api, paper["invoerder"])
+    entry = f"/staff/invoer/{poll['id']}"
+    answers = minimal_answers(poll["definition"])
+    form = {"csrf_token": csrf, "code": code, **as_form(poll["definition"], answers)}
+    review = session.post(api.url(entry), data=form, timeout=30, allow_redirects=False)
+    assert review.status_code == 200, review.text
+    colleague = api.staff_token(UTRECHT, "invoerder")
+    assert key_in(api, colleague, poll["id"], code, answers).status_code == 202
+    confirmed = session.post(
+        api.url(entry), data=kept(review.text, step="confirm"), timeout=30, allow_redirects=False
+    )
+    assert confirmed.status_code == 409
+    assert f"Formulier {code} is al ingevoerd" in confirmed.text
 
 
 def test_the_print_page_has_a_form_per_code_with_conditions_in_words(api, paper):
