@@ -437,12 +437,8 @@ def test_a_resident_sees_the_open_polls_of_their_wijk(api, world, service_config
         "POST", "/api/v1/token/refresh", json={"refresh_token": session["refresh_token"]}
     )
     assert refreshed.status_code == 200
-    assert (
-        api.request(
-            "POST", "/api/v1/token/refresh", json={"refresh_token": session["refresh_token"]}
-        ).status_code
-        == 401
-    )  # reuse
+    # (A reused refresh token ends the whole session, its access tokens too, as the revocation
+    # reaches the gateway: test_access_revocation.py. Leaving after one raced that revocation.)
     assert api.request("DELETE", "/api/v1/me", token=token).status_code == 204
     # The session is revoked (sessions_revoked reaches every gateway): the old token is refused.
     wait_for(
