@@ -23,6 +23,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from services.common import tokens
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
+from tests.support.audience import sign_up_by_email
 from tests.support.panel import UTRECHT, utrecht_files
 
 LINK = re.compile(r"http://[^/\s]+(/app/GM0344/link\?t=(\S+))")
@@ -46,21 +47,12 @@ def invited(api, service_config, smtp_sink):
         rpc.panel.create_municipality({"code": UTRECHT, "name": "Utrecht"})
         rpc.panel.import_areas(UTRECHT, utrecht_files())
     email = f"inwoner-{uuid.uuid4().hex[:8]}@example.org"
-    api.request(
-        "POST",
-        "/api/v1/signup",
-        json={"municipality_code": UTRECHT, "email": email, "language": "nl"},
-    )
-    wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
-    text = smtp_sink.to(email)[0].get_body(("plain",)).get_content()
-    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
-    joined = api.request(
-        "POST",
-        "/api/v1/signup/verify",
-        json={
-            "municipality_code": UTRECHT,
-            "email": email,
-            "code": code,
+    joined = sign_up_by_email(
+        api,
+        smtp_sink,
+        UTRECHT,
+        email,
+        {
             "buurt_code": "BU03440111",
             "birth_year": 1970,
             "sex": "vrouw",

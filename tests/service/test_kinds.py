@@ -18,7 +18,14 @@ from nameko.standalone.rpc import ClusterRpcProxy
 
 from tests.conftest import wait_for
 from tests.support.answers import minimal_answers
-from tests.support.audience import invited, listed, publish, register_device, submit
+from tests.support.audience import (
+    invited,
+    listed,
+    publish,
+    register_device,
+    sign_up_by_email,
+    submit,
+)
 from tests.support.feedback import add_measure, close, draft, measure_id_of, messages, save_draft
 from tests.support.feedback import publish as publish_feedback
 from tests.support.notify import shift_opening
@@ -560,25 +567,8 @@ def test_a_business_that_joined_by_e_mail_loses_its_address_with_the_contact_who
     address was theirs, so it is erased in panel and notify, and the other contact stays."""
     panel, notify = engines["panel"], engines["notify"]
     email = "eigenaar@bakker.example"
-    started = api.request(
-        "POST",
-        "/api/v1/signup",
-        json={"municipality_code": UTRECHT, "email": email, "language": "nl"},
-    )
-    assert started.status_code == 202, started.text
-    wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
-    text = smtp_sink.to(email)[0].get_body(("plain",)).get_content()
-    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
-    finished = api.request(
-        "POST",
-        "/api/v1/signup/verify",
-        json={
-            "municipality_code": UTRECHT,
-            "email": email,
-            "code": code,
-            "kind": "ondernemer",
-            **business(7),
-        },
+    finished = sign_up_by_email(
+        api, smtp_sink, UTRECHT, email, {"kind": "ondernemer", **business(7)}
     )
     assert finished.status_code == 201, finished.text
     shop_id, a = finished.json()["resident"]["resident_id"], finished.json()["access_token"]

@@ -69,3 +69,25 @@ def register_device(api: Any, push: Any, token: str) -> dict[str, Any]:
     )
     assert device.status_code == 201, device.text
     return {**subscription, "device_id": device.json()["device_id"]}
+
+
+def sign_up_by_email(
+    api: Any, smtp_sink: Any, municipality_code: str, email: str, profile: dict[str, Any]
+) -> Any:
+    """Sign up by e-mail over the gateway (the code from the verification e-mail at the fake
+    mail server); the verify response, whatever its status."""
+    from tests.conftest import wait_for
+
+    api.request(
+        "POST",
+        "/api/v1/signup",
+        json={"municipality_code": municipality_code, "email": email, "language": "nl"},
+    )
+    wait_for(lambda: smtp_sink.to(email), message="the verification e-mail")
+    text = smtp_sink.to(email)[0].get_body(("plain",)).get_content()
+    code = next(w for w in text.split() if w.isdigit() and len(w) == 6)
+    return api.request(
+        "POST",
+        "/api/v1/signup/verify",
+        json={"municipality_code": municipality_code, "email": email, "code": code, **profile},
+    )
